@@ -1,0 +1,75 @@
+"""What ``python train.py`` does with a composed Hydra config (importable, so tests call it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import hydra
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+from omegaconf import DictConfig
+
+from lightning_ltd.callbacks import RunSummary
+from lightning_ltd.errors import InvalidFieldsError
+
+
+class ConfigError(ValueError):
+    """A bad setting, reported as one line that names its full key (``ltd.min_keep=...``)."""
+
+
+def instantiate_group(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate(cfg[key])`` whose field errors name ``key.field``."""
+    try:
+        return hydra.utils.instantiate(cfg[key], **kwargs)
+    except Exception as err:  # Hydra wraps constructor errors in InstantiationException
+        cause = err
+        while cause.__cause__ is not None and not isinstance(cause, InvalidFieldsError):
+            cause = cause.__cause__
+        if isinstance(cause, InvalidFieldsError):
+            raise ConfigError(cause.prefixed(key)) from err
+        raise
+
+
+def cross_check(cfg: DictConfig) -> list[str]:
+    """Problems that involve two groups (each names both keys)."""
+    problems = []
+    seq_len, model_len = cfg.data.get("block_size"), cfg.model.get("block_size")
+    if isinstance(seq_len, int) and isinstance(model_len, int) and seq_len > model_len:
+        problems.append(f"data.block_size={seq_len} exceeds model.block_size={model_len}")
+    for key in ("min_keep", "max_keep"):
+        keep = cfg.ltd.get(key)
+        if cfg.ltd.get("enabled", True) and isinstance(keep, int) and isinstance(seq_len, int) and keep > seq_len:
+            problems.append(f"ltd.{key}={keep} exceeds the sequence length data.block_size={seq_len}")
+    return problems
+
+
+def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.Trainer]:
+    """Instantiate everything, checking settings before any work starts."""
+    problems = cross_check(cfg)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    if cfg.get("seed") is not None:
+        L.seed_everything(cfg.seed, workers=True)
+    scheduler = instantiate_group(cfg, "ltd")
+    datamodule = instantiate_group(cfg, "data")
+    module = instantiate_group(cfg, "model")
+    callbacks: list[Callback] = [scheduler]
+    for name in cfg.get("callbacks") or {}:
+        callbacks.append(instantiate_group(cfg.callbacks, name))
+    logger = instantiate_group(cfg, "logger") if cfg.get("logger") else False
+    trainer = instantiate_group(cfg, "trainer", callbacks=callbacks, logger=logger)
+    try:
+        datamodule.setup("fit")  # read the data now, so a bad path fails before training
+    except InvalidFieldsError as err:
+        raise ConfigError(err.prefixed("data")) from err
+    return module, datamodule, trainer
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Build, optionally validate first (the summary's starting point), fit; return the summary."""
+    module, datamodule, trainer = build(cfg)
+    if cfg.get("validate_before_fit", True):
+        trainer.validate(module, datamodule=datamodule, verbose=False)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    summary = next((c for c in trainer.callbacks if isinstance(c, RunSummary)), None)
+    return dict(summary.summary) if summary is not None else {}

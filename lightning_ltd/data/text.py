@@ -1,0 +1,188 @@
+"""Text data: a default corpus that ships with Python, users' own files, byte-level tokens.
+
+Tokens are packed into non-overlapping blocks of ``block_size + 1`` (inputs plus the shifted
+targets); every ``val_every``-th block goes to validation, so the split is deterministic, spread
+over the whole corpus, and never shares a token between train and val.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sysconfig
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from lightning_ltd.errors import InvalidFieldsError
+
+
+class DataError(InvalidFieldsError):
+    """Bad data input; one line naming the path (``path=...``) or the key."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__([problem])
+
+
+class ByteTokenizer:
+    """UTF-8 bytes as tokens: no vocabulary file, nothing to download, every text encodable."""
+
+    vocab_size = 256
+
+    def encode(self, text: str | bytes) -> list[int]:
+        return list(text.encode("utf-8") if isinstance(text, str) else text)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return bytes(ids).decode("utf-8", errors="replace")
+
+
+def default_corpus(max_bytes: int | None = None) -> bytes:
+    """Real English and code that every CPython installation carries.
+
+    The language reference topics of ``pydoc_data`` (documentation prose) followed by the
+    standard library's top-level source files, in sorted order, so every machine with the
+    same Python version builds the same corpus.
+    """
+    from pydoc_data.topics import topics
+
+    parts = [topics[name].encode("utf-8") for name in sorted(topics)]
+    stdlib = Path(sysconfig.get_paths()["stdlib"])
+    parts += [path.read_bytes() for path in sorted(stdlib.glob("*.py"))]
+    corpus = b"\n\n".join(parts)
+    return corpus if max_bytes is None else corpus[:max_bytes]
+
+
+def resolve_text_files(path: str | os.PathLike[str]) -> list[Path]:
+    """A file, every file under a directory (recursively), or a glob pattern; sorted."""
+    text = str(path)
+    if any(ch in text for ch in "*?["):
+        files = [Path(p) for p in glob.glob(text, recursive=True)]
+        if not files:
+            raise DataError(f"path={text!r}: the pattern matches no file")
+    else:
+        root = Path(text).expanduser()
+        if not root.exists():
+            raise DataError(f"path={text!r}: no such file or directory")
+        files = [root] if root.is_file() else [p for p in root.rglob("*")]
+    files = sorted(p for p in files if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise DataError(f"path={text!r}: no files to read")
+    return files
+
+
+def read_corpus(files: Sequence[Path]) -> bytes:
+    """Concatenate the files, separated by a blank line; files with NUL bytes are not text."""
+    return b"\n\n".join(data for data in (p.read_bytes() for p in files) if b"\x00" not in data)
+
+
+def pack_blocks(tokens: torch.Tensor, block_size: int) -> torch.Tensor:
+    """``[N]`` -> ``[n_blocks, block_size + 1]``, non-overlapping, the tail that does not fit dropped."""
+    width = block_size + 1
+    n_blocks = tokens.numel() // width
+    return tokens[: n_blocks * width].view(n_blocks, width)
+
+
+def split_indices(n_blocks: int, val_every: int) -> tuple[list[int], list[int]]:
+    """Deterministic split: block ``i`` is validation when ``i % val_every == 0``."""
+    val = list(range(0, n_blocks, val_every))
+    train = [i for i in range(n_blocks) if i % val_every]
+    return train, val
+
+
+class BlockDataset(Dataset[torch.Tensor]):
+    def __init__(self, blocks: torch.Tensor) -> None:
+        self.blocks = blocks
+
+    def __len__(self) -> int:
+        return self.blocks.shape[0]
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.blocks[index].long()
+
+
+class TextDataModule(L.LightningDataModule):
+    """Packed next-token blocks; each batch is a long tensor ``[B, block_size + 1]``.
+
+    Args:
+        path: a file, a directory or a glob of the user's text; None uses the default corpus.
+        block_size: tokens per training sequence.
+        batch_size: sequences per batch.
+        val_every: every ``val_every``-th block is held out for validation.
+        max_bytes: cap on the corpus size (None: all of it).
+        num_workers: DataLoader workers.
+        seed: shuffling seed of the training loader.
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        block_size: int = 128,
+        batch_size: int = 16,
+        val_every: int = 20,
+        max_bytes: int | None = None,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        for key, value in (("block_size", block_size), ("batch_size", batch_size), ("val_every", val_every)):
+            if not isinstance(value, int) or value < 1 + (key == "val_every"):
+                raise DataError(f"{key}={value!r} must be an integer >= {1 + (key == 'val_every')}")
+        self.path = path
+        self.block_size = block_size
+        self.batch_size = batch_size
+        self.val_every = val_every
+        self.max_bytes = max_bytes
+        self.num_workers = num_workers
+        self.seed = seed
+        self.tokenizer = ByteTokenizer()
+        self.train_set: BlockDataset | None = None
+        self.val_set: BlockDataset | None = None
+
+    @property
+    def source(self) -> str:
+        return "the default corpus (Python's docs and standard library)" if self.path is None else repr(self.path)
+
+    def load_bytes(self) -> bytes:
+        if self.path is None:
+            return default_corpus(self.max_bytes)
+        data = read_corpus(resolve_text_files(self.path))
+        if not data:
+            raise DataError(f"path={self.path!r}: the files are empty (or not text)")
+        return data if self.max_bytes is None else data[: self.max_bytes]
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        tokens = torch.tensor(self.tokenizer.encode(self.load_bytes()), dtype=torch.uint8)
+        blocks = pack_blocks(tokens, self.block_size)
+        if blocks.shape[0] < 2:
+            raise DataError(
+                f"path={self.path!r}: {tokens.numel()} tokens make {blocks.shape[0]} block(s) of "
+                f"{self.block_size + 1}; need at least 2 (one train, one val): use more text or a smaller block_size"
+            )
+        train, val = split_indices(blocks.shape[0], self.val_every)
+        if len(train) < self.batch_size:
+            raise DataError(
+                f"batch_size={self.batch_size} is more than the {len(train)} training blocks of {self.source}"
+            )
+        self.train_set = BlockDataset(blocks[train])
+        self.val_set = BlockDataset(blocks[val])
+
+    def train_dataloader(self) -> DataLoader[torch.Tensor]:
+        assert self.train_set is not None, "call setup() first"
+        generator = torch.Generator().manual_seed(self.seed)
+        return DataLoader(
+            self.train_set,
+            batch_size=self.batch_size,
+            shuffle=True,
+            drop_last=True,
+            generator=generator,
+            num_workers=self.num_workers,
+        )
+
+    def val_dataloader(self) -> DataLoader[torch.Tensor]:
+        assert self.val_set is not None, "call setup() first"
+        return DataLoader(self.val_set, batch_size=self.batch_size, num_workers=self.num_workers)

@@ -1,0 +1,34 @@
+"""One error type for invalid settings, so every entry point can name the offending key."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class InvalidFieldsError(ValueError):
+    """Raised with every problem at once; each problem starts with the field's name.
+
+    Callers that know where the fields came from (``train.py``: the Hydra group) prefix each
+    problem with that path, so a user sees ``ltd.min_keep=-1 must be ...`` on one line.
+    """
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+    def prefixed(self, prefix: str) -> str:
+        return "; ".join(f"{prefix}.{problem}" for problem in self.problems)
+
+
+def raise_if(problems: Sequence[str]) -> None:
+    if problems:
+        raise InvalidFieldsError(problems)
+
+
+def positive_int_problems(**values: object) -> list[str]:
+    """``name=value must be a positive integer`` for each value that is not one."""
+    return [
+        f"{name}={value!r} must be a positive integer"
+        for name, value in values.items()
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1
+    ]

@@ -1,0 +1,54 @@
+"""Kept-length schedule (MSLG) and layer-token arithmetic, as pure functions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def mslg_keep(step: int, min_keep: int, max_keep: int, ramp_steps: int, granularity: int = 1) -> int:
+    """Monotonic sequence-length growth: the kept length after ``step`` optimizer steps.
+
+    ``r(t) = min(max, v - v mod granularity)`` with ``v = floor(min + (max - min) * t / ramp)``.
+    From ``t >= ramp`` on it is ``max_keep`` exactly, so a maximum that is not a multiple of
+    the granularity (ViT's 197 with step 8) is still reached at the end of the ramp; it is
+    never below one granule (or 1), so a tiny ``min_keep`` cannot round down to zero.
+    """
+    if not 1 <= min_keep <= max_keep:
+        raise ValueError(f"need 1 <= min_keep ({min_keep}) <= max_keep ({max_keep})")
+    if ramp_steps < 0 or granularity < 1 or step < 0:
+        raise ValueError(f"need ramp_steps >= 0 ({ramp_steps}), granularity >= 1 ({granularity}), step >= 0 ({step})")
+    if step >= ramp_steps:
+        return max_keep
+    value = min_keep + (max_keep - min_keep) * step // ramp_steps
+    return max(min(max_keep, value - value % granularity), min(granularity, max_keep), 1)
+
+
+def default_dropping_layers(n_layer: int) -> list[int]:
+    """The paper's choice: every middle layer drops; the first and the last see everything."""
+    return list(range(1, n_layer - 1))
+
+
+def layer_tokens_per_step(batch_size: int, seq_len: int, keep: int | None, n_layer: int, n_dropping: int) -> int:
+    """Tokens processed summed over layers: ``B * (keep * n_dropping + T * (L - n_dropping))``."""
+    kept = seq_len if keep is None else min(keep, seq_len)
+    return batch_size * (kept * n_dropping + seq_len * (n_layer - n_dropping))
+
+
+def full_layer_tokens(batch_size: int, seq_len: int, n_layer: int) -> int:
+    """Layer-tokens of the same step without dropping (the baseline's cost)."""
+    return batch_size * seq_len * n_layer
+
+
+def theoretical_saving(consumed: int, full: int) -> float:
+    """``1 - consumed / full``: the fraction of layer compute random-LTD skipped."""
+    return 0.0 if full == 0 else 1.0 - consumed / full
+
+
+def validate_dropping_layers(layers: Sequence[int], n_layer: int) -> list[int]:
+    """Sorted, unique, in ``[0, n_layer)``; raises a ValueError naming the bad index."""
+    for index in layers:
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n_layer:
+            raise ValueError(f"dropping layer index {index!r} is out of range [0, {n_layer})")
+    if len(set(layers)) != len(layers):
+        raise ValueError(f"dropping layer indices repeat: {list(layers)}")
+    return sorted(layers)

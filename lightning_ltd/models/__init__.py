@@ -1,0 +1,6 @@
+"""Plain ``nn.Module`` transformers sharing one block; middle blocks are wrapped in RandomLTD."""
+
+from lightning_ltd.models.gpt import GPT, GPTConfig
+from lightning_ltd.models.transformer import Block, RotaryEmbedding, SelfAttention
+
+__all__ = ["GPT", "GPTConfig", "Block", "RotaryEmbedding", "SelfAttention"]

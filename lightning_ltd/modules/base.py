@@ -1,0 +1,61 @@
+"""What the schedule callback needs from a LightningModule that contains RandomLTD layers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+
+from lightning_ltd.ltd import RandomLTD, TokenSampler, find_ltd_layers, get_keep, set_keep
+
+SAMPLER_CHECKPOINT_KEY = "random_ltd_samplers"
+
+
+class RandomLTDModule(L.LightningModule):
+    """Base for modules whose network wraps some blocks in ``RandomLTD``.
+
+    Subclasses set ``num_layers`` (all transformer layers, dropping or not) and, when a batch
+    is not a ``[B, T]`` token tensor, override ``token_shape``. The schedule callback uses
+    these to set the kept length and to count layer-tokens; the samplers' RNG states travel
+    in checkpoints so a resumed run draws the same tokens.
+    """
+
+    num_layers: int
+
+    def ltd_layers(self) -> list[RandomLTD]:
+        return find_ltd_layers(self)
+
+    def samplers(self) -> list[TokenSampler]:
+        unique: dict[int, TokenSampler] = {}
+        for layer in find_ltd_layers(self):
+            unique.setdefault(id(layer.sampler), layer.sampler)
+        return list(unique.values())
+
+    @property
+    def keep(self) -> int | None:
+        return get_keep(self)
+
+    @keep.setter
+    def keep(self, value: int | None) -> None:
+        set_keep(self, value)
+
+    def token_shape(self, batch: Any) -> tuple[int, int]:
+        """(rows, tokens per row) that the transformer layers see for ``batch``."""
+        tokens = batch[0] if isinstance(batch, (tuple, list)) else batch
+        if not isinstance(tokens, torch.Tensor) or tokens.ndim < 2:
+            raise TypeError(f"{type(self).__name__}.token_shape: override it for batches like {type(batch)}")
+        return int(tokens.shape[0]), int(tokens.shape[1])
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[SAMPLER_CHECKPOINT_KEY] = [s.state_dict() for s in self.samplers()]
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        states = checkpoint.get(SAMPLER_CHECKPOINT_KEY)
+        if states is None:
+            return
+        samplers = self.samplers()
+        if len(states) != len(samplers):
+            raise ValueError(f"checkpoint has {len(states)} token-sampler states, the model has {len(samplers)}")
+        for sampler, state in zip(samplers, states, strict=True):
+            sampler.load_state_dict(state)

@@ -1,0 +1,95 @@
+"""``GPTModule``: next-token language modelling with random-LTD in the middle layers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torchmetrics import MeanMetric
+from torchmetrics.text import Perplexity
+
+from lightning_ltd.models import GPT, GPTConfig
+from lightning_ltd.modules.base import RandomLTDModule
+
+
+def weight_decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Decay matrices (and embeddings) only; biases and norm gains are left alone (nanoGPT)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+
+
+class GPTModule(RandomLTDModule):
+    """A GPT trained on ``[B, T + 1]`` token blocks (inputs and shifted targets).
+
+    Args are those of ``GPTConfig`` plus the optimizer's (AdamW) and ``seed``, the seed of
+    the dedicated token-dropping generator.
+    """
+
+    def __init__(
+        self,
+        vocab_size: int = 256,
+        block_size: int = 256,
+        n_layer: int = 6,
+        n_head: int = 4,
+        n_embd: int = 128,
+        dropout: float = 0.0,
+        bias: bool = True,
+        position: str = "learned",
+        rotary_base: float = 10000.0,
+        ltd_layers: Sequence[int] | None = None,
+        lr: float = 3e-3,
+        weight_decay: float = 0.1,
+        betas: Sequence[float] = (0.9, 0.95),
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        config = GPTConfig(
+            vocab_size=vocab_size,
+            block_size=block_size,
+            n_layer=n_layer,
+            n_head=n_head,
+            n_embd=n_embd,
+            dropout=dropout,
+            bias=bias,
+            position=position,
+            rotary_base=rotary_base,
+            ltd_layers=None if ltd_layers is None else list(ltd_layers),
+        )
+        self.model = GPT(config, seed=seed)
+        self.num_layers = n_layer
+        self.val_loss = MeanMetric()
+        self.val_ppl = Perplexity()
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.model(idx)
+
+    def token_shape(self, batch: torch.Tensor) -> tuple[int, int]:
+        return int(batch.shape[0]), int(batch.shape[1]) - 1
+
+    def _logits_and_loss(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        inputs, targets = batch[:, :-1], batch[:, 1:]
+        logits = self(inputs)
+        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+        return logits, targets, loss
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
+        _, _, loss = self._logits_and_loss(batch)
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        logits, targets, loss = self._logits_and_loss(batch)
+        self.val_loss.update(loss, weight=targets.numel())
+        self.val_ppl.update(logits, targets)
+        self.log("val/loss", self.val_loss, prog_bar=True)
+        self.log("val/ppl", self.val_ppl)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        hp = self.hparams
+        return torch.optim.AdamW(weight_decay_groups(self.model, hp.weight_decay), lr=hp.lr, betas=tuple(hp.betas))
