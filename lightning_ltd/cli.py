@@ -49,7 +49,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.
     if problems:
         raise ConfigError("; ".join(problems))
     if cfg.get("seed") is not None:
-        L.seed_everything(cfg.seed, workers=True)
+        L.seed_everything(cfg.seed, workers=True, verbose=False)
     scheduler = instantiate_group(cfg, "ltd")
     datamodule = instantiate_group(cfg, "data")
     module = instantiate_group(cfg, "model")

@@ -69,9 +69,7 @@ class RandomLTDScheduler(Callback):
         if self.enabled and not pl_module.ltd_layers():
             raise ValueError(f"{type(pl_module).__name__} has no RandomLTD layers to drive")
 
-    def on_train_batch_start(
-        self, trainer: L.Trainer, pl_module: RandomLTDModule, batch: Any, batch_idx: int
-    ) -> None:
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: RandomLTDModule, batch: Any, batch_idx: int) -> None:
         self.current_keep = self.keep_at(trainer.global_step)
         pl_module.keep = self.current_keep
 

@@ -58,7 +58,9 @@ def format_summary(summary: dict[str, Any]) -> str:
             before = f"{start:.4f} -> " if start is not None else ""
             lines.append(f"{name:<22}{before}{summary[name]:.4f}")
     if "layer_tokens" in summary:
-        lines.append(f"{'layer-tokens':<22}{summary['layer_tokens']:,} of {summary['full_layer_tokens']:,} (full length)")
+        lines.append(
+            f"{'layer-tokens':<22}{summary['layer_tokens']:,} of {summary['full_layer_tokens']:,} (full length)"
+        )
         lines.append(f"{'theoretical saving':<22}{100 * summary['theoretical_saving']:.1f} %")
     lines.append(f"{'optimizer steps':<22}{summary['steps']}")
     lines.append(f"{'wall time':<22}{summary['wall_time_s']:.1f} s")

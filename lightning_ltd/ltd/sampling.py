@@ -22,9 +22,9 @@ def sample_kept_indices(
     keeps the original token order, so causal attention on the subset stays exact. The first
     ``num_protected`` positions (prefix tokens such as [CLS]) are always kept when asked for.
     """
-    if not 0 <= num_protected <= keep <= seq_len:
+    if not (0 <= num_protected <= keep <= seq_len and keep >= 1):
         raise ValueError(
-            f"need 0 <= num_protected ({num_protected}) <= keep ({keep}) <= seq_len ({seq_len})"
+            f"need 0 <= num_protected ({num_protected}) <= keep ({keep}) <= seq_len ({seq_len}) and keep >= 1"
         )
     n_free = seq_len - num_protected
     scores = torch.rand(batch_size, n_free, generator=generator, device=device)

@@ -117,9 +117,7 @@ def _strip_block_prefix(module: nn.Module, state_dict: dict[str, Any], prefix: s
         state_dict[prefix + key[len(inner) :]] = state_dict.pop(key)
 
 
-def _add_block_prefix(
-    module: nn.Module, state_dict: dict[str, Any], prefix: str, *_args: Any
-) -> None:
+def _add_block_prefix(module: nn.Module, state_dict: dict[str, Any], prefix: str, *_args: Any) -> None:
     """Load pre-hook, the inverse of ``_strip_block_prefix`` (prefixed keys are accepted too)."""
     inner = prefix + _BLOCK_PREFIX
     for key in [k for k in state_dict if k.startswith(prefix) and not k.startswith(inner)]:

@@ -58,7 +58,9 @@ class GPTConfig:
         if not problems and self.n_embd % self.n_head:
             problems.append(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
         if not problems and self.position == "rotary" and (self.n_embd // self.n_head) % 2:
-            problems.append(f"position='rotary' needs an even head size, got n_embd/n_head={self.n_embd // self.n_head}")
+            problems.append(
+                f"position='rotary' needs an even head size, got n_embd/n_head={self.n_embd // self.n_head}"
+            )
         if not 0.0 <= self.dropout < 1.0:
             problems.append(f"dropout={self.dropout!r} must be in [0, 1)")
         if self.position not in POSITION_KINDS:
@@ -86,7 +88,9 @@ class GPT(nn.Module):
         self.transformer = nn.ModuleDict(
             {
                 "wte": nn.Embedding(config.vocab_size, config.n_embd),
-                "wpe": nn.Embedding(config.block_size, config.n_embd) if config.position == "learned" else nn.Identity(),
+                "wpe": nn.Embedding(config.block_size, config.n_embd)
+                if config.position == "learned"
+                else nn.Identity(),
                 "drop": nn.Dropout(config.dropout),
                 "h": nn.ModuleList(
                     RandomLTD(self._block(), sampler=self.sampler) if i in dropping else self._block()

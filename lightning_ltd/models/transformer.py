@@ -27,7 +27,9 @@ class RotaryEmbedding(nn.Module):
         inv_freq = 1.0 / (base ** (torch.arange(0, head_size, 2, dtype=torch.float32) / head_size))
         self.register_buffer("inv_freq", inv_freq, persistent=False)
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, position_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, q: torch.Tensor, k: torch.Tensor, position_ids: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Rotate ``q, k`` ``(B, nh, T, hs)`` by the angles of ``position_ids`` ``(B, T)``."""
         angles = position_ids.to(self.inv_freq.dtype)[..., None] * self.inv_freq  # (B, T, hs/2)
         angles = torch.cat([angles, angles], dim=-1).unsqueeze(1)  # (B, 1, T, hs)
@@ -49,10 +51,8 @@ def attention_bias(attn_mask: torch.Tensor | None, causal: bool, n_query: int, n
         attn_mask = attn_mask[:, None]
     if causal:
         tril = torch.ones(n_query, n_key, dtype=torch.bool, device=attn_mask.device).tril()
-        if attn_mask.dtype == torch.bool:
-            attn_mask = attn_mask & tril
-        else:
-            attn_mask = attn_mask.masked_fill(~tril, float("-inf"))
+        is_bool = attn_mask.dtype == torch.bool
+        attn_mask = attn_mask & tril if is_bool else attn_mask.masked_fill(~tril, float("-inf"))
     return attn_mask
 
 
@@ -121,9 +121,7 @@ class Block(nn.Module):
     ) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(n_embd, eps=layer_norm_eps, bias=bias)
-        self.attn = SelfAttention(
-            n_embd, n_head, bias=bias, dropout=dropout, causal=causal, rotary_base=rotary_base
-        )
+        self.attn = SelfAttention(n_embd, n_head, bias=bias, dropout=dropout, causal=causal, rotary_base=rotary_base)
         self.ln_2 = nn.LayerNorm(n_embd, eps=layer_norm_eps, bias=bias)
         self.mlp = MLP(n_embd, bias=bias, dropout=dropout, activation=activation)
 

@@ -1,0 +1,40 @@
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+TINY = [
+    "model.n_layer=3",
+    "model.n_embd=32",
+    "model.n_head=2",
+    "data.block_size=32",
+    "data.batch_size=8",
+    "data.max_bytes=120000",
+    "ltd.min_keep=8",
+    "ltd.ramp_steps=20",
+    "ltd.granularity=4",
+    "trainer.max_steps=30",
+    "trainer.val_check_interval=15",
+    "trainer.log_every_n_steps=1",
+    "trainer.limit_val_batches=4",
+    "~callbacks.progress_bar",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+]
+
+
+def compose_train(output_dir: Path, *overrides: str, tiny: bool = True) -> DictConfig:
+    """The real ``conf/train.yaml`` composed as ``python train.py`` would, writing under output_dir."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(
+            "train",
+            overrides=[*(TINY if tiny else []), f"paths.output_dir={output_dir}", *overrides],
+        )
+
+
+@pytest.fixture
+def train_config(tmp_path):
+    return lambda *overrides, tiny=True: compose_train(tmp_path, *overrides, tiny=tiny)

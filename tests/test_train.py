@@ -1,0 +1,75 @@
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import hydra
+import pytest
+import torch
+
+from lightning_ltd.cli import ConfigError, build, train
+from lightning_ltd.modules import GPTModule
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_model_config_instantiates_the_module(train_config):
+    cfg = train_config()
+    module = hydra.utils.instantiate(cfg.model)
+    assert isinstance(module, GPTModule)
+    logits = module(torch.randint(0, 256, (2, 32)))
+    assert logits.shape == (2, 32, 256)
+    assert module.hparams.ltd_layers is None or isinstance(module.hparams.ltd_layers, list)
+
+
+@pytest.mark.parametrize("ltd", ["on", "off"])
+def test_smoke_run_lowers_val_loss(train_config, tmp_path, ltd):
+    summary = train(train_config(f"ltd={ltd}"))
+    assert summary["steps"] == 30
+    assert summary["val/loss"] < summary["val/loss_start"] - 0.5
+    assert summary["val/ppl"] == pytest.approx(torch.tensor(summary["val/loss"]).exp().item(), rel=1e-4)
+    full = 30 * 8 * 32 * 3
+    assert summary["full_layer_tokens"] == full
+    if ltd == "off":
+        assert summary["layer_tokens"] == full and summary["theoretical_saving"] == 0
+    else:
+        assert summary["layer_tokens"] < full and 0 < summary["theoretical_saving"] < 1
+    with open(next(tmp_path.rglob("metrics.csv"))) as metrics:
+        rows = list(csv.DictReader(metrics))
+    logged = {k for row in rows for k, v in row.items() if v}
+    assert {"train/loss", "val/loss", "val/ppl", "train/keep", "train/layer_tokens"} <= logged
+    keeps = [float(r["train/keep"]) for r in rows if r.get("train/keep")]
+    if ltd == "on":
+        assert keeps[0] == 8 and keeps == sorted(keeps) and keeps[-1] == 32
+    else:
+        assert set(keeps) == {32.0}
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("ltd.min_keep=-1", "ltd.min_keep=-1 must be a positive integer"),
+        ("ltd.min_keep=40", "ltd.min_keep=40 exceeds the sequence length data.block_size=32"),
+        ("ltd.max_keep=64", "ltd.max_keep=64 exceeds the sequence length"),
+        ("ltd.max_keep=6", "ltd.min_keep=8 must be <= max_keep=6"),
+        ("model.ltd_layers=[1,3]", "model.ltd_layers=[1, 3]: dropping layer index 3 is out of range"),
+        ("data.path=/no/such/file.txt", "data.path='/no/such/file.txt': no such file"),
+        ("model.n_head=5", "model.n_embd=32 must be divisible by n_head=5"),
+    ],
+)
+def test_bad_overrides_fail_at_start_naming_the_key(train_config, override, message):
+    with pytest.raises(ConfigError) as err:
+        build(train_config(override))
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_cli_prints_one_line_and_exits_2(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "train.py", "ltd.min_keep=0", f"hydra.run.dir={tmp_path}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: ltd.min_keep=0 must be a positive integer"
