@@ -66,8 +66,14 @@ def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Build, optionally validate first (the summary's starting point), fit; return the summary."""
-    module, datamodule, trainer = build(cfg)
+    """Build everything from ``cfg`` and run it; returns the run summary."""
+    return run(cfg, *build(cfg))
+
+
+def run(
+    cfg: DictConfig, module: L.LightningModule, datamodule: L.LightningDataModule, trainer: L.Trainer
+) -> dict[str, Any]:
+    """Optionally validate first (the summary's starting point), fit; return the summary."""
     if cfg.get("validate_before_fit", True):
         trainer.validate(module, datamodule=datamodule, verbose=False)
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))

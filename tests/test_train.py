@@ -7,7 +7,7 @@ import hydra
 import pytest
 import torch
 
-from lightning_ltd.cli import ConfigError, build, train
+from lightning_ltd.cli import ConfigError, build, run, train
 from lightning_ltd.modules import GPTModule
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,3 +73,25 @@ def test_cli_prints_one_line_and_exits_2(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "error: ltd.min_keep=0 must be a positive integer"
+
+
+def test_training_really_drops_and_validation_never_does(train_config):
+    """After validate-before-fit the module must be back in train mode, dropping tokens."""
+    cfg = train_config("trainer.max_steps=6", "trainer.val_check_interval=3")
+    module, datamodule, trainer = build(cfg)
+    layer = module.ltd_layers()[0]
+    calls = []
+    layer.register_forward_pre_hook(lambda m, args: calls.append((m.training, m.drops(args[0].shape[1]))))
+    run(cfg, module, datamodule, trainer)
+    training_calls = [drops for training, drops in calls if training]
+    assert len(training_calls) == 6 and all(training_calls)
+    assert not any(drops for training, drops in calls if not training)
+    assert len(calls) > 6  # validation ran too
+
+
+def test_user_text_and_rotary_positions(train_config, tmp_path):
+    corpus = tmp_path / "my_corpus"
+    corpus.mkdir()
+    (corpus / "a.txt").write_text("the quick brown fox jumps over the lazy dog. " * 300)
+    summary = train(train_config(f"data.path={corpus}", "model.position=rotary", "trainer.max_steps=20"))
+    assert summary["val/loss"] < summary["val/loss_start"] - 1.0

@@ -1,0 +1,73 @@
+import lightning as L
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from lightning_ltd.callbacks import RandomLTDScheduler
+from lightning_ltd.errors import InvalidFieldsError
+from lightning_ltd.ltd import layer_tokens_per_step, mslg_keep
+from lightning_ltd.modules import GPTModule
+
+
+class Recording(GPTModule):
+    def training_step(self, batch, batch_idx):
+        self.seen.append((self.trainer.global_step, self.keep, tuple(batch.shape)))
+        return super().training_step(batch, batch_idx)
+
+
+def fit(scheduler, steps=12, accumulate=1):
+    torch.manual_seed(0)
+    module = Recording(vocab_size=32, block_size=24, n_layer=4, n_head=2, n_embd=16)
+    module.seen = []
+    data = torch.randint(0, 32, (72, 25))  # 18 batches: whole accumulation windows
+    trainer = L.Trainer(
+        max_steps=steps,
+        accumulate_grad_batches=accumulate,
+        callbacks=[scheduler],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+    )
+    trainer.fit(module, DataLoader(data, batch_size=4))
+    return module
+
+
+@pytest.mark.parametrize("accumulate", [1, 3])
+def test_keep_follows_mslg_per_optimizer_step_and_tokens_are_counted(accumulate):
+    scheduler = RandomLTDScheduler(min_keep=4, max_keep=24, ramp_steps=8, granularity=4)
+    module = fit(scheduler, accumulate=accumulate)
+    assert len(module.seen) == 12 * accumulate
+    expected_tokens = 0
+    for step, keep, (rows, width) in module.seen:
+        assert keep == mslg_keep(step, 4, 24, 8, 4)
+        expected_tokens += layer_tokens_per_step(rows, width - 1, keep, 4, 2)
+    assert scheduler.layer_tokens == expected_tokens
+    assert scheduler.full_layer_tokens == 12 * accumulate * 4 * 24 * 4
+    assert 0 < scheduler.saving < 0.5
+
+
+def test_disabled_runs_the_plain_model():
+    scheduler = RandomLTDScheduler(enabled=False)
+    module = fit(scheduler, steps=3)
+    assert {keep for _, keep, _ in module.seen} == {None}
+    assert scheduler.saving == 0.0
+
+
+def test_state_round_trip():
+    scheduler = RandomLTDScheduler(min_keep=4, max_keep=24, ramp_steps=8, granularity=4)
+    fit(scheduler, steps=3)
+    restored = RandomLTDScheduler()
+    restored.load_state_dict(scheduler.state_dict())
+    assert restored.state_dict() == scheduler.state_dict()
+
+
+def test_arguments_named_in_errors():
+    with pytest.raises(InvalidFieldsError) as err:
+        RandomLTDScheduler(min_keep=0, granularity=-2, ramp_steps=-1)
+    assert err.value.problems == [
+        "min_keep=0 must be a positive integer",
+        "granularity=-2 must be a positive integer",
+        "ramp_steps=-1 must be an integer >= 0",
+    ]
