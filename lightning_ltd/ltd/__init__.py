@@ -10,9 +10,10 @@ from lightning_ltd.ltd.schedule import (
     validate_dropping_layers,
 )
 from lightning_ltd.ltd.tokens import gather_mask, gather_tokens, scatter_tokens, token_axes
-from lightning_ltd.ltd.wrapper import RandomLTD, find_ltd_layers, get_keep, set_keep
+from lightning_ltd.ltd.wrapper import KeptLength, RandomLTD, find_ltd_layers, get_keep, set_keep
 
 __all__ = [
+    "KeptLength",
     "RandomLTD",
     "TokenSampler",
     "default_dropping_layers",

@@ -139,3 +139,13 @@ def set_keep(module: nn.Module, keep: int | None) -> None:
     """Set the kept length of every ``RandomLTD`` in ``module`` (the one place the schedule writes)."""
     for layer in find_ltd_layers(module):
         layer.keep = keep
+
+
+class KeptLength:
+    """Descriptor: ``owner.keep`` reads, and sets, the kept length of every ``RandomLTD`` inside."""
+
+    def __get__(self, owner: nn.Module | None, owner_type: type | None = None) -> Any:
+        return self if owner is None else get_keep(owner)
+
+    def __set__(self, owner: nn.Module, value: int | None) -> None:
+        set_keep(owner, value)

@@ -13,10 +13,9 @@ from lightning_ltd.ltd import (
     RandomLTD,
     TokenSampler,
     default_dropping_layers,
-    get_keep,
-    set_keep,
     validate_dropping_layers,
 )
+from lightning_ltd.ltd.wrapper import KeptLength
 from lightning_ltd.models.transformer import Block
 
 POSITION_KINDS = ("learned", "rotary")
@@ -80,6 +79,8 @@ class GPT(nn.Module):
     ``TokenSampler``; ``model.keep`` sets their kept length (None: no dropping).
     """
 
+    keep = KeptLength()
+
     def __init__(self, config: GPTConfig, seed: int = 0) -> None:
         super().__init__()
         self.config = config
@@ -126,14 +127,6 @@ class GPT(nn.Module):
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
-
-    @property
-    def keep(self) -> int | None:
-        return get_keep(self)
-
-    @keep.setter
-    def keep(self, value: int | None) -> None:
-        set_keep(self, value)
 
     def forward(self, idx: torch.Tensor, position_ids: torch.Tensor | None = None) -> torch.Tensor:
         batch, seq = idx.shape

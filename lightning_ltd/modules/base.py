@@ -7,7 +7,8 @@ from typing import Any
 import lightning as L
 import torch
 
-from lightning_ltd.ltd import RandomLTD, TokenSampler, find_ltd_layers, get_keep, set_keep
+from lightning_ltd.ltd import RandomLTD, TokenSampler, find_ltd_layers
+from lightning_ltd.ltd.wrapper import KeptLength
 
 SAMPLER_CHECKPOINT_KEY = "random_ltd_samplers"
 
@@ -22,6 +23,7 @@ class RandomLTDModule(L.LightningModule):
     """
 
     num_layers: int
+    keep = KeptLength()
 
     def ltd_layers(self) -> list[RandomLTD]:
         return find_ltd_layers(self)
@@ -31,14 +33,6 @@ class RandomLTDModule(L.LightningModule):
         for layer in find_ltd_layers(self):
             unique.setdefault(id(layer.sampler), layer.sampler)
         return list(unique.values())
-
-    @property
-    def keep(self) -> int | None:
-        return get_keep(self)
-
-    @keep.setter
-    def keep(self, value: int | None) -> None:
-        set_keep(self, value)
 
     def token_shape(self, batch: Any) -> tuple[int, int]:
         """(rows, tokens per row) that the transformer layers see for ``batch``."""
