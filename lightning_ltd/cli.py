@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import hydra
@@ -46,11 +47,15 @@ def cross_check(cfg: DictConfig) -> list[str]:
 def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.Trainer]:
     """Instantiate everything, checking settings before any work starts."""
     problems = cross_check(cfg)
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path is not None and not Path(ckpt_path).is_file():
+        problems.append(f"ckpt_path={ckpt_path!r}: no such checkpoint file")
     if problems:
         raise ConfigError("; ".join(problems))
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
-    scheduler = instantiate_group(cfg, "ltd")
+    lr_schedule = instantiate_group(cfg, "lr") if cfg.get("lr") else None
+    scheduler = instantiate_group(cfg, "ltd", lr=lr_schedule)
     datamodule = instantiate_group(cfg, "data")
     module = instantiate_group(cfg, "model")
     callbacks: list[Callback] = [scheduler]
@@ -74,7 +79,8 @@ def run(
     cfg: DictConfig, module: L.LightningModule, datamodule: L.LightningDataModule, trainer: L.Trainer
 ) -> dict[str, Any]:
     """Optionally validate first (the summary's starting point), fit; return the summary."""
-    if cfg.get("validate_before_fit", True):
+    resuming = cfg.get("ckpt_path") is not None
+    if cfg.get("validate_before_fit", True) and not resuming:
         trainer.validate(module, datamodule=datamodule, verbose=False)
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     summary = next((c for c in trainer.callbacks if isinstance(c, RunSummary)), None)

@@ -16,6 +16,7 @@ TINY = [
     "ltd.min_keep=8",
     "ltd.ramp_steps=20",
     "ltd.granularity=4",
+    "lr.warmup_steps=5",
     "trainer.max_steps=30",
     "trainer.val_check_interval=15",
     "trainer.log_every_n_steps=1",

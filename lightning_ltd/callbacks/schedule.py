@@ -1,8 +1,8 @@
-"""``RandomLTDScheduler``: sets the kept length every step and counts layer-tokens."""
+"""``RandomLTDScheduler``: kept length, layer-token ledger and learning rate, every step."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import lightning as L
 import torch
@@ -10,23 +10,40 @@ from lightning.pytorch.callbacks import Callback
 
 from lightning_ltd.errors import positive_int_problems, raise_if
 from lightning_ltd.ltd import full_layer_tokens, layer_tokens_per_step, mslg_keep, theoretical_saving
+from lightning_ltd.ltd.lr import RunShape
 from lightning_ltd.modules.base import RandomLTDModule
 
 
+class LRSchedule(Protocol):
+    """What the callback needs of an LR schedule (``LayerTokenLR``, ``StepLR``)."""
+
+    unit: str  # "layer_tokens" or "steps": what ``progress`` counts
+    budget: int | None  # layer-tokens after which to stop, or None
+
+    def resolve(self, shape: RunShape) -> None: ...
+
+    def lr(self, progress: float, base_lr: float) -> float: ...
+
+
 class RandomLTDScheduler(Callback):
-    """Drive random-LTD from the MSLG schedule and keep the layer-token ledger.
+    """Drive random-LTD: the MSLG kept length, the layer-token ledger and the learning rate.
 
     Before each training batch the kept length becomes ``mslg_keep(global_step, ...)``
-    (optimizer steps, so gradient accumulation does not speed the ramp up). After each batch
+    (optimizer steps, so gradient accumulation does not speed the ramp up), the learning rate
+    of every parameter group becomes ``lr.lr(progress, initial_lr)`` with progress in consumed
+    layer-tokens (``LayerTokenLR``) or steps (``StepLR``), and the module's
+    ``flops_per_batch`` follows the kept length (for ``ThroughputMonitor``). After each batch
     the layer-tokens it consumed, summed over data-parallel ranks, are added to the ledger
-    next to what full-length training would have consumed.
+    next to what full-length training would have consumed; with a budget, training stops at
+    the first optimizer step that reaches it.
 
     Args:
-        enabled: False runs the plain baseline but still counts layer-tokens.
+        enabled: False runs the plain baseline but still counts layer-tokens and drives the LR.
         min_keep: kept length at step 0.
         max_keep: kept length at the end of the ramp (usually the sequence length).
         ramp_steps: optimizer steps over which the kept length grows.
         granularity: kept lengths are multiples of this (the paper's "step", 8 or 16).
+        lr: learning-rate schedule; None leaves the optimizer's LR alone.
     """
 
     def __init__(
@@ -36,6 +53,7 @@ class RandomLTDScheduler(Callback):
         max_keep: int = 128,
         ramp_steps: int = 1000,
         granularity: int = 8,
+        lr: LRSchedule | None = None,
     ) -> None:
         problems = positive_int_problems(min_keep=min_keep, max_keep=max_keep, granularity=granularity)
         if not problems and min_keep > max_keep:
@@ -48,9 +66,12 @@ class RandomLTDScheduler(Callback):
         self.max_keep = max_keep
         self.ramp_steps = ramp_steps
         self.granularity = granularity
+        self.lr_schedule = lr
         self.layer_tokens = 0
         self.full_layer_tokens = 0
         self.current_keep: int | None = None
+        self.current_lr: float | None = None
+        self._step_at_batch_start = 0
 
     def keep_at(self, step: int) -> int | None:
         """The kept length for optimizer step ``step`` (None when dropping is disabled)."""
@@ -69,9 +90,36 @@ class RandomLTDScheduler(Callback):
         if self.enabled and not pl_module.ltd_layers():
             raise ValueError(f"{type(pl_module).__name__} has no RandomLTD layers to drive")
 
+    def run_shape(self, trainer: L.Trainer, pl_module: RandomLTDModule, batch: Any) -> RunShape:
+        rows, seq_len = pl_module.token_shape(batch)
+        return RunShape(
+            global_batch=rows * trainer.world_size * trainer.accumulate_grad_batches,
+            seq_len=seq_len,
+            n_layer=pl_module.num_layers,
+            n_dropping=len(pl_module.ltd_layers()),
+            keep_at=self.keep_at,
+        )
+
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: RandomLTDModule, batch: Any, batch_idx: int) -> None:
+        self._step_at_batch_start = trainer.global_step
         self.current_keep = self.keep_at(trainer.global_step)
         pl_module.keep = self.current_keep
+        rows, seq_len = pl_module.token_shape(batch)
+        pl_module.flops_per_batch = pl_module.training_flops(rows, seq_len, self.current_keep)
+        if self.lr_schedule is not None:
+            self._set_lr(trainer, pl_module, batch)
+
+    def _set_lr(self, trainer: L.Trainer, pl_module: RandomLTDModule, batch: Any) -> None:
+        schedule = self.lr_schedule
+        assert schedule is not None
+        if not getattr(schedule, "resolved", True):
+            schedule.resolve(self.run_shape(trainer, pl_module, batch))
+        progress = self.layer_tokens if schedule.unit == "layer_tokens" else trainer.global_step
+        for optimizer in trainer.optimizers:
+            for group in optimizer.param_groups:
+                base = group.setdefault("initial_lr", group["lr"])  # saved with the optimizer state
+                group["lr"] = schedule.lr(progress, base)
+        self.current_lr = trainer.optimizers[0].param_groups[0]["lr"]
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: RandomLTDModule, outputs: Any, batch: Any, batch_idx: int
@@ -90,18 +138,29 @@ class RandomLTDScheduler(Callback):
         self.layer_tokens += int(consumed)
         self.full_layer_tokens += int(full)
         effective_keep = seq_len if self.current_keep is None else min(self.current_keep, seq_len)
-        pl_module.log("train/keep", float(effective_keep), on_step=True, on_epoch=False)
-        pl_module.log("train/layer_tokens", float(self.layer_tokens), on_step=True, on_epoch=False)
-        pl_module.log("train/layer_token_saving", self.saving, on_step=True, on_epoch=False)
+        metrics = {
+            "train/keep": float(effective_keep),
+            "train/layer_tokens": float(self.layer_tokens),
+            "train/layer_token_saving": self.saving,
+        }
+        if self.current_lr is not None:
+            metrics["train/lr"] = self.current_lr
+        pl_module.log_dict(metrics, on_step=True, on_epoch=False)
+        budget = None if self.lr_schedule is None else self.lr_schedule.budget
+        stepped = trainer.global_step != self._step_at_batch_start
+        if budget is not None and stepped and self.layer_tokens >= budget:
+            trainer.should_stop = True
 
     def state_dict(self) -> dict[str, Any]:
         return {
             "layer_tokens": self.layer_tokens,
             "full_layer_tokens": self.full_layer_tokens,
             "current_keep": self.current_keep,
+            "current_lr": self.current_lr,
         }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.layer_tokens = int(state_dict["layer_tokens"])
         self.full_layer_tokens = int(state_dict["full_layer_tokens"])
         self.current_keep = state_dict["current_keep"]
+        self.current_lr = state_dict.get("current_lr")

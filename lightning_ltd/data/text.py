@@ -17,6 +17,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from lightning_ltd.data.loading import ResumableDataLoader, ResumableSampler
 from lightning_ltd.errors import InvalidFieldsError
 
 
@@ -171,17 +172,10 @@ class TextDataModule(L.LightningDataModule):
         self.train_set = BlockDataset(blocks[train])
         self.val_set = BlockDataset(blocks[val])
 
-    def train_dataloader(self) -> DataLoader[torch.Tensor]:
+    def train_dataloader(self) -> ResumableDataLoader:
         assert self.train_set is not None, "call setup() first"
-        generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(
-            self.train_set,
-            batch_size=self.batch_size,
-            shuffle=True,
-            drop_last=True,
-            generator=generator,
-            num_workers=self.num_workers,
-        )
+        sampler = ResumableSampler(len(self.train_set), seed=self.seed)
+        return ResumableDataLoader(self.train_set, self.batch_size, sampler, num_workers=self.num_workers)
 
     def val_dataloader(self) -> DataLoader[torch.Tensor]:
         assert self.val_set is not None, "call setup() first"

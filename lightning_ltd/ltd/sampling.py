@@ -69,12 +69,17 @@ class TokenSampler:
     def sample(
         self, batch_size: int, seq_len: int, keep: int, device: torch.device | str, num_protected: int = 0
     ) -> torch.Tensor:
-        """Sorted kept indices ``[B, keep]`` on ``device``."""
+        """Sorted kept indices ``[B, keep]`` on ``device``.
+
+        On the meta device (shape-only runs such as FLOP counting) no generator is used and the
+        stream is not advanced.
+        """
+        meta = torch.device(device).type == "meta"
         return sample_kept_indices(
             batch_size,
             seq_len,
             keep,
-            generator=self.generator(device),
+            generator=None if meta else self.generator(device),
             device=device,
             num_protected=num_protected,
         )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 
 
 def mslg_keep(step: int, min_keep: int, max_keep: int, ramp_steps: int, granularity: int = 1) -> int:
@@ -52,3 +53,38 @@ def validate_dropping_layers(layers: Sequence[int], n_layer: int) -> list[int]:
     if len(set(layers)) != len(layers):
         raise ValueError(f"dropping layer indices repeat: {list(layers)}")
     return sorted(layers)
+
+
+def schedule_layer_tokens(
+    steps: int,
+    batch_size: int,
+    seq_len: int,
+    n_layer: int,
+    n_dropping: int,
+    keep_at: Callable[[int], int | None],
+) -> int:
+    """Layer-tokens consumed by the first ``steps`` optimizer steps under a kept-length schedule."""
+    return sum(layer_tokens_per_step(batch_size, seq_len, keep_at(t), n_layer, n_dropping) for t in range(steps))
+
+
+DECAYS = ("cosine", "linear", "constant")
+
+
+def warmup_decay_lr(progress: float, base_lr: float, warmup: float, total: float, min_lr: float, decay: str) -> float:
+    """Linear warmup from 0 over ``warmup``, then decay to ``min_lr`` at ``total`` (and flat after).
+
+    ``progress`` is in whatever unit the schedule runs on: consumed layer-tokens for the
+    LayerToken schedule, optimizer steps for the step schedule. At ``progress = 0`` the LR is 0
+    when there is a warmup (as in Hugging Face's warmup schedules).
+    """
+    if decay not in DECAYS:
+        raise ValueError(f"decay={decay!r} must be one of {DECAYS}")
+    if progress < warmup:
+        return base_lr * progress / warmup
+    if decay == "constant":
+        return base_lr
+    span = total - warmup
+    fraction = 1.0 if span <= 0 else min(1.0, (progress - warmup) / span)
+    if decay == "cosine":
+        return min_lr + (base_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * fraction))
+    return min_lr + (base_lr - min_lr) * (1.0 - fraction)

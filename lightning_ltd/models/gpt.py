@@ -16,7 +16,7 @@ from lightning_ltd.ltd import (
     validate_dropping_layers,
 )
 from lightning_ltd.ltd.wrapper import KeptLength
-from lightning_ltd.models.transformer import Block
+from lightning_ltd.models.transformer import Block, block_forward_flops
 
 POSITION_KINDS = ("learned", "rotary")
 
@@ -127,6 +127,21 @@ class GPT(nn.Module):
                 nn.init.zeros_(module.bias)
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def training_flops(self, batch_size: int, seq_len: int, keep: int | None) -> int:
+        """Matmul FLOPs of one training step (forward + backward = 3 x forward) at this kept length.
+
+        Agrees exactly with ``lightning.fabric.utilities.throughput.measure_flops`` (tested).
+        """
+        c = self.config
+        kept = seq_len if keep is None else min(keep, seq_len)
+        n_dropping = len(c.ltd_layers or [])
+        forward = (
+            (c.n_layer - n_dropping) * block_forward_flops(batch_size, seq_len, c.n_embd)
+            + n_dropping * block_forward_flops(batch_size, kept, c.n_embd)
+            + 2 * batch_size * seq_len * c.n_embd * c.vocab_size  # LM head
+        )
+        return 3 * forward
 
     def forward(self, idx: torch.Tensor, position_ids: torch.Tensor | None = None) -> torch.Tensor:
         batch, seq = idx.shape

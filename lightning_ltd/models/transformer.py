@@ -104,6 +104,17 @@ class MLP(nn.Module):
         return self.dropout(self.c_proj(self.act(self.c_fc(x))))
 
 
+def block_forward_flops(batch_size: int, n_tokens: int, n_embd: int) -> int:
+    """Matmul FLOPs of one block's forward on ``n_tokens`` tokens per row.
+
+    Projections ``2 * B * n * 12 C^2`` (qkv, output, two MLP matrices) plus attention
+    ``4 * B * n^2 * C`` (scores and weighted sum, causal masking not discounted), which is how
+    ``torch.utils.flop_counter`` counts them. Dropping cuts the first linearly, the second
+    quadratically.
+    """
+    return 24 * batch_size * n_tokens * n_embd**2 + 4 * batch_size * n_tokens**2 * n_embd
+
+
 class Block(nn.Module):
     """Pre-LayerNorm transformer block: ``x + attn(ln_1(x))`` then ``x + mlp(ln_2(x))``."""
 

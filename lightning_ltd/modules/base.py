@@ -41,6 +41,10 @@ class RandomLTDModule(L.LightningModule):
             raise TypeError(f"{type(self).__name__}.token_shape: override it for batches like {type(batch)}")
         return int(tokens.shape[0]), int(tokens.shape[1])
 
+    def training_flops(self, rows: int, seq_len: int, keep: int | None) -> int | None:
+        """FLOPs of one training batch at this kept length, for ``ThroughputMonitor`` (None: unknown)."""
+        return None
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[SAMPLER_CHECKPOINT_KEY] = [s.state_dict() for s in self.samplers()]
 

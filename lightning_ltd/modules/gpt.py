@@ -72,6 +72,9 @@ class GPTModule(RandomLTDModule):
     def token_shape(self, batch: torch.Tensor) -> tuple[int, int]:
         return int(batch.shape[0]), int(batch.shape[1]) - 1
 
+    def training_flops(self, rows: int, seq_len: int, keep: int | None) -> int:
+        return self.model.training_flops(rows, seq_len, keep)
+
     def _logits_and_loss(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         inputs, targets = batch[:, :-1], batch[:, 1:]
         logits = self(inputs)

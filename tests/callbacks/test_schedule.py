@@ -5,20 +5,22 @@ from torch.utils.data import DataLoader
 
 from lightning_ltd.callbacks import RandomLTDScheduler
 from lightning_ltd.errors import InvalidFieldsError
-from lightning_ltd.ltd import layer_tokens_per_step, mslg_keep
+from lightning_ltd.ltd import LayerTokenLR, layer_tokens_per_step, mslg_keep, warmup_decay_lr
 from lightning_ltd.modules import GPTModule
 
 
 class Recording(GPTModule):
     def training_step(self, batch, batch_idx):
+        lr = self.trainer.optimizers[0].param_groups[0]["lr"]
         self.seen.append((self.trainer.global_step, self.keep, tuple(batch.shape)))
+        self.lrs.append((self.trainer.global_step, lr, self.ledger.layer_tokens, self.flops_per_batch))
         return super().training_step(batch, batch_idx)
 
 
 def fit(scheduler, steps=12, accumulate=1):
     torch.manual_seed(0)
     module = Recording(vocab_size=32, block_size=24, n_layer=4, n_head=2, n_embd=16)
-    module.seen = []
+    module.seen, module.lrs, module.ledger = [], [], scheduler
     data = torch.randint(0, 32, (72, 25))  # 18 batches: whole accumulation windows
     trainer = L.Trainer(
         max_steps=steps,
@@ -71,3 +73,33 @@ def test_arguments_named_in_errors():
         "granularity=-2 must be a positive integer",
         "ramp_steps=-1 must be an integer >= 0",
     ]
+
+
+def test_lr_follows_consumed_layer_tokens_in_closed_form():
+    schedule = LayerTokenLR(total_steps=12, warmup_steps=2, min_lr=1e-4)
+    scheduler = RandomLTDScheduler(min_keep=4, max_keep=24, ramp_steps=8, granularity=4, lr=schedule)
+    module = fit(scheduler)
+    assert schedule.total == scheduler.layer_tokens  # decays exactly over what the run consumed
+    for _, lr, consumed, _ in module.lrs:
+        assert lr == warmup_decay_lr(consumed, 3e-3, schedule.warmup, schedule.total, 1e-4, "cosine")
+    assert module.lrs[-1][1] < module.lrs[3][1]
+    assert module.lrs[0][1] == 0.0
+
+
+def test_stop_at_layer_token_budget():
+    budget = 5_000
+    schedule = LayerTokenLR(total_layer_tokens=budget, stop_at_budget=True)
+    scheduler = RandomLTDScheduler(min_keep=4, max_keep=24, ramp_steps=8, granularity=4, lr=schedule)
+    module = fit(scheduler, steps=1000)
+    per_step = [layer_tokens_per_step(4, 24, keep, 4, 2) for _, keep, _ in module.seen]
+    assert scheduler.layer_tokens == sum(per_step) >= budget
+    assert sum(per_step[:-1]) < budget  # stopped at the first step that reached it
+
+
+def test_flops_per_batch_follows_keep():
+    scheduler = RandomLTDScheduler(min_keep=4, max_keep=24, ramp_steps=8, granularity=4)
+    module = fit(scheduler, steps=10)
+    flops = [f for *_, f in module.lrs]
+    for (_, keep, _), f in zip(module.seen, flops, strict=True):
+        assert f == module.model.training_flops(4, 24, keep)
+    assert flops == sorted(flops) and flops[0] < flops[-1]

@@ -72,3 +72,15 @@ def test_config_names_bad_fields():
 def test_too_long_input_rejected():
     with pytest.raises(ValueError, match="block_size"):
         tiny()(torch.zeros(1, 40, dtype=torch.long))
+
+
+@pytest.mark.parametrize("keep", [None, 4, 10, 31])
+def test_training_flops_match_measure_flops_on_meta(keep):
+    from lightning.fabric.utilities.throughput import measure_flops
+
+    with torch.device("meta"):
+        model = GPT(GPTConfig(vocab_size=50, block_size=32, n_layer=4, n_head=2, n_embd=16))
+        idx = torch.randint(0, 50, (3, 24))
+    model.keep = keep
+    measured = measure_flops(model, lambda: model(idx), lambda logits: logits.sum())
+    assert model.training_flops(3, 24, keep) == measured

@@ -1,0 +1,38 @@
+"""Lightning's ``ThroughputMonitor`` wired to a ``RandomLTDModule``'s batches."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.callbacks import ThroughputMonitor
+
+from lightning_ltd.modules.base import RandomLTDModule
+
+
+class TokenThroughputMonitor(ThroughputMonitor):
+    """``ThroughputMonitor`` that reads rows and tokens from ``pl_module.token_shape``.
+
+    FLOPs come from the module's ``flops_per_batch``, which ``RandomLTDScheduler`` updates every
+    step from the kept length, so FLOP/s stay honest while the kept length ramps up. Config
+    files cannot hold lambdas, hence this subclass.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(batch_size_fn=self._rows, length_fn=self._tokens, **kwargs)
+        self._module: RandomLTDModule | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if not isinstance(pl_module, RandomLTDModule):
+            raise TypeError(f"TokenThroughputMonitor needs a RandomLTDModule, got {type(pl_module).__name__}")
+        self._module = pl_module
+        super().setup(trainer, pl_module, stage)
+
+    def _rows(self, batch: Any) -> int:
+        assert self._module is not None
+        return self._module.token_shape(batch)[0]
+
+    def _tokens(self, batch: Any) -> int:
+        assert self._module is not None
+        rows, seq_len = self._module.token_shape(batch)
+        return rows * seq_len

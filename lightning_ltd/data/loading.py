@@ -1,0 +1,89 @@
+"""A training DataLoader that resumes mid-epoch exactly, with no extra dependency.
+
+Lightning saves and restores a train loader's position when the loader has ``state_dict`` /
+``load_state_dict`` (otherwise a resumed run re-reads its epoch from the start). The order of
+epoch ``e`` is a pure function of ``(seed, e)``, so the state is just (epoch, batches served).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+
+class ResumableSampler(Sampler[int]):
+    """Shuffled indices, reshuffled per epoch from ``seed + epoch``; can start part-way in.
+
+    With ``num_replicas > 1`` rank ``r`` takes every ``num_replicas``-th index of the shared
+    permutation (truncated to equal length), as ``DistributedSampler`` does.
+    """
+
+    def __init__(self, size: int, seed: int = 0, shuffle: bool = True, num_replicas: int = 1, rank: int = 0) -> None:
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank={rank} must be in [0, num_replicas={num_replicas})")
+        self.size = size
+        self.seed = seed
+        self.shuffle = shuffle
+        self.num_replicas = num_replicas
+        self.rank = rank
+        self.epoch = 0
+        self.start = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Lightning calls this at every epoch start; a new epoch starts at its beginning."""
+        if epoch != self.epoch:
+            self.epoch = epoch
+            self.start = 0
+
+    def order(self) -> list[int]:
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed + self.epoch)
+            order = torch.randperm(self.size, generator=generator).tolist()
+        else:
+            order = list(range(self.size))
+        per_rank = self.size // self.num_replicas
+        return order[self.rank :: self.num_replicas][:per_rank]
+
+    def __iter__(self) -> Iterator[int]:
+        start, self.start = self.start, 0  # a resume offset applies to one pass only
+        return iter(self.order()[start:])
+
+    def __len__(self) -> int:
+        return self.size // self.num_replicas
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader over a ``ResumableSampler`` whose state is (epoch, batches served).
+
+    Batches are counted as they leave the loader, i.e. as the training loop receives them
+    (Lightning does not prefetch from loaders of known length), so the count is exact whatever
+    the number of workers.
+    """
+
+    def __init__(self, dataset: Dataset[Any], batch_size: int, sampler: ResumableSampler, **kwargs: Any) -> None:
+        super().__init__(dataset, batch_size=batch_size, sampler=sampler, drop_last=True, **kwargs)
+        self.batches_served = 0
+
+    def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
+        sampler: ResumableSampler = self.sampler  # type: ignore[assignment]
+        assert self.batch_size is not None
+        self.batches_served = sampler.start // self.batch_size
+        for batch in super().__iter__():
+            self.batches_served += 1
+            yield batch
+
+    def state_dict(self) -> dict[str, int]:
+        sampler: ResumableSampler = self.sampler  # type: ignore[assignment]
+        return {"epoch": sampler.epoch, "batches_served": self.batches_served, "seed": sampler.seed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        sampler: ResumableSampler = self.sampler  # type: ignore[assignment]
+        if state.get("seed", sampler.seed) != sampler.seed:
+            raise ValueError(f"checkpoint data order has seed {state['seed']}, this loader has {sampler.seed}")
+        assert self.batch_size is not None
+        sampler.epoch = int(state["epoch"])
+        sampler.start = int(state["batches_served"]) * self.batch_size
+        self.batches_served = int(state["batches_served"])

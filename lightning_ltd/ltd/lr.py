@@ -1,0 +1,153 @@
+"""Learning-rate schedules: by consumed layer-tokens (the paper's LayerToken LR) or by steps.
+
+Both are plain objects with ``lr(progress, base_lr)``; the schedule callback feeds them the
+progress (consumed layer-tokens, or optimizer steps) and writes the result into the optimizer.
+Totals given as tokens or steps are turned into layer-tokens once the run's shape is known
+(``resolve``), because only then are the global batch and sequence length known.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lightning_ltd.errors import raise_if
+from lightning_ltd.ltd.schedule import DECAYS, schedule_layer_tokens, warmup_decay_lr
+
+
+@dataclass(frozen=True)
+class RunShape:
+    """What one optimizer step looks like: rows over all ranks and micro-batches, and layers."""
+
+    global_batch: int
+    seq_len: int
+    n_layer: int
+    n_dropping: int
+    keep_at: Callable[[int], int | None]
+
+    def layer_tokens_of_steps(self, steps: int) -> int:
+        """Layer-tokens the first ``steps`` steps consume under this run's kept-length schedule."""
+        return schedule_layer_tokens(
+            steps, self.global_batch, self.seq_len, self.n_layer, self.n_dropping, self.keep_at
+        )
+
+
+def _count(value: float | int | None) -> int | None:
+    """YAML writes big counts as floats (``3.0e11``): accept those that are whole numbers."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value  # type: ignore[return-value]
+
+
+def _count_problems(**values: object) -> list[str]:
+    return [
+        f"{name}={value!r} must be a non-negative whole number"
+        for name, value in values.items()
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0)
+    ]
+
+
+def _common_problems(decay: str, min_lr: float) -> list[str]:
+    problems = [] if decay in DECAYS else [f"decay={decay!r} must be one of {DECAYS}"]
+    if min_lr < 0:
+        problems.append(f"min_lr={min_lr!r} must be >= 0")
+    return problems
+
+
+class LayerTokenLR:
+    """Warmup and decay driven by consumed layer-tokens (random-LTD paper, section 3.3).
+
+    Give the end of the decay as exactly one of ``total_layer_tokens``; ``total_tokens`` (data
+    tokens at full length: ``tokens * n_layer`` layer-tokens, the cost of a baseline that reads
+    them); or ``total_steps`` (what this run consumes in that many steps under its own kept-length
+    schedule). Likewise the warmup as ``warmup_layer_tokens`` or ``warmup_steps`` (default none).
+    With ``stop_at_budget`` training ends once the total is consumed.
+    """
+
+    unit = "layer_tokens"
+
+    def __init__(
+        self,
+        total_layer_tokens: float | None = None,
+        total_tokens: float | None = None,
+        total_steps: int | None = None,
+        warmup_layer_tokens: float | None = None,
+        warmup_steps: int | None = None,
+        decay: str = "cosine",
+        min_lr: float = 0.0,
+        stop_at_budget: bool = False,
+    ) -> None:
+        self.total_layer_tokens = _count(total_layer_tokens)
+        self.total_tokens = _count(total_tokens)
+        self.total_steps = _count(total_steps)
+        self.warmup_layer_tokens = _count(warmup_layer_tokens)
+        self.warmup_steps = _count(warmup_steps)
+        totals = {
+            "total_layer_tokens": self.total_layer_tokens,
+            "total_tokens": self.total_tokens,
+            "total_steps": self.total_steps,
+        }
+        warmups = {"warmup_layer_tokens": self.warmup_layer_tokens, "warmup_steps": self.warmup_steps}
+        problems = _count_problems(**totals, **warmups) + _common_problems(decay, min_lr)
+        given = [name for name, value in totals.items() if value is not None]
+        if len(given) != 1:
+            problems.append(f"{'/'.join(totals)}: give exactly one, got {given or 'none'}")
+        if all(value is not None for value in warmups.values()):
+            problems.append("warmup_layer_tokens/warmup_steps: give at most one")
+        for warmup, total in (("warmup_layer_tokens", "total_layer_tokens"), ("warmup_steps", "total_steps")):
+            if not problems and (warmups[warmup] or 0) > (totals[total] if totals[total] is not None else float("inf")):
+                problems.append(f"{warmup}={warmups[warmup]} must be <= {total}={totals[total]}")
+        raise_if(problems)
+        self.decay = decay
+        self.min_lr = min_lr
+        self.stop_at_budget = stop_at_budget
+        self.total: int | None = self.total_layer_tokens
+        self.warmup: int = self.warmup_layer_tokens or 0
+        self.resolved = False
+
+    def resolve(self, shape: RunShape) -> None:
+        """Turn totals given in tokens or steps into layer-tokens for this run."""
+        if self.total_tokens is not None:
+            self.total = self.total_tokens * shape.n_layer
+        elif self.total_steps is not None:
+            self.total = shape.layer_tokens_of_steps(self.total_steps)
+        if self.warmup_steps is not None:
+            self.warmup = shape.layer_tokens_of_steps(self.warmup_steps)
+        assert self.total is not None
+        if self.warmup > self.total:
+            raise_if([f"warmup ({self.warmup:,} layer-tokens) must not exceed the total ({self.total:,})"])
+        self.resolved = True
+
+    def lr(self, progress: float, base_lr: float) -> float:
+        assert self.resolved and self.total is not None, "call resolve() first"
+        return warmup_decay_lr(progress, base_lr, self.warmup, self.total, self.min_lr, self.decay)
+
+    @property
+    def budget(self) -> int | None:
+        """Layer-tokens after which training stops (None: no stop)."""
+        return self.total if self.stop_at_budget else None
+
+
+class StepLR:
+    """The usual step-based warmup and decay, for comparison with the LayerToken schedule."""
+
+    unit = "steps"
+    budget = None
+
+    def __init__(self, total_steps: int, warmup_steps: int = 0, decay: str = "cosine", min_lr: float = 0.0) -> None:
+        problems = _count_problems(total_steps=total_steps, warmup_steps=warmup_steps) + _common_problems(decay, min_lr)
+        if not problems and warmup_steps > total_steps:
+            problems.append(f"warmup_steps={warmup_steps} must be <= total_steps={total_steps}")
+        raise_if(problems)
+        self.total_steps = total_steps
+        self.warmup_steps = warmup_steps
+        self.decay = decay
+        self.min_lr = min_lr
+
+    def resolve(self, shape: RunShape) -> None:
+        """Nothing to resolve: steps are steps."""
+
+    def lr(self, progress: float, base_lr: float) -> float:
+        return warmup_decay_lr(progress, base_lr, self.warmup_steps, self.total_steps, self.min_lr, self.decay)

@@ -1,0 +1,83 @@
+import math
+
+import pytest
+
+from lightning_ltd.errors import InvalidFieldsError
+from lightning_ltd.ltd import LayerTokenLR, RunShape, StepLR, layer_tokens_per_step, mslg_keep, warmup_decay_lr
+
+BASE, MIN = 1e-3, 1e-4
+
+
+@pytest.mark.parametrize(
+    "progress, cosine, linear",
+    [
+        (0, 0.0, 0.0),
+        (50, BASE / 2, BASE / 2),
+        (100, BASE, BASE),
+        (100 + 450, MIN + (BASE - MIN) * 0.5 * (1 + math.cos(math.pi * 0.5)), MIN + (BASE - MIN) * 0.5),
+        (100 + 900 * 0.25, MIN + (BASE - MIN) * 0.5 * (1 + math.cos(math.pi * 0.25)), MIN + (BASE - MIN) * 0.75),
+        (1000, MIN, MIN),
+        (5000, MIN, MIN),
+    ],
+)
+def test_warmup_then_decay_closed_form(progress, cosine, linear):
+    assert warmup_decay_lr(progress, BASE, 100, 1000, MIN, "cosine") == pytest.approx(cosine, abs=1e-15)
+    assert warmup_decay_lr(progress, BASE, 100, 1000, MIN, "linear") == pytest.approx(linear, abs=1e-15)
+
+
+def shape(enabled=True):
+    return RunShape(
+        global_batch=8,
+        seq_len=64,
+        n_layer=6,
+        n_dropping=4,
+        keep_at=(lambda t: mslg_keep(t, 16, 64, 10, 8)) if enabled else (lambda t: None),
+    )
+
+
+def test_totals_in_tokens_and_steps_become_layer_tokens():
+    by_tokens = LayerTokenLR(total_tokens=1e6)
+    by_tokens.resolve(shape())
+    assert by_tokens.total == 6_000_000  # full-length layer-tokens of a million tokens
+
+    by_steps = LayerTokenLR(total_steps=20, warmup_steps=3)
+    by_steps.resolve(shape())
+    expected = sum(layer_tokens_per_step(8, 64, mslg_keep(t, 16, 64, 10, 8), 6, 4) for t in range(20))
+    assert by_steps.total == expected < 20 * 8 * 64 * 6
+    assert by_steps.warmup == sum(layer_tokens_per_step(8, 64, mslg_keep(t, 16, 64, 10, 8), 6, 4) for t in range(3))
+
+    baseline = LayerTokenLR(total_steps=20)
+    baseline.resolve(shape(enabled=False))
+    assert baseline.total == 20 * 8 * 64 * 6
+
+
+def test_lr_by_layer_tokens_matches_closed_form():
+    schedule = LayerTokenLR(total_layer_tokens=1e6, warmup_layer_tokens=1e5, min_lr=MIN)
+    schedule.resolve(shape())
+    for consumed in (0, 25_000, 100_000, 400_000, 1_000_000, 2_000_000):
+        assert schedule.lr(consumed, BASE) == warmup_decay_lr(consumed, BASE, 100_000, 1_000_000, MIN, "cosine")
+    assert schedule.budget is None
+    assert LayerTokenLR(total_layer_tokens=10, stop_at_budget=True).budget == 10
+
+
+def test_bad_settings_named():
+    with pytest.raises(InvalidFieldsError, match="give exactly one, got none"):
+        LayerTokenLR()
+    with pytest.raises(InvalidFieldsError, match=r"give exactly one, got \['total_layer_tokens', 'total_steps'\]"):
+        LayerTokenLR(total_layer_tokens=5, total_steps=5)
+    with pytest.raises(InvalidFieldsError, match="warmup_layer_tokens=50 must be <= total_layer_tokens=10"):
+        LayerTokenLR(total_layer_tokens=10, warmup_layer_tokens=50)
+    with pytest.raises(InvalidFieldsError, match="decay='step'"):
+        StepLR(total_steps=10, decay="step")
+    with pytest.raises(InvalidFieldsError, match="total_tokens=-1 must be a non-negative whole number"):
+        LayerTokenLR(total_tokens=-1.0)
+    mixed = LayerTokenLR(total_tokens=100, warmup_steps=5)
+    with pytest.raises(InvalidFieldsError, match="must not exceed the total"):
+        mixed.resolve(shape())
+
+
+def test_step_lr_is_the_same_curve_in_steps():
+    schedule = StepLR(total_steps=100, warmup_steps=10, decay="linear", min_lr=MIN)
+    assert [schedule.lr(t, BASE) for t in (0, 5, 10, 55, 100)] == pytest.approx(
+        [0, BASE / 2, BASE, MIN + (BASE - MIN) / 2, MIN]
+    )
