@@ -22,6 +22,7 @@ TINY = [
     "trainer.log_every_n_steps=1",
     "trainer.limit_val_batches=4",
     "~callbacks.progress_bar",
+    "callbacks.throughput.window_size=5",
     "trainer.enable_progress_bar=false",
     "trainer.enable_model_summary=false",
 ]

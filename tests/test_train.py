@@ -38,6 +38,10 @@ def test_smoke_run_lowers_val_loss(train_config, tmp_path, ltd):
         rows = list(csv.DictReader(metrics))
     logged = {k for row in rows for k, v in row.items() if v}
     assert {"train/loss", "val/loss", "val/ppl", "train/keep", "train/layer_tokens"} <= logged
+    assert {"lr-AdamW/pg1", "train/lr", "train/layer_token_saving", "train/device/flops_per_sec"} <= logged
+    for row in rows:  # LearningRateMonitor logs exactly the LR the schedule callback set
+        if row.get("train/lr") and row.get("lr-AdamW/pg1"):
+            assert float(row["lr-AdamW/pg1"]) == pytest.approx(float(row["train/lr"]), rel=1e-6)
     keeps = [float(r["train/keep"]) for r in rows if r.get("train/keep")]
     if ltd == "on":
         assert keeps[0] == 8 and keeps == sorted(keeps) and keeps[-1] == 32
@@ -95,3 +99,22 @@ def test_user_text_and_rotary_positions(train_config, tmp_path):
     (corpus / "a.txt").write_text("the quick brown fox jumps over the lazy dog. " * 300)
     summary = train(train_config(f"data.path={corpus}", "model.position=rotary", "trainer.max_steps=20"))
     assert summary["val/loss"] < summary["val/loss_start"] - 1.0
+
+
+def test_compute_matched_runs_differ_by_one_override(train_config):
+    budget = [
+        "lr=layer_token_budget",
+        "lr.total_layer_tokens=15360",
+        "lr.warmup_layer_tokens=1000",
+        "lr.warmup_steps=null",
+    ]
+    baseline = train(train_config(*budget, "ltd=off"))
+    dropping = train(train_config(*budget, "ltd=on"))
+    assert baseline["steps"] == 20  # 8 rows x 32 tokens x 3 layers = 768 layer-tokens a step
+    assert baseline["layer_tokens"] == 15360
+    assert dropping["steps"] > 20 and 15360 <= dropping["layer_tokens"] < 15360 + 768
+
+
+def test_missing_checkpoint_named(train_config):
+    with pytest.raises(ConfigError, match="ckpt_path='/nope.ckpt': no such checkpoint file"):
+        build(train_config("ckpt_path=/nope.ckpt"))

@@ -43,6 +43,9 @@ class RunSummary(Callback):
         summary.update({f"{name}_start": value for name, value in self.start_metrics.items()})
         scheduler = next((c for c in trainer.callbacks if isinstance(c, RandomLTDScheduler)), None)
         if scheduler is not None:
+            n_layer = getattr(pl_module, "num_layers", 0)
+            if n_layer and summary["wall_time_s"] > 0:
+                summary["tokens_per_s"] = scheduler.full_layer_tokens / n_layer / summary["wall_time_s"]
             summary["layer_tokens"] = scheduler.layer_tokens
             summary["full_layer_tokens"] = scheduler.full_layer_tokens
             summary["theoretical_saving"] = scheduler.saving
@@ -63,5 +66,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         )
         lines.append(f"{'theoretical saving':<22}{100 * summary['theoretical_saving']:.1f} %")
     lines.append(f"{'optimizer steps':<22}{summary['steps']}")
-    lines.append(f"{'wall time':<22}{summary['wall_time_s']:.1f} s")
+    lines.append(f"{'wall time':<22}{summary['wall_time_s']:.1f} s (training loop, validation included)")
+    if "tokens_per_s" in summary:
+        lines.append(f"{'throughput':<22}{summary['tokens_per_s']:,.0f} training tokens/s")
     return "\n".join(lines)

@@ -41,6 +41,18 @@ class RandomLTDModule(L.LightningModule):
             raise TypeError(f"{type(self).__name__}.token_shape: override it for batches like {type(batch)}")
         return int(tokens.shape[0]), int(tokens.shape[1])
 
+    _flops_per_training_batch: int | None = None
+
+    @property
+    def flops_per_batch(self) -> int | None:
+        """What ``ThroughputMonitor`` reads: the current training batch's FLOPs (set by the
+        schedule callback as the kept length changes); None in eval mode, where they differ."""
+        return self._flops_per_training_batch if self.training else None
+
+    @flops_per_batch.setter
+    def flops_per_batch(self, value: int | None) -> None:
+        self._flops_per_training_batch = value
+
     def training_flops(self, rows: int, seq_len: int, keep: int | None) -> int | None:
         """FLOPs of one training batch at this kept length, for ``ThroughputMonitor`` (None: unknown)."""
         return None
