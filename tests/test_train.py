@@ -116,5 +116,5 @@ def test_compute_matched_runs_differ_by_one_override(train_config):
 
 
 def test_missing_checkpoint_named(train_config):
-    with pytest.raises(ConfigError, match="ckpt_path='/nope.ckpt': no such checkpoint file"):
+    with pytest.raises(ConfigError, match=r"ckpt_path='/nope\.ckpt': no such checkpoint file"):
         build(train_config("ckpt_path=/nope.ckpt"))
