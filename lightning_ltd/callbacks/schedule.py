@@ -72,6 +72,8 @@ class RandomLTDScheduler(Callback):
         self.current_keep: int | None = None
         self.current_lr: float | None = None
         self._step_at_batch_start = 0
+        self._lr_step: int | None = None
+        self._lr_resolved = False
 
     def keep_at(self, step: int) -> int | None:
         """The kept length for optimizer step ``step`` (None when dropping is disabled)."""
@@ -106,14 +108,16 @@ class RandomLTDScheduler(Callback):
         pl_module.keep = self.current_keep
         rows, seq_len = pl_module.token_shape(batch)
         pl_module.flops_per_batch = pl_module.training_flops(rows, seq_len, self.current_keep)
-        if self.lr_schedule is not None:
-            self._set_lr(trainer, pl_module, batch)
+        if self.lr_schedule is not None and self._lr_step != trainer.global_step:
+            self._set_lr(trainer, pl_module, batch)  # once per optimizer step, not per micro-batch
+            self._lr_step = trainer.global_step
 
     def _set_lr(self, trainer: L.Trainer, pl_module: RandomLTDModule, batch: Any) -> None:
         schedule = self.lr_schedule
         assert schedule is not None
-        if not getattr(schedule, "resolved", True):
+        if not self._lr_resolved:  # totals in tokens or steps need the run's shape: known now
             schedule.resolve(self.run_shape(trainer, pl_module, batch))
+            self._lr_resolved = True
         progress = self.layer_tokens if schedule.unit == "layer_tokens" else trainer.global_step
         for optimizer in trainer.optimizers:
             for group in optimizer.param_groups:

@@ -75,13 +75,17 @@ def test_arguments_named_in_errors():
     ]
 
 
-def test_lr_follows_consumed_layer_tokens_in_closed_form():
+@pytest.mark.parametrize("accumulate", [1, 3])
+def test_lr_follows_consumed_layer_tokens_in_closed_form(accumulate):
     schedule = LayerTokenLR(total_steps=12, warmup_steps=2, min_lr=1e-4)
     scheduler = RandomLTDScheduler(min_keep=4, max_keep=24, ramp_steps=8, granularity=4, lr=schedule)
-    module = fit(scheduler)
+    module = fit(scheduler, accumulate=accumulate)
     assert schedule.total == scheduler.layer_tokens  # decays exactly over what the run consumed
-    for _, lr, consumed, _ in module.lrs:
-        assert lr == warmup_decay_lr(consumed, 3e-3, schedule.warmup, schedule.total, 1e-4, "cosine")
+    consumed_before_step = {}
+    for step, lr, consumed, _ in module.lrs:
+        consumed_before_step.setdefault(step, consumed)  # the ledger at the step's first micro-batch
+        expected = warmup_decay_lr(consumed_before_step[step], 3e-3, schedule.warmup, schedule.total, 1e-4, "cosine")
+        assert lr == expected
     assert module.lrs[-1][1] < module.lrs[3][1]
     assert module.lrs[0][1] == 0.0
 
