@@ -1,0 +1,98 @@
+"""What GPT, BERT and ViT share: the validated config core, the layer stack with RandomLTD
+around the dropping blocks, the kept-length handle and the per-layer FLOP count."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from lightning_ltd.errors import positive_int_problems, raise_if
+from lightning_ltd.ltd import RandomLTD, TokenSampler, default_dropping_layers, validate_dropping_layers
+from lightning_ltd.ltd.wrapper import KeptLength
+from lightning_ltd.models.transformer import block_forward_flops
+
+
+@dataclass
+class TransformerConfig:
+    """Fields every model has. ``ltd_layers`` None means the paper's default ``1 .. L-2``."""
+
+    n_layer: int = 6
+    n_head: int = 4
+    n_embd: int = 128
+    dropout: float = 0.0
+    ltd_layers: list[int] | None = field(default=None)
+
+    def __post_init__(self) -> None:
+        raise_if(self.problems())
+        self.ltd_layers = (
+            default_dropping_layers(self.n_layer)
+            if self.ltd_layers is None
+            else validate_dropping_layers(list(self.ltd_layers), self.n_layer)
+        )
+
+    def size_fields(self) -> dict[str, object]:
+        """Fields that must be positive integers (subclasses add theirs)."""
+        return {"n_layer": self.n_layer, "n_head": self.n_head, "n_embd": self.n_embd}
+
+    def extra_problems(self, sizes_valid: bool) -> list[str]:
+        """Model-specific checks; those that divide sizes only when ``sizes_valid``."""
+        return []
+
+    def problems(self) -> list[str]:
+        """Every invalid field, each named, so one error reports them all (LitGPT's habit)."""
+        problems = positive_int_problems(**self.size_fields())
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append(f"dropout={self.dropout!r} must be in [0, 1)")
+        sizes_valid = not problems
+        if not sizes_valid:
+            return problems + self.extra_problems(sizes_valid)
+        if self.n_embd % self.n_head:
+            problems.append(f"n_embd={self.n_embd} must be divisible by n_head={self.n_head}")
+        if self.ltd_layers is not None:
+            try:
+                validate_dropping_layers(list(self.ltd_layers), self.n_layer)
+            except ValueError as err:
+                problems.append(f"ltd_layers={list(self.ltd_layers)}: {err}")
+        return problems + self.extra_problems(sizes_valid and not problems)
+
+
+class LTDTransformer(nn.Module):
+    """Base of our models: ``model.keep`` sets the kept length of every dropping layer."""
+
+    keep = KeptLength()
+
+    def __init__(self, config: TransformerConfig, seed: int = 0) -> None:
+        super().__init__()
+        self.config = config
+        self.sampler = TokenSampler(seed)
+
+    def build_layers(self, make_block: Callable[[], nn.Module], num_protected: int = 0) -> nn.ModuleList:
+        """``n_layer`` blocks; those in ``config.ltd_layers`` wrapped in RandomLTD sharing one sampler."""
+        dropping = set(self.config.ltd_layers or [])
+        return nn.ModuleList(
+            RandomLTD(make_block(), sampler=self.sampler, num_protected=num_protected)
+            if i in dropping
+            else make_block()
+            for i in range(self.config.n_layer)
+        )
+
+    def layers_forward_flops(self, batch_size: int, seq_len: int, keep: int | None) -> int:
+        """Forward matmul FLOPs of the block stack, dropping layers at the kept length."""
+        c = self.config
+        kept = seq_len if keep is None else min(keep, seq_len)
+        n_dropping = len(c.ltd_layers or [])
+        return (c.n_layer - n_dropping) * block_forward_flops(batch_size, seq_len, c.n_embd) + n_dropping * (
+            block_forward_flops(batch_size, kept, c.n_embd)
+        )
+
+
+def init_normal(module: nn.Module, std: float = 0.02) -> None:
+    """GPT-2/BERT/ViT style init: normal(0, std) weights, zero biases, unit LayerNorm."""
+    if isinstance(module, (nn.Linear, nn.Conv2d)):
+        nn.init.normal_(module.weight, mean=0.0, std=std)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.Embedding):
+        nn.init.normal_(module.weight, mean=0.0, std=std)
