@@ -53,6 +53,12 @@ def attention_bias(attn_mask: torch.Tensor | None, causal: bool, n_query: int, n
         tril = torch.ones(n_query, n_key, dtype=torch.bool, device=attn_mask.device).tril()
         is_bool = attn_mask.dtype == torch.bool
         attn_mask = attn_mask & tril if is_bool else attn_mask.masked_fill(~tril, float("-inf"))
+    if attn_mask.dtype == torch.bool and n_query == n_key:
+        # Every token may attend to itself. Real tokens could anyway; a padding token whose
+        # keys are all masked (possible when dropping keeps only padding in a row) would
+        # otherwise produce NaN, and NaN times a zero attention weight still leaks into
+        # real tokens in the next layer.
+        attn_mask = attn_mask | torch.eye(n_query, dtype=torch.bool, device=attn_mask.device)
     return attn_mask
 
 
@@ -92,9 +98,14 @@ class SelfAttention(nn.Module):
         return self.resid_dropout(self.c_proj(y))
 
 
+ACTIVATIONS = ("gelu_tanh", "gelu")
+
+
 class MLP(nn.Module):
     def __init__(self, n_embd: int, *, bias: bool, dropout: float, activation: str = "gelu_tanh") -> None:
         super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation={activation!r} must be one of {ACTIVATIONS}")
         self.c_fc = nn.Linear(n_embd, 4 * n_embd, bias=bias)
         self.act = nn.GELU(approximate="tanh" if activation == "gelu_tanh" else "none")
         self.c_proj = nn.Linear(4 * n_embd, n_embd, bias=bias)
@@ -116,7 +127,11 @@ def block_forward_flops(batch_size: int, n_tokens: int, n_embd: int) -> int:
 
 
 class Block(nn.Module):
-    """Pre-LayerNorm transformer block: ``x + attn(ln_1(x))`` then ``x + mlp(ln_2(x))``."""
+    """Transformer block, pre-LayerNorm (GPT, ViT) or post-LayerNorm (BERT).
+
+    Pre: ``x + attn(ln_1(x))`` then ``x + mlp(ln_2(x))``. Post: ``ln_1(x + attn(x))`` then
+    ``ln_2(x + mlp(x))``, the original transformer and BERT.
+    """
 
     def __init__(
         self,
@@ -129,8 +144,10 @@ class Block(nn.Module):
         rotary_base: float | None = None,
         layer_norm_eps: float = 1e-5,
         activation: str = "gelu_tanh",
+        pre_norm: bool = True,
     ) -> None:
         super().__init__()
+        self.pre_norm = pre_norm
         self.ln_1 = nn.LayerNorm(n_embd, eps=layer_norm_eps, bias=bias)
         self.attn = SelfAttention(n_embd, n_head, bias=bias, dropout=dropout, causal=causal, rotary_base=rotary_base)
         self.ln_2 = nn.LayerNorm(n_embd, eps=layer_norm_eps, bias=bias)
@@ -139,5 +156,8 @@ class Block(nn.Module):
     def forward(
         self, x: torch.Tensor, position_ids: torch.Tensor | None = None, attn_mask: torch.Tensor | None = None
     ) -> torch.Tensor:
+        if not self.pre_norm:
+            x = self.ln_1(x + self.attn(x, position_ids=position_ids, attn_mask=attn_mask))
+            return self.ln_2(x + self.mlp(x))
         x = x + self.attn(self.ln_1(x), position_ids=position_ids, attn_mask=attn_mask)
         return x + self.mlp(self.ln_2(x))
