@@ -15,7 +15,7 @@ import torch
 
 from lightning_ltd.ltd import layer_tokens_per_step
 from lightning_ltd.models import GPT, GPTConfig
-from lightning_ltd.modules.gpt import weight_decay_groups
+from lightning_ltd.modules.base import weight_decay_groups
 
 
 def step_times(model: GPT, batch: torch.Tensor, keep: int | None, warmup: int, steps: int) -> list[float]:

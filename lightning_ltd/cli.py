@@ -10,8 +10,9 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from omegaconf import DictConfig
 
-from lightning_ltd.callbacks import RunSummary
+from lightning_ltd.callbacks import RandomLTDScheduler, RunSummary
 from lightning_ltd.errors import InvalidFieldsError
+from lightning_ltd.modules import RandomLTDModule
 
 
 class ConfigError(ValueError):
@@ -32,16 +33,22 @@ def instantiate_group(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
 
 
 def cross_check(cfg: DictConfig) -> list[str]:
-    """Problems that involve two groups (each names both keys)."""
-    problems = []
+    """Problems between the data and the model config (each names both keys)."""
     seq_len, model_len = cfg.data.get("block_size"), cfg.model.get("block_size")
     if isinstance(seq_len, int) and isinstance(model_len, int) and seq_len > model_len:
-        problems.append(f"data.block_size={seq_len} exceeds model.block_size={model_len}")
-    for key in ("min_keep", "max_keep"):
-        keep = cfg.ltd.get(key)
-        if cfg.ltd.get("enabled", True) and isinstance(keep, int) and isinstance(seq_len, int) and keep > seq_len:
-            problems.append(f"ltd.{key}={keep} exceeds the sequence length data.block_size={seq_len}")
-    return problems
+        return [f"data.block_size={seq_len} exceeds model.block_size={model_len}"]
+    return []
+
+
+def keep_problems(scheduler: RandomLTDScheduler, module: RandomLTDModule) -> list[str]:
+    """Kept lengths longer than the model's sequences are a mistake, not a no-op."""
+    if not scheduler.enabled:
+        return []
+    return [
+        f"ltd.{key}={keep} exceeds the sequence length {module.max_seq_len} of the model"
+        for key, keep in (("min_keep", scheduler.min_keep), ("max_keep", scheduler.max_keep))
+        if keep is not None and keep > module.max_seq_len
+    ]
 
 
 def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.Trainer]:
@@ -58,6 +65,9 @@ def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.
     scheduler = instantiate_group(cfg, "ltd", lr=lr_schedule)
     datamodule = instantiate_group(cfg, "data")
     module = instantiate_group(cfg, "model")
+    problems = keep_problems(scheduler, module)
+    if problems:
+        raise ConfigError("; ".join(problems))
     callbacks: list[Callback] = [scheduler]
     for name in cfg.get("callbacks") or {}:
         callbacks.append(instantiate_group(cfg.callbacks, name))

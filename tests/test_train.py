@@ -53,8 +53,9 @@ def test_smoke_run_lowers_val_loss(train_config, tmp_path, ltd):
     "override, message",
     [
         ("ltd.min_keep=-1", "ltd.min_keep=-1 must be a positive integer"),
-        ("ltd.min_keep=40", "ltd.min_keep=40 exceeds the sequence length data.block_size=32"),
-        ("ltd.max_keep=64", "ltd.max_keep=64 exceeds the sequence length"),
+        ("ltd.min_keep=40", "ltd.min_keep=40 exceeds the sequence length 32 of the model"),
+        ("ltd.max_keep=64", "ltd.max_keep=64 exceeds the sequence length 32 of the model"),
+        ("model.block_size=16", "data.block_size=32 exceeds model.block_size=16"),
         ("ltd.max_keep=6", "ltd.min_keep=8 must be <= max_keep=6"),
         ("model.ltd_layers=[1,3]", "model.ltd_layers=[1, 3]: dropping layer index 3 is out of range"),
         ("data.path=/no/such/file.txt", "data.path='/no/such/file.txt': no such file"),

@@ -40,7 +40,7 @@ class RandomLTDScheduler(Callback):
     Args:
         enabled: False runs the plain baseline but still counts layer-tokens and drives the LR.
         min_keep: kept length at step 0.
-        max_keep: kept length at the end of the ramp (usually the sequence length).
+        max_keep: kept length at the end of the ramp; None: the model's sequence length.
         ramp_steps: optimizer steps over which the kept length grows.
         granularity: kept lengths are multiples of this (the paper's "step", 8 or 16).
         lr: learning-rate schedule; None leaves the optimizer's LR alone.
@@ -50,13 +50,14 @@ class RandomLTDScheduler(Callback):
         self,
         enabled: bool = True,
         min_keep: int = 32,
-        max_keep: int = 128,
+        max_keep: int | None = None,
         ramp_steps: int = 1000,
         granularity: int = 8,
         lr: LRSchedule | None = None,
     ) -> None:
-        problems = positive_int_problems(min_keep=min_keep, max_keep=max_keep, granularity=granularity)
-        if not problems and min_keep > max_keep:
+        sizes = {"min_keep": min_keep, "granularity": granularity}
+        problems = positive_int_problems(**sizes, **({} if max_keep is None else {"max_keep": max_keep}))
+        if not problems and max_keep is not None and min_keep > max_keep:
             problems.append(f"min_keep={min_keep} must be <= max_keep={max_keep}")
         if isinstance(ramp_steps, bool) or not isinstance(ramp_steps, int) or ramp_steps < 0:
             problems.append(f"ramp_steps={ramp_steps!r} must be an integer >= 0")
@@ -79,6 +80,8 @@ class RandomLTDScheduler(Callback):
         """The kept length for optimizer step ``step`` (None when dropping is disabled)."""
         if not self.enabled:
             return None
+        if self.max_keep is None:
+            raise RuntimeError("max_keep is unknown until setup() has seen the module")
         return mslg_keep(step, self.min_keep, self.max_keep, self.ramp_steps, self.granularity)
 
     @property
@@ -91,6 +94,10 @@ class RandomLTDScheduler(Callback):
             raise TypeError(f"RandomLTDScheduler needs a RandomLTDModule, got {type(pl_module).__name__}")
         if self.enabled and not pl_module.ltd_layers():
             raise ValueError(f"{type(pl_module).__name__} has no RandomLTD layers to drive")
+        if self.max_keep is None:
+            self.max_keep = pl_module.max_seq_len
+            if self.enabled and self.min_keep > self.max_keep:
+                raise_if([f"min_keep={self.min_keep} must be <= max_keep={self.max_keep} (the model's length)"])
 
     def run_shape(self, trainer: L.Trainer, pl_module: RandomLTDModule, batch: Any) -> RunShape:
         rows, seq_len = pl_module.token_shape(batch)

@@ -75,11 +75,16 @@ class ResumableDataLoader(DataLoader):
             self.batches_served += 1
             yield batch
 
-    def state_dict(self) -> dict[str, int]:
+    def state_dict(self) -> dict[str, Any]:
+        """Position in the data, plus the collate function's state when it has one (e.g. a
+        masking generator; exact with ``num_workers=0``, where collation runs here)."""
         sampler: ResumableSampler = self.sampler  # type: ignore[assignment]
-        return {"epoch": sampler.epoch, "batches_served": self.batches_served, "seed": sampler.seed}
+        state: dict[str, Any] = {"epoch": sampler.epoch, "batches_served": self.batches_served, "seed": sampler.seed}
+        if hasattr(self.collate_fn, "state_dict"):
+            state["collate"] = self.collate_fn.state_dict()
+        return state
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         sampler: ResumableSampler = self.sampler  # type: ignore[assignment]
         if state.get("seed", sampler.seed) != sampler.seed:
             raise ValueError(f"checkpoint data order has seed {state['seed']}, this loader has {sampler.seed}")
@@ -87,3 +92,5 @@ class ResumableDataLoader(DataLoader):
         sampler.epoch = int(state["epoch"])
         sampler.start = int(state["batches_served"]) * self.batch_size
         self.batches_served = int(state["batches_served"])
+        if "collate" in state and hasattr(self.collate_fn, "load_state_dict"):
+            self.collate_fn.load_state_dict(state["collate"])

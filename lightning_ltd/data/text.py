@@ -79,6 +79,16 @@ def read_corpus(files: Sequence[Path]) -> bytes:
     return b"\n\n".join(data for data in (p.read_bytes() for p in files) if b"\x00" not in data)
 
 
+def load_corpus(path: str | None, max_bytes: int | None = None) -> bytes:
+    """The user's text at ``path`` (file, directory or glob), or the default corpus if None."""
+    if path is None:
+        return default_corpus(max_bytes)
+    data = read_corpus(resolve_text_files(path))
+    if not data:
+        raise DataError(f"path={path!r}: the files are empty (or not text)")
+    return data if max_bytes is None else data[:max_bytes]
+
+
 def pack_blocks(tokens: torch.Tensor, block_size: int) -> torch.Tensor:
     """``[N]`` -> ``[n_blocks, block_size + 1]``, non-overlapping, the tail that does not fit dropped."""
     width = block_size + 1
@@ -147,12 +157,7 @@ class TextDataModule(L.LightningDataModule):
         return "the default corpus (Python's docs and standard library)" if self.path is None else repr(self.path)
 
     def load_bytes(self) -> bytes:
-        if self.path is None:
-            return default_corpus(self.max_bytes)
-        data = read_corpus(resolve_text_files(self.path))
-        if not data:
-            raise DataError(f"path={self.path!r}: the files are empty (or not text)")
-        return data if self.max_bytes is None else data[: self.max_bytes]
+        return load_corpus(self.path, self.max_bytes)
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:

@@ -1,6 +1,8 @@
 """LightningModules: training and validation steps, metrics and optimizers."""
 
 from lightning_ltd.modules.base import RandomLTDModule
+from lightning_ltd.modules.bert import BERTModule
 from lightning_ltd.modules.gpt import GPTModule
+from lightning_ltd.modules.vit import ViTModule
 
-__all__ = ["GPTModule", "RandomLTDModule"]
+__all__ = ["BERTModule", "GPTModule", "RandomLTDModule", "ViTModule"]

@@ -13,6 +13,15 @@ from lightning_ltd.ltd.wrapper import KeptLength
 SAMPLER_CHECKPOINT_KEY = "random_ltd_samplers"
 
 
+def weight_decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Decay matrices (and embeddings) only; biases and norm gains are left alone (nanoGPT)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+
+
 class RandomLTDModule(L.LightningModule):
     """Base for modules whose network wraps some blocks in ``RandomLTD``.
 
@@ -23,6 +32,7 @@ class RandomLTDModule(L.LightningModule):
     """
 
     num_layers: int
+    max_seq_len: int  # the longest sequence the model accepts (checked against ltd.max_keep)
     keep = KeptLength()
 
     def ltd_layers(self) -> list[RandomLTD]:
@@ -56,6 +66,12 @@ class RandomLTDModule(L.LightningModule):
     def training_flops(self, rows: int, seq_len: int, keep: int | None) -> int | None:
         """FLOPs of one training batch at this kept length, for ``ThroughputMonitor`` (None: unknown)."""
         return None
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """AdamW from ``hparams`` ``lr``, ``weight_decay``, ``betas``; decay on matrices only."""
+        hp = self.hparams
+        groups = weight_decay_groups(self, hp.weight_decay)
+        return torch.optim.AdamW(groups, lr=hp.lr, betas=tuple(hp.betas))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[SAMPLER_CHECKPOINT_KEY] = [s.state_dict() for s in self.samplers()]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -12,15 +11,6 @@ from torchmetrics.text import Perplexity
 
 from lightning_ltd.models import GPT, GPTConfig
 from lightning_ltd.modules.base import RandomLTDModule
-
-
-def weight_decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Decay matrices (and embeddings) only; biases and norm gains are left alone (nanoGPT)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    return [
-        {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
-        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
-    ]
 
 
 class GPTModule(RandomLTDModule):
@@ -63,6 +53,7 @@ class GPTModule(RandomLTDModule):
         )
         self.model = GPT(config, seed=seed)
         self.num_layers = n_layer
+        self.max_seq_len = block_size
         self.val_loss = MeanMetric()
         self.val_ppl = Perplexity()
 
@@ -92,7 +83,3 @@ class GPTModule(RandomLTDModule):
         self.val_ppl.update(logits, targets)
         self.log("val/loss", self.val_loss, prog_bar=True)
         self.log("val/ppl", self.val_ppl)
-
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        hp = self.hparams
-        return torch.optim.AdamW(weight_decay_groups(self.model, hp.weight_decay), lr=hp.lr, betas=tuple(hp.betas))

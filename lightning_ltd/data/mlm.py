@@ -1,0 +1,171 @@
+"""Masked-LM data: variable-length text segments with real padding, BERT's 80/10/10 masking.
+
+Byte tokens plus four specials (``[PAD] [CLS] [SEP] [MASK]`` = 256..259). Each segment is a
+paragraph of the corpus (split at blank lines, long ones cut into pieces), so rows in a batch
+have different lengths and are padded to the longest: the key-padding mask is exercised.
+Training masks dynamically (a new draw every time a segment is seen, from the collator's own
+generator, which travels in checkpoints); validation masks once, so its loss is comparable
+across evaluations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from lightning_ltd.data.loading import ResumableDataLoader, ResumableSampler
+from lightning_ltd.data.text import DataError, load_corpus
+from lightning_ltd.errors import positive_int_problems, raise_if
+
+PAD, CLS, SEP, MASK = 256, 257, 258, 259
+MLM_VOCAB_SIZE = 260
+IGNORE_INDEX = -100
+
+
+def split_segments(corpus: bytes, max_len: int, min_len: int) -> list[bytes]:
+    """Paragraphs (blank-line separated), cut into pieces of at most ``max_len`` bytes."""
+    segments = []
+    for paragraph in corpus.split(b"\n\n"):
+        paragraph = paragraph.strip()
+        segments += [paragraph[i : i + max_len] for i in range(0, len(paragraph), max_len)]
+    return [s for s in segments if len(s) >= min_len]
+
+
+def encode_segment(segment: bytes) -> torch.Tensor:
+    return torch.tensor([CLS, *segment, SEP], dtype=torch.long)
+
+
+def mask_tokens(
+    ids: torch.Tensor, generator: torch.Generator, mask_prob: float = 0.15
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT masking of one row: ``mask_prob`` of the non-special tokens become targets; of those
+    80 % are replaced by [MASK], 10 % by a random byte, 10 % kept. Labels are -100 elsewhere.
+    At least one token is a target, so no row has an empty loss."""
+    maskable = ids < 256
+    selected = (torch.rand(ids.shape, generator=generator) < mask_prob) & maskable
+    if not selected.any():
+        candidates = maskable.nonzero().flatten()
+        selected[candidates[torch.randint(len(candidates), (1,), generator=generator)]] = True
+    labels = torch.where(selected, ids, IGNORE_INDEX)
+    roll = torch.rand(ids.shape, generator=generator)
+    random_bytes = torch.randint(0, 256, ids.shape, generator=generator)
+    inputs = torch.where(selected & (roll < 0.8), MASK, ids)
+    inputs = torch.where(selected & (roll >= 0.8) & (roll < 0.9), random_bytes, inputs)
+    return inputs, labels
+
+
+def pad_batch(rows: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Pad (inputs, labels) rows to the longest: ``input_ids``, ``attention_mask``, ``labels``."""
+    width = max(len(inputs) for inputs, _ in rows)
+    input_ids = torch.full((len(rows), width), PAD, dtype=torch.long)
+    labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
+    for i, (inputs, row_labels) in enumerate(rows):
+        input_ids[i, : len(inputs)] = inputs
+        labels[i, : len(inputs)] = row_labels
+    return {"input_ids": input_ids, "attention_mask": input_ids != PAD, "labels": labels}
+
+
+class MaskingCollator:
+    """Masks each training row anew, from a generator whose state is part of the loader state."""
+
+    def __init__(self, seed: int, mask_prob: float) -> None:
+        self.generator = torch.Generator().manual_seed(seed)
+        self.mask_prob = mask_prob
+
+    def __call__(self, rows: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        return pad_batch([mask_tokens(ids, self.generator, self.mask_prob) for ids in rows])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+
+
+class SegmentDataset(Dataset[Any]):
+    def __init__(self, rows: list[Any]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.rows[index]
+
+
+class MLMDataModule(L.LightningDataModule):
+    """Masked-LM batches (dicts of ``input_ids``, ``attention_mask``, ``labels``) from text.
+
+    Args:
+        path: the user's text (file, directory or glob); None uses the default corpus.
+        block_size: longest row in tokens, [CLS] and [SEP] included.
+        min_len: shortest segment kept, in bytes.
+        batch_size: rows per batch.
+        mask_prob: fraction of tokens that become prediction targets.
+        val_every: every ``val_every``-th segment is held out for validation.
+        max_bytes: cap on the corpus size.
+        seed: shuffling and masking seed.
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        block_size: int = 128,
+        min_len: int = 16,
+        batch_size: int = 32,
+        mask_prob: float = 0.15,
+        val_every: int = 20,
+        max_bytes: int | None = None,
+        num_workers: int = 0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        problems = positive_int_problems(block_size=block_size, min_len=min_len, batch_size=batch_size)
+        if not problems and block_size < 3:
+            problems.append(f"block_size={block_size} must be >= 3 ([CLS], a token, [SEP])")
+        if not 0.0 < mask_prob < 1.0:
+            problems.append(f"mask_prob={mask_prob!r} must be in (0, 1)")
+        if isinstance(val_every, bool) or not isinstance(val_every, int) or val_every < 2:
+            problems.append(f"val_every={val_every!r} must be an integer >= 2")
+        raise_if(problems)
+        self.path = path
+        self.block_size = block_size
+        self.min_len = min_len
+        self.batch_size = batch_size
+        self.mask_prob = mask_prob
+        self.val_every = val_every
+        self.max_bytes = max_bytes
+        self.num_workers = num_workers
+        self.seed = seed
+        self.train_set: SegmentDataset | None = None
+        self.val_set: SegmentDataset | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        segments = split_segments(load_corpus(self.path, self.max_bytes), self.block_size - 2, self.min_len)
+        train = [encode_segment(s) for i, s in enumerate(segments) if i % self.val_every]
+        val = [encode_segment(s) for i, s in enumerate(segments) if i % self.val_every == 0]
+        if len(train) < self.batch_size or not val:
+            raise DataError(
+                f"path={self.path!r}: {len(segments)} segments of >= {self.min_len} bytes, too few for "
+                f"batch_size={self.batch_size} plus validation"
+            )
+        generator = torch.Generator().manual_seed(self.seed + 1)
+        self.train_set = SegmentDataset(train)
+        self.val_set = SegmentDataset([mask_tokens(ids, generator, self.mask_prob) for ids in val])
+
+    def train_dataloader(self) -> ResumableDataLoader:
+        assert self.train_set is not None, "call setup() first"
+        sampler = ResumableSampler(len(self.train_set), seed=self.seed)
+        collate = MaskingCollator(self.seed, self.mask_prob)
+        return ResumableDataLoader(
+            self.train_set, self.batch_size, sampler, collate_fn=collate, num_workers=self.num_workers
+        )
+
+    def val_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
+        assert self.val_set is not None, "call setup() first"
+        return DataLoader(self.val_set, batch_size=self.batch_size, collate_fn=pad_batch)

@@ -1,0 +1,88 @@
+"""``BERTModule``: masked-LM pretraining with random-LTD; padding is masked in every layer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from lightning_ltd.data.mlm import IGNORE_INDEX, MLM_VOCAB_SIZE
+from lightning_ltd.models import BERT, BERTConfig
+from lightning_ltd.modules.base import RandomLTDModule
+
+Batch = dict[str, torch.Tensor]
+
+
+class BERTModule(RandomLTDModule):
+    """BERT trained on batches of ``input_ids``, ``attention_mask`` and ``labels`` (-100: no target).
+
+    The loss is the cross-entropy over target positions only; ``val/mlm_acc`` is the accuracy
+    there. Args are those of ``BERTConfig`` plus AdamW's and ``seed`` (token dropping).
+    """
+
+    def __init__(
+        self,
+        vocab_size: int = MLM_VOCAB_SIZE,
+        block_size: int = 128,
+        n_layer: int = 4,
+        n_head: int = 4,
+        n_embd: int = 128,
+        type_vocab_size: int = 2,
+        dropout: float = 0.1,
+        pre_norm: bool = False,
+        layer_norm_eps: float = 1e-12,
+        ltd_layers: Sequence[int] | None = None,
+        lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        betas: Sequence[float] = (0.9, 0.98),
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        config = BERTConfig(
+            vocab_size=vocab_size,
+            block_size=block_size,
+            n_layer=n_layer,
+            n_head=n_head,
+            n_embd=n_embd,
+            type_vocab_size=type_vocab_size,
+            dropout=dropout,
+            pre_norm=pre_norm,
+            layer_norm_eps=layer_norm_eps,
+            ltd_layers=None if ltd_layers is None else list(ltd_layers),
+        )
+        self.model = BERT(config, seed=seed)
+        self.num_layers = n_layer
+        self.max_seq_len = block_size
+        self.val_loss = MeanMetric()
+        self.val_mlm_acc = MulticlassAccuracy(num_classes=vocab_size, average="micro", ignore_index=IGNORE_INDEX)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.model(input_ids, attention_mask)
+
+    def token_shape(self, batch: Batch) -> tuple[int, int]:
+        rows, seq_len = batch["input_ids"].shape
+        return int(rows), int(seq_len)
+
+    def training_flops(self, rows: int, seq_len: int, keep: int | None) -> int:
+        return self.model.training_flops(rows, seq_len, keep)
+
+    def _logits_and_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self(batch["input_ids"], batch["attention_mask"])
+        loss = F.cross_entropy(logits.flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE_INDEX)
+        return logits, loss
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        _, loss = self._logits_and_loss(batch)
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        logits, loss = self._logits_and_loss(batch)
+        self.val_loss.update(loss, weight=(batch["labels"] != IGNORE_INDEX).sum())
+        self.val_mlm_acc.update(logits.flatten(0, 1), batch["labels"].flatten())
+        self.log("val/loss", self.val_loss, prog_bar=True)
+        self.log("val/mlm_acc", self.val_mlm_acc, prog_bar=True)

@@ -1,0 +1,87 @@
+"""``ViTModule``: image classification with random-LTD on patch tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torchmetrics import MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from lightning_ltd.models import ViT, ViTConfig
+from lightning_ltd.modules.base import RandomLTDModule
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class ViTModule(RandomLTDModule):
+    """ViT trained on ``(images [B, C, H, W], labels [B])``; logs ``val/loss`` and ``val/acc``.
+
+    Args are those of ``ViTConfig`` plus AdamW's, ``label_smoothing`` and ``seed`` (token
+    dropping). ``protect_cls`` keeps [CLS] in every dropping layer (off by default, as in the
+    paper).
+    """
+
+    def __init__(
+        self,
+        image_size: int = 32,
+        patch_size: int = 4,
+        in_channels: int = 1,
+        num_classes: int = 10,
+        n_layer: int = 6,
+        n_head: int = 4,
+        n_embd: int = 128,
+        dropout: float = 0.0,
+        layer_norm_eps: float = 1e-6,
+        protect_cls: bool = False,
+        ltd_layers: Sequence[int] | None = None,
+        lr: float = 1e-3,
+        weight_decay: float = 0.05,
+        betas: Sequence[float] = (0.9, 0.999),
+        label_smoothing: float = 0.0,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        config = ViTConfig(
+            image_size=image_size,
+            patch_size=patch_size,
+            in_channels=in_channels,
+            num_classes=num_classes,
+            n_layer=n_layer,
+            n_head=n_head,
+            n_embd=n_embd,
+            dropout=dropout,
+            layer_norm_eps=layer_norm_eps,
+            protect_cls=protect_cls,
+            ltd_layers=None if ltd_layers is None else list(ltd_layers),
+        )
+        self.model = ViT(config, seed=seed)
+        self.num_layers = n_layer
+        self.max_seq_len = config.seq_len
+        self.val_loss = MeanMetric()
+        self.val_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)
+
+    def token_shape(self, batch: Batch) -> tuple[int, int]:
+        return int(batch[0].shape[0]), self.max_seq_len
+
+    def training_flops(self, rows: int, seq_len: int, keep: int | None) -> int:
+        return self.model.training_flops(rows, seq_len, keep)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        images, labels = batch
+        loss = F.cross_entropy(self(images), labels, label_smoothing=self.hparams.label_smoothing)
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        images, labels = batch
+        logits = self(images)
+        self.val_loss.update(F.cross_entropy(logits, labels), weight=len(labels))
+        self.val_acc.update(logits, labels)
+        self.log("val/loss", self.val_loss, prog_bar=True)
+        self.log("val/acc", self.val_acc, prog_bar=True)
