@@ -6,6 +6,18 @@ from omegaconf import DictConfig
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
+QUICK = [
+    "trainer.max_steps=30",
+    "trainer.val_check_interval=15",
+    "trainer.log_every_n_steps=1",
+    "trainer.limit_val_batches=4",
+    "~callbacks.progress_bar",
+    "callbacks.throughput.window_size=5",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+]
+"""Short runs, quiet: for every smoke test."""
+
 TINY = [
     "model.n_layer=3",
     "model.n_embd=32",
@@ -17,15 +29,9 @@ TINY = [
     "ltd.ramp_steps=20",
     "ltd.granularity=4",
     "lr.warmup_steps=5",
-    "trainer.max_steps=30",
-    "trainer.val_check_interval=15",
-    "trainer.log_every_n_steps=1",
-    "trainer.limit_val_batches=4",
-    "~callbacks.progress_bar",
-    "callbacks.throughput.window_size=5",
-    "trainer.enable_progress_bar=false",
-    "trainer.enable_model_summary=false",
+    *QUICK,
 ]
+"""The default GPT run, shrunk."""
 
 
 def compose_train(output_dir: Path, *overrides: str, tiny: bool = True) -> DictConfig:

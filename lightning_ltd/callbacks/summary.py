@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import lightning as L
@@ -20,8 +21,8 @@ class RunSummary(Callback):
     starting point, so the summary shows how far training moved them.
     """
 
-    def __init__(self, metrics: tuple[str, ...] = ("val/loss", "val/ppl")) -> None:
-        self.metrics = metrics
+    def __init__(self, metrics: Sequence[str] = ("val/loss", "val/ppl")) -> None:
+        self.metrics = tuple(metrics)
         self.start_metrics: dict[str, float] = {}
         self.summary: dict[str, Any] = {}
         self._t0 = 0.0
@@ -55,7 +56,7 @@ class RunSummary(Callback):
 
 def format_summary(summary: dict[str, Any]) -> str:
     lines = ["", "==== run summary ===="]
-    for name in ("val/loss", "val/ppl"):
+    for name in [k for k in summary if k.startswith("val/") and not k.endswith("_start")]:
         if name in summary:
             start = summary.get(f"{name}_start")
             before = f"{start:.4f} -> " if start is not None else ""

@@ -1,0 +1,99 @@
+import math
+
+import pytest
+import torch
+
+from lightning_ltd.data.mlm import (
+    CLS,
+    IGNORE_INDEX,
+    MASK,
+    PAD,
+    SEP,
+    MaskingCollator,
+    MLMDataModule,
+    encode_segment,
+    mask_tokens,
+    pad_batch,
+    split_segments,
+)
+
+
+def test_masking_statistics():
+    generator = torch.Generator().manual_seed(0)
+    ids = torch.cat([torch.tensor([CLS]), torch.randint(0, 256, (200_000,)), torch.tensor([SEP])])
+    inputs, labels = mask_tokens(ids, generator)
+    selected = labels != IGNORE_INDEX
+    n, p = 200_000, 0.15
+    assert abs(selected.sum().item() - n * p) < 5 * math.sqrt(n * p * (1 - p))
+    assert not selected[0] and not selected[-1]  # specials are never targets
+    assert torch.equal(labels[selected], ids[selected])
+    k = selected.sum().item()
+    as_mask = (inputs[selected] == MASK).sum().item()
+    unchanged = (inputs[selected] == ids[selected]).sum().item()
+    assert abs(as_mask - 0.8 * k) < 5 * math.sqrt(k * 0.16)
+    # a random replacement equals the original 1/256 of the time, which "unchanged" then counts too
+    assert abs(unchanged - (0.1 + 0.1 / 256) * k) < 5 * math.sqrt(k * 0.09)
+    random_replaced = selected & (inputs != MASK) & (inputs != ids)
+    assert abs(random_replaced.sum().item() - 0.1 * (255 / 256) * k) < 5 * math.sqrt(k * 0.09)
+    assert (inputs[~selected] == ids[~selected]).all()
+
+
+def test_every_row_gets_a_target():
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(50):
+        _, labels = mask_tokens(encode_segment(b"ab"), generator, mask_prob=0.01)
+        assert (labels != IGNORE_INDEX).sum() >= 1
+
+
+def test_padding_and_attention_mask():
+    rows = [
+        (encode_segment(b"hello world"), torch.full((13,), IGNORE_INDEX)),
+        (encode_segment(b"hi"), torch.full((4,), 7)),
+    ]
+    batch = pad_batch(rows)
+    assert batch["input_ids"].shape == (2, 13)
+    assert batch["attention_mask"].sum(1).tolist() == [13, 4]
+    assert (batch["input_ids"][1, 4:] == PAD).all() and (batch["labels"][1, 4:] == IGNORE_INDEX).all()
+
+
+def test_segments_are_paragraphs_cut_to_length():
+    corpus = b"first paragraph here\n\n" + b"x" * 25 + b"\n\n\n\nshort"
+    assert split_segments(corpus, max_len=10, min_len=5) == [
+        b"first para",
+        b"graph here",
+        b"x" * 10,
+        b"x" * 10,
+        b"x" * 5,
+        b"short",
+    ]
+
+
+def test_collator_state_resumes_masking():
+    collator = MaskingCollator(seed=3, mask_prob=0.15)
+    rows = [encode_segment(b"some text to mask " * 3) for _ in range(4)]
+    collator(rows)
+    state = collator.state_dict()
+    expected = collator(rows)
+    restored = MaskingCollator(seed=0, mask_prob=0.15)
+    restored.load_state_dict(state)
+    assert all(torch.equal(expected[k], v) for k, v in restored(rows).items())
+
+
+def test_datamodule_has_real_padding_and_fixed_val_masks():
+    dm = MLMDataModule(max_bytes=100_000, batch_size=16)
+    dm.setup()
+    batch = next(iter(dm.train_dataloader()))
+    lengths = batch["attention_mask"].sum(1)
+    assert lengths.min() < lengths.max() == batch["input_ids"].shape[1]
+    first = next(iter(dm.val_dataloader()))
+    again = next(iter(dm.val_dataloader()))
+    assert torch.equal(first["input_ids"], again["input_ids"])
+
+
+def test_bad_settings_named(tmp_path):
+    with pytest.raises(ValueError, match=r"mask_prob=1\.5 must be in"):
+        MLMDataModule(mask_prob=1.5)
+    tiny = tmp_path / "tiny.txt"
+    tiny.write_text("one short paragraph only")
+    with pytest.raises(ValueError, match="too few for batch_size=32"):
+        MLMDataModule(path=str(tiny)).setup()
