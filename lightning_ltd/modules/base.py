@@ -9,6 +9,7 @@ import torch
 
 from lightning_ltd.ltd import RandomLTD, TokenSampler, find_ltd_layers
 from lightning_ltd.ltd.wrapper import KeptLength
+from lightning_ltd.pretrained.io import check_state_dict
 
 SAMPLER_CHECKPOINT_KEY = "random_ltd_samplers"
 
@@ -73,8 +74,16 @@ class RandomLTDModule(L.LightningModule):
         groups = weight_decay_groups(self, hp.weight_decay)
         return torch.optim.AdamW(groups, lr=hp.lr, betas=tuple(hp.betas))
 
+    def load_pretrained_weights(self, weights: dict[str, torch.Tensor], source: str) -> None:
+        """Load converted weights into ``self.model``, or raise one error listing every bad key."""
+        check_state_dict(self.model.state_dict(), weights, source)
+        self.model.load_state_dict(weights)
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint[SAMPLER_CHECKPOINT_KEY] = [s.state_dict() for s in self.samplers()]
+        hparams = checkpoint.get("hyper_parameters")
+        if isinstance(hparams, dict) and hparams.get("pretrained"):
+            hparams["pretrained"] = None  # the weights are in this checkpoint; do not re-read the source
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         states = checkpoint.get(SAMPLER_CHECKPOINT_KEY)

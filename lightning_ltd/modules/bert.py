@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -12,6 +15,8 @@ from torchmetrics.classification import MulticlassAccuracy
 from lightning_ltd.data.mlm import IGNORE_INDEX, MLM_VOCAB_SIZE
 from lightning_ltd.models import BERT, BERTConfig
 from lightning_ltd.modules.base import RandomLTDModule
+from lightning_ltd.pretrained.convert import bert_arch_from_hf, bert_from_hf, bert_to_hf
+from lightning_ltd.pretrained.io import load_hf_directory, save_hf_directory
 
 Batch = dict[str, torch.Tensor]
 
@@ -39,26 +44,44 @@ class BERTModule(RandomLTDModule):
         weight_decay: float = 0.01,
         betas: Sequence[float] = (0.9, 0.98),
         seed: int = 0,
+        pretrained: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        config = BERTConfig(
-            vocab_size=vocab_size,
-            block_size=block_size,
-            n_layer=n_layer,
-            n_head=n_head,
-            n_embd=n_embd,
-            type_vocab_size=type_vocab_size,
-            dropout=dropout,
-            pre_norm=pre_norm,
-            layer_norm_eps=layer_norm_eps,
-            ltd_layers=None if ltd_layers is None else list(ltd_layers),
-        )
+        arch = {
+            "vocab_size": vocab_size,
+            "block_size": block_size,
+            "n_layer": n_layer,
+            "n_head": n_head,
+            "n_embd": n_embd,
+            "type_vocab_size": type_vocab_size,
+            "pre_norm": pre_norm,
+            "layer_norm_eps": layer_norm_eps,
+        }
+        weights = None
+        if pretrained is not None:  # the checkpoint's config.json decides the architecture
+            hf_config, hf_state = load_hf_directory(pretrained)
+            arch.update(bert_arch_from_hf(hf_config, pretrained))
+            weights = bert_from_hf(hf_state)
+            self.hparams.update({k: v for k, v in arch.items() if k in self.hparams})
+        config = BERTConfig(**arch, dropout=dropout, ltd_layers=None if ltd_layers is None else list(ltd_layers))
         self.model = BERT(config, seed=seed)
-        self.num_layers = n_layer
-        self.max_seq_len = block_size
+        self.num_layers = config.n_layer
+        self.max_seq_len = config.block_size
+        if weights is not None:
+            self.load_pretrained_weights(weights, str(pretrained))
         self.val_loss = MeanMetric()
         self.val_mlm_acc = MulticlassAccuracy(num_classes=vocab_size, average="micro", ignore_index=IGNORE_INDEX)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, **kwargs: Any) -> BERTModule:
+        """A BERTModule from a local Hugging Face BERT ``save_pretrained`` directory (no network)."""
+        return cls(pretrained=str(path), **kwargs)
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write a directory that ``transformers.BertForMaskedLM.from_pretrained`` loads."""
+        weights, config = bert_to_hf(self.model.state_dict(), dataclasses.asdict(self.model.config))
+        return save_hf_directory(path, config, weights)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.model(input_ids, attention_mask)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -11,6 +14,8 @@ from torchmetrics.text import Perplexity
 
 from lightning_ltd.models import GPT, GPTConfig
 from lightning_ltd.modules.base import RandomLTDModule
+from lightning_ltd.pretrained.convert import gpt_arch_from_hf, gpt_from_hf, gpt_to_hf
+from lightning_ltd.pretrained.io import load_hf_directory, save_hf_directory
 
 
 class GPTModule(RandomLTDModule):
@@ -36,26 +41,53 @@ class GPTModule(RandomLTDModule):
         weight_decay: float = 0.1,
         betas: Sequence[float] = (0.9, 0.95),
         seed: int = 0,
+        pretrained: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        arch = {
+            "vocab_size": vocab_size,
+            "block_size": block_size,
+            "n_layer": n_layer,
+            "n_head": n_head,
+            "n_embd": n_embd,
+            "bias": bias,
+            "position": position,
+            "layer_norm_eps": 1e-5,
+        }
+        weights = None
+        if pretrained is not None:  # the checkpoint's config.json decides the architecture
+            hf_config, hf_state = load_hf_directory(pretrained)
+            arch.update(gpt_arch_from_hf(hf_config, pretrained))
+            weights = gpt_from_hf(hf_state)
+            self.hparams.update({k: v for k, v in arch.items() if k in self.hparams})
         config = GPTConfig(
-            vocab_size=vocab_size,
-            block_size=block_size,
-            n_layer=n_layer,
-            n_head=n_head,
-            n_embd=n_embd,
+            **arch,
             dropout=dropout,
-            bias=bias,
-            position=position,
             rotary_base=rotary_base,
             ltd_layers=None if ltd_layers is None else list(ltd_layers),
         )
         self.model = GPT(config, seed=seed)
-        self.num_layers = n_layer
-        self.max_seq_len = block_size
+        self.num_layers = config.n_layer
+        self.max_seq_len = config.block_size
+        if weights is not None:
+            self.load_pretrained_weights(weights, str(pretrained))
         self.val_loss = MeanMetric()
         self.val_ppl = Perplexity()
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, **kwargs: Any) -> GPTModule:
+        """A GPTModule from a local Hugging Face GPT-2 ``save_pretrained`` directory (no network).
+
+        ``kwargs`` set everything but the architecture (``ltd_layers``, ``lr``, ``dropout``, ...).
+        """
+        return cls(pretrained=str(path), **kwargs)
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write a directory that ``transformers.GPT2LMHeadModel.from_pretrained`` loads."""
+        arch = {**dataclasses.asdict(self.model.config)}
+        weights, config = gpt_to_hf(self.model.state_dict(), arch)
+        return save_hf_directory(path, config, weights)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.model(idx)

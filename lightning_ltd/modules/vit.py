@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -11,6 +13,8 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_ltd.models import ViT, ViTConfig
 from lightning_ltd.modules.base import RandomLTDModule
+from lightning_ltd.pretrained.convert import vit_arch_from_timm, vit_from_timm, vit_to_timm
+from lightning_ltd.pretrained.io import load_weight_file, save_weight_file
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -41,27 +45,53 @@ class ViTModule(RandomLTDModule):
         betas: Sequence[float] = (0.9, 0.999),
         label_smoothing: float = 0.0,
         seed: int = 0,
+        pretrained: str | None = None,
+        pretrained_head_size: int = 64,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        arch = {
+            "image_size": image_size,
+            "patch_size": patch_size,
+            "in_channels": in_channels,
+            "num_classes": num_classes,
+            "n_layer": n_layer,
+            "n_head": n_head,
+            "n_embd": n_embd,
+            "layer_norm_eps": layer_norm_eps,
+        }
+        weights = None
+        if pretrained is not None:  # shapes in the state dict decide the architecture
+            timm_state = load_weight_file(pretrained)
+            arch.update(vit_arch_from_timm(timm_state, pretrained, pretrained_head_size))
+            weights = vit_from_timm(timm_state)
+            self.hparams.update({k: v for k, v in arch.items() if k in self.hparams})
         config = ViTConfig(
-            image_size=image_size,
-            patch_size=patch_size,
-            in_channels=in_channels,
-            num_classes=num_classes,
-            n_layer=n_layer,
-            n_head=n_head,
-            n_embd=n_embd,
+            **arch,
             dropout=dropout,
-            layer_norm_eps=layer_norm_eps,
             protect_cls=protect_cls,
             ltd_layers=None if ltd_layers is None else list(ltd_layers),
         )
         self.model = ViT(config, seed=seed)
-        self.num_layers = n_layer
+        self.num_layers = config.n_layer
         self.max_seq_len = config.seq_len
         self.val_loss = MeanMetric()
-        self.val_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
+        self.val_acc = MulticlassAccuracy(num_classes=config.num_classes, average="micro")
+        if weights is not None:
+            self.load_pretrained_weights(weights, str(pretrained))
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, **kwargs: Any) -> ViTModule:
+        """A ViTModule from a timm ViT state dict (``.safetensors`` or ``.pth``; no network).
+
+        The architecture is read off the tensors' shapes; heads are width / 64 as in every
+        standard timm ViT (``pretrained_head_size`` otherwise).
+        """
+        return cls(pretrained=str(path), **kwargs)
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write a timm state dict (``.safetensors`` or ``.pth``) for ``timm.create_model(...)``."""
+        return save_weight_file(path, vit_to_timm(self.model.state_dict()))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images)
