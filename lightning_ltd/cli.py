@@ -8,7 +8,7 @@ from typing import Any
 import hydra
 import lightning as L
 from lightning.pytorch.callbacks import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from lightning_ltd.callbacks import RandomLTDScheduler, RunSummary
 from lightning_ltd.errors import InvalidFieldsError
@@ -23,6 +23,8 @@ def instantiate_group(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
     """``hydra.utils.instantiate(cfg[key])`` whose field errors name ``key.field``."""
     try:
         return hydra.utils.instantiate(cfg[key], **kwargs)
+    except MissingMandatoryValue as err:
+        raise ConfigError(f"{err.full_key} must be set: add {err.full_key}=...") from err
     except Exception as err:  # Hydra wraps constructor errors in InstantiationException
         cause = err
         while cause.__cause__ is not None and not isinstance(cause, InvalidFieldsError):
@@ -51,9 +53,36 @@ def keep_problems(scheduler: RandomLTDScheduler, module: RandomLTDModule) -> lis
     ]
 
 
+def vocabulary_problems(datamodule: L.LightningDataModule, module: L.LightningModule) -> list[str]:
+    """A tokenizer with more ids than the model's embedding would index out of range."""
+    tokenizer = getattr(datamodule, "tokenizer", None)
+    model_vocab = getattr(getattr(module, "hparams", {}), "vocab_size", None)
+    if tokenizer is None or model_vocab is None or tokenizer.vocab_size <= model_vocab:
+        return []
+    return [f"data.tokenizer has {tokenizer.vocab_size} tokens, more than model.vocab_size={model_vocab}"]
+
+
+def class_problems(datamodule: L.LightningDataModule, module: L.LightningModule) -> list[str]:
+    """Labels the classifier head cannot produce would fail mid-run; say so now."""
+    classes = getattr(datamodule, "classes", None)
+    model_classes = getattr(getattr(module, "hparams", {}), "num_classes", None)
+    if not classes or model_classes is None or len(classes) <= model_classes:
+        return []
+    return [f"the data has {len(classes)} classes, more than model.num_classes={model_classes}"]
+
+
+def required_problems(cfg: DictConfig) -> list[str]:
+    """Keys the chosen experiment needs and the user has not set (``required_keys``)."""
+    return [
+        f"{key} must be set (experiment needs it): add {key}=..."
+        for key in cfg.get("required_keys") or []
+        if OmegaConf.select(cfg, key, default=None, throw_on_missing=False) in (None, "???")
+    ]
+
+
 def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.Trainer]:
     """Instantiate everything, checking settings before any work starts."""
-    problems = cross_check(cfg)
+    problems = required_problems(cfg) + cross_check(cfg)
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is not None and not Path(ckpt_path).is_file():
         problems.append(f"ckpt_path={ckpt_path!r}: no such checkpoint file")
@@ -65,7 +94,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.
     scheduler = instantiate_group(cfg, "ltd", lr=lr_schedule)
     datamodule = instantiate_group(cfg, "data")
     module = instantiate_group(cfg, "model")
-    problems = keep_problems(scheduler, module)
+    problems = keep_problems(scheduler, module) + vocabulary_problems(datamodule, module)
     if problems:
         raise ConfigError("; ".join(problems))
     callbacks: list[Callback] = [scheduler]
@@ -77,6 +106,9 @@ def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.
         datamodule.setup("fit")  # read the data now, so a bad path fails before training
     except InvalidFieldsError as err:
         raise ConfigError(err.prefixed("data")) from err
+    problems = class_problems(datamodule, module)
+    if problems:
+        raise ConfigError("; ".join(problems))
     return module, datamodule, trainer
 
 

@@ -46,3 +46,15 @@ def compose_train(output_dir: Path, *overrides: str, tiny: bool = True) -> DictC
 @pytest.fixture
 def train_config(tmp_path):
     return lambda *overrides, tiny=True: compose_train(tmp_path, *overrides, tiny=tiny)
+
+
+def make_tokenizer(path: Path, vocab_size: int = 300) -> Path:
+    """A small byte-level BPE tokenizer trained here and saved as transformers saves one."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    text = ["the quick brown fox jumps over the lazy dog", "def main(): return 0", "random-LTD drops tokens"]
+    bpe.train_from_iterator(text * 50, vocab_size=vocab_size, min_frequency=1, show_progress=False)
+    PreTrainedTokenizerFast(tokenizer_object=bpe).save_pretrained(path)
+    return path

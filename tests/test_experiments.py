@@ -5,20 +5,41 @@ from pathlib import Path
 import hydra
 import pytest
 import torch
-from omegaconf import OmegaConf
 
 from lightning_ltd.callbacks import RandomLTDScheduler
-from lightning_ltd.cli import train
+from lightning_ltd.cli import required_problems, train
 from lightning_ltd.ltd import LayerTokenLR
-from lightning_ltd.modules import RandomLTDModule
-from tests.conftest import CONF_DIR, QUICK, compose_train
+from lightning_ltd.modules import GPTModule, RandomLTDModule, ViTModule
+from lightning_ltd.pretrained.tiny import tiny_gpt2, tiny_vit
+from tests.conftest import CONF_DIR, QUICK, compose_train, make_tokenizer
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 CPU = ["trainer.accelerator=cpu", "trainer.devices=1", "trainer.precision=32-true"]
 
 
 def test_there_are_experiments():
-    assert {"gpt3_350m", "gpt3_1.3b", "vit_digits", "bert_mlm", "bert_large", "vit_b16"} <= set(EXPERIMENTS)
+    assert set(CHECKPOINTS) | {"gpt3_350m", "gpt3_1.3b", "vit_digits", "bert_mlm", "bert_large"} <= set(EXPERIMENTS)
+
+
+def gpt2_shaped_checkpoint(path: Path) -> str:
+    """GPT-2 small's depth and context (12 layers, 1024 positions) at a tiny width, with a tokenizer."""
+    GPTModule(vocab_size=300, block_size=1024, n_layer=12, n_head=2, n_embd=16).save_pretrained(path)
+    make_tokenizer(path, vocab_size=300)
+    return str(path)
+
+
+def vit_b16_shaped_checkpoint(path: Path) -> str:
+    """ViT-B/16's depth and tokens (12 layers, 224 / 16 -> 197) at a tiny width, as a timm state dict."""
+    module = ViTModule(image_size=224, patch_size=16, in_channels=3, num_classes=5, n_layer=12, n_head=1, n_embd=64)
+    return str(module.save_pretrained(path / "vit.pth"))
+
+
+CHECKPOINTS = {  # for the finetuning recipes, whose model.pretrained is mandatory
+    "gpt2_finetune": gpt2_shaped_checkpoint,
+    "gpt2_finetune_tiny": lambda path: str(tiny_gpt2(path)),
+    "vit_b16_finetune": vit_b16_shaped_checkpoint,
+    "vit_finetune_tiny": lambda path: str(tiny_vit(path / "vit.safetensors")),
+}
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -26,9 +47,16 @@ def test_experiment_composes_and_instantiates(name, tmp_path: Path):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("x")
     cfg = compose_train(tmp_path, f"experiment={name}", *CPU, tiny=False)
-    if OmegaConf.is_missing(cfg.data, "path"):
+    assert required_problems(cfg) == [
+        f"{key} must be set (experiment needs it): add {key}=..." for key in cfg.required_keys
+    ]
+    if "data.path" in cfg.required_keys:
         cfg.data.path = str(corpus)
-    with torch.device("meta"):
+    pretrained = "model.pretrained" in cfg.required_keys
+    if pretrained:
+        cfg.model.pretrained = CHECKPOINTS[name](tmp_path / "checkpoint")
+    assert required_problems(cfg) == []
+    with torch.device("cpu" if pretrained else "meta"):
         module = hydra.utils.instantiate(cfg.model)
     lr = hydra.utils.instantiate(cfg.lr)
     scheduler = hydra.utils.instantiate(cfg.ltd, lr=lr)
@@ -53,9 +81,18 @@ def test_experiment_composes_and_instantiates(name, tmp_path: Path):
         c = module.model.config
         assert (c.n_layer, c.n_embd, c.block_size, c.ltd_layers) == (24, 1024, 512, list(range(1, 23)))
         assert (scheduler.min_keep, scheduler.max_keep, scheduler.granularity) == (128, 512, 16)
-    if name == "vit_b16":
+    if name == "gpt2_finetune":
         c = module.model.config
-        assert (c.n_layer, c.n_embd, c.image_size, c.patch_size, c.seq_len) == (12, 768, 224, 16, 197)
+        assert (c.n_layer, c.block_size, c.ltd_layers) == (12, 1024, list(range(1, 11)))
+        assert (scheduler.min_keep, scheduler.max_keep, scheduler.ramp_steps, scheduler.granularity) == (
+            128,
+            1024,
+            400,
+            8,
+        )
+    if name == "vit_b16_finetune":
+        c = module.model.config
+        assert (c.n_layer, c.image_size, c.patch_size, c.seq_len, c.num_classes) == (12, 224, 16, 197, 5)
         assert c.ltd_layers == list(range(1, 11))
         assert (scheduler.min_keep, scheduler.max_keep, scheduler.ramp_steps, scheduler.granularity) == (
             32,

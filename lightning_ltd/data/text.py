@@ -40,6 +40,29 @@ class ByteTokenizer:
         return bytes(ids).decode("utf-8", errors="replace")
 
 
+class HFTokenizer:
+    """A Hugging Face tokenizer from a local directory (``save_pretrained`` output; no network),
+    for finetuning pretrained models on their own vocabulary (the ``[hf]`` extra)."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            from transformers import AutoTokenizer
+        except ImportError as err:
+            raise DataError(f"tokenizer={path!r}: needs transformers: pip install 'lightning-ltd[hf]'") from err
+        if not Path(path).is_dir():
+            raise DataError(f"tokenizer={path!r}: no such directory (expected a tokenizer save_pretrained folder)")
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        self.vocab_size = len(self.tokenizer)
+
+    def encode(self, text: str | bytes) -> list[int]:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self.tokenizer.decode(list(ids))
+
+
 def default_corpus(max_bytes: int | None = None) -> bytes:
     """Real English and code that every CPython installation carries.
 
@@ -125,6 +148,7 @@ class TextDataModule(L.LightningDataModule):
         max_bytes: cap on the corpus size (None: all of it).
         num_workers: DataLoader workers.
         seed: shuffling seed of the training loader.
+        tokenizer: a local Hugging Face tokenizer directory; None: UTF-8 bytes.
     """
 
     def __init__(
@@ -136,6 +160,7 @@ class TextDataModule(L.LightningDataModule):
         max_bytes: int | None = None,
         num_workers: int = 0,
         seed: int = 0,
+        tokenizer: str | None = None,
     ) -> None:
         super().__init__()
         for key, value in (("block_size", block_size), ("batch_size", batch_size), ("val_every", val_every)):
@@ -148,7 +173,7 @@ class TextDataModule(L.LightningDataModule):
         self.max_bytes = max_bytes
         self.num_workers = num_workers
         self.seed = seed
-        self.tokenizer = ByteTokenizer()
+        self.tokenizer: ByteTokenizer | HFTokenizer = ByteTokenizer() if tokenizer is None else HFTokenizer(tokenizer)
         self.train_set: BlockDataset | None = None
         self.val_set: BlockDataset | None = None
 
@@ -162,7 +187,8 @@ class TextDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        tokens = torch.tensor(self.tokenizer.encode(self.load_bytes()), dtype=torch.uint8)
+        dtype = torch.uint8 if self.tokenizer.vocab_size <= 256 else torch.int32
+        tokens = torch.tensor(self.tokenizer.encode(self.load_bytes()), dtype=dtype)
         blocks = pack_blocks(tokens, self.block_size)
         if blocks.shape[0] < 2:
             raise DataError(

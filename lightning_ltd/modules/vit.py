@@ -24,7 +24,8 @@ class ViTModule(RandomLTDModule):
 
     Args are those of ``ViTConfig`` plus AdamW's, ``label_smoothing`` and ``seed`` (token
     dropping). ``protect_cls`` keeps [CLS] in every dropping layer (off by default, as in the
-    paper).
+    paper). With ``pretrained`` (a timm state dict) the architecture comes from the file;
+    ``num_classes`` None keeps its head, another number gets a freshly initialised head.
     """
 
     def __init__(
@@ -32,7 +33,7 @@ class ViTModule(RandomLTDModule):
         image_size: int = 32,
         patch_size: int = 4,
         in_channels: int = 1,
-        num_classes: int = 10,
+        num_classes: int | None = None,
         n_layer: int = 6,
         n_head: int = 4,
         n_embd: int = 128,
@@ -54,7 +55,7 @@ class ViTModule(RandomLTDModule):
             "image_size": image_size,
             "patch_size": patch_size,
             "in_channels": in_channels,
-            "num_classes": num_classes,
+            "num_classes": 10 if num_classes is None else num_classes,
             "n_layer": n_layer,
             "n_head": n_head,
             "n_embd": n_embd,
@@ -65,6 +66,10 @@ class ViTModule(RandomLTDModule):
             timm_state = load_weight_file(pretrained)
             arch.update(vit_arch_from_timm(timm_state, pretrained, pretrained_head_size))
             weights = vit_from_timm(timm_state)
+            if num_classes is not None and num_classes != arch["num_classes"]:
+                # finetuning on other classes: a fresh head, as timm.create_model(num_classes=...) does
+                weights = {k: v for k, v in weights.items() if not k.startswith("head.")}
+                arch["num_classes"] = num_classes
             self.hparams.update({k: v for k, v in arch.items() if k in self.hparams})
         config = ViTConfig(
             **arch,
@@ -78,6 +83,8 @@ class ViTModule(RandomLTDModule):
         self.val_loss = MeanMetric()
         self.val_acc = MulticlassAccuracy(num_classes=config.num_classes, average="micro")
         if weights is not None:
+            if "head.weight" not in weights:  # keep the new head's initialisation
+                weights = {**weights, **{f"head.{k}": v for k, v in self.model.head.state_dict().items()}}
             self.load_pretrained_weights(weights, str(pretrained))
 
     @classmethod
