@@ -135,3 +135,22 @@ def test_bert_mlm_smoke(tmp_path):
     assert summary["steps"] == 60 and 0 < summary["theoretical_saving"] < 1
     assert summary["val/loss"] < summary["val/loss_start"] - 1.0
     assert summary["val/mlm_acc"] > summary["val/mlm_acc_start"]
+
+
+def test_gpt2_finetune_tiny_from_a_transformers_checkpoint(tmp_path):
+    transformers = pytest.importorskip("transformers", reason="the [hf] extra (transformers) is not installed")
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(n_layer=4, n_embd=32, n_head=4, vocab_size=256, n_positions=128)
+    transformers.GPT2LMHeadModel(config).save_pretrained(tmp_path / "gpt2")
+    overrides = [f"model.pretrained={tmp_path / 'gpt2'}", "data.max_bytes=120000", "ltd.ramp_steps=20", *QUICK]
+    summary = train(compose_train(tmp_path, "experiment=gpt2_finetune_tiny", *overrides, tiny=False))
+    assert summary["steps"] == 30 and 0 < summary["theoretical_saving"] < 1
+    assert summary["val/loss"] < summary["val/loss_start"] - 0.5
+
+
+def test_vit_finetune_tiny_from_a_local_timm_file(tmp_path):
+    checkpoint = tiny_vit(tmp_path / "vit.pth")
+    overrides = [f"model.pretrained={checkpoint}", "ltd.ramp_steps=60", *QUICK, "trainer.max_steps=100"]
+    summary = train(compose_train(tmp_path, "experiment=vit_finetune_tiny", *overrides, tiny=False))
+    assert summary["steps"] == 100
+    assert summary["val/acc"] > summary["val/acc_start"] + 0.3

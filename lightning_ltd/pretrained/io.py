@@ -14,11 +14,16 @@ from typing import Any
 
 import torch
 
+from lightning_ltd.errors import InvalidFieldsError
+
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
-class PretrainedError(ValueError):
-    """A checkpoint that cannot be used as asked; the message names the path."""
+class PretrainedError(InvalidFieldsError):
+    """A checkpoint that cannot be used as asked; one line naming the path (``pretrained=...``)."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__([problem])
 
 
 def load_weight_file(path: str | Path) -> dict[str, torch.Tensor]:

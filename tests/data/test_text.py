@@ -66,3 +66,20 @@ def test_bad_sizes_named():
         TextDataModule(block_size=0)
     with pytest.raises(DataError, match="batch_size=64 is more than"):
         TextDataModule(path=None, block_size=64, batch_size=64, max_bytes=2000).setup()
+
+
+def test_hf_tokenizer_from_a_local_directory(tmp_path):
+    pytest.importorskip("transformers", reason="the [hf] extra (transformers) is not installed")
+    from tests.conftest import make_tokenizer
+
+    tokenizer_dir = make_tokenizer(tmp_path / "tokenizer", vocab_size=300)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog. " * 200)
+    dm = TextDataModule(path=str(corpus), block_size=16, batch_size=2, tokenizer=str(tokenizer_dir))
+    dm.setup()
+    assert dm.tokenizer.vocab_size == 300
+    block = dm.val_set[0]
+    assert block.max() >= 256  # merged BPE tokens, not bytes
+    assert dm.tokenizer.decode(block.tolist()).startswith("the quick brown fox")
+    with pytest.raises(DataError, match="tokenizer='/nope': no such directory"):
+        TextDataModule(tokenizer="/nope")
