@@ -55,11 +55,11 @@ def keep_problems(scheduler: RandomLTDScheduler, module: RandomLTDModule) -> lis
 
 def vocabulary_problems(datamodule: L.LightningDataModule, module: L.LightningModule) -> list[str]:
     """A tokenizer with more ids than the model's embedding would index out of range."""
-    tokenizer = getattr(datamodule, "tokenizer", None)
+    data_vocab = getattr(datamodule, "vocab_size", None)
     model_vocab = getattr(getattr(module, "hparams", {}), "vocab_size", None)
-    if tokenizer is None or model_vocab is None or tokenizer.vocab_size <= model_vocab:
+    if data_vocab is None or model_vocab is None or data_vocab <= model_vocab:
         return []
-    return [f"data.tokenizer has {tokenizer.vocab_size} tokens, more than model.vocab_size={model_vocab}"]
+    return [f"the data's tokenizer has {data_vocab} tokens, more than model.vocab_size={model_vocab}"]
 
 
 def class_problems(datamodule: L.LightningDataModule, module: L.LightningModule) -> list[str]:

@@ -1,6 +1,7 @@
 """Masked-LM data: variable-length text segments with real padding, BERT's 80/10/10 masking.
 
-Byte tokens plus four specials (``[PAD] [CLS] [SEP] [MASK]`` = 256..259). Each segment is a
+Byte tokens plus four specials (``[PAD] [CLS] [SEP] [MASK]`` = 256..259), or a local Hugging
+Face tokenizer's vocabulary (``tokenizer=DIR``). Each segment is a
 paragraph of the corpus (split at blank lines, long ones cut into pieces), so rows in a batch
 have different lengths and are padded to the longest: the key-padding mask is exercised.
 Training masks dynamically (a new draw every time a segment is seen, from the collator's own
@@ -10,6 +11,7 @@ across evaluations.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import lightning as L
@@ -17,12 +19,46 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_ltd.data.loading import ResumableDataLoader, ResumableSampler
-from lightning_ltd.data.text import DataError, load_corpus
+from lightning_ltd.data.text import DataError, HFTokenizer, load_corpus
 from lightning_ltd.errors import positive_int_problems, raise_if
 
 PAD, CLS, SEP, MASK = 256, 257, 258, 259
 MLM_VOCAB_SIZE = 260
 IGNORE_INDEX = -100
+
+
+class ByteVocabulary:
+    """Bytes plus ``[PAD] [CLS] [SEP] [MASK]``; random replacements are bytes."""
+
+    size, pad, cls, sep, mask, random_range = MLM_VOCAB_SIZE, PAD, CLS, SEP, MASK, 256
+    special_ids = (PAD, CLS, SEP, MASK)
+
+    def encode(self, segment: bytes, max_tokens: int) -> torch.Tensor:
+        return torch.tensor([CLS, *segment[: max_tokens - 2], SEP], dtype=torch.long)
+
+
+class TokenizerVocabulary:
+    """A Hugging Face tokenizer from a local directory (for example ``bert-base-uncased``'s),
+    so a pretrained BERT is finetuned on its own WordPiece vocabulary."""
+
+    def __init__(self, path: str) -> None:
+        self.tokenizer = HFTokenizer(path).tokenizer
+        t = self.tokenizer
+        missing = [name for name in ("pad", "cls", "sep", "mask") if getattr(t, f"{name}_token_id") is None]
+        if missing:
+            raise DataError(f"tokenizer={path!r}: has no {', '.join(missing)} token(s) for masked-LM")
+        self.size = self.random_range = len(t)
+        self.pad, self.cls, self.sep, self.mask = t.pad_token_id, t.cls_token_id, t.sep_token_id, t.mask_token_id
+        self.special_ids = tuple(t.all_special_ids)
+
+    def encode(self, segment: bytes, max_tokens: int) -> torch.Tensor:
+        text = segment.decode("utf-8", errors="replace")
+        ids = self.tokenizer(text, truncation=True, max_length=max_tokens)["input_ids"]
+        return torch.tensor(ids, dtype=torch.long)
+
+
+Vocabulary = ByteVocabulary | TokenizerVocabulary
+BYTES = ByteVocabulary()
 
 
 def split_segments(corpus: bytes, max_len: int, min_len: int) -> list[bytes]:
@@ -35,48 +71,53 @@ def split_segments(corpus: bytes, max_len: int, min_len: int) -> list[bytes]:
 
 
 def encode_segment(segment: bytes) -> torch.Tensor:
-    return torch.tensor([CLS, *segment, SEP], dtype=torch.long)
+    """``[CLS] bytes [SEP]`` in the byte vocabulary."""
+    return BYTES.encode(segment, len(segment) + 2)
 
 
 def mask_tokens(
-    ids: torch.Tensor, generator: torch.Generator, mask_prob: float = 0.15
+    ids: torch.Tensor, generator: torch.Generator, mask_prob: float = 0.15, vocab: Vocabulary = BYTES
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """BERT masking of one row: ``mask_prob`` of the non-special tokens become targets; of those
-    80 % are replaced by [MASK], 10 % by a random byte, 10 % kept. Labels are -100 elsewhere.
-    At least one token is a target, so no row has an empty loss."""
-    maskable = ids < 256
+    80 % are replaced by [MASK], 10 % by a random token, 10 % kept. Labels are -100 elsewhere.
+    At least one token is a target when the row has any regular token."""
+    maskable = ~torch.isin(ids, torch.tensor(vocab.special_ids))
     selected = (torch.rand(ids.shape, generator=generator) < mask_prob) & maskable
-    if not selected.any():
-        candidates = maskable.nonzero().flatten()
+    candidates = maskable.nonzero().flatten()
+    if not selected.any() and len(candidates):
         selected[candidates[torch.randint(len(candidates), (1,), generator=generator)]] = True
     labels = torch.where(selected, ids, IGNORE_INDEX)
     roll = torch.rand(ids.shape, generator=generator)
-    random_bytes = torch.randint(0, 256, ids.shape, generator=generator)
-    inputs = torch.where(selected & (roll < 0.8), MASK, ids)
-    inputs = torch.where(selected & (roll >= 0.8) & (roll < 0.9), random_bytes, inputs)
+    random_tokens = torch.randint(0, vocab.random_range, ids.shape, generator=generator)
+    inputs = torch.where(selected & (roll < 0.8), vocab.mask, ids)
+    inputs = torch.where(selected & (roll >= 0.8) & (roll < 0.9), random_tokens, inputs)
     return inputs, labels
 
 
-def pad_batch(rows: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
+def pad_batch(rows: list[tuple[torch.Tensor, torch.Tensor]], pad_id: int = PAD) -> dict[str, torch.Tensor]:
     """Pad (inputs, labels) rows to the longest: ``input_ids``, ``attention_mask``, ``labels``."""
     width = max(len(inputs) for inputs, _ in rows)
-    input_ids = torch.full((len(rows), width), PAD, dtype=torch.long)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.bool)
     for i, (inputs, row_labels) in enumerate(rows):
         input_ids[i, : len(inputs)] = inputs
         labels[i, : len(inputs)] = row_labels
-    return {"input_ids": input_ids, "attention_mask": input_ids != PAD, "labels": labels}
+        attention_mask[i, : len(inputs)] = True
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
 
 class MaskingCollator:
     """Masks each training row anew, from a generator whose state is part of the loader state."""
 
-    def __init__(self, seed: int, mask_prob: float) -> None:
+    def __init__(self, seed: int, mask_prob: float, vocab: Vocabulary = BYTES) -> None:
         self.generator = torch.Generator().manual_seed(seed)
         self.mask_prob = mask_prob
+        self.vocab = vocab
 
     def __call__(self, rows: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-        return pad_batch([mask_tokens(ids, self.generator, self.mask_prob) for ids in rows])
+        masked = [mask_tokens(ids, self.generator, self.mask_prob, self.vocab) for ids in rows]
+        return pad_batch(masked, self.vocab.pad)
 
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state()}
@@ -108,6 +149,7 @@ class MLMDataModule(L.LightningDataModule):
         val_every: every ``val_every``-th segment is held out for validation.
         max_bytes: cap on the corpus size.
         seed: shuffling and masking seed.
+        tokenizer: a local Hugging Face tokenizer directory (with [MASK] etc.); None: bytes.
     """
 
     def __init__(
@@ -121,6 +163,7 @@ class MLMDataModule(L.LightningDataModule):
         max_bytes: int | None = None,
         num_workers: int = 0,
         seed: int = 0,
+        tokenizer: str | None = None,
     ) -> None:
         super().__init__()
         problems = positive_int_problems(block_size=block_size, min_len=min_len, batch_size=batch_size)
@@ -140,15 +183,23 @@ class MLMDataModule(L.LightningDataModule):
         self.max_bytes = max_bytes
         self.num_workers = num_workers
         self.seed = seed
+        self.vocab: Vocabulary = BYTES if tokenizer is None else TokenizerVocabulary(tokenizer)
         self.train_set: SegmentDataset | None = None
         self.val_set: SegmentDataset | None = None
+
+    @property
+    def vocab_size(self) -> int:
+        return self.vocab.size
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
         segments = split_segments(load_corpus(self.path, self.max_bytes), self.block_size - 2, self.min_len)
-        train = [encode_segment(s) for i, s in enumerate(segments) if i % self.val_every]
-        val = [encode_segment(s) for i, s in enumerate(segments) if i % self.val_every == 0]
+        specials = torch.tensor(self.vocab.special_ids)
+        encoded = [self.vocab.encode(s, self.block_size) for s in segments]
+        encoded = [ids for ids in encoded if not torch.isin(ids, specials).all()]  # something to predict
+        train = [ids for i, ids in enumerate(encoded) if i % self.val_every]
+        val = [ids for i, ids in enumerate(encoded) if i % self.val_every == 0]
         if len(train) < self.batch_size or not val:
             raise DataError(
                 f"path={self.path!r}: {len(segments)} segments of >= {self.min_len} bytes, too few for "
@@ -156,16 +207,17 @@ class MLMDataModule(L.LightningDataModule):
             )
         generator = torch.Generator().manual_seed(self.seed + 1)
         self.train_set = SegmentDataset(train)
-        self.val_set = SegmentDataset([mask_tokens(ids, generator, self.mask_prob) for ids in val])
+        self.val_set = SegmentDataset([mask_tokens(ids, generator, self.mask_prob, self.vocab) for ids in val])
 
     def train_dataloader(self) -> ResumableDataLoader:
         assert self.train_set is not None, "call setup() first"
         sampler = ResumableSampler(len(self.train_set), seed=self.seed)
-        collate = MaskingCollator(self.seed, self.mask_prob)
+        collate = MaskingCollator(self.seed, self.mask_prob, self.vocab)
         return ResumableDataLoader(
             self.train_set, self.batch_size, sampler, collate_fn=collate, num_workers=self.num_workers
         )
 
     def val_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
         assert self.val_set is not None, "call setup() first"
-        return DataLoader(self.val_set, batch_size=self.batch_size, collate_fn=pad_batch)
+        pad = functools.partial(pad_batch, pad_id=self.vocab.pad)
+        return DataLoader(self.val_set, batch_size=self.batch_size, collate_fn=pad)

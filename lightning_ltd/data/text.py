@@ -178,6 +178,10 @@ class TextDataModule(L.LightningDataModule):
         self.val_set: BlockDataset | None = None
 
     @property
+    def vocab_size(self) -> int:
+        return self.tokenizer.vocab_size
+
+    @property
     def source(self) -> str:
         return "the default corpus (Python's docs and standard library)" if self.path is None else repr(self.path)
 

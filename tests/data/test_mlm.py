@@ -97,3 +97,30 @@ def test_bad_settings_named(tmp_path):
     tiny.write_text("one short paragraph only")
     with pytest.raises(ValueError, match="too few for batch_size=32"):
         MLMDataModule(path=str(tiny)).setup()
+
+
+def test_wordpiece_tokenizer_vocabulary(tmp_path):
+    transformers = pytest.importorskip("transformers", reason="the [hf] extra (transformers) is not installed")
+    words = ["the", "quick", "brown", "fox", "jumps", "over", "lazy", "dog", "a", "paragraph", "."]
+    vocab = tmp_path / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    from tokenizers import BertWordPieceTokenizer
+
+    specials = {f"{name}_token": f"[{name.upper()}]" for name in ("pad", "unk", "cls", "sep", "mask")}
+    wordpiece = BertWordPieceTokenizer(str(vocab))
+    transformers.PreTrainedTokenizerFast(tokenizer_object=wordpiece, **specials).save_pretrained(tmp_path / "tokenizer")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n\n".join(["the quick brown fox jumps over the lazy dog ."] * 40 + ["a paragraph ."] * 40))
+    dm = MLMDataModule(path=str(corpus), tokenizer=str(tmp_path / "tokenizer"), batch_size=8, min_len=4, val_every=4)
+    dm.setup()
+    assert dm.vocab_size == 16
+    batch = next(iter(dm.train_dataloader()))
+    assert (batch["input_ids"][:, 0] == 2).all()  # [CLS]
+    real = batch["attention_mask"]
+    assert (batch["input_ids"][~real] == 0).all() and real.sum(1).min() < real.sum(1).max()
+    targets = batch["labels"] != IGNORE_INDEX
+    assert targets.any() and not targets[:, 0].any()  # [CLS] is never a target
+    with pytest.raises(ValueError, match="has no pad, cls, sep, mask token"):
+        from tests.conftest import make_tokenizer
+
+        MLMDataModule(tokenizer=str(make_tokenizer(tmp_path / "bpe")))
