@@ -25,10 +25,15 @@ def raise_if(problems: Sequence[str]) -> None:
         raise InvalidFieldsError(problems)
 
 
+def int_problems(minimum: int, **values: object) -> list[str]:
+    """``name=value must be an integer >= minimum`` for each value that is not one (None is skipped)."""
+    return [
+        f"{name}={value!r} must be an integer >= {minimum}"
+        for name, value in values.items()
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum)
+    ]
+
+
 def positive_int_problems(**values: object) -> list[str]:
     """``name=value must be a positive integer`` for each value that is not one."""
-    return [
-        f"{name}={value!r} must be a positive integer"
-        for name, value in values.items()
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1
-    ]
+    return [problem.replace("an integer >= 1", "a positive integer") for problem in int_problems(1, **values)]

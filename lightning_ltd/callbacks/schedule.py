@@ -8,7 +8,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from lightning_ltd.errors import positive_int_problems, raise_if
+from lightning_ltd.errors import int_problems, positive_int_problems, raise_if
 from lightning_ltd.ltd import full_layer_tokens, layer_tokens_per_step, mslg_keep, theoretical_saving
 from lightning_ltd.ltd.lr import RunShape
 from lightning_ltd.modules.base import RandomLTDModule
@@ -59,8 +59,7 @@ class RandomLTDScheduler(Callback):
         problems = positive_int_problems(**sizes, **({} if max_keep is None else {"max_keep": max_keep}))
         if not problems and max_keep is not None and min_keep > max_keep:
             problems.append(f"min_keep={min_keep} must be <= max_keep={max_keep}")
-        if isinstance(ramp_steps, bool) or not isinstance(ramp_steps, int) or ramp_steps < 0:
-            problems.append(f"ramp_steps={ramp_steps!r} must be an integer >= 0")
+        problems += int_problems(0, ramp_steps=ramp_steps)
         raise_if(problems)
         self.enabled = enabled
         self.min_keep = min_keep

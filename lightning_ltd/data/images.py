@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_ltd.data.loading import ResumableDataLoader, ResumableSampler
 from lightning_ltd.data.text import DataError
-from lightning_ltd.errors import positive_int_problems, raise_if
+from lightning_ltd.errors import int_problems, positive_int_problems, raise_if
 
 
 def split_per_class(labels: torch.Tensor, val_every: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,8 +41,7 @@ class ImageDataModule(L.LightningDataModule):
     def __init__(self, image_size: int = 32, batch_size: int = 64, val_every: int = 5, seed: int = 0) -> None:
         super().__init__()
         problems = positive_int_problems(image_size=image_size, batch_size=batch_size)
-        if isinstance(val_every, bool) or not isinstance(val_every, int) or val_every < 2:
-            problems.append(f"val_every={val_every!r} must be an integer >= 2")
+        problems += int_problems(2, val_every=val_every)
         raise_if(problems)
         self.image_size = image_size
         self.batch_size = batch_size

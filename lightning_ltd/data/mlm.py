@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from lightning_ltd.data.loading import ResumableDataLoader, ResumableSampler
 from lightning_ltd.data.text import DataError, HFTokenizer, load_corpus
-from lightning_ltd.errors import positive_int_problems, raise_if
+from lightning_ltd.errors import int_problems, positive_int_problems, raise_if
 
 PAD, CLS, SEP, MASK = 256, 257, 258, 259
 MLM_VOCAB_SIZE = 260
@@ -171,8 +171,7 @@ class MLMDataModule(L.LightningDataModule):
             problems.append(f"block_size={block_size} must be >= 3 ([CLS], a token, [SEP])")
         if not 0.0 < mask_prob < 1.0:
             problems.append(f"mask_prob={mask_prob!r} must be in (0, 1)")
-        if isinstance(val_every, bool) or not isinstance(val_every, int) or val_every < 2:
-            problems.append(f"val_every={val_every!r} must be an integer >= 2")
+        problems += int_problems(2, val_every=val_every)
         raise_if(problems)
         self.path = path
         self.block_size = block_size

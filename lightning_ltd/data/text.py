@@ -18,14 +18,14 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_ltd.data.loading import ResumableDataLoader, ResumableSampler
-from lightning_ltd.errors import InvalidFieldsError
+from lightning_ltd.errors import InvalidFieldsError, int_problems
 
 
 class DataError(InvalidFieldsError):
     """Bad data input; one line naming the path (``path=...``) or the key."""
 
-    def __init__(self, problem: str) -> None:
-        super().__init__([problem])
+    def __init__(self, problems: str | list[str]) -> None:
+        super().__init__([problems] if isinstance(problems, str) else problems)
 
 
 class ByteTokenizer:
@@ -163,9 +163,9 @@ class TextDataModule(L.LightningDataModule):
         tokenizer: str | None = None,
     ) -> None:
         super().__init__()
-        for key, value in (("block_size", block_size), ("batch_size", batch_size), ("val_every", val_every)):
-            if not isinstance(value, int) or value < 1 + (key == "val_every"):
-                raise DataError(f"{key}={value!r} must be an integer >= {1 + (key == 'val_every')}")
+        problems = int_problems(1, block_size=block_size, batch_size=batch_size) + int_problems(2, val_every=val_every)
+        if problems:
+            raise DataError(problems)
         self.path = path
         self.block_size = block_size
         self.batch_size = batch_size

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lightning_ltd.errors import raise_if
+from lightning_ltd.errors import int_problems, raise_if
 from lightning_ltd.ltd.schedule import DECAYS, schedule_layer_tokens, warmup_decay_lr
 
 
@@ -39,14 +39,6 @@ def _count(value: float | int | None) -> int | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value  # type: ignore[return-value]
-
-
-def _count_problems(**values: object) -> list[str]:
-    return [
-        f"{name}={value!r} must be a non-negative whole number"
-        for name, value in values.items()
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0)
-    ]
 
 
 def _common_problems(decay: str, min_lr: float) -> list[str]:
@@ -90,7 +82,7 @@ class LayerTokenLR:
             "total_steps": self.total_steps,
         }
         warmups = {"warmup_layer_tokens": self.warmup_layer_tokens, "warmup_steps": self.warmup_steps}
-        problems = _count_problems(**totals, **warmups) + _common_problems(decay, min_lr)
+        problems = int_problems(0, **totals, **warmups) + _common_problems(decay, min_lr)
         given = [name for name, value in totals.items() if value is not None]
         if len(given) != 1:
             problems.append(f"{'/'.join(totals)}: give exactly one, got {given or 'none'}")
@@ -137,7 +129,7 @@ class StepLR:
     budget = None
 
     def __init__(self, total_steps: int, warmup_steps: int = 0, decay: str = "cosine", min_lr: float = 0.0) -> None:
-        problems = _count_problems(total_steps=total_steps, warmup_steps=warmup_steps) + _common_problems(decay, min_lr)
+        problems = int_problems(0, total_steps=total_steps, warmup_steps=warmup_steps) + _common_problems(decay, min_lr)
         if not problems and warmup_steps > total_steps:
             problems.append(f"warmup_steps={warmup_steps} must be <= total_steps={total_steps}")
         raise_if(problems)

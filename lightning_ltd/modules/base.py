@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import lightning as L
@@ -73,6 +74,21 @@ class RandomLTDModule(L.LightningModule):
         hp = self.hparams
         groups = weight_decay_groups(self, hp.weight_decay)
         return torch.optim.AdamW(groups, lr=hp.lr, betas=tuple(hp.betas))
+
+    def adopt_pretrained(
+        self,
+        arch: dict[str, Any],
+        pretrained: str | None,
+        read: Callable[[str], tuple[dict[str, Any], dict[str, torch.Tensor]]],
+    ) -> dict[str, torch.Tensor] | None:
+        """With a checkpoint, its architecture replaces ``arch`` (in place, and in ``hparams``);
+        returns its weights converted to our names, to load once the model is built."""
+        if pretrained is None:
+            return None
+        pretrained_arch, weights = read(pretrained)
+        arch.update(pretrained_arch)
+        self.hparams.update({k: v for k, v in arch.items() if k in self.hparams})
+        return weights
 
     def load_pretrained_weights(self, weights: dict[str, torch.Tensor], source: str) -> None:
         """Load converted weights into ``self.model``, or raise one error listing every bad key."""

@@ -15,8 +15,8 @@ from torchmetrics.classification import MulticlassAccuracy
 from lightning_ltd.data.mlm import IGNORE_INDEX, MLM_VOCAB_SIZE
 from lightning_ltd.models import BERT, BERTConfig
 from lightning_ltd.modules.base import RandomLTDModule
-from lightning_ltd.pretrained.convert import bert_arch_from_hf, bert_from_hf, bert_to_hf
-from lightning_ltd.pretrained.io import load_hf_directory, save_hf_directory
+from lightning_ltd.pretrained.convert import bert_to_hf, read_hf_bert
+from lightning_ltd.pretrained.io import save_hf_directory
 
 Batch = dict[str, torch.Tensor]
 
@@ -58,12 +58,7 @@ class BERTModule(RandomLTDModule):
             "pre_norm": pre_norm,
             "layer_norm_eps": layer_norm_eps,
         }
-        weights = None
-        if pretrained is not None:  # the checkpoint's config.json decides the architecture
-            hf_config, hf_state = load_hf_directory(pretrained)
-            arch.update(bert_arch_from_hf(hf_config, pretrained))
-            weights = bert_from_hf(hf_state)
-            self.hparams.update({k: v for k, v in arch.items() if k in self.hparams})
+        weights = self.adopt_pretrained(arch, pretrained, read_hf_bert)  # config.json decides the architecture
         config = BERTConfig(**arch, dropout=dropout, ltd_layers=None if ltd_layers is None else list(ltd_layers))
         self.model = BERT(config, seed=seed)
         self.num_layers = config.n_layer

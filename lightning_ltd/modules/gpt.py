@@ -14,8 +14,8 @@ from torchmetrics.text import Perplexity
 
 from lightning_ltd.models import GPT, GPTConfig
 from lightning_ltd.modules.base import RandomLTDModule
-from lightning_ltd.pretrained.convert import gpt_arch_from_hf, gpt_from_hf, gpt_to_hf
-from lightning_ltd.pretrained.io import load_hf_directory, save_hf_directory
+from lightning_ltd.pretrained.convert import gpt_to_hf, read_hf_gpt2
+from lightning_ltd.pretrained.io import save_hf_directory
 
 
 class GPTModule(RandomLTDModule):
@@ -55,12 +55,7 @@ class GPTModule(RandomLTDModule):
             "position": position,
             "layer_norm_eps": 1e-5,
         }
-        weights = None
-        if pretrained is not None:  # the checkpoint's config.json decides the architecture
-            hf_config, hf_state = load_hf_directory(pretrained)
-            arch.update(gpt_arch_from_hf(hf_config, pretrained))
-            weights = gpt_from_hf(hf_state)
-            self.hparams.update({k: v for k, v in arch.items() if k in self.hparams})
+        weights = self.adopt_pretrained(arch, pretrained, read_hf_gpt2)  # config.json decides the architecture
         config = GPTConfig(
             **arch,
             dropout=dropout,

@@ -13,8 +13,8 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_ltd.models import ViT, ViTConfig
 from lightning_ltd.modules.base import RandomLTDModule
-from lightning_ltd.pretrained.convert import vit_arch_from_timm, vit_from_timm, vit_to_timm
-from lightning_ltd.pretrained.io import load_weight_file, save_weight_file
+from lightning_ltd.pretrained.convert import read_timm_vit, vit_to_timm
+from lightning_ltd.pretrained.io import save_weight_file
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -61,16 +61,11 @@ class ViTModule(RandomLTDModule):
             "n_embd": n_embd,
             "layer_norm_eps": layer_norm_eps,
         }
-        weights = None
-        if pretrained is not None:  # shapes in the state dict decide the architecture
-            timm_state = load_weight_file(pretrained)
-            arch.update(vit_arch_from_timm(timm_state, pretrained, pretrained_head_size))
-            weights = vit_from_timm(timm_state)
-            if num_classes is not None and num_classes != arch["num_classes"]:
-                # finetuning on other classes: a fresh head, as timm.create_model(num_classes=...) does
-                weights = {k: v for k, v in weights.items() if not k.startswith("head.")}
-                arch["num_classes"] = num_classes
-            self.hparams.update({k: v for k, v in arch.items() if k in self.hparams})
+        weights = self.adopt_pretrained(arch, pretrained, lambda path: read_timm_vit(path, pretrained_head_size))
+        if weights is not None and num_classes is not None and num_classes != arch["num_classes"]:
+            # finetuning on other classes: a fresh head, as timm.create_model(num_classes=...) does
+            weights = {k: v for k, v in weights.items() if not k.startswith("head.")}
+            arch["num_classes"] = self.hparams["num_classes"] = num_classes
         config = ViTConfig(
             **arch,
             dropout=dropout,

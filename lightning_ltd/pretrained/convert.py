@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from lightning_ltd.pretrained.io import PretrainedError
+from lightning_ltd.pretrained.io import PretrainedError, load_hf_directory, load_weight_file
 
 State = dict[str, torch.Tensor]
 
@@ -264,3 +264,21 @@ def vit_from_timm(state: Mapping[str, torch.Tensor]) -> State:
 def vit_to_timm(state: Mapping[str, torch.Tensor]) -> State:
     """Ours -> timm ViT weights, loadable with ``timm.create_model(...).load_state_dict``."""
     return _rename_blocks(state, _TIMM_BLOCK)
+
+
+# ---------------------------------------------------------------- readers: a path -> (architecture, our weights)
+
+
+def read_hf_gpt2(path: str) -> tuple[dict[str, Any], State]:
+    config, state = load_hf_directory(path)
+    return gpt_arch_from_hf(config, path), gpt_from_hf(state)
+
+
+def read_hf_bert(path: str) -> tuple[dict[str, Any], State]:
+    config, state = load_hf_directory(path)
+    return bert_arch_from_hf(config, path), bert_from_hf(state)
+
+
+def read_timm_vit(path: str, head_size: int = 64) -> tuple[dict[str, Any], State]:
+    state = load_weight_file(path)
+    return vit_arch_from_timm(state, path, head_size), vit_from_timm(state)
