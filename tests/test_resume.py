@@ -34,4 +34,5 @@ def test_resume_gives_the_same_losses_and_weights(tmp_path):
     for name, value in final["state_dict"].items():
         assert torch.equal(value, again["state_dict"][name]), name
     assert final["callbacks"]["RandomLTDScheduler"] == again["callbacks"]["RandomLTDScheduler"]
-    assert torch.equal(final["random_ltd_samplers"][0]["state"], again["random_ltd_samplers"][0]["state"])
+    rank0, rank0_again = final["random_ltd_samplers"][0], again["random_ltd_samplers"][0]  # [rank][sampler]
+    assert torch.equal(rank0[0]["state"], rank0_again[0]["state"])

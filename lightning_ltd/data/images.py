@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_ltd.data.loading import ResumableDataLoader, ResumableSampler
+from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader
 from lightning_ltd.data.text import DataError
 from lightning_ltd.errors import int_problems, positive_int_problems, raise_if
 
@@ -69,7 +69,7 @@ class ImageDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> ResumableDataLoader:
         assert self.train_set is not None, "call setup() first"
-        return ResumableDataLoader(self.train_set, self.batch_size, ResumableSampler(len(self.train_set), self.seed))
+        return resumable_train_loader(self.train_set, self.batch_size, self.seed, self.trainer)
 
     def val_dataloader(self) -> DataLoader[tuple[torch.Tensor, torch.Tensor]]:
         assert self.val_set is not None, "call setup() first"

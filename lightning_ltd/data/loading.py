@@ -94,3 +94,13 @@ class ResumableDataLoader(DataLoader):
         self.batches_served = int(state["batches_served"])
         if "collate" in state and hasattr(self.collate_fn, "load_state_dict"):
             self.collate_fn.load_state_dict(state["collate"])
+
+
+def resumable_train_loader(
+    dataset: Dataset[Any], batch_size: int, seed: int, trainer: Any = None, **kwargs: Any
+) -> ResumableDataLoader:
+    """The training loader of our DataModules: shuffled per epoch, sharded over the trainer's
+    data-parallel ranks (so run with ``use_distributed_sampler=False``), resumable mid-epoch."""
+    replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+    sampler = ResumableSampler(len(dataset), seed=seed, num_replicas=replicas, rank=rank)  # type: ignore[arg-type]
+    return ResumableDataLoader(dataset, batch_size, sampler, **kwargs)

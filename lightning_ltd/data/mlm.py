@@ -18,7 +18,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from lightning_ltd.data.loading import ResumableDataLoader, ResumableSampler
+from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader
 from lightning_ltd.data.text import DataError, HFTokenizer, load_corpus
 from lightning_ltd.errors import int_problems, positive_int_problems, raise_if
 
@@ -190,6 +190,10 @@ class MLMDataModule(L.LightningDataModule):
     def vocab_size(self) -> int:
         return self.vocab.size
 
+    @property
+    def global_rank(self) -> int:
+        return self.trainer.global_rank if self.trainer is not None else 0
+
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
@@ -210,10 +214,9 @@ class MLMDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> ResumableDataLoader:
         assert self.train_set is not None, "call setup() first"
-        sampler = ResumableSampler(len(self.train_set), seed=self.seed)
-        collate = MaskingCollator(self.seed, self.mask_prob, self.vocab)
-        return ResumableDataLoader(
-            self.train_set, self.batch_size, sampler, collate_fn=collate, num_workers=self.num_workers
+        collate = MaskingCollator(self.seed + self.global_rank, self.mask_prob, self.vocab)
+        return resumable_train_loader(
+            self.train_set, self.batch_size, self.seed, self.trainer, collate_fn=collate, num_workers=self.num_workers
         )
 
     def val_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:

@@ -17,7 +17,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from lightning_ltd.data.loading import ResumableDataLoader, ResumableSampler
+from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader
 from lightning_ltd.errors import InvalidFieldsError, int_problems
 
 
@@ -209,8 +209,9 @@ class TextDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> ResumableDataLoader:
         assert self.train_set is not None, "call setup() first"
-        sampler = ResumableSampler(len(self.train_set), seed=self.seed)
-        return ResumableDataLoader(self.train_set, self.batch_size, sampler, num_workers=self.num_workers)
+        return resumable_train_loader(
+            self.train_set, self.batch_size, self.seed, self.trainer, num_workers=self.num_workers
+        )
 
     def val_dataloader(self) -> DataLoader[torch.Tensor]:
         assert self.val_set is not None, "call setup() first"

@@ -45,9 +45,16 @@ class TokenSampler:
     """
 
     def __init__(self, seed: int = 0) -> None:
+        self.base_seed = seed
         self.seed = seed
         self._generator: torch.Generator | None = None
         self._pending_state: dict[str, Any] | None = None
+
+    def use_rank(self, rank: int) -> None:
+        """Seed from ``base_seed + rank`` so data-parallel ranks drop different tokens (a no-op
+        when already so seeded, so a stream in progress is not restarted)."""
+        if self.seed != self.base_seed + rank:
+            self.reseed(self.base_seed + rank)
 
     def reseed(self, seed: int) -> None:
         """Restart the stream from ``seed`` (for example ``base_seed + global_rank``)."""

@@ -7,6 +7,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 
 from lightning_ltd.ltd import RandomLTD, TokenSampler, find_ltd_layers
 from lightning_ltd.ltd.wrapper import KeptLength
@@ -95,17 +96,49 @@ class RandomLTDModule(L.LightningModule):
         check_state_dict(self.model.state_dict(), weights, source)
         self.model.load_state_dict(weights)
 
+    def setup(self, stage: str) -> None:
+        """Each data-parallel rank draws its own tokens: samplers are seeded from seed + rank."""
+        for sampler in self.samplers():
+            sampler.use_rank(self.global_rank)
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[SAMPLER_CHECKPOINT_KEY] = [s.state_dict() for s in self.samplers()]
+        """Every rank's sampler states (gathered: all ranks run this hook, rank 0 writes)."""
+        states = [s.generator(self.device).get_state() for s in self.samplers()]
+        seeds = [s.seed for s in self.samplers()]
+        if states:
+            stacked = torch.stack(states).to(self.device)  # (samplers, state bytes)
+            gathered = self._gather(stacked).reshape(-1, *stacked.shape).cpu()  # (ranks, samplers, bytes)
+            all_seeds = self._gather(torch.tensor(seeds, device=self.device)).reshape(-1, len(seeds)).tolist()
+            device = self.device.type
+            checkpoint[SAMPLER_CHECKPOINT_KEY] = [
+                [
+                    {"seed": seed, "device": device, "state": state}
+                    for seed, state in zip(rank_seeds, rank_states, strict=True)
+                ]
+                for rank_seeds, rank_states in zip(all_seeds, gathered, strict=True)
+            ]
         hparams = checkpoint.get("hyper_parameters")
         if isinstance(hparams, dict) and hparams.get("pretrained"):
             hparams["pretrained"] = None  # the weights are in this checkpoint; do not re-read the source
 
+    def _gather(self, tensor: torch.Tensor) -> torch.Tensor:
+        """All ranks' copies stacked on a new first axis (just this one outside a Trainer)."""
+        return self.all_gather(tensor) if self._trainer is not None else tensor.unsqueeze(0)
+
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        states = checkpoint.get(SAMPLER_CHECKPOINT_KEY)
-        if states is None:
+        """Restore this rank's own sampler states; with another number of ranks, keep fresh seeds."""
+        per_rank = checkpoint.get(SAMPLER_CHECKPOINT_KEY)
+        if not per_rank:
             return
         samplers = self.samplers()
+        world_size = self.trainer.world_size if self._trainer is not None else 1
+        if len(per_rank) != world_size:
+            rank_zero_warn(
+                f"checkpoint holds token-sampler states of {len(per_rank)} ranks; this run has a different "
+                "number, so each rank starts a fresh stream from seed + rank"
+            )
+            return
+        states = per_rank[self.global_rank]
         if len(states) != len(samplers):
             raise ValueError(f"checkpoint has {len(states)} token-sampler states, the model has {len(samplers)}")
         for sampler, state in zip(samplers, states, strict=True):
