@@ -70,7 +70,7 @@ class TokenSampler:
             self._generator.manual_seed(self.seed)
             pending, self._pending_state = self._pending_state, None
             if pending is not None and pending["device"] == device.type:
-                self._generator.set_state(pending["state"])
+                self._generator.set_state(pending["state"].contiguous().clone())
         return self._generator
 
     def sample(

@@ -112,7 +112,7 @@ class RandomLTDModule(L.LightningModule):
             device = self.device.type
             checkpoint[SAMPLER_CHECKPOINT_KEY] = [
                 [
-                    {"seed": seed, "device": device, "state": state}
+                    {"seed": seed, "device": device, "state": state.clone()}  # own storage, not a view
                     for seed, state in zip(rank_seeds, rank_states, strict=True)
                 ]
                 for rank_seeds, rank_states in zip(all_seeds, gathered, strict=True)
