@@ -11,6 +11,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning_ltd.errors import int_problems, positive_int_problems, raise_if
 from lightning_ltd.ltd import full_layer_tokens, layer_tokens_per_step, mslg_keep, theoretical_saving
 from lightning_ltd.ltd.lr import RunShape
+from lightning_ltd.models.compile import allow_recompiles
 from lightning_ltd.modules.base import RandomLTDModule
 
 
@@ -94,9 +95,15 @@ class RandomLTDScheduler(Callback):
         if self.enabled and not pl_module.ltd_layers():
             raise ValueError(f"{type(pl_module).__name__} has no RandomLTD layers to drive")
         if self.max_keep is None:
-            self.max_keep = pl_module.max_seq_len
+            data_len = getattr(trainer.datamodule, "block_size", None) if trainer.datamodule is not None else None
+            self.max_keep = min(pl_module.max_seq_len, data_len or pl_module.max_seq_len)
             if self.enabled and self.min_keep > self.max_keep:
-                raise_if([f"min_keep={self.min_keep} must be <= max_keep={self.max_keep} (the model's length)"])
+                raise_if([f"min_keep={self.min_keep} must be <= max_keep={self.max_keep} (the sequence length)"])
+        allow_recompiles(self.distinct_keeps())  # harmless unless blocks are compiled
+
+    def distinct_keeps(self) -> int:
+        """How many kept lengths the whole schedule uses (each is one compiled graph)."""
+        return len({self.keep_at(t) for t in range(self.ramp_steps + 1)}) if self.enabled else 1
 
     def run_shape(self, trainer: L.Trainer, pl_module: RandomLTDModule, batch: Any) -> RunShape:
         rows, seq_len = pl_module.token_shape(batch)

@@ -11,6 +11,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 
 from lightning_ltd.ltd import RandomLTD, TokenSampler, find_ltd_layers
 from lightning_ltd.ltd.wrapper import KeptLength
+from lightning_ltd.models.compile import compile_blocks, is_compiled
 from lightning_ltd.pretrained.io import check_state_dict
 
 SAMPLER_CHECKPOINT_KEY = "random_ltd_samplers"
@@ -95,6 +96,12 @@ class RandomLTDModule(L.LightningModule):
         """Load converted weights into ``self.model``, or raise one error listing every bad key."""
         check_state_dict(self.model.state_dict(), weights, source)
         self.model.load_state_dict(weights)
+
+    def configure_model(self) -> None:
+        """With ``compile=True`` in the hparams, compile every block (static shapes, see
+        ``lightning_ltd.models.compile``); Lightning calls this once the strategy is set up."""
+        if self.hparams.get("compile") and not is_compiled(self.model):
+            compile_blocks(self.model)
 
     def setup(self, stage: str) -> None:
         """Each data-parallel rank draws its own tokens: samplers are seeded from seed + rank."""

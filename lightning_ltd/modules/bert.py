@@ -45,6 +45,7 @@ class BERTModule(RandomLTDModule):
         betas: Sequence[float] = (0.9, 0.98),
         seed: int = 0,
         pretrained: str | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()

@@ -42,6 +42,7 @@ class GPTModule(RandomLTDModule):
         betas: Sequence[float] = (0.9, 0.95),
         seed: int = 0,
         pretrained: str | None = None,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()

@@ -48,6 +48,7 @@ class ViTModule(RandomLTDModule):
         seed: int = 0,
         pretrained: str | None = None,
         pretrained_head_size: int = 64,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
