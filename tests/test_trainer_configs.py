@@ -1,0 +1,33 @@
+"""The scale-out trainer configs compose, and their strategies are what they say."""
+
+import importlib.util
+
+import hydra
+import pytest
+from lightning.pytorch.strategies import FSDPStrategy
+
+from lightning_ltd.models import Block
+from tests.conftest import compose_train
+
+
+def test_fsdp_wraps_by_transformer_block(tmp_path):
+    cfg = compose_train(tmp_path, "trainer=fsdp", tiny=False)
+    strategy = hydra.utils.instantiate(cfg.trainer.strategy)
+    assert isinstance(strategy, FSDPStrategy)
+    assert strategy.kwargs["auto_wrap_policy"]._module_classes == {Block}  # ModuleWrapPolicy({Block})
+    assert cfg.trainer.precision == "bf16-mixed" and cfg.trainer.accelerator == "gpu"
+
+
+def test_ddp_configs(tmp_path):
+    assert compose_train(tmp_path, "trainer=ddp", tiny=False).trainer.strategy == "ddp"
+    cpu = compose_train(tmp_path, "trainer=ddp_cpu", tiny=False).trainer
+    assert (cpu.strategy, cpu.accelerator, cpu.devices, cpu.use_distributed_sampler) == ("ddp", "cpu", 2, False)
+
+
+@pytest.mark.parametrize("stage", [1, 2, 3])
+def test_deepspeed_stage_is_configurable(tmp_path, stage):
+    cfg = compose_train(tmp_path, "trainer=deepspeed", f"trainer.strategy.stage={stage}", tiny=False)
+    assert cfg.trainer.strategy.stage == stage
+    if importlib.util.find_spec("deepspeed") is not None:  # instantiating needs the package
+        strategy = hydra.utils.instantiate(cfg.trainer.strategy)
+        assert strategy.config["zero_optimization"]["stage"] == stage
