@@ -8,6 +8,7 @@ from typing import Any
 import hydra
 import lightning as L
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from lightning_ltd.callbacks import RandomLTDScheduler, RunSummary
@@ -31,6 +32,9 @@ def instantiate_group(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
             cause = cause.__cause__
         if isinstance(cause, InvalidFieldsError):
             raise ConfigError(cause.prefixed(key)) from err
+        if isinstance(cause, (ValueError, TypeError, MisconfigurationException)) and cause is not err:
+            first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+            raise ConfigError(f"{key}: {first_line}") from err
         raise
 
 
