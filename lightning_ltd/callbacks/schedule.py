@@ -75,6 +75,7 @@ class RandomLTDScheduler(Callback):
         self._step_at_batch_start = 0
         self._lr_step: int | None = None
         self._lr_resolved = False
+        self._n_dropping = 0
 
     def keep_at(self, step: int) -> int | None:
         """The kept length for optimizer step ``step`` (None when dropping is disabled)."""
@@ -92,7 +93,8 @@ class RandomLTDScheduler(Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if not isinstance(pl_module, RandomLTDModule):
             raise TypeError(f"RandomLTDScheduler needs a RandomLTDModule, got {type(pl_module).__name__}")
-        if self.enabled and not pl_module.ltd_layers():
+        self._n_dropping = len(pl_module.ltd_layers())  # fixed by the architecture: count once
+        if self.enabled and not self._n_dropping:
             raise ValueError(f"{type(pl_module).__name__} has no RandomLTD layers to drive")
         if self.max_keep is None:
             data_len = getattr(trainer.datamodule, "block_size", None) if trainer.datamodule is not None else None
@@ -111,7 +113,7 @@ class RandomLTDScheduler(Callback):
             global_batch=rows * trainer.world_size * trainer.accumulate_grad_batches,
             seq_len=seq_len,
             n_layer=pl_module.num_layers,
-            n_dropping=len(pl_module.ltd_layers()),
+            n_dropping=self._n_dropping,
             keep_at=self.keep_at,
         )
 
@@ -142,7 +144,7 @@ class RandomLTDScheduler(Callback):
         self, trainer: L.Trainer, pl_module: RandomLTDModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
         rows, seq_len = pl_module.token_shape(batch)
-        n_layer, n_dropping = pl_module.num_layers, len(pl_module.ltd_layers())
+        n_layer, n_dropping = pl_module.num_layers, self._n_dropping
         step_counts = torch.tensor(
             [
                 layer_tokens_per_step(rows, seq_len, self.current_keep, n_layer, n_dropping),

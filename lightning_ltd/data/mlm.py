@@ -32,6 +32,7 @@ class ByteVocabulary:
 
     size, pad, cls, sep, mask, random_range = MLM_VOCAB_SIZE, PAD, CLS, SEP, MASK, 256
     special_ids = (PAD, CLS, SEP, MASK)
+    special_ids_tensor = torch.tensor(special_ids)
 
     def encode(self, segment: bytes, max_tokens: int) -> torch.Tensor:
         return torch.tensor([CLS, *segment[: max_tokens - 2], SEP], dtype=torch.long)
@@ -50,6 +51,7 @@ class TokenizerVocabulary:
         self.size = self.random_range = len(t)
         self.pad, self.cls, self.sep, self.mask = t.pad_token_id, t.cls_token_id, t.sep_token_id, t.mask_token_id
         self.special_ids = tuple(t.all_special_ids)
+        self.special_ids_tensor = torch.tensor(self.special_ids)
 
     def encode(self, segment: bytes, max_tokens: int) -> torch.Tensor:
         text = segment.decode("utf-8", errors="replace")
@@ -81,7 +83,7 @@ def mask_tokens(
     """BERT masking of one row: ``mask_prob`` of the non-special tokens become targets; of those
     80 % are replaced by [MASK], 10 % by a random token, 10 % kept. Labels are -100 elsewhere.
     At least one token is a target when the row has any regular token."""
-    maskable = ~torch.isin(ids, torch.tensor(vocab.special_ids))
+    maskable = ~torch.isin(ids, vocab.special_ids_tensor)
     selected = (torch.rand(ids.shape, generator=generator) < mask_prob) & maskable
     candidates = maskable.nonzero().flatten()
     if not selected.any() and len(candidates):
@@ -198,9 +200,8 @@ class MLMDataModule(L.LightningDataModule):
         if self.train_set is not None:
             return
         segments = split_segments(load_corpus(self.path, self.max_bytes), self.block_size - 2, self.min_len)
-        specials = torch.tensor(self.vocab.special_ids)
         encoded = [self.vocab.encode(s, self.block_size) for s in segments]
-        encoded = [ids for ids in encoded if not torch.isin(ids, specials).all()]  # something to predict
+        encoded = [ids for ids in encoded if not torch.isin(ids, self.vocab.special_ids_tensor).all()]
         train = [ids for i, ids in enumerate(encoded) if i % self.val_every]
         val = [ids for i, ids in enumerate(encoded) if i % self.val_every == 0]
         if len(train) < self.batch_size or not val:
