@@ -2,6 +2,7 @@
 different tokens and read different data, while the kept length, the layer-token ledger and
 the learning rate agree; resuming from a checkpoint continues every rank exactly."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -41,6 +42,10 @@ def test_ddp_ranks_differ_where_they_should_and_agree_where_they_must(tmp_path):
         assert a["indices"] != b["indices"]  # different tokens dropped on each rank
         assert a["batch_first_tokens"] != b["batch_first_tokens"]  # and different data
     assert rank0[0]["layer_tokens"] == 2 * 8 * (8 * 1 + 32 * 2)  # both ranks counted: keep 8 in 1 of 3 layers
+    with open(next((tmp_path / "straight").rglob("metrics.csv"))) as metrics:
+        rows = [r for r in csv.DictReader(metrics) if r["train/layer_tokens"]]
+    logged = {int(r["step"]): float(r["train/layer_tokens"]) for r in rows}
+    assert logged == {r["step"] - 1: r["layer_tokens"] for r in rank0}  # the logged ledger is the sum over ranks
 
     checkpoint = tmp_path / "straight" / "checkpoints" / "step_0000002.ckpt"
     resumed = train_ddp(tmp_path / "resumed", f"ckpt_path={checkpoint}")

@@ -96,9 +96,24 @@ def mask_tokens(
     return inputs, labels
 
 
-def pad_batch(rows: list[tuple[torch.Tensor, torch.Tensor]], pad_id: int = PAD) -> dict[str, torch.Tensor]:
-    """Pad (inputs, labels) rows to the longest: ``input_ids``, ``attention_mask``, ``labels``."""
-    width = max(len(inputs) for inputs, _ in rows)
+def padded_width(longest: int, multiple: int = 1, max_width: int | None = None) -> int:
+    """``longest`` rounded up to a multiple of ``multiple`` (capped at ``max_width``): few distinct
+    widths mean few compiled graphs, and multiples of 8 suit tensor cores."""
+    width = -(-longest // multiple) * multiple
+    return width if max_width is None else max(longest, min(width, max_width))
+
+
+def bucket_widths(max_width: int, multiple: int) -> list[int]:
+    """Every width ``padded_width`` can produce for rows of 1..``max_width`` tokens."""
+    return sorted({padded_width(n, multiple, max_width) for n in range(1, max_width + 1)})
+
+
+def pad_batch(
+    rows: list[tuple[torch.Tensor, torch.Tensor]], pad_id: int = PAD, multiple: int = 1, max_width: int | None = None
+) -> dict[str, torch.Tensor]:
+    """Pad (inputs, labels) rows to the longest, rounded up to a multiple of ``multiple``:
+    ``input_ids``, ``attention_mask``, ``labels``."""
+    width = padded_width(max(len(inputs) for inputs, _ in rows), multiple, max_width)
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     labels = torch.full((len(rows), width), IGNORE_INDEX, dtype=torch.long)
     attention_mask = torch.zeros((len(rows), width), dtype=torch.bool)
@@ -112,14 +127,16 @@ def pad_batch(rows: list[tuple[torch.Tensor, torch.Tensor]], pad_id: int = PAD) 
 class MaskingCollator:
     """Masks each training row anew, from a generator whose state is part of the loader state."""
 
-    def __init__(self, seed: int, mask_prob: float, vocab: Vocabulary = BYTES) -> None:
+    def __init__(
+        self, seed: int, mask_prob: float, vocab: Vocabulary = BYTES, multiple: int = 1, max_width: int | None = None
+    ) -> None:
         self.generator = torch.Generator().manual_seed(seed)
         self.mask_prob = mask_prob
         self.vocab = vocab
+        self.pad = functools.partial(pad_batch, pad_id=vocab.pad, multiple=multiple, max_width=max_width)
 
     def __call__(self, rows: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-        masked = [mask_tokens(ids, self.generator, self.mask_prob, self.vocab) for ids in rows]
-        return pad_batch(masked, self.vocab.pad)
+        return self.pad([mask_tokens(ids, self.generator, self.mask_prob, self.vocab) for ids in rows])
 
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state()}
@@ -152,6 +169,9 @@ class MLMDataModule(L.LightningDataModule):
         max_bytes: cap on the corpus size.
         seed: shuffling and masking seed.
         tokenizer: a local Hugging Face tokenizer directory (with [MASK] etc.); None: bytes.
+        pad_to_multiple_of: batches are padded to the longest row rounded up to a multiple of
+            this (capped at ``block_size``), so a run sees few distinct widths (``widths``):
+            each is one compiled graph with ``model.compile=true``.
     """
 
     def __init__(
@@ -166,9 +186,12 @@ class MLMDataModule(L.LightningDataModule):
         num_workers: int = 0,
         seed: int = 0,
         tokenizer: str | None = None,
+        pad_to_multiple_of: int = 8,
     ) -> None:
         super().__init__()
-        problems = positive_int_problems(block_size=block_size, min_len=min_len, batch_size=batch_size)
+        problems = positive_int_problems(
+            block_size=block_size, min_len=min_len, batch_size=batch_size, pad_to_multiple_of=pad_to_multiple_of
+        )
         if not problems and block_size < 3:
             problems.append(f"block_size={block_size} must be >= 3 ([CLS], a token, [SEP])")
         if not 0.0 < mask_prob < 1.0:
@@ -184,6 +207,7 @@ class MLMDataModule(L.LightningDataModule):
         self.max_bytes = max_bytes
         self.num_workers = num_workers
         self.seed = seed
+        self.pad_to_multiple_of = pad_to_multiple_of
         self.vocab: Vocabulary = BYTES if tokenizer is None else TokenizerVocabulary(tokenizer)
         self.train_set: SegmentDataset | None = None
         self.val_set: SegmentDataset | None = None
@@ -191,6 +215,11 @@ class MLMDataModule(L.LightningDataModule):
     @property
     def vocab_size(self) -> int:
         return self.vocab.size
+
+    @property
+    def widths(self) -> list[int]:
+        """Every batch width this module can produce (the compiled-graph bound counts them)."""
+        return bucket_widths(self.block_size, self.pad_to_multiple_of)
 
     @property
     def global_rank(self) -> int:
@@ -215,12 +244,16 @@ class MLMDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> ResumableDataLoader:
         assert self.train_set is not None, "call setup() first"
-        collate = MaskingCollator(self.seed + self.global_rank, self.mask_prob, self.vocab)
+        collate = MaskingCollator(
+            self.seed + self.global_rank, self.mask_prob, self.vocab, self.pad_to_multiple_of, self.block_size
+        )
         return resumable_train_loader(
             self.train_set, self.batch_size, self.seed, self.trainer, collate_fn=collate, num_workers=self.num_workers
         )
 
     def val_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
         assert self.val_set is not None, "call setup() first"
-        pad = functools.partial(pad_batch, pad_id=self.vocab.pad)
+        pad = functools.partial(
+            pad_batch, pad_id=self.vocab.pad, multiple=self.pad_to_multiple_of, max_width=self.block_size
+        )
         return DataLoader(self.val_set, batch_size=self.batch_size, collate_fn=pad)

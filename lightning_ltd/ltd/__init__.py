@@ -1,39 +1,38 @@
 """Random-LTD in plain PyTorch: sampling, gather/scatter, the wrapper and the schedules."""
 
 from lightning_ltd.ltd.lr import LayerTokenLR, RunShape, StepLR
-from lightning_ltd.ltd.sampling import TokenSampler, sample_kept_indices
+from lightning_ltd.ltd.routing import TokenRouter, draw_plan, find_routers, step_position, step_seed, stream_id
 from lightning_ltd.ltd.schedule import (
     default_dropping_layers,
     full_layer_tokens,
     layer_tokens_per_step,
     mslg_keep,
-    schedule_layer_tokens,
     theoretical_saving,
     validate_dropping_layers,
     warmup_decay_lr,
 )
 from lightning_ltd.ltd.tokens import gather_mask, gather_tokens, scatter_tokens, token_axes
-from lightning_ltd.ltd.wrapper import KeptLength, RandomLTD, find_ltd_layers, get_keep, set_keep
+from lightning_ltd.ltd.wrapper import RandomLTD, find_ltd_layers
 
 __all__ = [
     "LayerTokenLR",
     "RunShape",
     "StepLR",
-    "KeptLength",
     "RandomLTD",
-    "TokenSampler",
+    "TokenRouter",
     "default_dropping_layers",
+    "draw_plan",
     "find_ltd_layers",
-    "get_keep",
-    "set_keep",
+    "find_routers",
     "full_layer_tokens",
     "gather_mask",
     "gather_tokens",
     "layer_tokens_per_step",
     "mslg_keep",
-    "sample_kept_indices",
     "scatter_tokens",
-    "schedule_layer_tokens",
+    "step_position",
+    "step_seed",
+    "stream_id",
     "warmup_decay_lr",
     "theoretical_saving",
     "token_axes",

@@ -12,12 +12,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lightning_ltd.errors import int_problems, raise_if
-from lightning_ltd.ltd.schedule import DECAYS, schedule_layer_tokens, warmup_decay_lr
+from lightning_ltd.ltd.schedule import DECAYS, layer_tokens_per_step, warmup_decay_lr
 
 
 @dataclass(frozen=True)
 class RunShape:
-    """What one optimizer step looks like: rows over all ranks and micro-batches, and layers."""
+    """What one optimizer step looks like: rows over all ranks and micro-batches, and layers.
+
+    ``seq_len`` is the nominal row width (the data's block size), so layer-token totals and
+    progress are the same on every rank and for every padded width, with no communication.
+    """
 
     global_batch: int
     seq_len: int
@@ -25,11 +29,31 @@ class RunShape:
     n_dropping: int
     keep_at: Callable[[int], int | None]
 
+    def step_layer_tokens(self, step: int) -> int:
+        """Layer-tokens of optimizer step ``step`` under this run's kept-length schedule."""
+        return layer_tokens_per_step(self.global_batch, self.seq_len, self.keep_at(step), self.n_layer, self.n_dropping)
+
     def layer_tokens_of_steps(self, steps: int) -> int:
         """Layer-tokens the first ``steps`` steps consume under this run's kept-length schedule."""
-        return schedule_layer_tokens(
-            steps, self.global_batch, self.seq_len, self.n_layer, self.n_dropping, self.keep_at
-        )
+        return ScheduledLayerTokens(self).before(steps)
+
+
+class ScheduledLayerTokens:
+    """Layer-tokens the schedule consumes before a step, kept as a running sum: O(1) per step,
+    O(steps) after a jump (a resume)."""
+
+    def __init__(self, shape: RunShape) -> None:
+        self.shape = shape
+        self._step = 0
+        self._tokens = 0
+
+    def before(self, step: int) -> int:
+        if step < self._step:
+            self._step, self._tokens = 0, 0
+        while self._step < step:
+            self._tokens += self.shape.step_layer_tokens(self._step)
+            self._step += 1
+        return self._tokens
 
 
 def _count(value: float | int | None) -> int | None:

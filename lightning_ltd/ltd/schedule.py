@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 
 def mslg_keep(step: int, min_keep: int, max_keep: int, ramp_steps: int, granularity: int = 1) -> int:
@@ -53,18 +53,6 @@ def validate_dropping_layers(layers: Sequence[int], n_layer: int) -> list[int]:
     if len(set(layers)) != len(layers):
         raise ValueError(f"dropping layer indices repeat: {list(layers)}")
     return sorted(layers)
-
-
-def schedule_layer_tokens(
-    steps: int,
-    batch_size: int,
-    seq_len: int,
-    n_layer: int,
-    n_dropping: int,
-    keep_at: Callable[[int], int | None],
-) -> int:
-    """Layer-tokens consumed by the first ``steps`` optimizer steps under a kept-length schedule."""
-    return sum(layer_tokens_per_step(batch_size, seq_len, keep_at(t), n_layer, n_dropping) for t in range(steps))
 
 
 DECAYS = ("cosine", "linear", "constant")

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lightning_ltd.ltd.sampling import TokenSampler
+from lightning_ltd.ltd.routing import TokenRouter
 from lightning_ltd.ltd.tokens import (
     DEFAULT_TOKEN_RULES,
     TokenRule,
@@ -27,11 +27,16 @@ class RandomLTD(nn.Module):
     block runs on those only, its outputs are written back and dropped tokens pass unchanged.
     In eval mode, or with ``keep`` None or ``>= T``, it is exactly ``block(x, **kwargs)``.
 
+    The kept indices come from a ``TokenRouter``. Our models draw one plan per forward for all
+    their dropping layers and pass each layer its slice as ``kept_indices``; a wrapper used on
+    its own draws from its router on every training call.
+
     Args:
         block: the layer to wrap. Its parameters keep their own state-dict names (no
             ``block.`` prefix), so wrapping a pretrained block loads its old checkpoint.
-        keep: kept tokens per row; None disables dropping.
-        sampler: source of kept indices; share one across a model's layers for one RNG stream.
+        keep: kept tokens per row; None disables dropping. Sets the router's ``keep``.
+        router: source of kept indices and holder of the kept length; shared by a model's
+            layers. None: a router of this layer's own (``seed``, ``num_protected``).
         token_kwargs: extra per-token keyword arguments to gather, each a rule, a token axis or
             several axes (batch is axis 0). ``position_ids``, ``key_padding_mask``, ``attn_mask``
             and ``attention_mask`` are gathered by default.
@@ -39,6 +44,7 @@ class RandomLTD(nn.Module):
             their sizes equals ``T`` (otherwise such an undeclared tensor is an error, because
             passing it unchanged would silently misalign it with the kept tokens).
         num_protected: leading tokens (e.g. [CLS]) that are always kept; 0 follows the paper.
+        seed: seed of the layer's own router (ignored with ``router``).
     """
 
     def __init__(
@@ -46,48 +52,51 @@ class RandomLTD(nn.Module):
         block: nn.Module,
         keep: int | None = None,
         *,
-        sampler: TokenSampler | None = None,
+        router: TokenRouter | None = None,
         token_kwargs: Mapping[str, TokenRule | int | Sequence[int]] | None = None,
         static_kwargs: Sequence[str] = (),
         num_protected: int = 0,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.block = block
-        self.keep = keep
-        self.sampler = sampler if sampler is not None else TokenSampler()
+        if router is None:
+            router = TokenRouter(1, keep=keep, seed=seed, num_protected=num_protected)
+        elif keep is not None:
+            router.keep = keep
+        self.router = router
         self.token_rules: dict[str, TokenRule] = dict(DEFAULT_TOKEN_RULES)
         self.token_rules.update({k: as_rule(v) for k, v in (token_kwargs or {}).items()})
         self.static_kwargs = frozenset(static_kwargs)
-        if num_protected < 0:
-            raise ValueError(f"num_protected must be >= 0, got {num_protected}")
-        self.num_protected = num_protected
         self._register_state_dict_hook(_strip_block_prefix)
         self.register_load_state_dict_pre_hook(_add_block_prefix)
 
     @property
     def keep(self) -> int | None:
-        return self._keep
+        """The router's kept length (shared by every layer of that router)."""
+        return self.router.keep
 
     @keep.setter
     def keep(self, value: int | None) -> None:
-        if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
-            raise ValueError(f"keep must be a positive integer or None, got {value!r}")
-        self._keep = None if value is None else int(value)
+        self.router.keep = value
 
     def drops(self, seq_len: int) -> bool:
         """Whether a forward pass on ``seq_len`` tokens would drop any."""
-        return self.training and self._keep is not None and self._keep < seq_len
+        return self.training and self.router.kept_length(seq_len) is not None
 
-    def forward(self, x: torch.Tensor, **kwargs: Any) -> Any:
-        batch_size, seq_len = x.shape[0], x.shape[1]
-        if not self.drops(seq_len):
-            return self.block(x, **kwargs)
-        keep = max(self._keep, self.num_protected)
-        indices = self.sampler.sample(batch_size, seq_len, keep, x.device, self.num_protected)
-        out = self.block(gather_tokens(x, indices), **self._gather_kwargs(kwargs, indices, seq_len))
+    def forward(self, x: torch.Tensor, kept_indices: torch.Tensor | None = None, **kwargs: Any) -> Any:
+        """``kept_indices`` ``[B, keep]``: this layer's slice of the model's plan (None: draw one)."""
+        seq_len = x.shape[1]
+        if kept_indices is None:
+            if not self.drops(seq_len):
+                return self.block(x, **kwargs)
+            plan = self.router.plan(x.shape[0], seq_len, n_layers=1)
+            assert plan is not None
+            kept_indices = plan[0]
+        out = self.block(gather_tokens(x, kept_indices), **self._gather_kwargs(kwargs, kept_indices, seq_len))
         if isinstance(out, tuple):
-            return (scatter_tokens(x, indices, out[0]), *out[1:])
-        return scatter_tokens(x, indices, out)
+            return (scatter_tokens(x, kept_indices, out[0]), *out[1:])
+        return scatter_tokens(x, kept_indices, out)
 
     def _gather_kwargs(self, kwargs: dict[str, Any], indices: torch.Tensor, seq_len: int) -> dict[str, Any]:
         gathered = {}
@@ -105,9 +114,6 @@ class RandomLTD(nn.Module):
             else:
                 gathered[name] = value
         return gathered
-
-    def extra_repr(self) -> str:
-        return f"keep={self._keep}, num_protected={self.num_protected}"
 
 
 def _strip_block_prefix(module: nn.Module, state_dict: dict[str, Any], prefix: str, _meta: Any) -> None:
@@ -127,25 +133,3 @@ def _add_block_prefix(module: nn.Module, state_dict: dict[str, Any], prefix: str
 def find_ltd_layers(module: nn.Module) -> list[RandomLTD]:
     """Every ``RandomLTD`` inside ``module``, in registration order."""
     return [m for m in module.modules() if isinstance(m, RandomLTD)]
-
-
-def get_keep(module: nn.Module) -> int | None:
-    """The kept length of the first ``RandomLTD`` in ``module`` (None if none or disabled)."""
-    layers = find_ltd_layers(module)
-    return layers[0].keep if layers else None
-
-
-def set_keep(module: nn.Module, keep: int | None) -> None:
-    """Set the kept length of every ``RandomLTD`` in ``module`` (the one place the schedule writes)."""
-    for layer in find_ltd_layers(module):
-        layer.keep = keep
-
-
-class KeptLength:
-    """Descriptor: ``owner.keep`` reads, and sets, the kept length of every ``RandomLTD`` inside."""
-
-    def __get__(self, owner: nn.Module | None, owner_type: type | None = None) -> Any:
-        return self if owner is None else get_keep(owner)
-
-    def __set__(self, owner: nn.Module, value: int | None) -> None:
-        set_keep(owner, value)

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import torch
 from torch import nn
 
 from lightning_ltd.errors import positive_int_problems, raise_if
-from lightning_ltd.ltd import RandomLTD, TokenSampler, default_dropping_layers, validate_dropping_layers
-from lightning_ltd.ltd.wrapper import KeptLength
+from lightning_ltd.ltd import RandomLTD, TokenRouter, default_dropping_layers, validate_dropping_layers
 from lightning_ltd.models.transformer import block_forward_flops
 
 
@@ -59,24 +59,41 @@ class TransformerConfig:
 
 
 class LTDTransformer(nn.Module):
-    """Base of our models: ``model.keep`` sets the kept length of every dropping layer."""
+    """Base of our models: one ``TokenRouter`` holds the kept length (``model.keep``) and draws
+    one routing plan per training forward, sliced among the dropping layers."""
 
-    keep = KeptLength()
-
-    def __init__(self, config: TransformerConfig, seed: int = 0) -> None:
+    def __init__(self, config: TransformerConfig, seed: int = 0, num_protected: int = 0) -> None:
         super().__init__()
         self.config = config
-        self.sampler = TokenSampler(seed)
+        self.router = TokenRouter(len(config.ltd_layers or []), seed=seed, num_protected=num_protected)
 
-    def build_layers(self, make_block: Callable[[], nn.Module], num_protected: int = 0) -> nn.ModuleList:
-        """``n_layer`` blocks; those in ``config.ltd_layers`` wrapped in RandomLTD sharing one sampler."""
+    @property
+    def keep(self) -> int | None:
+        return self.router.keep
+
+    @keep.setter
+    def keep(self, value: int | None) -> None:
+        self.router.keep = value
+
+    def build_layers(self, make_block: Callable[[], nn.Module]) -> nn.ModuleList:
+        """``n_layer`` blocks; those in ``config.ltd_layers`` wrapped in RandomLTD on the shared router."""
         dropping = set(self.config.ltd_layers or [])
         return nn.ModuleList(
-            RandomLTD(make_block(), sampler=self.sampler, num_protected=num_protected)
-            if i in dropping
-            else make_block()
+            RandomLTD(make_block(), router=self.router) if i in dropping else make_block()
             for i in range(self.config.n_layer)
         )
+
+    def run_layers(self, layers: nn.ModuleList, x: torch.Tensor, **kwargs: torch.Tensor | None) -> torch.Tensor:
+        """Run the block stack; in training, draw one plan and give each dropping layer its slice."""
+        plan = self.router.plan(x.shape[0], x.shape[1]) if self.training else None
+        slot = 0
+        for layer in layers:
+            if isinstance(layer, RandomLTD):
+                x = layer(x, kept_indices=None if plan is None else plan[slot], **kwargs)
+                slot += 1
+            else:
+                x = layer(x, **kwargs)
+        return x
 
     def layers_forward_flops(self, batch_size: int, seq_len: int, keep: int | None) -> int:
         """Forward matmul FLOPs of the block stack, dropping layers at the kept length."""

@@ -114,8 +114,7 @@ class BERT(LTDTransformer):
             token_type_ids = torch.zeros_like(input_ids)
         mask = None if attention_mask is None else attention_mask.bool()
         x = self.embeddings(input_ids, token_type_ids, position_ids)  # (B, T, C)
-        for layer in self.encoder.layer:
-            x = layer(x, attn_mask=mask)
+        x = self.run_layers(self.encoder.layer, x, attn_mask=mask)
         return self.cls.predictions(self.final_norm(x))  # (B, T, vocab)
 
     def training_flops(self, batch_size: int, seq_len: int, keep: int | None) -> int:

@@ -1,39 +1,59 @@
-"""``torch.compile`` for random-LTD models: compile each block, with static shapes.
+"""``torch.compile`` for random-LTD models: the whole network, routing included, one graph per shape.
 
-A dropping block sees ``keep`` tokens, so each distinct kept length is one compiled graph.
-The MSLG schedule only takes values on its granularity grid, so a whole schedule needs at most
-``(max - min) / granularity + 2`` graphs per block type (plus the full-length and evaluation
-ones); ``allow_recompiles`` raises dynamo's recompile limit to that, so compilation never
-silently falls back to eager half-way through the ramp.
+The routing plan reads its key from a device tensor, so drawing it does not break the graph
+and a new step does not recompile; ``keep`` is a Python int on the router, so each kept length
+is its own static-shape graph. Kept lengths come from the MSLG schedule's granularity grid and
+padded widths from the data's buckets (``widths``), so a whole run needs at most
+
+    sum over widths W of (|{kept lengths k < W}| + 1)  training graphs   (+1: no dropping at W)
+    + |widths|                                           evaluation graphs
+
+``allow_recompiles`` raises dynamo's limits to that bound and makes hitting it an error, so a run
+never falls back to eager silently half-way through the ramp.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from lightning_ltd.models.transformer import Block
+GRAPH_MARGIN = 4
+"""Spare graphs for what the bound does not count (a last partial batch, a sanity check)."""
 
 
-def compile_blocks(model: nn.Module, backend: str | Callable[..., Any] = "inductor") -> int:
-    """Compile every ``Block`` in place (parameter names are unchanged); returns how many."""
-    blocks = [m for m in model.modules() if isinstance(m, Block)]
-    for block in blocks:
-        block.compile(backend=backend, dynamic=False)
-    return len(blocks)
+def compile_model(
+    model: nn.Module, *, mode: str | None = None, backend: str | Callable[..., Any] = "inductor"
+) -> nn.Module:
+    """Compile ``model`` in place with ``fullgraph=True`` and static shapes (state-dict names are
+    unchanged); a graph break is an error, not a silent slowdown."""
+    if mode == "default":
+        mode = None
+    if hasattr(torch._dynamo.config, "fail_on_recompile_limit_hit"):
+        torch._dynamo.config.fail_on_recompile_limit_hit = True
+    model.compile(backend=backend, mode=mode, fullgraph=True, dynamic=False)
+    return model
 
 
 def is_compiled(model: nn.Module) -> bool:
     return any(getattr(m, "_compiled_call_impl", None) is not None for m in model.modules())
 
 
-def allow_recompiles(distinct_shapes: int) -> None:
-    """Let dynamo keep one graph per kept length (plus full length and eval, with margin)."""
-    needed = 2 * distinct_shapes + 4  # training and evaluation variants of each shape
+def count_graphs(widths: Sequence[int], keeps: Sequence[int | None]) -> int:
+    """Static-shape graphs a run compiles: per width, one per kept length below it, one without
+    dropping, and one for evaluation (see the module docstring)."""
+    distinct_widths = sorted(set(widths))
+    training = sum(len({k for k in keeps if k is not None and k < w}) + 1 for w in distinct_widths)
+    return training + len(distinct_widths)
+
+
+def allow_recompiles(graphs: int) -> None:
+    """Let dynamo keep ``graphs`` (+ margin) graphs of one frame (``compile_model`` makes going
+    past the limit an error rather than a fall-back to eager)."""
+    needed = graphs + GRAPH_MARGIN
     config = torch._dynamo.config
-    for name in ("recompile_limit", "cache_size_limit"):
+    for name in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit", "accumulated_cache_size_limit"):
         if hasattr(config, name) and getattr(config, name) < needed:
             setattr(config, name, needed)

@@ -43,7 +43,7 @@ class GPT(LTDTransformer):
     """Decoder-only transformer; ``forward(idx [B, T]) -> logits [B, T, vocab]``.
 
     Blocks listed in ``config.ltd_layers`` are wrapped in ``RandomLTD`` sharing one
-    ``TokenSampler``; ``model.keep`` sets their kept length (None: no dropping).
+    ``TokenRouter``; ``model.keep`` sets their kept length (None: no dropping).
     """
 
     config: GPTConfig
@@ -100,6 +100,5 @@ class GPT(LTDTransformer):
         if self.config.position == "learned":
             x = x + self.transformer.wpe(position_ids)  # positions travel with the tokens
         x = self.transformer.drop(x)
-        for layer in self.transformer.h:
-            x = layer(x, position_ids=position_ids)
+        x = self.run_layers(self.transformer.h, x, position_ids=position_ids)
         return self.lm_head(self.transformer.ln_f(x))  # (B, T, vocab)

@@ -63,7 +63,7 @@ class ViT(LTDTransformer):
     config: ViTConfig
 
     def __init__(self, config: ViTConfig, seed: int = 0) -> None:
-        super().__init__(config, seed)
+        super().__init__(config, seed, num_protected=1 if config.protect_cls else 0)
         c = config
         self.patch_embed = PatchEmbed(c)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, c.n_embd))
@@ -72,8 +72,7 @@ class ViT(LTDTransformer):
         self.blocks = self.build_layers(
             lambda: Block(
                 c.n_embd, c.n_head, dropout=c.dropout, causal=False, layer_norm_eps=c.layer_norm_eps, activation="gelu"
-            ),
-            num_protected=1 if c.protect_cls else 0,
+            )
         )
         self.norm = nn.LayerNorm(c.n_embd, eps=c.layer_norm_eps)
         self.head = nn.Linear(c.n_embd, c.num_classes)
@@ -90,8 +89,7 @@ class ViT(LTDTransformer):
         patches = self.patch_embed(images)
         x = torch.cat([self.cls_token.expand(patches.shape[0], -1, -1), patches], dim=1)
         x = self.pos_drop(x + self.pos_embed)  # positions travel with the tokens
-        for layer in self.blocks:
-            x = layer(x)
+        x = self.run_layers(self.blocks, x)
         return self.head(self.norm(x)[:, 0])
 
     def training_flops(self, batch_size: int, seq_len: int, keep: int | None) -> int:

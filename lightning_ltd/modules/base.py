@@ -7,14 +7,10 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.utilities import rank_zero_warn
 
-from lightning_ltd.ltd import RandomLTD, TokenSampler, find_ltd_layers
-from lightning_ltd.ltd.wrapper import KeptLength
-from lightning_ltd.models.compile import compile_blocks, is_compiled
+from lightning_ltd.ltd import RandomLTD, TokenRouter, find_ltd_layers, find_routers
+from lightning_ltd.models.compile import compile_model, is_compiled
 from lightning_ltd.pretrained.io import check_state_dict
-
-SAMPLER_CHECKPOINT_KEY = "random_ltd_samplers"
 
 
 def weight_decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -29,24 +25,38 @@ def weight_decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dic
 class RandomLTDModule(L.LightningModule):
     """Base for modules whose network wraps some blocks in ``RandomLTD``.
 
-    Subclasses set ``num_layers`` (all transformer layers, dropping or not) and, when a batch
-    is not a ``[B, T]`` token tensor, override ``token_shape``. The schedule callback uses
-    these to set the kept length and to count layer-tokens; the samplers' RNG states travel
-    in checkpoints so a resumed run draws the same tokens.
+    Subclasses set ``num_layers`` (all transformer layers, dropping or not) and ``max_seq_len``
+    and, when a batch is not a ``[B, T]`` token tensor, override ``token_shape``. The schedule
+    callback uses these to set the kept length on the module's ``TokenRouter`` and to count
+    layer-tokens. Kept indices are a pure function of (seed, rank, step, micro-batch), so
+    checkpoints carry no sampler state.
     """
 
     num_layers: int
     max_seq_len: int  # the longest sequence the model accepts (checked against ltd.max_keep)
-    keep = KeptLength()
 
     def ltd_layers(self) -> list[RandomLTD]:
         return find_ltd_layers(self)
 
-    def samplers(self) -> list[TokenSampler]:
-        unique: dict[int, TokenSampler] = {}
-        for layer in find_ltd_layers(self):
-            unique.setdefault(id(layer.sampler), layer.sampler)
-        return list(unique.values())
+    def routers(self) -> list[TokenRouter]:
+        return find_routers(self)
+
+    @property
+    def keep(self) -> int | None:
+        """The kept length (held by the routers; None: no dropping)."""
+        routers = self.routers()
+        return routers[0].keep if routers else None
+
+    @keep.setter
+    def keep(self, value: int | None) -> None:
+        for router in self.routers():
+            router.keep = value
+
+    @property
+    def ltd_seed(self) -> int:
+        """The seed that kept indices and, with step seeding, dropout derive from."""
+        routers = self.routers()
+        return routers[0].seed if routers else int(self.hparams.get("seed", 0))
 
     def token_shape(self, batch: Any) -> tuple[int, int]:
         """(rows, tokens per row) that the transformer layers see for ``batch``."""
@@ -72,10 +82,12 @@ class RandomLTDModule(L.LightningModule):
         return None
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        """AdamW from ``hparams`` ``lr``, ``weight_decay``, ``betas``; decay on matrices only."""
+        """AdamW from ``hparams`` ``lr``, ``weight_decay``, ``betas``; decay on matrices only;
+        the fused CUDA kernel on GPUs (one launch for all parameters instead of several per tensor)."""
         hp = self.hparams
         groups = weight_decay_groups(self, hp.weight_decay)
-        return torch.optim.AdamW(groups, lr=hp.lr, betas=tuple(hp.betas))
+        fused = self.device.type == "cuda"
+        return torch.optim.AdamW(groups, lr=hp.lr, betas=tuple(hp.betas), fused=fused or None)
 
     def adopt_pretrained(
         self,
@@ -98,55 +110,24 @@ class RandomLTDModule(L.LightningModule):
         self.model.load_state_dict(weights)
 
     def configure_model(self) -> None:
-        """With ``compile=True`` in the hparams, compile every block (static shapes, see
-        ``lightning_ltd.models.compile``); Lightning calls this once the strategy is set up."""
+        """With ``compile=True`` in the hparams, compile the whole network, routing included, as
+        one graph per shape (``lightning_ltd.models.compile``); ``compile_mode`` picks the
+        ``torch.compile`` mode (``reduce-overhead``: CUDA graphs). Lightning calls this once the
+        strategy is set up."""
         if self.hparams.get("compile") and not is_compiled(self.model):
-            compile_blocks(self.model)
+            compile_model(self.model, mode=self.hparams.get("compile_mode"))
 
     def setup(self, stage: str) -> None:
-        """Each data-parallel rank draws its own tokens: samplers are seeded from seed + rank."""
-        for sampler in self.samplers():
-            sampler.use_rank(self.global_rank)
+        """Each data-parallel rank draws its own plans (the rank is part of the plan's key); TF32
+        matmuls on GPUs (float32 matmuls at TF32 speed; bf16 autocast is unaffected)."""
+        for router in self.routers():
+            router.rank = self.global_rank
+        on_cuda = self._trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+        if on_cuda or self.device.type == "cuda":
+            torch.set_float32_matmul_precision("high")
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Every rank's sampler states (gathered: all ranks run this hook, rank 0 writes)."""
-        states = [s.generator(self.device).get_state() for s in self.samplers()]
-        seeds = [s.seed for s in self.samplers()]
-        if states:
-            stacked = torch.stack(states).to(self.device)  # (samplers, state bytes)
-            gathered = self._gather(stacked).reshape(-1, *stacked.shape).cpu()  # (ranks, samplers, bytes)
-            all_seeds = self._gather(torch.tensor(seeds, device=self.device)).reshape(-1, len(seeds)).tolist()
-            device = self.device.type
-            checkpoint[SAMPLER_CHECKPOINT_KEY] = [
-                [
-                    {"seed": seed, "device": device, "state": state.clone()}  # own storage, not a view
-                    for seed, state in zip(rank_seeds, rank_states, strict=True)
-                ]
-                for rank_seeds, rank_states in zip(all_seeds, gathered, strict=True)
-            ]
+        """The weights are in this checkpoint: do not re-read a pretrained source on load."""
         hparams = checkpoint.get("hyper_parameters")
         if isinstance(hparams, dict) and hparams.get("pretrained"):
-            hparams["pretrained"] = None  # the weights are in this checkpoint; do not re-read the source
-
-    def _gather(self, tensor: torch.Tensor) -> torch.Tensor:
-        """All ranks' copies stacked on a new first axis (just this one outside a Trainer)."""
-        return self.all_gather(tensor) if self._trainer is not None else tensor.unsqueeze(0)
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Restore this rank's own sampler states; with another number of ranks, keep fresh seeds."""
-        per_rank = checkpoint.get(SAMPLER_CHECKPOINT_KEY)
-        if not per_rank:
-            return
-        samplers = self.samplers()
-        world_size = self.trainer.world_size if self._trainer is not None else 1
-        if len(per_rank) != world_size:
-            rank_zero_warn(
-                f"checkpoint holds token-sampler states of {len(per_rank)} ranks; this run has a different "
-                "number, so each rank starts a fresh stream from seed + rank"
-            )
-            return
-        states = per_rank[self.global_rank]
-        if len(states) != len(samplers):
-            raise ValueError(f"checkpoint has {len(states)} token-sampler states, the model has {len(samplers)}")
-        for sampler, state in zip(samplers, states, strict=True):
-            sampler.load_state_dict(state)
+            hparams["pretrained"] = None

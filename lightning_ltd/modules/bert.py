@@ -46,6 +46,7 @@ class BERTModule(RandomLTDModule):
         seed: int = 0,
         pretrained: str | None = None,
         compile: bool = False,
+        compile_mode: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()

@@ -21,8 +21,9 @@ from lightning_ltd.pretrained.io import save_hf_directory
 class GPTModule(RandomLTDModule):
     """A GPT trained on ``[B, T + 1]`` token blocks (inputs and shifted targets).
 
-    Args are those of ``GPTConfig`` plus the optimizer's (AdamW) and ``seed``, the seed of
-    the dedicated token-dropping generator.
+    Args are those of ``GPTConfig`` plus the optimizer's (AdamW), ``seed`` (kept indices are a
+    pure function of it, the rank and the step) and ``compile`` / ``compile_mode``
+    (``torch.compile`` of the whole model, see ``RandomLTDModule.configure_model``).
     """
 
     def __init__(
@@ -43,6 +44,7 @@ class GPTModule(RandomLTDModule):
         seed: int = 0,
         pretrained: str | None = None,
         compile: bool = False,
+        compile_mode: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()

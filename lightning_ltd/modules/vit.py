@@ -49,6 +49,7 @@ class ViTModule(RandomLTDModule):
         pretrained: str | None = None,
         pretrained_head_size: int = 64,
         compile: bool = False,
+        compile_mode: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()

@@ -13,7 +13,7 @@ class Recording(GPTModule):
     def training_step(self, batch, batch_idx):
         lr = self.trainer.optimizers[0].param_groups[0]["lr"]
         self.seen.append((self.trainer.global_step, self.keep, tuple(batch.shape)))
-        self.lrs.append((self.trainer.global_step, lr, self.ledger.layer_tokens, self.flops_per_batch))
+        self.lrs.append((self.trainer.global_step, lr, self.flops_per_batch))
         return super().training_step(batch, batch_idx)
 
 
@@ -76,15 +76,14 @@ def test_arguments_named_in_errors():
 
 
 @pytest.mark.parametrize("accumulate", [1, 3])
-def test_lr_follows_consumed_layer_tokens_in_closed_form(accumulate):
+def test_lr_follows_scheduled_layer_tokens_in_closed_form(accumulate):
     schedule = LayerTokenLR(total_steps=12, warmup_steps=2, min_lr=1e-4)
     scheduler = RandomLTDScheduler(min_keep=4, max_keep=24, ramp_steps=8, granularity=4, lr=schedule)
     module = fit(scheduler, accumulate=accumulate)
     assert schedule.total == scheduler.layer_tokens  # decays exactly over what the run consumed
-    consumed_before_step = {}
-    for step, lr, consumed, _ in module.lrs:
-        consumed_before_step.setdefault(step, consumed)  # the ledger at the step's first micro-batch
-        expected = warmup_decay_lr(consumed_before_step[step], 3e-3, schedule.warmup, schedule.total, 1e-4, "cosine")
+    per_step = [accumulate * layer_tokens_per_step(4, 24, mslg_keep(t, 4, 24, 8, 4), 4, 2) for t in range(12)]
+    for step, lr, _ in module.lrs:
+        expected = warmup_decay_lr(sum(per_step[:step]), 3e-3, schedule.warmup, schedule.total, 1e-4, "cosine")
         assert lr == expected
     assert module.lrs[-1][1] < module.lrs[3][1]
     assert module.lrs[0][1] == 0.0
@@ -107,3 +106,25 @@ def test_flops_per_batch_follows_keep():
     for (_, keep, _), f in zip(module.seen, flops, strict=True):
         assert f == module.model.training_flops(4, 24, keep)
     assert flops == sorted(flops) and flops[0] < flops[-1]
+
+
+def test_ledger_syncs_only_on_logging_steps_and_at_the_end(monkeypatch):
+    scheduler = RandomLTDScheduler(min_keep=4, max_keep=24, ramp_steps=8, granularity=4)
+    syncs = []
+    original = scheduler.ledger.sync
+    monkeypatch.setattr(scheduler.ledger, "sync", lambda *a: (syncs.append(1), original(*a)))
+    torch.manual_seed(0)
+    module = GPTModule(vocab_size=32, block_size=24, n_layer=4, n_head=2, n_embd=16)
+    trainer = L.Trainer(
+        max_steps=20,
+        log_every_n_steps=5,
+        callbacks=[scheduler],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(module, DataLoader(torch.randint(0, 32, (80, 25)), batch_size=4))
+    assert len(syncs) == 20 // 5 + 1  # four logging steps and the end of the run
+    expected = sum(layer_tokens_per_step(4, 24, mslg_keep(t, 4, 24, 8, 4), 4, 2) for t in range(20))
+    assert scheduler.layer_tokens == expected and scheduler.full_layer_tokens == 20 * 4 * 24 * 4

@@ -9,26 +9,30 @@ from lightning_ltd.callbacks import RandomLTDScheduler
 
 
 class RankProbe(Callback):
+    """Records each step's plan, data, LR, loss and (synced, so every rank calls it) ledger."""
+
     def __init__(self, out_dir: str) -> None:
         self.out_dir = Path(out_dir)
         self.rows: list[dict] = []
+        self._plans: list = []
 
     def setup(self, trainer, pl_module, stage):
-        sampler = pl_module.samplers()[0]
-        if getattr(sampler, "_probed", False):
+        router = pl_module.routers()[0]
+        if getattr(router, "_probed", False):
             return
-        sample = sampler.sample
+        plan = router.plan
 
         def recording(*args, **kwargs):
-            indices = sample(*args, **kwargs)
-            if pl_module.training:
-                self._indices.append(indices.tolist())
-            return indices
+            drawn = plan(*args, **kwargs)
+            if pl_module.training and drawn is not None:
+                self._plans.append(drawn.tolist())
+            return drawn
 
-        sampler.sample, sampler._probed, self._indices = recording, True, []
+        router.plan, router._probed = recording, True
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         scheduler = next(c for c in trainer.callbacks if isinstance(c, RandomLTDScheduler))
+        scheduler.sync(trainer)
         self.rows.append(
             {
                 "step": trainer.global_step,
@@ -36,7 +40,7 @@ class RankProbe(Callback):
                 "lr": scheduler.current_lr,
                 "layer_tokens": scheduler.layer_tokens,
                 "loss": float(outputs["loss"]),
-                "indices": self._indices[-len(pl_module.ltd_layers()) :],
+                "indices": self._plans[-1],
                 "batch_first_tokens": batch[:, 0].tolist(),
             }
         )

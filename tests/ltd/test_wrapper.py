@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_ltd import RandomLTD, TokenSampler
+from lightning_ltd import RandomLTD, TokenRouter
 from lightning_ltd.ltd import gather_tokens
 from lightning_ltd.models import Block
 
@@ -12,7 +12,12 @@ B, T, C = 3, 12, 16
 def make_layer(keep=5, seed=0, **kwargs):
     torch.manual_seed(0)
     block = Block(C, 2, causal=kwargs.pop("causal", False), rotary_base=kwargs.pop("rotary_base", None))
-    return RandomLTD(block, keep, sampler=TokenSampler(seed), **kwargs)
+    return RandomLTD(block, keep, seed=seed, **kwargs)
+
+
+def first_draw(seed, batch, seq, keep):
+    """The indices a fresh layer of this seed keeps on its first training call."""
+    return TokenRouter(1, keep=keep, seed=seed).plan(batch, seq)[0]
 
 
 @pytest.mark.parametrize("setting", ["eval", "none", "full", "over"])
@@ -29,7 +34,7 @@ def test_equals_plain_block_when_not_dropping(setting):
 def test_dropped_tokens_unchanged_kept_tokens_equal_block_on_subset():
     layer = make_layer(keep=5, seed=11)
     x = torch.randn(B, T, C)
-    indices = TokenSampler(11).sample(B, T, 5, "cpu")
+    indices = first_draw(11, B, T, 5)
     y = layer(x)
     kept = torch.zeros(B, T, dtype=torch.bool).scatter(1, indices, True)
     assert torch.equal(y[~kept], x[~kept])
@@ -40,7 +45,7 @@ def test_dropped_tokens_unchanged_kept_tokens_equal_block_on_subset():
 def test_gradients_identity_for_dropped_positions():
     layer = make_layer(keep=4, seed=2)
     x = torch.randn(B, T, C, requires_grad=True)
-    indices = TokenSampler(2).sample(B, T, 4, "cpu")
+    indices = first_draw(2, B, T, 4)
     upstream = torch.randn(B, T, C)
     (layer(x) * upstream).sum().backward()
     kept = torch.zeros(B, T, dtype=torch.bool).scatter(1, indices, True)
@@ -59,10 +64,10 @@ def test_tuple_outputs_and_rotary_positions_are_original():
             seen["position_ids"] = position_ids
             return x * 2, "extra"
 
-    layer = RandomLTD(Probe(), 4, sampler=TokenSampler(3))
+    layer = RandomLTD(Probe(), 4, seed=3)
     positions = torch.arange(T).expand(B, -1) + 100
     _, extra = layer(torch.randn(B, T, C), position_ids=positions)
-    indices = TokenSampler(3).sample(B, T, 4, "cpu")
+    indices = first_draw(3, B, T, 4)
     assert extra == "extra"
     assert torch.equal(seen["position_ids"], indices + 100)  # original positions, not 0..k-1
 
@@ -71,7 +76,7 @@ def test_rotary_block_sees_original_positions():
     layer = make_layer(keep=6, seed=4, causal=True, rotary_base=10000.0)
     x = torch.randn(B, T, C)
     positions = torch.arange(T).expand(B, -1)
-    indices = TokenSampler(4).sample(B, T, 6, "cpu")
+    indices = first_draw(4, B, T, 6)
     y = layer(x, position_ids=positions)
     expected = layer.block(gather_tokens(x, indices), position_ids=indices)
     torch.testing.assert_close(gather_tokens(y, indices), expected)
@@ -86,7 +91,7 @@ def test_padded_keys_stay_masked(full_mask):
     valid = torch.ones(B, T, dtype=torch.bool)
     valid[:, 9:] = False  # last three tokens are padding
     mask = valid[:, None, None, :].expand(B, 1, T, T) if full_mask else valid
-    indices = TokenSampler(5).sample(B, T, 8, "cpu")
+    indices = first_draw(5, B, T, 8)
     y = layer(x, attn_mask=mask)
     kept_valid = valid.gather(1, indices)
     expected = layer.block(gather_tokens(x, indices), attn_mask=kept_valid)
@@ -94,7 +99,7 @@ def test_padded_keys_stay_masked(full_mask):
     # and padding content does not leak into real tokens
     x2 = x.clone()
     x2[:, 9:] = torch.randn(B, 3, C) * 100
-    layer.sampler.reseed(5)
+    layer.router.set_position(0)
     y2 = layer(x2, attn_mask=mask)
     torch.testing.assert_close(y2[:, :9], y[:, :9])
 
@@ -107,9 +112,9 @@ def test_undeclared_per_token_tensor_is_an_error_and_declared_is_gathered():
     x, bias = torch.randn(B, T, C), torch.randn(B, T, C)
     with pytest.raises(ValueError, match="'bias'"):
         RandomLTD(Bias(), 4)(x, bias=bias)
-    layer = RandomLTD(Bias(), 4, sampler=TokenSampler(0), token_kwargs={"bias": 1})
+    layer = RandomLTD(Bias(), 4, seed=0, token_kwargs={"bias": 1})
     y = layer(x, bias=bias)
-    indices = TokenSampler(0).sample(B, T, 4, "cpu")
+    indices = first_draw(0, B, T, 4)
     torch.testing.assert_close(gather_tokens(y, indices), gather_tokens(x + bias, indices))
     static = RandomLTD(Bias(), 4, static_kwargs=["bias"])
     assert static(x, bias=torch.zeros(1, 1, C)).shape == x.shape
@@ -132,3 +137,27 @@ def test_state_dict_keeps_block_names_both_ways():
 def test_bad_keep_rejected(keep):
     with pytest.raises(ValueError, match="keep"):
         RandomLTD(nn.Identity(), keep)
+
+
+def test_given_indices_are_used_and_shared_router_holds_one_keep():
+    router = TokenRouter(num_layers=2, keep=5, seed=1)
+    first, second = RandomLTD(Block(C, 2), router=router), RandomLTD(Block(C, 2), router=router)
+    second.keep = 7
+    assert first.keep == router.keep == 7  # the kept length lives in the router only
+    x = torch.randn(B, T, C)
+    indices = torch.tensor([[0, 3, 4], [1, 2, 11], [5, 6, 7]])
+    y = first(x, kept_indices=indices)
+    torch.testing.assert_close(gather_tokens(y, indices), first.block(gather_tokens(x, indices)))
+    before = router.position.clone()
+    first(x, kept_indices=indices)
+    assert torch.equal(router.position, before)  # given indices draw nothing
+
+
+def test_standalone_layer_draws_fresh_indices_every_call():
+    layer = RandomLTD(nn.Identity(), 4, seed=0)
+    seen = []
+    layer.block.register_forward_hook(lambda module, args, out: seen.append(args[0].clone()))
+    x = torch.arange(T, dtype=torch.float).expand(B, T).unsqueeze(-1)
+    layer(x)
+    layer(x)
+    assert not torch.equal(seen[0], seen[1])

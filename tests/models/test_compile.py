@@ -1,36 +1,94 @@
 import copy
 
 import lightning as L
+import pytest
 import torch
 from torch.utils.data import DataLoader
 
 from lightning_ltd.callbacks import RandomLTDScheduler
-from lightning_ltd.models import GPT, GPTConfig
-from lightning_ltd.models.compile import compile_blocks, is_compiled
-from lightning_ltd.modules import GPTModule
+from lightning_ltd.data.mlm import bucket_widths, pad_batch
+from lightning_ltd.models import BERT, GPT, BERTConfig, GPTConfig, ViT, ViTConfig
+from lightning_ltd.models.compile import compile_model, count_graphs, is_compiled
+from lightning_ltd.modules import BERTModule
 
 
-def test_compiled_and_eager_agree_in_training_and_eval():
+def make(kind, dropout=0.0):
     torch.manual_seed(0)
-    eager = GPT(GPTConfig(vocab_size=50, block_size=32, n_layer=4, n_head=2, n_embd=16), seed=3)
+    sizes = {"n_layer": 4, "n_head": 2, "n_embd": 16, "dropout": dropout}
+    if kind == "gpt":
+        return GPT(GPTConfig(vocab_size=50, block_size=32, **sizes), seed=3), (torch.randint(0, 50, (2, 24)),)
+    if kind == "bert":
+        mask = torch.ones(2, 24, dtype=torch.bool)
+        mask[0, 17:] = False  # padding
+        return BERT(BERTConfig(vocab_size=50, block_size=32, **sizes), seed=3), (torch.randint(0, 50, (2, 24)), mask)
+    return ViT(ViTConfig(image_size=16, patch_size=4, protect_cls=True, **sizes), seed=3), (torch.randn(2, 1, 16, 16),)
+
+
+@pytest.mark.parametrize("kind", ["gpt", "bert", "vit"])
+def test_fullgraph_compile_in_training_mode_agrees_with_eager(kind):
+    eager, inputs = make(kind)
     compiled = copy.deepcopy(eager)
-    assert compile_blocks(compiled, backend="aot_eager") == 4 and is_compiled(compiled)
-    assert set(compiled.state_dict()) == set(eager.state_dict())  # names unchanged
-    idx = torch.randint(0, 50, (2, 24))
-    torch.testing.assert_close(compiled.eval()(idx), eager.eval()(idx))
+    compiled_forward = torch.compile(compiled, fullgraph=True, dynamic=False, backend="aot_eager")
     for model in (eager, compiled):
         model.train()
         model.keep = 8
-        model.sampler.reseed(3)
-    out_eager, out_compiled = eager(idx), compiled(idx)
+        model.router.set_position(5, 1)
+    out_eager, out_compiled = eager(*inputs), compiled_forward(*inputs)  # fullgraph: a break would raise
     torch.testing.assert_close(out_compiled, out_eager)
+    assert torch.equal(compiled.router.position, eager.router.position)  # the plan advanced in the graph too
     out_eager.square().mean().backward()
     out_compiled.square().mean().backward()
     for (name, a), b in zip(eager.named_parameters(), compiled.parameters(), strict=True):
         torch.testing.assert_close(b.grad, a.grad, msg=name)
+    out_next = compiled_forward(*inputs)  # the next step: a new plan, no recompilation needed
+    assert not torch.allclose(out_next, out_compiled)
 
 
-def test_compilations_bounded_by_distinct_kept_lengths():
+def test_fullgraph_compile_with_dropout():
+    model, (idx,) = make("gpt", dropout=0.1)
+    model.train()
+    model.keep = 8
+    compiled = torch.compile(model, fullgraph=True, dynamic=False, backend="aot_eager")
+    compiled(idx).sum().backward()
+    assert model.lm_head.weight.grad is not None
+
+
+def test_compile_model_keeps_names():
+    model, _ = make("gpt")
+    names = set(model.state_dict())
+    compile_model(model, backend="aot_eager")
+    assert is_compiled(model) and set(model.state_dict()) == names
+
+
+def test_graph_bound_counts_widths_and_kept_lengths():
+    assert count_graphs([32], [8, 16, 24, 32]) == 3 + 1 + 1  # keeps below 32, no-drop at 32, eval
+    assert count_graphs([16, 32], [8, 16, 24, 32]) == (1 + 1) + (3 + 1) + 2
+    assert count_graphs([32], [None]) == 2
+    assert bucket_widths(20, 8) == [8, 16, 20]
+
+
+class PaddedMLM(L.LightningDataModule):
+    """Rows of random lengths padded per batch to multiples of 8, like ``MLMDataModule``."""
+
+    block_size, widths = 32, bucket_widths(32, 8)
+
+    def __init__(self):
+        super().__init__()
+        generator = torch.Generator().manual_seed(0)
+        lengths = torch.randint(3, 33, (96,), generator=generator).tolist()
+        self.rows = [(torch.randint(0, 50, (n,), generator=generator),) * 2 for n in lengths]
+
+    def loader(self):
+        return DataLoader(self.rows, batch_size=4, collate_fn=lambda rows: pad_batch(rows, 0, 8, 32))
+
+    def train_dataloader(self):
+        return self.loader()
+
+    def val_dataloader(self):
+        return self.loader()
+
+
+def test_graphs_over_a_whole_schedule_with_padded_widths_stay_within_the_bound():
     graphs = []
 
     def counting_backend(graph_module, example_inputs):
@@ -38,22 +96,22 @@ def test_compilations_bounded_by_distinct_kept_lengths():
         return graph_module.forward
 
     torch._dynamo.reset()
-    torch.manual_seed(0)
-    module = GPTModule(vocab_size=32, block_size=32, n_layer=4, n_head=2, n_embd=16)
-    compile_blocks(module.model, backend=counting_backend)
-    scheduler = RandomLTDScheduler(min_keep=8, max_keep=32, ramp_steps=6, granularity=8)
-    data = torch.randint(0, 32, (64, 33))
+    module = BERTModule(vocab_size=50, block_size=32, n_layer=4, n_head=2, n_embd=16)
+    scheduler = RandomLTDScheduler(min_keep=8, max_keep=32, ramp_steps=12, granularity=8)
     trainer = L.Trainer(
-        max_steps=12,
-        val_check_interval=6,
-        limit_val_batches=2,
+        max_steps=24,
+        val_check_interval=12,
+        limit_val_batches=6,
         callbacks=[scheduler],
         logger=False,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
     )
-    trainer.fit(module, DataLoader(data, batch_size=4), DataLoader(data[:8], batch_size=4))
-    distinct = scheduler.distinct_keeps()
-    assert distinct == 4  # 8, 16, 24, 32
-    assert distinct <= len(graphs) <= distinct + 1  # one graph per kept length, plus evaluation
+    data = PaddedMLM()
+    compile_model(module.model, backend=counting_backend)
+    trainer.fit(module, datamodule=data)
+    bound = count_graphs(data.widths, scheduler.distinct_keeps())
+    assert scheduler.distinct_keeps() == [8, 16, 24, 32]
+    assert bound == (0 + 1) + (1 + 1) + (2 + 1) + (3 + 1) + 4  # widths 8, 16, 24, 32
+    assert 5 <= len(graphs) <= bound, graphs

@@ -26,14 +26,16 @@ def test_eval_equals_plain_model():
 
 
 def kept_indices(model, draws=30):
+    """Every dropping layer's kept indices over ``draws`` training forwards ([B, keep] each)."""
     seen = []
-    sample = model.sampler.sample
+    plan = model.router.plan
 
     def recording(*args, **kwargs):
-        seen.append(sample(*args, **kwargs))
-        return seen[-1]
+        drawn = plan(*args, **kwargs)
+        seen.extend(drawn)
+        return drawn
 
-    model.sampler.sample = recording
+    model.router.plan = recording
     model.keep = 4
     model.train()
     for _ in range(draws):

@@ -1,0 +1,169 @@
+"""Which tokens each dropping layer keeps: one routing plan per step, a pure function of its key.
+
+A plan is the kept indices of every dropping layer of a micro-batch, ``[n_layers, B, keep]``,
+drawn in one batched operation: one keyed hash over ``[n_layers, B, T]``, one ``topk``, one
+``sort``. The top-``k`` of i.i.d. uniform scores is a uniformly random ``k``-subset; sorting it
+keeps the original token order, so causal attention on the subset stays exact.
+
+The scores are a counter-based hash of (seed, data-parallel rank, position, layer, row, token),
+computed with integer tensor ops, instead of a ``torch.Generator`` stream:
+
+- no generator state: the plan of optimizer step ``s``, micro-batch ``m`` is the same whenever
+  it is drawn, so exact resume needs nothing in the checkpoint and data workers cannot matter;
+- the key lives in a device tensor that the forward reads, so ``torch.compile(fullgraph=True)``
+  traces routing and blocks together, and a new step does not recompile anything;
+- the same indices on every device (CPU and CUDA compute the same integers).
+
+Integers stay below 2**32 and multipliers below 2**31, so no int64 product overflows.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+MASK32 = 0xFFFFFFFF
+_MULTIPLIERS = (0x7FEB352D, 0x5BD1E995)  # odd and < 2**31: x * m < 2**63 for any x < 2**32
+MICRO_BATCH_BITS = 16
+"""A position is ``step << 16 | micro_batch``: up to 65,536 micro-batches per optimizer step."""
+
+
+def mix32(x: torch.Tensor | int) -> torch.Tensor | int:
+    """A 32-bit avalanche hash (lowbias32's shape) of int64 tensors or Python ints below 2**32."""
+    for multiplier in _MULTIPLIERS:
+        x = x ^ (x >> 16)
+        x = (x * multiplier) & MASK32
+    return x ^ (x >> 15)
+
+
+def stream_id(seed: int, rank: int) -> int:
+    """The 32-bit stream of one (seed, data-parallel rank): ranks draw independent plans."""
+    return int(mix32(mix32(seed & MASK32) ^ mix32((seed >> 32) & MASK32 ^ 0x9E3779B9) ^ (rank & MASK32)))
+
+
+def step_position(step: int, micro_batch: int = 0) -> int:
+    """The plan counter of (optimizer step, micro-batch index within the step)."""
+    if not 0 <= micro_batch < 1 << MICRO_BATCH_BITS or step < 0:
+        raise ValueError(f"need step >= 0 ({step}) and 0 <= micro_batch < 65536 ({micro_batch})")
+    return step << MICRO_BATCH_BITS | micro_batch
+
+
+def step_seed(seed: int, rank: int, step: int, micro_batch: int = 0) -> int:
+    """A 63-bit seed for everything else random in a micro-batch (dropout): a pure function of
+    the same coordinates as the plan, so a resumed run redraws the same dropout masks."""
+    position = step_position(step, micro_batch)
+    low = mix32(stream_id(seed, rank) ^ mix32(position & MASK32) ^ 0x85EBCA6B)
+    high = mix32(int(low) ^ mix32((position >> 32) & MASK32) ^ 0xC2B2AE35)
+    return (int(high) & 0x7FFFFFFF) << 32 | int(low)
+
+
+def draw_plan(
+    position: torch.Tensor,
+    stream: int,
+    n_layers: int,
+    batch_size: int,
+    seq_len: int,
+    keep: int,
+    num_protected: int = 0,
+) -> torch.Tensor:
+    """Kept indices ``[n_layers, B, keep]``, sorted ascending in each row, for one plan counter.
+
+    ``position`` is a 0-d int64 tensor (a tensor, so a compiled graph reads it instead of
+    specialising on it); ``stream`` comes from ``stream_id``. The first ``num_protected``
+    positions (prefix tokens such as [CLS]) are always kept.
+    """
+    if not (0 <= num_protected <= keep <= seq_len and keep >= 1 and n_layers >= 1):
+        raise ValueError(
+            f"need 0 <= num_protected ({num_protected}) <= keep ({keep}) <= seq_len ({seq_len}), keep >= 1 "
+            f"and n_layers >= 1 ({n_layers})"
+        )
+    free = seq_len - num_protected
+    key = mix32(mix32((position & MASK32) ^ stream) ^ (position >> 32))
+    second_key = mix32(key ^ 0x27D4EB2F)
+    counter = torch.arange(n_layers * batch_size * free, device=position.device).view(n_layers, batch_size, free)
+    scores = mix32(mix32(counter ^ key) ^ second_key)
+    token = counter % free  # unique low bits: scores never tie, so every device picks the same tokens
+    scores = scores << max(1, (free - 1).bit_length()) | token
+    kept = scores.topk(keep - num_protected, dim=-1, sorted=False).indices.sort(dim=-1).values
+    if num_protected == 0:
+        return kept
+    prefix = torch.arange(num_protected, device=kept.device).expand(n_layers, batch_size, num_protected)
+    return torch.cat([prefix, kept + num_protected], dim=-1)
+
+
+class TokenRouter(nn.Module):
+    """The one place a model's kept length lives, and the source of its routing plans.
+
+    The schedule callback sets ``keep`` and, before every training micro-batch, the position
+    ``(step, micro_batch)``; the model draws one plan per forward and gives each dropping layer
+    its slice. Each training draw also advances the position by one, so a loop of one's own
+    that never sets it still gets a fresh plan every step (a pure function of the number of
+    training forwards since the last ``set_position``).
+
+    Args:
+        num_layers: dropping layers served by one plan.
+        keep: kept tokens per row; None disables dropping.
+        seed: base seed; data-parallel ranks draw from ``stream_id(seed, rank)``.
+        num_protected: leading tokens (e.g. [CLS]) always kept; 0 follows the paper.
+    """
+
+    position: torch.Tensor
+
+    def __init__(self, num_layers: int = 1, keep: int | None = None, seed: int = 0, num_protected: int = 0) -> None:
+        super().__init__()
+        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 0:
+            raise ValueError(f"num_layers must be an integer >= 0, got {num_layers!r}")
+        if isinstance(num_protected, bool) or not isinstance(num_protected, int) or num_protected < 0:
+            raise ValueError(f"num_protected must be an integer >= 0, got {num_protected!r}")
+        self.num_layers = num_layers
+        self.num_protected = num_protected
+        self.keep = keep
+        self.seed = seed
+        self.rank = 0
+        # not persistent: the position is set from the step, so checkpoints need not carry it
+        self.register_buffer("position", torch.zeros((), dtype=torch.long), persistent=False)
+
+    @property
+    def keep(self) -> int | None:
+        return self._keep
+
+    @keep.setter
+    def keep(self, value: int | None) -> None:
+        if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
+            raise ValueError(f"keep must be a positive integer or None, got {value!r}")
+        self._keep = None if value is None else int(value)
+
+    @property
+    def stream(self) -> int:
+        return stream_id(self.seed, self.rank)
+
+    def kept_length(self, seq_len: int) -> int | None:
+        """Tokens a dropping layer keeps of ``seq_len`` (None: it keeps them all)."""
+        if self._keep is None or self._keep >= seq_len:
+            return None
+        return max(self._keep, self.num_protected)
+
+    def set_position(self, step: int, micro_batch: int = 0) -> None:
+        """Point the next plan at (optimizer step, micro-batch): one in-place fill, no host sync."""
+        self.position.fill_(step_position(step, micro_batch))
+
+    def plan(self, batch_size: int, seq_len: int, n_layers: int | None = None) -> torch.Tensor | None:
+        """This forward's kept indices ``[n_layers, B, keep]``, or None when nothing is dropped.
+
+        Callers draw only in training mode; the position then moves on by one.
+        """
+        keep = self.kept_length(seq_len)
+        if keep is None:
+            return None
+        layers = self.num_layers if n_layers is None else n_layers
+        plan = draw_plan(self.position, self.stream, layers, batch_size, seq_len, keep, self.num_protected)
+        self.position.add_(1)
+        return plan
+
+    def extra_repr(self) -> str:
+        return f"num_layers={self.num_layers}, keep={self._keep}, seed={self.seed}, num_protected={self.num_protected}"
+
+
+def find_routers(module: nn.Module) -> list[TokenRouter]:
+    """Every distinct ``TokenRouter`` inside ``module``."""
+    return [m for m in module.modules() if isinstance(m, TokenRouter)]

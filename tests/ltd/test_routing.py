@@ -1,0 +1,140 @@
+import math
+
+import pytest
+import torch
+
+from lightning_ltd.ltd import TokenRouter, draw_plan, step_position, step_seed, stream_id
+
+
+def plan_at(step, micro=0, seed=0, rank=0, n_layers=3, batch=4, seq=32, keep=8, protected=0):
+    position = torch.tensor(step_position(step, micro))
+    return draw_plan(position, stream_id(seed, rank), n_layers, batch, seq, keep, protected)
+
+
+def test_plan_is_sorted_unique_in_range_and_one_slice_per_layer():
+    plan = plan_at(5, n_layers=4, batch=64, seq=50, keep=17)
+    assert plan.shape == (4, 64, 17) and plan.dtype == torch.long
+    assert (plan[..., 1:] > plan[..., :-1]).all()  # strictly increasing: sorted and unique
+    assert plan.min() >= 0 and plan.max() < 50
+
+
+def test_plan_is_a_pure_function_of_seed_rank_step_micro_batch():
+    assert torch.equal(plan_at(7, 1, seed=3, rank=2), plan_at(7, 1, seed=3, rank=2))
+    base = plan_at(7, 1, seed=3, rank=2)
+    for other in (plan_at(8, 1, seed=3, rank=2), plan_at(7, 0, seed=3, rank=2), plan_at(7, 1, seed=4, rank=2)):
+        assert not torch.equal(base, other)
+    assert not torch.equal(base, plan_at(7, 1, seed=3, rank=1))
+    torch.manual_seed(0)
+    before = torch.random.get_rng_state()
+    plan_at(1)
+    assert torch.equal(before, torch.random.get_rng_state())  # the global RNG is not touched
+
+
+def test_each_position_and_pair_kept_with_the_uniform_frequency():
+    seq, keep, rows = 40, 10, 20000
+    indices = plan_at(3, n_layers=1, batch=rows, seq=seq, keep=keep)[0]
+    counts = torch.bincount(indices.flatten(), minlength=seq).double()
+    p = keep / seq
+    expected, std = rows * p, math.sqrt(rows * p * (1 - p))
+    assert ((counts - expected).abs() < 5 * std).all(), counts
+    both = ((indices == 0).any(1) & (indices == seq - 1).any(1)).double().sum()  # a pair: k(k-1)/(T(T-1))
+    p_pair = keep * (keep - 1) / (seq * (seq - 1))
+    assert abs(both - rows * p_pair) < 5 * math.sqrt(rows * p_pair * (1 - p_pair))
+
+
+def membership(plan: torch.Tensor, seq: int) -> torch.Tensor:
+    """``[..., keep]`` indices -> ``[..., seq]`` 0/1 membership."""
+    return torch.zeros(*plan.shape[:-1], seq).scatter(-1, plan, 1.0)
+
+
+@pytest.mark.parametrize("axis", ["layers", "rows", "steps", "micro-batches", "ranks"])
+def test_draws_are_independent_across_layers_rows_steps_and_ranks(axis):
+    """Two independent uniform k-subsets of T share k*k/T tokens on average (hypergeometric);
+    correlated draws (the same subset, a shift) would share far more or far fewer."""
+    seq, keep, pairs = 64, 16, 3000
+    if axis == "layers":
+        plan = plan_at(2, n_layers=2, batch=pairs, seq=seq, keep=keep)
+        a, b = plan[0], plan[1]
+    elif axis == "rows":
+        plan = plan_at(2, n_layers=1, batch=2 * pairs, seq=seq, keep=keep)[0]
+        a, b = plan[0::2], plan[1::2]
+    else:
+        other = {"steps": {"step": 3}, "micro-batches": {"micro": 1}, "ranks": {"rank": 1}}[axis]
+        a = plan_at(2, n_layers=1, batch=pairs, seq=seq, keep=keep)[0]
+        b = plan_at(**{"step": 2, **other}, n_layers=1, batch=pairs, seq=seq, keep=keep)[0]
+    overlap = (membership(a, seq) * membership(b, seq)).sum(-1)
+    mean = keep * keep / seq
+    var = keep * (keep / seq) * (1 - keep / seq) * (seq - keep) / (seq - 1)
+    assert abs(overlap.mean().item() - mean) < 5 * math.sqrt(var / pairs), overlap.mean()
+    # and positions are not paired up: token i in a says nothing about token i in b
+    joint = (membership(a, seq) * membership(b, seq)).mean(0)
+    p = keep / seq
+    assert (joint - p * p).abs().max() < 5 * math.sqrt(p * p * (1 - p * p) / pairs) + 0.01
+
+
+def test_successive_steps_are_not_permutations_of_each_other():
+    plans = [plan_at(step, n_layers=1, batch=1, seq=1024, keep=512)[0, 0] for step in range(50)]
+    distinct = {tuple(p.tolist()) for p in plans}
+    assert len(distinct) == 50
+
+
+def test_protected_prefix_always_kept():
+    plan = plan_at(1, n_layers=2, batch=100, seq=20, keep=5, protected=2)
+    assert (plan[..., :2] == torch.tensor([0, 1])).all()
+    assert (plan[..., 1:] > plan[..., :-1]).all()
+    free = plan[..., 2:].flatten()
+    assert set(free.tolist()) == set(range(2, 20))  # every free token can be drawn
+
+
+@pytest.mark.parametrize("keep", [0, 21])
+def test_bad_keep_rejected(keep):
+    with pytest.raises(ValueError, match="keep"):
+        draw_plan(torch.tensor(0), 0, 1, 2, 20, keep)
+
+
+def test_router_advances_and_set_position_rewinds():
+    router = TokenRouter(num_layers=2, keep=4, seed=9)
+    first, second = router.plan(3, 12), router.plan(3, 12)
+    assert not torch.equal(first, second)  # a loop that never sets the position gets fresh plans
+    router.set_position(0)
+    assert torch.equal(router.plan(3, 12), first)
+    router.set_position(11, 2)
+    expected = draw_plan(torch.tensor(step_position(11, 2)), stream_id(9, 0), 2, 3, 12, 4)
+    assert torch.equal(router.plan(3, 12), expected)
+    router.rank = 1
+    router.set_position(11, 2)
+    assert not torch.equal(router.plan(3, 12), expected)
+
+
+def test_router_keeps_everything_when_keep_reaches_the_width():
+    router = TokenRouter(keep=None)
+    assert router.plan(2, 8) is None
+    router.keep = 8
+    assert router.plan(2, 8) is None and router.plan(2, 9).shape == (1, 2, 8)
+    with pytest.raises(ValueError, match="keep"):
+        router.keep = 0
+
+
+def test_step_seed_differs_per_coordinate_and_fits_manual_seed():
+    seeds = {step_seed(s, r, t, m) for s in (0, 1) for r in (0, 1) for t in (0, 1, 2**20) for m in (0, 1)}
+    assert len(seeds) == 24 and all(0 <= s < 2**63 for s in seeds)
+    torch.manual_seed(step_seed(0, 0, 5))
+
+
+def test_plan_equals_a_plain_python_reference():
+    """The tensor hash, computed again one element at a time with Python integers."""
+    from lightning_ltd.ltd.routing import mix32
+
+    step, seed, rank, n_layers, batch, seq, keep = 12, 5, 1, 2, 3, 10, 4
+    position = step_position(step)
+    key = mix32(mix32((position & 0xFFFFFFFF) ^ stream_id(seed, rank)) ^ (position >> 32))
+    second_key = mix32(key ^ 0x27D4EB2F)
+    expected = []
+    for layer in range(n_layers):
+        rows = []
+        for row in range(batch):
+            counters = [(layer * batch + row) * seq + token for token in range(seq)]
+            scores = [mix32(mix32(c ^ key) ^ second_key) for c in counters]
+            rows.append(sorted(sorted(range(seq), key=lambda t: scores[t], reverse=True)[:keep]))
+        expected.append(rows)
+    assert plan_at(step, seed=seed, rank=rank, n_layers=n_layers, batch=batch, seq=seq, keep=keep).tolist() == expected
