@@ -10,7 +10,7 @@ saving and their ratio, the realization (the paper's 25.6 / 33.3 = 0.77). On CUD
 peak memory per kept length, and ``--sync-check`` runs steady-state steps under
 ``torch.cuda.set_sync_debug_mode("error")`` (any host synchronisation raises).
 
-One step = ``router.set_position`` (what the schedule callback does), forward, loss, backward
+One step = ``router.set_position`` and the step seed (what the schedule callback does), forward, loss, backward
 and the AdamW update (fused on CUDA). Run: ``python benchmarks/step_time.py`` (CPU defaults);
 ``benchmarks/gpu_step_time.sh`` for the GPU shapes.
 """
@@ -27,7 +27,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from lightning_ltd.ltd import layer_tokens_per_step, mslg_keep
+from lightning_ltd.ltd import layer_tokens_per_step, mslg_keep, step_seed
 from lightning_ltd.models import GPT, GPTConfig
 from lightning_ltd.models.compile import allow_recompiles
 from lightning_ltd.modules.base import weight_decay_groups
@@ -54,7 +54,8 @@ class Runner:
         self.steps = 0
 
     def step(self, batch: torch.Tensor) -> None:
-        self.model.router.set_position(self.steps)
+        self.model.router.set_position(self.steps)  # what RandomLTDScheduler does per micro-batch
+        torch.manual_seed(step_seed(0, 0, self.steps))
         with torch.autocast(batch.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             logits = self.forward(batch[:, :-1])
         loss = F.cross_entropy(logits.flatten(0, 1).float(), batch[:, 1:].flatten())

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,6 +36,7 @@ def train_ddp(run_dir: Path, *overrides: str) -> list[list[dict]]:
     return [json.loads((probe / f"rank{r}.json").read_text()) for r in range(2)]
 
 
+@pytest.mark.slow
 def test_ddp_ranks_differ_where_they_should_and_agree_where_they_must(tmp_path):
     rank0, rank1 = train_ddp(tmp_path / "straight")
     assert [r["step"] for r in rank0] == [1, 2, 3, 4]

@@ -103,6 +103,7 @@ def test_experiment_composes_and_instantiates(name, tmp_path: Path):
         assert scheduler.keep_at(0) == 32 and scheduler.keep_at(3910) == 197
 
 
+@pytest.mark.slow
 def test_vit_digits_smoke(tmp_path):
     overrides = [
         "model.n_layer=3",
@@ -148,6 +149,7 @@ def test_gpt2_finetune_tiny_from_a_transformers_checkpoint(tmp_path):
     assert summary["val/loss"] < summary["val/loss_start"] - 0.5
 
 
+@pytest.mark.slow
 def test_vit_finetune_tiny_from_a_local_timm_file(tmp_path):
     checkpoint = tiny_vit(tmp_path / "vit.pth")
     overrides = [f"model.pretrained={checkpoint}", "ltd.ramp_steps=60", *QUICK, "trainer.max_steps=100"]

@@ -10,6 +10,7 @@ from lightning.pytorch.callbacks import Callback
 
 from lightning_ltd.errors import int_problems, positive_int_problems, raise_if
 from lightning_ltd.ltd import (
+    TokenRouter,
     full_layer_tokens,
     layer_tokens_per_step,
     mslg_keep,
@@ -92,6 +93,8 @@ class RandomLTDScheduler(Callback):
         self._scheduled: ScheduledLayerTokens | None = None
         self._nominal_len: int | None = None
         self._n_dropping = 0
+        self._routers: list[TokenRouter] = []
+        self._seed = 0
         self._step_at_batch_start = -1
         self._micro_batch = 0
 
@@ -130,7 +133,9 @@ class RandomLTDScheduler(Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if not isinstance(pl_module, RandomLTDModule):
             raise TypeError(f"RandomLTDScheduler needs a RandomLTDModule, got {type(pl_module).__name__}")
-        self._n_dropping = len(pl_module.ltd_layers())  # fixed by the architecture: count once
+        self._n_dropping = len(pl_module.ltd_layers())  # fixed by the architecture: look up once
+        self._routers = pl_module.routers()
+        self._seed = pl_module.ltd_seed
         if self.enabled and not self._n_dropping:
             raise ValueError(f"{type(pl_module).__name__} has no RandomLTD layers to drive")
         data_len = getattr(trainer.datamodule, "block_size", None) if trainer.datamodule is not None else None
@@ -159,11 +164,11 @@ class RandomLTDScheduler(Callback):
         self._micro_batch = 0 if new_step else self._micro_batch + 1
         self._step_at_batch_start = step
         self.current_keep = self.keep_at(step)
-        for router in pl_module.routers():
+        for router in self._routers:
             router.keep = self.current_keep
             router.set_position(step, self._micro_batch)
         if self.step_seeding:
-            torch.manual_seed(step_seed(pl_module.ltd_seed, pl_module.global_rank, step, self._micro_batch))
+            torch.manual_seed(step_seed(self._seed, pl_module.global_rank, step, self._micro_batch))
         rows, seq_len = pl_module.token_shape(batch)
         pl_module.flops_per_batch = pl_module.training_flops(rows, seq_len, self.current_keep)
         if self._scheduled is None:

@@ -88,6 +88,7 @@ class PaddedMLM(L.LightningDataModule):
         return self.loader()
 
 
+@pytest.mark.slow
 def test_graphs_over_a_whole_schedule_with_padded_widths_stay_within_the_bound():
     graphs = []
 
@@ -115,3 +116,28 @@ def test_graphs_over_a_whole_schedule_with_padded_widths_stay_within_the_bound()
     assert scheduler.distinct_keeps() == [8, 16, 24, 32]
     assert bound == (0 + 1) + (1 + 1) + (2 + 1) + (3 + 1) + 4  # widths 8, 16, 24, 32
     assert 5 <= len(graphs) <= bound, graphs
+
+
+def test_train_py_with_model_compile_runs_one_graph_per_shape(train_config, monkeypatch):
+    """``model.compile=true`` through the real configs (aot_eager instead of inductor, for time)."""
+    import functools
+
+    from lightning_ltd.cli import build, run
+    from lightning_ltd.modules import base
+
+    graphs = []
+
+    def counting_backend(graph_module, example_inputs):
+        graphs.append(1)
+        return graph_module.forward
+
+    monkeypatch.setattr(base, "compile_model", functools.partial(compile_model, backend=counting_backend))
+    torch._dynamo.reset()
+    cfg = train_config("model.compile=true", "trainer.max_steps=24", "validate_before_fit=false")
+    module, datamodule, trainer = build(cfg)
+    summary = run(cfg, module, datamodule, trainer)
+    assert is_compiled(module.model) and summary["steps"] == 24
+    scheduler = next(c for c in trainer.callbacks if isinstance(c, RandomLTDScheduler))
+    keeps = scheduler.distinct_keeps()  # 8, 12, ..., 32 over 20 steps
+    assert keeps == [8, 12, 16, 20, 24, 28, 32]
+    assert len(graphs) == count_graphs([32], keeps)  # 6 kept lengths, full length, evaluation
