@@ -60,6 +60,7 @@ def test_smoke_run_lowers_val_loss(train_config, tmp_path, ltd):
         ("model.ltd_layers=[1,3]", "model.ltd_layers=[1, 3]: dropping layer index 3 is out of range"),
         ("data.path=/no/such/file.txt", "data.path='/no/such/file.txt': no such file"),
         ("model.n_head=5", "model.n_embd=32 must be divisible by n_head=5"),
+        ("model.compile_mode=fast", "model.compile_mode='fast' must be null or one of default, reduce-overhead"),
         ("experiment=gpt2_finetune_tiny", "model.pretrained must be set (experiment needs it)"),
         ("trainer=fsdp", "trainer: No supported gpu backend found!"),  # Lightning's own check, on one line
         ("model.pretrained=/no/such/dir", "model.pretrained='/no/such/dir': no such directory"),

@@ -8,8 +8,9 @@ from typing import Any
 import lightning as L
 import torch
 
+from lightning_ltd.errors import raise_if
 from lightning_ltd.ltd import RandomLTD, TokenRouter, find_ltd_layers, find_routers
-from lightning_ltd.models.compile import compile_model, is_compiled
+from lightning_ltd.models.compile import compile_model, compile_problems, is_compiled
 from lightning_ltd.pretrained.io import check_state_dict
 
 
@@ -108,6 +109,10 @@ class RandomLTDModule(L.LightningModule):
         """Load converted weights into ``self.model``, or raise one error listing every bad key."""
         check_state_dict(self.model.state_dict(), weights, source)
         self.model.load_state_dict(weights)
+
+    def check_compile_settings(self) -> None:
+        """``compile`` / ``compile_mode`` are checked at construction, before any work starts."""
+        raise_if(compile_problems(self.hparams.get("compile", False), self.hparams.get("compile_mode")))
 
     def configure_model(self) -> None:
         """With ``compile=True`` in the hparams, compile the whole network, routing included, as

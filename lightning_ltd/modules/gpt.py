@@ -48,6 +48,7 @@ class GPTModule(RandomLTDModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        self.check_compile_settings()
         arch = {
             "vocab_size": vocab_size,
             "block_size": block_size,

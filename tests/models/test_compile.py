@@ -141,3 +141,22 @@ def test_train_py_with_model_compile_runs_one_graph_per_shape(train_config, monk
     keeps = scheduler.distinct_keeps()  # 8, 12, ..., 32 over 20 steps
     assert keeps == [8, 12, 16, 20, 24, 28, 32]
     assert len(graphs) == count_graphs([32], keeps)  # 6 kept lengths, full length, evaluation
+
+
+def test_going_past_the_graph_bound_is_an_error_not_a_silent_fallback():
+    model, (idx,) = make("gpt")
+    model.train()
+    torch._dynamo.reset()
+    compile_model(model, backend="aot_eager")
+    limit = torch._dynamo.config.recompile_limit
+    torch._dynamo.config.recompile_limit = 2
+    try:
+        for keep in (8, 12):  # two graphs: the limit
+            model.keep = keep
+            model(idx)
+        model.keep = 16
+        with pytest.raises(Exception, match=r"(?i)recompile|cache_size|limit"):
+            model(idx)
+    finally:
+        torch._dynamo.config.recompile_limit = limit
+        torch._dynamo.reset()
