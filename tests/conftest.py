@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import lightning as L
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
@@ -58,3 +59,9 @@ def make_tokenizer(path: Path, vocab_size: int = 300) -> Path:
     bpe.train_from_iterator(text * 50, vocab_size=vocab_size, min_frequency=1, show_progress=False)
     PreTrainedTokenizerFast(tokenizer_object=bpe).save_pretrained(path)
     return path
+
+
+def quiet_trainer(*callbacks, **kwargs) -> L.Trainer:
+    """A Trainer for unit tests: no logger, checkpoints, progress bar or model summary."""
+    quiet = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
+    return L.Trainer(callbacks=list(callbacks), enable_model_summary=False, **{**quiet, **kwargs})

@@ -164,6 +164,17 @@ class TokenRouter(nn.Module):
         return f"num_layers={self.num_layers}, keep={self._keep}, seed={self.seed}, num_protected={self.num_protected}"
 
 
+class RoutedKeep:
+    """Descriptor: ``owner.keep`` reads and sets ``owner.router.keep``, so wrappers and models
+    expose the kept length without holding a copy of it."""
+
+    def __get__(self, owner: object, owner_type: type | None = None) -> int | None:
+        return self if owner is None else owner.router.keep  # type: ignore[attr-defined,return-value]
+
+    def __set__(self, owner: object, value: int | None) -> None:
+        owner.router.keep = value  # type: ignore[attr-defined]
+
+
 def find_routers(module: nn.Module) -> list[TokenRouter]:
     """Every distinct ``TokenRouter`` inside ``module``."""
     return [m for m in module.modules() if isinstance(m, TokenRouter)]

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lightning_ltd.ltd.routing import TokenRouter
+from lightning_ltd.ltd.routing import RoutedKeep, TokenRouter
 from lightning_ltd.ltd.tokens import (
     DEFAULT_TOKEN_RULES,
     TokenRule,
@@ -47,6 +47,8 @@ class RandomLTD(nn.Module):
         seed: seed of the layer's own router (ignored with ``router``).
     """
 
+    keep = RoutedKeep()  # the router's kept length, shared by every layer of that router
+
     def __init__(
         self,
         block: nn.Module,
@@ -70,15 +72,6 @@ class RandomLTD(nn.Module):
         self.static_kwargs = frozenset(static_kwargs)
         self._register_state_dict_hook(_strip_block_prefix)
         self.register_load_state_dict_pre_hook(_add_block_prefix)
-
-    @property
-    def keep(self) -> int | None:
-        """The router's kept length (shared by every layer of that router)."""
-        return self.router.keep
-
-    @keep.setter
-    def keep(self, value: int | None) -> None:
-        self.router.keep = value
 
     def drops(self, seq_len: int) -> bool:
         """Whether a forward pass on ``seq_len`` tokens would drop any."""

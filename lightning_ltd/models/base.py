@@ -11,6 +11,7 @@ from torch import nn
 
 from lightning_ltd.errors import positive_int_problems, raise_if
 from lightning_ltd.ltd import RandomLTD, TokenRouter, default_dropping_layers, validate_dropping_layers
+from lightning_ltd.ltd.routing import RoutedKeep
 from lightning_ltd.models.transformer import block_forward_flops
 
 
@@ -62,18 +63,12 @@ class LTDTransformer(nn.Module):
     """Base of our models: one ``TokenRouter`` holds the kept length (``model.keep``) and draws
     one routing plan per training forward, sliced among the dropping layers."""
 
+    keep = RoutedKeep()
+
     def __init__(self, config: TransformerConfig, seed: int = 0, num_protected: int = 0) -> None:
         super().__init__()
         self.config = config
         self.router = TokenRouter(len(config.ltd_layers or []), seed=seed, num_protected=num_protected)
-
-    @property
-    def keep(self) -> int | None:
-        return self.router.keep
-
-    @keep.setter
-    def keep(self, value: int | None) -> None:
-        self.router.keep = value
 
     def build_layers(self, make_block: Callable[[], nn.Module]) -> nn.ModuleList:
         """``n_layer`` blocks; those in ``config.ltd_layers`` wrapped in RandomLTD on the shared router."""

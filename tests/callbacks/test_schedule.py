@@ -1,4 +1,3 @@
-import lightning as L
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -7,6 +6,7 @@ from lightning_ltd.callbacks import RandomLTDScheduler
 from lightning_ltd.errors import InvalidFieldsError
 from lightning_ltd.ltd import LayerTokenLR, layer_tokens_per_step, mslg_keep, warmup_decay_lr
 from lightning_ltd.modules import GPTModule
+from tests.conftest import quiet_trainer
 
 
 class Recording(GPTModule):
@@ -22,16 +22,7 @@ def fit(scheduler, steps=12, accumulate=1):
     module = Recording(vocab_size=32, block_size=24, n_layer=4, n_head=2, n_embd=16)
     module.seen, module.lrs, module.ledger = [], [], scheduler
     data = torch.randint(0, 32, (72, 25))  # 18 batches: whole accumulation windows
-    trainer = L.Trainer(
-        max_steps=steps,
-        accumulate_grad_batches=accumulate,
-        callbacks=[scheduler],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-    )
+    trainer = quiet_trainer(scheduler, max_steps=steps, accumulate_grad_batches=accumulate, limit_val_batches=0)
     trainer.fit(module, DataLoader(data, batch_size=4))
     return module
 
@@ -115,15 +106,7 @@ def test_ledger_syncs_only_on_logging_steps_and_at_the_end(monkeypatch):
     monkeypatch.setattr(scheduler.ledger, "sync", lambda *a: (syncs.append(1), original(*a)))
     torch.manual_seed(0)
     module = GPTModule(vocab_size=32, block_size=24, n_layer=4, n_head=2, n_embd=16)
-    trainer = L.Trainer(
-        max_steps=20,
-        log_every_n_steps=5,
-        callbacks=[scheduler],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(scheduler, max_steps=20, log_every_n_steps=5)
     trainer.fit(module, DataLoader(torch.randint(0, 32, (80, 25)), batch_size=4))
     assert len(syncs) == 20 // 5 + 1  # four logging steps and the end of the run
     expected = sum(layer_tokens_per_step(4, 24, mslg_keep(t, 4, 24, 8, 4), 4, 2) for t in range(20))

@@ -10,6 +10,7 @@ from lightning_ltd.data.mlm import bucket_widths, pad_batch
 from lightning_ltd.models import BERT, GPT, BERTConfig, GPTConfig, ViT, ViTConfig
 from lightning_ltd.models.compile import compile_model, count_graphs, is_compiled
 from lightning_ltd.modules import BERTModule
+from tests.conftest import quiet_trainer
 
 
 def make(kind, dropout=0.0):
@@ -99,16 +100,7 @@ def test_graphs_over_a_whole_schedule_with_padded_widths_stay_within_the_bound()
     torch._dynamo.reset()
     module = BERTModule(vocab_size=50, block_size=32, n_layer=4, n_head=2, n_embd=16)
     scheduler = RandomLTDScheduler(min_keep=8, max_keep=32, ramp_steps=12, granularity=8)
-    trainer = L.Trainer(
-        max_steps=24,
-        val_check_interval=12,
-        limit_val_batches=6,
-        callbacks=[scheduler],
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = quiet_trainer(scheduler, max_steps=24, val_check_interval=12, limit_val_batches=6)
     data = PaddedMLM()
     compile_model(module.model, backend=counting_backend)
     trainer.fit(module, datamodule=data)
