@@ -66,7 +66,7 @@ class Runner:
 
     def times(self, batch: torch.Tensor, keep: int | None, warmup: int, steps: int) -> list[float]:
         """Seconds per step at ``keep`` after ``warmup`` untimed steps."""
-        self.model.keep = keep
+        self.model.keep = keep if keep is not None and keep < batch.shape[1] - 1 else None  # as the callback does
         self.model.train()
         result = []
         for i in range(warmup + steps):

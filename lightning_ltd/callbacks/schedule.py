@@ -164,12 +164,14 @@ class RandomLTDScheduler(Callback):
         self._micro_batch = 0 if new_step else self._micro_batch + 1
         self._step_at_batch_start = step
         self.current_keep = self.keep_at(step)
+        rows, seq_len = pl_module.token_shape(batch)
+        # None when this batch is not longer than the kept length: one graph per (width, kept length)
+        routed = None if self.current_keep is None or self.current_keep >= seq_len else self.current_keep
         for router in self._routers:
-            router.keep = self.current_keep
+            router.keep = routed
             router.set_position(step, self._micro_batch)
         if self.step_seeding:
             torch.manual_seed(step_seed(self._seed, pl_module.global_rank, step, self._micro_batch))
-        rows, seq_len = pl_module.token_shape(batch)
         pl_module.flops_per_batch = pl_module.training_flops(rows, seq_len, self.current_keep)
         if self._scheduled is None:
             self._scheduled = ScheduledLayerTokens(self.run_shape(trainer, pl_module, batch))

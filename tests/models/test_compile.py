@@ -69,14 +69,15 @@ def test_graph_bound_counts_widths_and_kept_lengths():
 
 
 class PaddedMLM(L.LightningDataModule):
-    """Rows of random lengths padded per batch to multiples of 8, like ``MLMDataModule``."""
+    """Batches padded per batch to multiples of 8, like ``MLMDataModule``, whose widths cycle
+    through 8, 16, 24 and 32 so that every (width, kept length) pair of the schedule occurs."""
 
     block_size, widths = 32, bucket_widths(32, 8)
 
     def __init__(self):
         super().__init__()
         generator = torch.Generator().manual_seed(0)
-        lengths = torch.randint(3, 33, (96,), generator=generator).tolist()
+        lengths = [length - 3 * (row % 2) for length in (8, 16, 24, 32) for row in range(4)] * 6
         self.rows = [(torch.randint(0, 50, (n,), generator=generator),) * 2 for n in lengths]
 
     def loader(self):
@@ -90,7 +91,7 @@ class PaddedMLM(L.LightningDataModule):
 
 
 @pytest.mark.slow
-def test_graphs_over_a_whole_schedule_with_padded_widths_stay_within_the_bound():
+def test_graphs_over_a_whole_schedule_with_padded_widths_meet_the_bound_exactly():
     graphs = []
 
     def counting_backend(graph_module, example_inputs):
@@ -99,15 +100,16 @@ def test_graphs_over_a_whole_schedule_with_padded_widths_stay_within_the_bound()
 
     torch._dynamo.reset()
     module = BERTModule(vocab_size=50, block_size=32, n_layer=4, n_head=2, n_embd=16)
-    scheduler = RandomLTDScheduler(min_keep=8, max_keep=32, ramp_steps=12, granularity=8)
-    trainer = quiet_trainer(scheduler, max_steps=24, val_check_interval=12, limit_val_batches=6)
+    scheduler = RandomLTDScheduler(min_keep=8, max_keep=32, ramp_steps=16, granularity=8)
+    trainer = quiet_trainer(scheduler, max_steps=24, val_check_interval=12, limit_val_batches=4)
     data = PaddedMLM()
     compile_model(module.model, backend=counting_backend)
     trainer.fit(module, datamodule=data)
-    bound = count_graphs(data.widths, scheduler.distinct_keeps())
-    assert scheduler.distinct_keeps() == [8, 16, 24, 32]
-    assert bound == (0 + 1) + (1 + 1) + (2 + 1) + (3 + 1) + 4  # widths 8, 16, 24, 32
-    assert 5 <= len(graphs) <= bound, graphs
+    keeps = scheduler.distinct_keeps()
+    assert keeps == [8, 16, 24, 32]  # 6, 5 and 5 steps at 8, 16, 24: each meets all four widths
+    bound = count_graphs(data.widths, keeps)
+    assert bound == (0 + 1) + (1 + 1) + (2 + 1) + (3 + 1) + 4  # widths 8, 16, 24, 32, and evaluation
+    assert len(graphs) == bound, graphs
 
 
 def test_train_py_with_model_compile_runs_one_graph_per_shape(train_config, monkeypatch):
