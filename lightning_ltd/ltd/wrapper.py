@@ -44,7 +44,8 @@ class RandomLTD(nn.Module):
             their sizes equals ``T`` (otherwise such an undeclared tensor is an error, because
             passing it unchanged would silently misalign it with the kept tokens).
         num_protected: leading tokens (e.g. [CLS]) that are always kept; 0 follows the paper.
-        seed: seed of the layer's own router (ignored with ``router``).
+            Like ``seed``, it configures the layer's own router (a given ``router`` has its own).
+        seed: seed of the layer's own router.
     """
 
     keep = RoutedKeep()  # the router's kept length, shared by every layer of that router
