@@ -63,7 +63,9 @@ def vocabulary_problems(datamodule: L.LightningDataModule, module: L.LightningMo
     model_vocab = getattr(getattr(module, "hparams", {}), "vocab_size", None)
     if data_vocab is None or model_vocab is None or data_vocab <= model_vocab:
         return []
-    return [f"the data's tokenizer has {data_vocab} tokens, more than model.vocab_size={model_vocab}"]
+    source = getattr(datamodule, "path", None)
+    where = f"data.path={source!r}: " if source else ""
+    return [f"{where}the data's tokenizer has {data_vocab} tokens, more than model.vocab_size={model_vocab}"]
 
 
 def class_problems(datamodule: L.LightningDataModule, module: L.LightningModule) -> list[str]:
@@ -98,6 +100,8 @@ def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.
     scheduler = instantiate_group(cfg, "ltd", lr=lr_schedule)
     datamodule = instantiate_group(cfg, "data")
     module = instantiate_group(cfg, "model")
+    if hasattr(datamodule, "use_objective"):  # data that serves several objectives serves the module's
+        datamodule.use_objective(getattr(module, "objective", "lm"))
     problems = keep_problems(scheduler, module) + vocabulary_problems(datamodule, module)
     if problems:
         raise ConfigError("; ".join(problems))

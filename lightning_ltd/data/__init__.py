@@ -3,6 +3,7 @@
 from lightning_ltd.data.images import DigitsDataModule, ImageFolderDataModule
 from lightning_ltd.data.mlm import MLMDataModule
 from lightning_ltd.data.text import ByteTokenizer, DataError, HFTokenizer, TextDataModule, default_corpus
+from lightning_ltd.data.tokens import TokensDataModule
 
 __all__ = [
     "ByteTokenizer",
@@ -12,5 +13,6 @@ __all__ = [
     "ImageFolderDataModule",
     "MLMDataModule",
     "TextDataModule",
+    "TokensDataModule",
     "default_corpus",
 ]

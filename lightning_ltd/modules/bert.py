@@ -28,6 +28,8 @@ class BERTModule(RandomLTDModule):
     there. Args are those of ``BERTConfig`` plus AdamW's and ``seed`` (token dropping).
     """
 
+    objective = "mlm"  # the batches it trains on (data modules that serve several ask)
+
     def __init__(
         self,
         vocab_size: int = MLM_VOCAB_SIZE,

@@ -26,6 +26,8 @@ class GPTModule(RandomLTDModule):
     (``torch.compile`` of the whole model, see ``RandomLTDModule.configure_model``).
     """
 
+    objective = "lm"  # the batches it trains on (data modules that serve several ask)
+
     def __init__(
         self,
         vocab_size: int = 256,

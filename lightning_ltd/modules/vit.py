@@ -28,6 +28,8 @@ class ViTModule(RandomLTDModule):
     ``num_classes`` None keeps its head, another number gets a freshly initialised head.
     """
 
+    objective = "images"  # the batches it trains on (data modules that serve several ask)
+
     def __init__(
         self,
         image_size: int = 32,

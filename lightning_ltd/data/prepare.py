@@ -1,0 +1,328 @@
+"""Tokenize a text corpus once into shards that training streams: ``python -m lightning_ltd.data.prepare``.
+
+    python -m lightning_ltd.data.prepare --input PATH --output DIR \\
+        [--tokenizer bytes|bpe|HF_TOKENIZER_DIR] [--vocab-size N] [--val-fraction F]
+
+``PATH`` is a text file, a folder (read recursively) or a glob; each file is a document, and
+documents are separated by the tokenizer's end-of-text token (two newlines for bytes). The
+output is a folder of flat token files (``train-00000.bin``, ``val-00000.bin``: little-endian
+uint8/uint16/uint32, the smallest that holds the vocabulary), a ``meta.json`` that describes
+them, and, for ``bpe``, the trained tokenizer (``tokenizer/``, loadable by ``transformers``).
+
+Memory stays flat whatever the corpus size: files are read in 1 MB pieces, encoded and appended
+to the shards; ``bpe`` training streams the files too (Hugging Face ``tokenizers``). The split
+is deterministic and spread over the whole corpus: of every run of ``1 / val_fraction`` units of
+2,048 tokens, one goes to validation.
+
+Why not ``litdata.optimize``: ``pip install litdata`` requires torchvision, which here replaced
+the CPU torch wheel with a CUDA build (torch 2.14.1+cu130) and cannot import beside the CPU one.
+Flat token files read with ``os.pread`` need nothing beyond numpy, keep resident memory flat,
+and are what nanoGPT and Megatron's indexed datasets store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lightning_ltd.data.text import DataError, resolve_text_files
+from lightning_ltd.data.tokens import FORMAT, META, VERSION
+
+PIECE_BYTES = 1 << 20
+SPLIT_UNIT = 2048
+BPE_SPECIALS = ("<|endoftext|>", "[PAD]", "[CLS]", "[SEP]", "[MASK]")
+"""BPE vocabularies get GPT's end-of-text and BERT's masked-LM specials, so one prepared corpus
+serves both objectives."""
+
+
+def token_dtype(vocab_size: int) -> np.dtype:
+    """The smallest unsigned type that holds every id."""
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if vocab_size <= np.iinfo(dtype).max + 1:
+            return np.dtype(dtype).newbyteorder("<")
+    raise DataError(f"vocab_size={vocab_size} does not fit in 32 bits")
+
+
+@dataclass
+class Encoder:
+    """Text pieces -> token ids, plus what ``meta.json`` records about the vocabulary."""
+
+    kind: str  # "bytes", "bpe" or "hf"
+    vocab_size: int
+    separator: list[int]  # appended after every document
+    specials: dict[str, int] = field(default_factory=dict)  # eos, pad, cls, sep, mask ids when present
+    tokenizer: Any = None  # a tokenizers.Tokenizer for bpe / hf
+
+    def encode(self, pieces: Sequence[bytes]) -> list[np.ndarray]:
+        if self.tokenizer is None:
+            return [np.frombuffer(piece, dtype=np.uint8) for piece in pieces]
+        texts = [piece.decode("utf-8", errors="replace") for piece in pieces]
+        return [np.asarray(e.ids, dtype=np.int64) for e in self.tokenizer.encode_batch(texts, add_special_tokens=False)]
+
+
+def byte_encoder() -> Encoder:
+    return Encoder("bytes", 256, separator=[10, 10])
+
+
+def train_bpe(files: Sequence[Path], vocab_size: int, output: Path) -> Encoder:
+    """A byte-level BPE (GPT-2's kind) trained on ``files``; saved in ``output/tokenizer``."""
+    try:
+        from tokenizers import ByteLevelBPETokenizer
+    except ImportError as err:
+        raise DataError("tokenizer='bpe': needs Hugging Face tokenizers: pip install 'lightning-ltd[data]'") from err
+    bpe = ByteLevelBPETokenizer()
+    bpe.train([str(f) for f in files], vocab_size=vocab_size, min_frequency=2, special_tokens=list(BPE_SPECIALS))
+    folder = output / "tokenizer"
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        from transformers import PreTrainedTokenizerFast
+
+        names = dict(zip(("eos_token", "pad_token", "cls_token", "sep_token", "mask_token"), BPE_SPECIALS, strict=True))
+        PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, bos_token=BPE_SPECIALS[0], **names).save_pretrained(
+            folder
+        )
+    except ImportError:  # transformers is optional: tokenizer.json alone loads with tokenizers
+        bpe.save(str(folder / "tokenizer.json"))
+    specials = dict(zip(("eos", "pad", "cls", "sep", "mask"), (bpe.token_to_id(t) for t in BPE_SPECIALS), strict=True))
+    return Encoder(
+        "bpe", bpe.get_vocab_size(), separator=[specials["eos"]], specials=specials, tokenizer=bpe._tokenizer
+    )
+
+
+def hf_encoder(path: str) -> Encoder:
+    """A local Hugging Face tokenizer folder, used as is (its own special tokens)."""
+    try:
+        from transformers import AutoTokenizer
+    except ImportError as err:
+        raise DataError(f"tokenizer={path!r}: needs transformers: pip install 'lightning-ltd[hf]'") from err
+    if not Path(path).is_dir():
+        raise DataError(f"tokenizer={path!r}: no such directory (expected bytes, bpe or a tokenizer folder)")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except Exception as err:  # transformers raises many kinds; the user needs the path and the first line
+        raise DataError(f"tokenizer={path!r}: does not load as a tokenizer: {str(err).splitlines()[0]}") from err
+    if not getattr(tokenizer, "is_fast", False):
+        raise DataError(f"tokenizer={path!r}: needs a fast (Rust) tokenizer, got {type(tokenizer).__name__}")
+    names = {"eos": "eos_token_id", "pad": "pad_token_id", "cls": "cls_token_id", "sep": "sep_token_id"}
+    specials = {k: getattr(tokenizer, v) for k, v in {**names, "mask": "mask_token_id"}.items()}
+    specials = {k: int(v) for k, v in specials.items() if v is not None}
+    separator = [specials["eos"]] if "eos" in specials else [specials["sep"]] if "sep" in specials else []
+    return Encoder("hf", len(tokenizer), separator=separator, specials=specials, tokenizer=tokenizer.backend_tokenizer)
+
+
+def read_pieces(files: Sequence[Path]) -> Iterator[tuple[bytes, bool]]:
+    """(piece, last piece of its document) in pieces of about 1 MB, cut after a newline where one
+    is near, so a word is rarely split; files with NUL bytes are not text and are skipped."""
+    for path in files:
+        with open(path, "rb") as handle:
+            head = handle.read(PIECE_BYTES)
+            if b"\x00" in head:
+                continue
+            while head:
+                tail = handle.read(PIECE_BYTES)
+                cut = (head.rfind(b"\n", len(head) // 2) + 1 or utf8_boundary(head)) if tail else len(head)
+                yield head[:cut], not tail and cut == len(head)
+                head = head[cut:] + tail
+
+
+def utf8_boundary(data: bytes) -> int:
+    """The length of the longest prefix of ``data`` that ends on a whole UTF-8 character."""
+    lead = len(data) - 1
+    while lead > max(0, len(data) - 4) and data[lead] & 0xC0 == 0x80:  # continuation bytes
+        lead -= 1
+    if lead < 0 or data[lead] < 0xC0:  # ASCII (or not UTF-8 at all): any cut will do
+        return len(data)
+    expected = 2 if data[lead] < 0xE0 else 3 if data[lead] < 0xF0 else 4
+    return len(data) if lead + expected <= len(data) else lead or len(data)
+
+
+class ShardWriter:
+    """Appends tokens to ``{prefix}-00000.bin``, ``-00001.bin``, ... of at most ``shard_tokens``."""
+
+    def __init__(self, folder: Path, prefix: str, dtype: np.dtype, shard_tokens: int) -> None:
+        self.folder, self.prefix, self.dtype, self.shard_tokens = folder, prefix, dtype, shard_tokens
+        self.shards: list[dict[str, Any]] = []
+        self._handle: Any = None
+
+    def write(self, tokens: np.ndarray) -> None:
+        while len(tokens):
+            if self._handle is None or self.shards[-1]["tokens"] >= self.shard_tokens:
+                self._open_next()
+            room = self.shard_tokens - self.shards[-1]["tokens"]
+            part, tokens = tokens[:room], tokens[room:]
+            self._handle.write(part.astype(self.dtype, copy=False).tobytes())
+            self.shards[-1]["tokens"] += len(part)
+
+    def _open_next(self) -> None:
+        self.close()
+        name = f"{self.prefix}-{len(self.shards):05d}.bin"
+        self.shards.append({"file": name, "tokens": 0})
+        self._handle = open(self.folder / name, "wb")  # noqa: SIM115 (closed in close())
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+class SplitWriter:
+    """Routes units of ``SPLIT_UNIT`` tokens to train or val so that val gets ``fraction`` of them,
+    evenly spread (unit ``u`` is val when ``floor((u + 1) f) > floor(u f)``)."""
+
+    def __init__(self, train: ShardWriter, val: ShardWriter, fraction: float) -> None:
+        self.train, self.val, self.fraction = train, val, fraction
+        self.position = 0  # tokens written so far
+
+    def write(self, tokens: np.ndarray) -> None:
+        while len(tokens):
+            unit, offset = divmod(self.position, SPLIT_UNIT)
+            part, tokens = tokens[: SPLIT_UNIT - offset], tokens[SPLIT_UNIT - offset :]
+            to_val = int((unit + 1) * self.fraction) > int(unit * self.fraction)
+            (self.val if to_val else self.train).write(part)
+            self.position += len(part)
+
+
+def prepare(
+    inputs: Sequence[str],
+    output: str,
+    tokenizer: str = "bytes",
+    vocab_size: int = 50257,
+    val_fraction: float = 0.01,
+    shard_tokens: int = 1 << 28,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Tokenize ``inputs`` into shards under ``output``; returns the ``meta.json`` contents."""
+    problems = []
+    if not 0.0 < val_fraction < 1.0:
+        problems.append(f"val_fraction={val_fraction!r} must be in (0, 1)")
+    if tokenizer == "bpe" and not 260 <= vocab_size <= 1 << 20:
+        problems.append(f"vocab_size={vocab_size!r} must be in [260, 1048576] for a BPE")
+    if shard_tokens < SPLIT_UNIT:
+        problems.append(f"shard_tokens={shard_tokens} must be >= {SPLIT_UNIT}")
+    if problems:
+        raise DataError(problems)
+    files = sorted({f for path in inputs for f in resolve_text_files(path)})
+    total_bytes = sum(f.stat().st_size for f in files)
+    if total_bytes == 0:
+        raise DataError(f"input={list(inputs)!r}: the files are empty")
+    folder = Path(output).expanduser()
+    if folder.exists() and any(folder.iterdir()) and not overwrite:
+        raise DataError(f"output={output!r}: exists and is not empty (choose a new folder, or --overwrite)")
+    folder.mkdir(parents=True, exist_ok=True)
+    if tokenizer == "bytes":
+        encoder = byte_encoder()
+    elif tokenizer == "bpe":
+        encoder = train_bpe(files, vocab_size, folder)
+    else:
+        encoder = hf_encoder(tokenizer)
+    dtype = token_dtype(encoder.vocab_size)
+    train, val = (ShardWriter(folder, name, dtype, shard_tokens) for name in ("train", "val"))
+    splitter = SplitWriter(train, val, val_fraction)
+    separator = np.asarray(encoder.separator, dtype=np.int64)
+    with _progress(total_bytes, progress) as bar:
+        batch: list[tuple[bytes, bool]] = []
+        for piece in read_pieces(files):
+            batch.append(piece)
+            if len(batch) >= 8:  # encode_batch runs on every core
+                _write_batch(encoder, batch, separator, splitter, bar)
+                batch = []
+        _write_batch(encoder, batch, separator, splitter, bar)
+    train.close()
+    val.close()
+    meta = {
+        "format": FORMAT,
+        "version": VERSION,
+        "tokenizer": encoder.kind if encoder.kind != "hf" else str(Path(tokenizer).resolve()),
+        "vocab_size": encoder.vocab_size,
+        "dtype": dtype.name,
+        "specials": encoder.specials,
+        "train": train.shards,
+        "val": val.shards,
+        "val_fraction": val_fraction,
+        "sources": len(files),
+        "bytes": total_bytes,
+    }
+    if not sum(s["tokens"] for s in val.shards):
+        raise DataError(f"input={list(inputs)!r}: too short for a validation split (val_fraction={val_fraction})")
+    temporary = folder / (META + ".tmp")
+    temporary.write_text(json.dumps(meta, indent=1))
+    temporary.replace(folder / META)  # meta.json appears only once every shard is complete
+    return meta
+
+
+def _write_batch(
+    encoder: Encoder, batch: list[tuple[bytes, bool]], separator: np.ndarray, splitter: Any, bar: Any
+) -> None:
+    for (piece, ends_document), ids in zip(batch, encoder.encode([p for p, _ in batch]), strict=True):
+        splitter.write(ids)
+        if ends_document and len(separator):
+            splitter.write(separator)
+        bar.update(len(piece))
+
+
+class _NoBar:
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        return None
+
+    def update(self, n: int) -> None:
+        return None
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    if not enabled:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, desc="tokenizing", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m lightning_ltd.data.prepare",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--input", required=True, action="append", help="text file, folder or glob (repeatable)")
+    parser.add_argument("--output", required=True, help="new folder for the shards")
+    parser.add_argument("--tokenizer", default="bytes", help="bytes, bpe, or a local Hugging Face tokenizer folder")
+    parser.add_argument("--vocab-size", type=int, default=50257, help="BPE vocabulary size (GPT-2's: 50257)")
+    parser.add_argument("--val-fraction", type=float, default=0.01)
+    parser.add_argument("--shard-tokens", type=int, default=1 << 28, help="tokens per shard file")
+    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    try:
+        meta = prepare(
+            args.input,
+            args.output,
+            tokenizer=args.tokenizer,
+            vocab_size=args.vocab_size,
+            val_fraction=args.val_fraction,
+            shard_tokens=args.shard_tokens,
+            overwrite=args.overwrite,
+            progress=not args.quiet,
+        )
+    except DataError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    counts = {split: sum(s["tokens"] for s in meta[split]) for split in ("train", "val")}
+    print(
+        f"{args.output}: {counts['train']:,} train and {counts['val']:,} val tokens from {meta['bytes']:,} bytes "
+        f"({meta['tokenizer']}, vocabulary {meta['vocab_size']:,})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,237 @@
+"""Training on prepared token shards (``python -m lightning_ltd.data.prepare``): ``data=tokens``.
+
+Blocks of ``block_size + 1`` tokens are cut from each shard without overlap; a block is read
+with ``os.pread`` when it is needed, so resident memory stays flat whatever the corpus size and
+any number of data workers can read at once. The training order is a pseudo-random permutation
+per epoch, shared by all ranks and split among them (``ResumableSampler``); the loader's state
+is (epoch, batches served), so a resumed run continues mid-epoch exactly.
+
+The same shards serve a GPT (``[B, block_size + 1]`` token blocks) and a BERT (masked-LM dicts:
+``[CLS] block [SEP]`` with BERT's 80/10/10 masking, whose random draws are a pure function of
+(seed, epoch, sample index): different in every worker and epoch, the same after a resume).
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from lightning_ltd.data.loading import ResumableDataLoader, ResumableSampler
+from lightning_ltd.data.mlm import IGNORE_INDEX, ByteVocabulary, mask_tokens
+from lightning_ltd.data.text import DataError
+from lightning_ltd.errors import int_problems
+from lightning_ltd.ltd.routing import step_seed
+
+OBJECTIVES = ("auto", "lm", "mlm")
+FORMAT = "lightning-ltd-tokens"  # what meta.json says a prepared folder is
+VERSION = 1
+META = "meta.json"
+
+
+def read_meta(path: str) -> dict[str, Any]:
+    """``DIR/meta.json`` of a prepared folder, checked; every problem names the path."""
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"path={path!r}: no such directory (prepare one: python -m lightning_ltd.data.prepare)")
+    meta_file = folder / META
+    if not meta_file.is_file():
+        raise DataError(f"path={path!r}: not a prepared folder (no {META}; run python -m lightning_ltd.data.prepare)")
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"path={path!r}: {META} is not valid JSON ({err})") from err
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise DataError(f"path={path!r}: {META} is not a {FORMAT} v{VERSION} description")
+    for split in ("train", "val"):
+        for shard in meta[split]:
+            file = folder / shard["file"]
+            expected = shard["tokens"] * np.dtype(meta["dtype"]).itemsize
+            if not file.is_file() or file.stat().st_size != expected:
+                raise DataError(f"path={path!r}: shard {shard['file']} is missing or not {expected:,} bytes")
+    return meta
+
+
+class ShardBlocks(Dataset[Any]):
+    """Non-overlapping blocks of ``width`` tokens from a list of shard files, read on demand."""
+
+    def __init__(self, folder: Path, shards: list[dict[str, Any]], dtype: str, width: int) -> None:
+        self.files = [str(folder / s["file"]) for s in shards]
+        self.dtype = np.dtype(dtype)
+        self.width = width
+        per_shard = [s["tokens"] // width for s in shards]
+        self.starts = np.cumsum([0, *per_shard]).tolist()  # block index where each shard begins
+        self._fds: dict[str, int] = {}
+        self._pid = -1
+
+    def __len__(self) -> int:
+        return self.starts[-1]
+
+    def tokens(self, index: int) -> np.ndarray:
+        """Block ``index`` as int64 ``[width]``."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"block {index} of {len(self)}")
+        shard = bisect.bisect_right(self.starts, index) - 1
+        offset = (index - self.starts[shard]) * self.width * self.dtype.itemsize
+        raw = os.pread(self._fd(self.files[shard]), self.width * self.dtype.itemsize, offset)
+        return np.frombuffer(raw, dtype=self.dtype).astype(np.int64)
+
+    def _fd(self, file: str) -> int:
+        if self._pid != os.getpid():  # a worker process opens its own descriptors
+            self._fds, self._pid = {}, os.getpid()
+        if file not in self._fds:
+            self._fds[file] = os.open(file, os.O_RDONLY)
+        return self._fds[file]
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return torch.from_numpy(self.tokens(index))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_fds": {}, "_pid": -1}  # descriptors do not travel to workers
+
+
+class MaskedBlocks(Dataset[Any]):
+    """Masked-LM rows ``[CLS] block[:width-2] [SEP]`` with masks drawn from (seed, epoch, index).
+
+    Indexed by ``(epoch, index)`` pairs (``ResumableSampler(with_epoch=True)``); a plain index
+    (validation) uses epoch 0 with a seed of its own, so validation masks never change.
+    """
+
+    def __init__(self, blocks: ShardBlocks, vocab: Any, seed: int, mask_prob: float) -> None:
+        self.blocks, self.vocab, self.seed, self.mask_prob = blocks, vocab, seed, mask_prob
+
+    def __len__(self) -> int:
+        return len(self.blocks)
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        body = self.blocks[index][: self.blocks.width - 2]
+        ids = torch.cat([torch.tensor([self.vocab.cls]), body, torch.tensor([self.vocab.sep])])
+        generator = torch.Generator().manual_seed(step_seed(self.seed, epoch, index))
+        inputs, labels = mask_tokens(ids, generator, self.mask_prob, self.vocab)
+        return {"input_ids": inputs, "attention_mask": torch.ones_like(inputs, dtype=torch.bool), "labels": labels}
+
+
+class ShardVocabulary:
+    """Masked-LM specials of a prepared vocabulary (the byte vocabulary's own for bytes)."""
+
+    def __init__(self, meta: dict[str, Any], path: str) -> None:
+        specials = meta.get("specials", {})
+        missing = [name for name in ("pad", "cls", "sep", "mask") if name not in specials]
+        if missing:
+            raise DataError(f"path={path!r}: its vocabulary has no {', '.join(missing)} token(s) for masked-LM")
+        self.size = self.random_range = int(meta["vocab_size"])
+        self.pad, self.cls, self.sep, self.mask = (int(specials[k]) for k in ("pad", "cls", "sep", "mask"))
+        self.special_ids_tensor = torch.tensor(sorted(set(specials.values())))
+
+
+class TokensDataModule(L.LightningDataModule):
+    """Blocks streamed from prepared token shards, for a GPT (``lm``) or a BERT (``mlm``).
+
+    Args:
+        path: a folder written by ``python -m lightning_ltd.data.prepare``.
+        block_size: tokens per training sequence (MLM rows: [CLS] + block_size - 2 + [SEP]).
+        batch_size: sequences per batch (per rank).
+        num_workers: DataLoader workers.
+        seed: shuffling (and masking) seed.
+        objective: ``lm``, ``mlm``, or ``auto`` (what the LightningModule's ``objective`` says).
+        mask_prob: MLM: fraction of tokens that become prediction targets.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        block_size: int = 128,
+        batch_size: int = 16,
+        num_workers: int = 0,
+        seed: int = 0,
+        objective: str = "auto",
+        mask_prob: float = 0.15,
+    ) -> None:
+        super().__init__()
+        problems = int_problems(1, block_size=block_size, batch_size=batch_size) + int_problems(
+            0, num_workers=num_workers
+        )
+        if objective not in OBJECTIVES:
+            problems.append(f"objective={objective!r} must be one of {', '.join(OBJECTIVES)}")
+        if not 0.0 < mask_prob < 1.0:
+            problems.append(f"mask_prob={mask_prob!r} must be in (0, 1)")
+        if problems:
+            raise DataError(problems)
+        self.path = path
+        self.block_size = block_size
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.seed = seed
+        self.objective = objective
+        self.mask_prob = mask_prob
+        self.meta = read_meta(path)  # a bad folder fails at construction, before any work
+        self.train_set: Dataset[Any] | None = None
+        self.val_set: Dataset[Any] | None = None
+
+    def use_objective(self, objective: str) -> None:
+        """Serve ``lm`` or ``mlm`` batches (``train.py`` calls this with the module's objective)."""
+        if self.objective == "auto":
+            self.objective = objective
+
+    @property
+    def mlm(self) -> bool:
+        if self.objective == "auto" and self.trainer is not None:
+            self.use_objective(getattr(self.trainer.lightning_module, "objective", "lm"))
+        return self.objective == "mlm"
+
+    @property
+    def vocab_size(self) -> int:
+        """Ids the model must embed: the prepared vocabulary (bytes + 4 specials for byte MLM)."""
+        return ByteVocabulary.size if self.mlm and self.meta["tokenizer"] == "bytes" else int(self.meta["vocab_size"])
+
+    def vocabulary(self) -> Any:
+        return ByteVocabulary() if self.meta["tokenizer"] == "bytes" else ShardVocabulary(self.meta, self.path)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        width = self.block_size + (0 if self.mlm else 1)  # LM blocks carry the shifted target
+        folder = Path(self.path).expanduser()
+        train, val = (ShardBlocks(folder, self.meta[split], self.meta["dtype"], width) for split in ("train", "val"))
+        for name, blocks in (("train", train), ("val", val)):
+            if len(blocks) == 0:
+                tokens = sum(s["tokens"] for s in self.meta[name])
+                raise DataError(
+                    f"path={self.path!r}: the {name} split has {tokens:,} tokens, fewer than one block of "
+                    f"{width} (block_size={self.block_size}): use more text or a smaller block_size"
+                )
+        replicas = self.trainer.world_size if self.trainer is not None else 1
+        if len(train) < self.batch_size * replicas:
+            raise DataError(
+                f"batch_size={self.batch_size}: the {len(train)} training blocks of path={self.path!r} "
+                f"do not fill one batch on each of {replicas} rank(s)"
+            )
+        if self.mlm:
+            vocab = self.vocabulary()
+            self.train_set = MaskedBlocks(train, vocab, self.seed, self.mask_prob)
+            self.val_set = MaskedBlocks(val, vocab, self.seed + 1, self.mask_prob)
+        else:
+            self.train_set, self.val_set = train, val
+
+    def train_dataloader(self) -> ResumableDataLoader:
+        assert self.train_set is not None, "call setup() first"
+        replicas, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer is not None else (1, 0)
+        sampler = ResumableSampler(
+            len(self.train_set), seed=self.seed, num_replicas=replicas, rank=rank, with_epoch=self.mlm
+        )
+        return ResumableDataLoader(self.train_set, self.batch_size, sampler, num_workers=self.num_workers)
+
+    def val_dataloader(self) -> DataLoader[Any]:
+        assert self.val_set is not None, "call setup() first"
+        return DataLoader(self.val_set, batch_size=self.batch_size, num_workers=self.num_workers)
+
+
+__all__ = ["IGNORE_INDEX", "MaskedBlocks", "ShardBlocks", "TokensDataModule", "read_meta"]
