@@ -54,3 +54,45 @@ def test_ddp_ranks_differ_where_they_should_and_agree_where_they_must(tmp_path):
     resumed = train_ddp(tmp_path / "resumed", f"ckpt_path={checkpoint}")
     for straight, again in zip((rank0, rank1), resumed, strict=True):
         assert again == straight[2:]  # steps 3 and 4: same tokens, data, LR, ledger and losses
+
+
+@pytest.mark.slow
+def test_ddp_ranks_read_disjoint_blocks_that_cover_the_epoch(tmp_path):
+    import json as json_module
+
+    from lightning_ltd.data.prepare import prepare
+    from lightning_ltd.data.text import default_corpus
+    from lightning_ltd.data.tokens import ShardBlocks
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(default_corpus(4166))  # 2,048 val tokens (the first split unit) + 64 blocks of 33
+    shards = tmp_path / "shards"
+    prepare([str(corpus)], str(shards), val_fraction=0.01, progress=False)
+    meta = json_module.loads((shards / "meta.json").read_text())
+    blocks = ShardBlocks(shards, meta["train"], meta["dtype"], 33)
+    index_of = {tuple(blocks[i].tolist()): i for i in range(len(blocks))}
+    assert len(blocks) == 64 == len(index_of)
+    tokens_data = [o for o in TINY if not o.startswith("data.max_bytes")]
+    command = [
+        sys.executable,
+        "train.py",
+        "trainer=ddp_cpu",
+        *tokens_data,
+        "data=tokens",
+        f"data.path={shards}",
+        "data.num_workers=1",
+        "trainer.max_steps=4",  # one epoch: 64 blocks = 2 ranks x 8 rows x 4 steps
+        "lr.warmup_steps=1",
+        "trainer.val_check_interval=4",
+        "+callbacks.probe._target_=tests.helpers.rank_probe.RankProbe",
+        f"+callbacks.probe.out_dir={tmp_path / 'probe'}",
+        "+callbacks.probe.record_batches=true",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]
+    subprocess.run(command, cwd=ROOT, check=True, timeout=240, capture_output=True)
+    seen = []
+    for rank in range(2):
+        rows = json.loads((tmp_path / "probe" / f"rank{rank}.json").read_text())
+        seen.append([index_of[tuple(row)] for step in rows for row in step["batch"]])
+    assert not set(seen[0]) & set(seen[1])  # disjoint
+    assert sorted(seen[0] + seen[1]) == list(range(64))  # together: the whole epoch, once

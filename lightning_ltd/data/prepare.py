@@ -12,7 +12,8 @@ them, and, for ``bpe``, the trained tokenizer (``tokenizer/``, loadable by ``tra
 Memory stays flat whatever the corpus size: files are read in 1 MB pieces, encoded and appended
 to the shards; ``bpe`` training streams the files too (Hugging Face ``tokenizers``). The split
 is deterministic and spread over the whole corpus: of every run of ``1 / val_fraction`` units of
-2,048 tokens, one goes to validation.
+2,048 tokens, one goes to validation (the first unit always does, so even a small corpus has a
+validation split).
 
 Why not ``litdata.optimize``: ``pip install litdata`` requires torchvision, which here replaced
 the CPU torch wheel with a CUDA build (torch 2.14.1+cu130) and cannot import beside the CPU one.
@@ -172,9 +173,14 @@ class ShardWriter:
             self._handle = None
 
 
+def is_val_unit(unit: int, fraction: float) -> bool:
+    """Whether split unit ``unit`` goes to validation: the first one, then whenever ``unit * f``
+    crosses an integer, so val gets ``fraction`` of the units, evenly spread."""
+    return unit == 0 or int(unit * fraction) > int((unit - 1) * fraction)
+
+
 class SplitWriter:
-    """Routes units of ``SPLIT_UNIT`` tokens to train or val so that val gets ``fraction`` of them,
-    evenly spread (unit ``u`` is val when ``floor((u + 1) f) > floor(u f)``)."""
+    """Routes units of ``SPLIT_UNIT`` tokens to train or val (``is_val_unit``)."""
 
     def __init__(self, train: ShardWriter, val: ShardWriter, fraction: float) -> None:
         self.train, self.val, self.fraction = train, val, fraction
@@ -184,7 +190,7 @@ class SplitWriter:
         while len(tokens):
             unit, offset = divmod(self.position, SPLIT_UNIT)
             part, tokens = tokens[: SPLIT_UNIT - offset], tokens[SPLIT_UNIT - offset :]
-            to_val = int((unit + 1) * self.fraction) > int(unit * self.fraction)
+            to_val = is_val_unit(unit, self.fraction)
             (self.val if to_val else self.train).write(part)
             self.position += len(part)
 
@@ -250,8 +256,8 @@ def prepare(
         "sources": len(files),
         "bytes": total_bytes,
     }
-    if not sum(s["tokens"] for s in val.shards):
-        raise DataError(f"input={list(inputs)!r}: too short for a validation split (val_fraction={val_fraction})")
+    if not splitter.position:
+        raise DataError(f"input={list(inputs)!r}: no text to tokenize (the files hold NUL bytes: binary, not text)")
     temporary = folder / (META + ".tmp")
     temporary.write_text(json.dumps(meta, indent=1))
     temporary.replace(folder / META)  # meta.json appears only once every shard is complete

@@ -11,8 +11,9 @@ from lightning_ltd.callbacks import RandomLTDScheduler
 class RankProbe(Callback):
     """Records each step's plan, data, LR, loss and (synced, so every rank calls it) ledger."""
 
-    def __init__(self, out_dir: str) -> None:
+    def __init__(self, out_dir: str, record_batches: bool = False) -> None:
         self.out_dir = Path(out_dir)
+        self.record_batches = record_batches
         self.rows: list[dict] = []
         self._plans: list = []
 
@@ -42,6 +43,7 @@ class RankProbe(Callback):
                 "loss": float(outputs["loss"]),
                 "indices": self._plans[-1],
                 "batch_first_tokens": batch[:, 0].tolist(),
+                **({"batch": batch.tolist()} if self.record_batches else {}),
             }
         )
 

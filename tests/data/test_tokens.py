@@ -1,0 +1,155 @@
+"""``data=tokens``: blocks read from prepared shards, exact resume, MLM masks, bad input."""
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lightning_ltd.cli import ConfigError, build, train
+from lightning_ltd.data.prepare import prepare
+from lightning_ltd.data.text import DataError, default_corpus
+from lightning_ltd.data.tokens import ShardBlocks, TokensDataModule
+from tests.conftest import TINY, compose_train
+
+TINY_TOKENS = [o for o in TINY if not o.startswith("data.max_bytes")]  # shards have no byte cap
+
+
+def prepared(tmp_path: Path, size: int = 120_000, **kwargs) -> Path:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(default_corpus(size))
+    out = tmp_path / "shards"
+    prepare([str(corpus)], str(out), val_fraction=0.05, progress=False, **kwargs)
+    return out
+
+
+def test_blocks_are_consecutive_slices_of_each_shard(tmp_path):
+    out = prepared(tmp_path, shard_tokens=20_480)
+    meta = json.loads((out / "meta.json").read_text())
+    blocks = ShardBlocks(out, meta["train"], meta["dtype"], 33)
+    expected = [
+        chunk
+        for shard in meta["train"]
+        for data in [np.fromfile(out / shard["file"], dtype=np.uint8).astype(np.int64)]
+        for chunk in data[: len(data) // 33 * 33].reshape(-1, 33)
+    ]
+    assert len(blocks) == len(expected) and len(meta["train"]) > 2
+    for index in (0, 1, 620, len(blocks) - 1):
+        assert blocks[index].tolist() == expected[index].tolist()
+
+
+def losses(run_dir: Path) -> dict[int, float]:
+    with open(next(run_dir.rglob("metrics.csv"))) as metrics:
+        return {int(r["step"]): float(r["train/loss"]) for r in csv.DictReader(metrics) if r.get("train/loss")}
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        ["data.num_workers=0"],
+        ["data.num_workers=2", "model.dropout=0.1"],
+        ["experiment=bert_mlm", "data.num_workers=2"],
+    ],
+    ids=["gpt", "gpt-workers2-dropout", "bert-mlm-workers2"],
+)
+def test_kill_at_a_mid_epoch_checkpoint_and_resume_gives_the_same_losses(tmp_path, settings):
+    shards = prepared(tmp_path)
+    common = [
+        *TINY_TOKENS,
+        "data=tokens",
+        f"data.path={shards}",
+        "lr.total_steps=20",
+        "callbacks.model_checkpoint.every_n_train_steps=10",
+        *settings,
+    ]
+    straight, first, second = tmp_path / "straight", tmp_path / "first", tmp_path / "second"
+    train(compose_train(straight, *common, "trainer.max_steps=20", tiny=False))
+    train(compose_train(first, *common, "trainer.max_steps=10", tiny=False))
+    checkpoint = first / "checkpoints" / "last.ckpt"
+    loader_state = torch.load(checkpoint, weights_only=True)["loops"]["fit_loop"]["state_dict"]["combined_loader"]
+    assert loader_state[0]["batches_served"] == 10 and loader_state[0]["epoch"] == 0  # mid-epoch
+    train(compose_train(second, *common, "trainer.max_steps=20", f"ckpt_path={checkpoint}", tiny=False))
+    expected, resumed = losses(straight), losses(second)
+    assert sorted(resumed) == list(range(10, 20))
+    assert [resumed[s] for s in sorted(resumed)] == [expected[s] for s in sorted(resumed)]  # bit for bit
+
+
+def mlm_module(tmp_path: Path, workers: int = 0) -> TokensDataModule:
+    data = TokensDataModule(str(prepared(tmp_path)), block_size=32, batch_size=4, num_workers=workers, seed=3)
+    data.use_objective("mlm")
+    data.setup("fit")
+    return data
+
+
+def test_mlm_masks_are_a_pure_function_of_seed_epoch_and_index(tmp_path):
+    data = mlm_module(tmp_path)
+    rows = data.train_set
+    assert torch.equal(rows[(0, 5)]["labels"], rows[(0, 5)]["labels"])
+    epochs = [rows[(epoch, 5)] for epoch in range(4)]
+    assert len({tuple(r["input_ids"].tolist()) for r in epochs}) == 4  # a new masking every epoch
+    row = epochs[0]
+    assert row["input_ids"][0] == 257 and row["input_ids"][-1] == 258  # [CLS] ... [SEP] (byte vocabulary)
+    assert row["input_ids"].shape == (32,) and bool(row["attention_mask"].all())
+    targets = torch.stack([rows[(0, i)]["labels"] != -100 for i in range(400)]).float().mean()
+    assert 0.12 < targets < 0.18  # 15 % of the tokens are targets
+
+
+def test_mlm_masks_differ_across_workers_and_epochs(tmp_path):
+    """The old collator gave every worker the same generator: batch pairs had identical masks."""
+    data = mlm_module(tmp_path, workers=2)
+    loader = data.train_dataloader()
+    first_epoch = [batch["labels"] != -100 for _, batch in zip(range(6), loader, strict=False)]
+    patterns = {tuple(mask.flatten().tolist()) for mask in first_epoch}
+    assert len(patterns) == 6  # consecutive batches come from the two workers: all differ
+    loader.sampler.set_epoch(1)
+    second_epoch = [batch["labels"] != -100 for _, batch in zip(range(6), loader, strict=False)]
+    assert all(not torch.equal(a, b) for a, b in zip(first_epoch, second_epoch, strict=True))
+
+
+def test_model_vocabulary_is_checked_against_the_prepared_one(tmp_path, train_config):
+    from tests.conftest import make_tokenizer
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_bytes(default_corpus(60_000))
+    prepare([str(corpus)], str(tmp_path / "bpe"), str(make_tokenizer(tmp_path / "tok")), progress=False)
+    with pytest.raises(
+        ConfigError, match=r"data.path=.*the data's tokenizer has 300 tokens, more than model.vocab_size=256"
+    ):
+        build(train_config(*TINY_TOKENS, "data=tokens", f"data.path={tmp_path / 'bpe'}", tiny=False))
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("unset", "data.path must be set"),
+        ("missing", "no such directory"),
+        ("not_prepared", "not a prepared folder"),
+        ("broken_meta", "meta.json is not valid JSON"),
+        ("truncated_shard", "is missing or not"),
+        ("too_short", "fewer than one block"),
+    ],
+)
+def test_bad_shard_folders_fail_at_start_naming_the_path(tmp_path, train_config, case, message):
+    if case == "too_short":
+        corpus = tmp_path / "tiny.txt"
+        corpus.write_bytes(b"just a few words\n")
+        prepare([str(corpus)], str(tmp_path / "shards"), progress=False)
+        path = tmp_path / "shards"
+    else:
+        path = prepared(tmp_path) if case in ("broken_meta", "truncated_shard") else tmp_path / "plain"
+    if case == "not_prepared":
+        path.mkdir()
+        (path / "notes.txt").write_text("hello")
+    elif case == "broken_meta":
+        (path / "meta.json").write_text("{oops")
+    elif case == "truncated_shard":
+        shard = path / "train-00000.bin"
+        shard.write_bytes(shard.read_bytes()[:100])
+    overrides = [*TINY_TOKENS, "data=tokens"] + ([] if case == "unset" else [f"data.path={path}"])
+    with pytest.raises((ConfigError, DataError)) as err:
+        build(train_config(*overrides, tiny=False))
+    assert message in str(err.value) and "\n" not in str(err.value)
+    if case != "unset":
+        assert str(path) in str(err.value)
