@@ -8,6 +8,7 @@ import torch
 
 from lightning_ltd.callbacks import RandomLTDScheduler
 from lightning_ltd.cli import required_problems, train
+from lightning_ltd.data.prepare import prepare
 from lightning_ltd.ltd import LayerTokenLR
 from lightning_ltd.modules import GPTModule, RandomLTDModule, ViTModule
 from lightning_ltd.pretrained.tiny import tiny_gpt2, tiny_vit
@@ -45,13 +46,16 @@ CHECKPOINTS = {  # for the finetuning recipes, whose model.pretrained is mandato
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_composes_and_instantiates(name, tmp_path: Path):
     corpus = tmp_path / "corpus.txt"
-    corpus.write_text("x")
+    corpus.write_text("x" * 5000)
     cfg = compose_train(tmp_path, f"experiment={name}", *CPU, tiny=False)
     assert required_problems(cfg) == [
         f"{key} must be set (experiment needs it): add {key}=..." for key in cfg.required_keys
     ]
     if "data.path" in cfg.required_keys:
         cfg.data.path = str(corpus)
+        if cfg.data._target_.endswith("TokensDataModule"):  # the GPT-3 and BERT-large recipes read shards
+            prepare([str(corpus)], str(tmp_path / "shards"), progress=False)
+            cfg.data.path = str(tmp_path / "shards")
     pretrained = "model.pretrained" in cfg.required_keys
     if pretrained:
         cfg.model.pretrained = CHECKPOINTS[name](tmp_path / "checkpoint")
@@ -77,6 +81,8 @@ def test_experiment_composes_and_instantiates(name, tmp_path: Path):
         assert (
             {"gpt3_350m": 0.3e9, "gpt3_1.3b": 1.2e9}[name] < n_params < {"gpt3_350m": 0.45e9, "gpt3_1.3b": 1.5e9}[name]
         )
+    if name.startswith("gpt3_") or name == "bert_large":  # BPE shards of GPT-2's vocabulary size
+        assert cfg.data._target_ == "lightning_ltd.data.TokensDataModule" and cfg.model.vocab_size == 50304
     if name == "bert_large":
         c = module.model.config
         assert (c.n_layer, c.n_embd, c.block_size, c.ltd_layers) == (24, 1024, 512, list(range(1, 23)))
