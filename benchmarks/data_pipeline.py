@@ -62,6 +62,10 @@ def timed_prepare(corpus: Path, output: Path, tokenizer: str, vocab_size: int) -
     return time.perf_counter() - start, meta
 
 
+def total_tokens(meta: dict) -> int:
+    return sum(shard["tokens"] for shard in meta["train"] + meta["val"])
+
+
 def peak_memory_of_training(shards: Path, steps: int, work: Path) -> float:
     """Peak resident memory (MiB) of ``python train.py data=tokens`` on ``shards``."""
     command = [
@@ -117,10 +121,10 @@ def main() -> None:
         results = {}
         for label, tokenizer in (("bytes", "bytes"), ("bpe (train + encode)", "bpe")):
             seconds, meta = timed_prepare(big, work / f"shards-{tokenizer}", tokenizer, args.vocab_size)
-            tokens = sum(s["tokens"] for s in meta["train"] + meta["val"])
-            results[label] = (seconds, tokens)
-        seconds, meta = timed_prepare(big, work / "shards-bpe-again", str(work / "shards-bpe" / "tokenizer"), 0)
-        results["bpe (encode only, trained tokenizer)"] = (seconds, sum(s["tokens"] for s in meta["train"] + meta["val"]))
+            results[label] = (seconds, total_tokens(meta))
+        trained = str(work / "shards-bpe" / "tokenizer")
+        seconds, meta = timed_prepare(big, work / "shards-bpe-again", trained, 0)
+        results["bpe (encode only, trained tokenizer)"] = (seconds, total_tokens(meta))
         for label, (seconds, tokens) in results.items():
             print(f"prepare, {label:<36}: {seconds:8.1f} s, {size / 2**20 / seconds:6.2f} MiB/s, {tokens:,} tokens")
         timed_prepare(small, work / "shards-1mb", "bytes", 0)

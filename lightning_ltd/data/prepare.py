@@ -70,9 +70,7 @@ class Encoder:
         runs = [line_runs(piece.decode("utf-8", errors="replace")) for piece in pieces]
         encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)  # fast: no offsets
         encoded = iter(encode([run for piece_runs in runs for run in piece_runs], add_special_tokens=False))
-        return [
-            np.asarray([i for _ in piece_runs for i in next(encoded).ids], dtype=np.int64) for piece_runs in runs
-        ]
+        return [np.asarray([i for _ in piece_runs for i in next(encoded).ids], dtype=np.int64) for piece_runs in runs]
 
 
 def line_runs(text: str, size: int = 8192) -> list[str]:
