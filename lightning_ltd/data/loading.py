@@ -113,13 +113,9 @@ class ResumableDataLoader(DataLoader):
             yield batch
 
     def state_dict(self) -> dict[str, Any]:
-        """Position in the data, plus the collate function's state when it has one (e.g. a
-        masking generator; exact with ``num_workers=0``, where collation runs here)."""
+        """Position in the data: (epoch, batches served) and the seed that orders it."""
         sampler: ResumableSampler = self.sampler  # type: ignore[assignment]
-        state: dict[str, Any] = {"epoch": sampler.epoch, "batches_served": self.batches_served, "seed": sampler.seed}
-        if hasattr(self.collate_fn, "state_dict"):
-            state["collate"] = self.collate_fn.state_dict()
-        return state
+        return {"epoch": sampler.epoch, "batches_served": self.batches_served, "seed": sampler.seed}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         sampler: ResumableSampler = self.sampler  # type: ignore[assignment]
@@ -129,15 +125,20 @@ class ResumableDataLoader(DataLoader):
         sampler.epoch = int(state["epoch"])
         sampler.start = int(state["batches_served"]) * self.batch_size
         self.batches_served = int(state["batches_served"])
-        if "collate" in state and hasattr(self.collate_fn, "load_state_dict"):
-            self.collate_fn.load_state_dict(state["collate"])
 
 
 def resumable_train_loader(
-    dataset: Dataset[Any], batch_size: int, seed: int, trainer: Any = None, **kwargs: Any
+    dataset: Dataset[Any], batch_size: int, seed: int, trainer: Any = None, with_epoch: bool = False, **kwargs: Any
 ) -> ResumableDataLoader:
     """The training loader of our DataModules: shuffled per epoch, sharded over the trainer's
-    data-parallel ranks (so run with ``use_distributed_sampler=False``), resumable mid-epoch."""
+    data-parallel ranks (so run with ``use_distributed_sampler=False``), resumable mid-epoch;
+    ``with_epoch``: the dataset is indexed by ``(epoch, index)``."""
     replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-    sampler = ResumableSampler(len(dataset), seed=seed, num_replicas=replicas, rank=rank)  # type: ignore[arg-type]
+    sampler = ResumableSampler(
+        len(dataset),  # type: ignore[arg-type]
+        seed=seed,
+        num_replicas=replicas,
+        rank=rank,
+        with_epoch=with_epoch,
+    )
     return ResumableDataLoader(dataset, batch_size, sampler, **kwargs)

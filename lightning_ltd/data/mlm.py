@@ -4,9 +4,9 @@ Byte tokens plus four specials (``[PAD] [CLS] [SEP] [MASK]`` = 256..259), or a l
 Face tokenizer's vocabulary (``tokenizer=DIR``). Each segment is a
 paragraph of the corpus (split at blank lines, long ones cut into pieces), so rows in a batch
 have different lengths and are padded to the longest: the key-padding mask is exercised.
-Training masks dynamically (a new draw every time a segment is seen, from the collator's own
-generator, which travels in checkpoints); validation masks once, so its loss is comparable
-across evaluations.
+Training masks dynamically: a new draw every epoch, a pure function of (seed, epoch, sample
+index), so data workers never repeat each other and a resumed run masks as before; validation
+masks once, so its loss is comparable across evaluations.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader
 from lightning_ltd.data.text import DataError, HFTokenizer, load_corpus
 from lightning_ltd.errors import int_problems, positive_int_problems, raise_if
+from lightning_ltd.ltd.routing import step_seed
 
 PAD, CLS, SEP, MASK = 256, 257, 258, 259
 MLM_VOCAB_SIZE = 260
@@ -124,25 +125,27 @@ def pad_batch(
     return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
 
 
-class MaskingCollator:
-    """Masks each training row anew, from a generator whose state is part of the loader state."""
+def mask_sample(
+    ids: torch.Tensor, seed: int, epoch: int, index: int, mask_prob: float, vocab: Vocabulary = BYTES
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``mask_tokens`` with a generator seeded from (seed, epoch, sample index): each sample gets a
+    new masking every epoch, the same in whichever worker draws it, and the same after a resume."""
+    generator = torch.Generator().manual_seed(step_seed(seed, epoch, index))
+    return mask_tokens(ids, generator, mask_prob, vocab)
 
-    def __init__(
-        self, seed: int, mask_prob: float, vocab: Vocabulary = BYTES, multiple: int = 1, max_width: int | None = None
-    ) -> None:
-        self.generator = torch.Generator().manual_seed(seed)
-        self.mask_prob = mask_prob
-        self.vocab = vocab
-        self.pad = functools.partial(pad_batch, pad_id=vocab.pad, multiple=multiple, max_width=max_width)
 
-    def __call__(self, rows: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-        return self.pad([mask_tokens(ids, self.generator, self.mask_prob, self.vocab) for ids in rows])
+class MaskedRows(Dataset[Any]):
+    """Token rows masked on access; indexed by ``(epoch, index)`` (``ResumableSampler(with_epoch=True)``)."""
 
-    def state_dict(self) -> dict[str, Any]:
-        return {"generator": self.generator.get_state()}
+    def __init__(self, rows: list[torch.Tensor], vocab: Vocabulary, seed: int, mask_prob: float) -> None:
+        self.rows, self.vocab, self.seed, self.mask_prob = rows, vocab, seed, mask_prob
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.set_state(state["generator"])
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, index = key
+        return mask_sample(self.rows[index], self.seed, epoch, index, self.mask_prob, self.vocab)
 
 
 class SegmentDataset(Dataset[Any]):
@@ -209,7 +212,7 @@ class MLMDataModule(L.LightningDataModule):
         self.seed = seed
         self.pad_to_multiple_of = pad_to_multiple_of
         self.vocab: Vocabulary = BYTES if tokenizer is None else TokenizerVocabulary(tokenizer)
-        self.train_set: SegmentDataset | None = None
+        self.train_set: MaskedRows | None = None
         self.val_set: SegmentDataset | None = None
 
     @property
@@ -239,21 +242,27 @@ class MLMDataModule(L.LightningDataModule):
                 f"batch_size={self.batch_size} plus validation"
             )
         generator = torch.Generator().manual_seed(self.seed + 1)
-        self.train_set = SegmentDataset(train)
+        self.train_set = MaskedRows(train, self.vocab, self.seed + self.global_rank, self.mask_prob)
         self.val_set = SegmentDataset([mask_tokens(ids, generator, self.mask_prob, self.vocab) for ids in val])
 
     def train_dataloader(self) -> ResumableDataLoader:
         assert self.train_set is not None, "call setup() first"
-        collate = MaskingCollator(
-            self.seed + self.global_rank, self.mask_prob, self.vocab, self.pad_to_multiple_of, self.block_size
-        )
         return resumable_train_loader(
-            self.train_set, self.batch_size, self.seed, self.trainer, collate_fn=collate, num_workers=self.num_workers
+            self.train_set,
+            self.batch_size,
+            self.seed,
+            self.trainer,
+            collate_fn=self.padding(),
+            num_workers=self.num_workers,
+            with_epoch=True,
+        )
+
+    def padding(self) -> Any:
+        """Pad to the longest row, rounded up to ``pad_to_multiple_of`` (at most ``block_size``)."""
+        return functools.partial(
+            pad_batch, pad_id=self.vocab.pad, multiple=self.pad_to_multiple_of, max_width=self.block_size
         )
 
     def val_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
         assert self.val_set is not None, "call setup() first"
-        pad = functools.partial(
-            pad_batch, pad_id=self.vocab.pad, multiple=self.pad_to_multiple_of, max_width=self.block_size
-        )
-        return DataLoader(self.val_set, batch_size=self.batch_size, collate_fn=pad)
+        return DataLoader(self.val_set, batch_size=self.batch_size, collate_fn=self.padding())

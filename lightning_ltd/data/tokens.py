@@ -25,10 +25,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_ltd.data.loading import ResumableDataLoader, ResumableSampler
-from lightning_ltd.data.mlm import IGNORE_INDEX, ByteVocabulary, mask_tokens
+from lightning_ltd.data.mlm import IGNORE_INDEX, ByteVocabulary, mask_sample
 from lightning_ltd.data.text import DataError
 from lightning_ltd.errors import int_problems
-from lightning_ltd.ltd.routing import step_seed
 
 OBJECTIVES = ("auto", "lm", "mlm")
 FORMAT = "lightning-ltd-tokens"  # what meta.json says a prepared folder is
@@ -114,8 +113,7 @@ class MaskedBlocks(Dataset[Any]):
         epoch, index = key if isinstance(key, tuple) else (0, key)
         body = self.blocks[index][: self.blocks.width - 2]
         ids = torch.cat([torch.tensor([self.vocab.cls]), body, torch.tensor([self.vocab.sep])])
-        generator = torch.Generator().manual_seed(step_seed(self.seed, epoch, index))
-        inputs, labels = mask_tokens(ids, generator, self.mask_prob, self.vocab)
+        inputs, labels = mask_sample(ids, self.seed, epoch, index, self.mask_prob, self.vocab)
         return {"input_ids": inputs, "attention_mask": torch.ones_like(inputs, dtype=torch.bool), "labels": labels}
 
 
