@@ -153,3 +153,38 @@ def test_bad_shard_folders_fail_at_start_naming_the_path(tmp_path, train_config,
     assert message in str(err.value) and "\n" not in str(err.value)
     if case != "unset":
         assert str(path) in str(err.value)
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_from_its_last_mid_epoch_checkpoint(tmp_path):
+    """``python train.py`` dies hard at step 13 (after the step-10 checkpoint), then resumes."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    shards = prepared(tmp_path)
+    common = [
+        *TINY_TOKENS,
+        "data=tokens",
+        f"data.path={shards}",
+        "data.num_workers=2",
+        "model.dropout=0.1",
+        "lr.total_steps=20",
+        "trainer.max_steps=20",
+        "callbacks.model_checkpoint.every_n_train_steps=10",
+    ]
+
+    def run(run_dir: Path, *extra: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "train.py", *common, f"hydra.run.dir={run_dir}", *extra]
+        return subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300)
+
+    assert run(tmp_path / "straight").returncode == 0
+    crash = ["+callbacks.crash._target_=tests.helpers.crash.CrashAt", "+callbacks.crash.step=13"]
+    killed = run(tmp_path / "killed", *crash)
+    assert killed.returncode == 9
+    checkpoint = tmp_path / "killed" / "checkpoints" / "last.ckpt"
+    assert torch.load(checkpoint, weights_only=True)["global_step"] == 10
+    assert run(tmp_path / "resumed", f"ckpt_path={checkpoint}").returncode == 0
+    expected, resumed = losses(tmp_path / "straight"), losses(tmp_path / "resumed")
+    assert sorted(resumed) == list(range(10, 20))
+    assert [resumed[s] for s in sorted(resumed)] == [expected[s] for s in sorted(resumed)]
