@@ -71,7 +71,8 @@ class BERTModule(RandomLTDModule):
         if weights is not None:
             self.load_pretrained_weights(weights, str(pretrained))
         self.val_loss = MeanMetric()
-        self.val_mlm_acc = MulticlassAccuracy(num_classes=vocab_size, average="micro", ignore_index=IGNORE_INDEX)
+        # sized from the built model: a pretrained folder's vocabulary replaces the argument
+        self.val_mlm_acc = MulticlassAccuracy(num_classes=config.vocab_size, average="micro", ignore_index=IGNORE_INDEX)
 
     @classmethod
     def from_pretrained(cls, path: str | Path, **kwargs: Any) -> BERTModule:

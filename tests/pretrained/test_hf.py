@@ -118,3 +118,27 @@ def test_lightning_checkpoint_does_not_need_the_source_again(tmp_path):
     assert checkpoint["hyper_parameters"]["pretrained"] is None
     rebuilt = GPTModule(**checkpoint["hyper_parameters"])
     assert rebuilt.model.config.n_layer == 4
+
+
+def test_pretrained_bert_with_its_own_vocabulary_trains_and_validates(tmp_path):
+    """The MLM accuracy is sized from the loaded config (103 ids), not the argument's default (260)."""
+    import lightning as L
+    from torch.utils.data import DataLoader
+
+    tiny_bert().save_pretrained(tmp_path)
+    module = BERTModule.from_pretrained(tmp_path, ltd_layers=[1, 2])
+    ids = torch.randint(5, 103, (8, 16))
+    labels = torch.full_like(ids, -100)
+    labels[:, 3] = ids[:, 3]
+    rows = [
+        {"input_ids": i, "attention_mask": torch.ones_like(i, dtype=torch.bool), "labels": y}
+        for i, y in zip(ids, labels, strict=True)
+    ]
+    loader = DataLoader(rows, batch_size=4)
+    trainer = L.Trainer(
+        max_steps=1, logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False
+    )
+    trainer.fit(module, loader)
+    (metrics,) = trainer.validate(module, loader, verbose=False)
+    assert module.val_mlm_acc.num_classes == 103 and trainer.global_step == 1
+    assert 0.0 <= metrics["val/mlm_acc"] <= 1.0
