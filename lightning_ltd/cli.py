@@ -40,10 +40,14 @@ def instantiate_group(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
 
 def cross_check(cfg: DictConfig) -> list[str]:
     """Problems between the data and the model config (each names both keys)."""
+    problems = []
     seq_len, model_len = cfg.data.get("block_size"), cfg.model.get("block_size")
     if isinstance(seq_len, int) and isinstance(model_len, int) and seq_len > model_len:
-        return [f"data.block_size={seq_len} exceeds model.block_size={model_len}"]
-    return []
+        problems.append(f"data.block_size={seq_len} exceeds model.block_size={model_len}")
+    min_lr, peak = (cfg.get("lr") or {}).get("min_lr"), cfg.model.get("lr")
+    if isinstance(min_lr, (int, float)) and isinstance(peak, (int, float)) and min_lr > peak:
+        problems.append(f"lr.min_lr={min_lr} must be <= model.lr={peak} (the decay would rise)")
+    return problems
 
 
 def keep_problems(scheduler: RandomLTDScheduler, module: RandomLTDModule) -> list[str]:

@@ -60,6 +60,7 @@ def test_smoke_run_lowers_val_loss(train_config, tmp_path, ltd):
         ("model.ltd_layers=[1,3]", "model.ltd_layers=[1, 3]: dropping layer index 3 is out of range"),
         ("data.path=/no/such/file.txt", "data.path='/no/such/file.txt': no such file"),
         ("model.n_head=5", "model.n_embd=32 must be divisible by n_head=5"),
+        ("lr.min_lr=0.01", "lr.min_lr=0.01 must be <= model.lr=0.003 (the decay would rise)"),
         ("model.compile_mode=fast", "model.compile_mode='fast' must be null or one of default, reduce-overhead"),
         ("experiment=gpt2_finetune_tiny", "model.pretrained must be set (experiment needs it)"),
         ("trainer=fsdp", "trainer: No supported gpu backend found!"),  # Lightning's own check, on one line
@@ -123,3 +124,9 @@ def test_compute_matched_runs_differ_by_one_override(train_config):
 def test_missing_checkpoint_named(train_config):
     with pytest.raises(ConfigError, match=r"ckpt_path='/nope\.ckpt': no such checkpoint file"):
         build(train_config("ckpt_path=/nope.ckpt"))
+
+
+def test_a_short_run_caps_the_warmup_with_one_warning(train_config):
+    with pytest.warns(UserWarning, match=r"lr.warmup_steps=50 is longer than the run \(lr.total_steps=20\)"):
+        _, _, trainer = build(train_config("trainer.max_steps=20", "lr.warmup_steps=50"))
+    assert trainer.max_steps == 20

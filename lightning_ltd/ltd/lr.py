@@ -8,6 +8,7 @@ Totals given as tokens or steps are turned into layer-tokens once the run's shap
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -65,6 +66,19 @@ def _count(value: float | int | None) -> int | None:
     return value  # type: ignore[return-value]
 
 
+def capped_warmup(warmup_steps: int, total_steps: int) -> int:
+    """A warmup longer than the run (``trainer.max_steps=20`` with the default 50-step warmup) is
+    cut to the run, with one warning line, so a short run just works."""
+    if warmup_steps <= total_steps:
+        return warmup_steps
+    warnings.warn(
+        f"lr.warmup_steps={warmup_steps} is longer than the run (lr.total_steps={total_steps}): "
+        f"warming up over all {total_steps} steps",
+        stacklevel=3,
+    )
+    return total_steps
+
+
 def _common_problems(decay: str, min_lr: float) -> list[str]:
     problems = [] if decay in DECAYS else [f"decay={decay!r} must be one of {DECAYS}"]
     if min_lr < 0:
@@ -112,10 +126,12 @@ class LayerTokenLR:
             problems.append(f"{'/'.join(totals)}: give exactly one, got {given or 'none'}")
         if all(value is not None for value in warmups.values()):
             problems.append("warmup_layer_tokens/warmup_steps: give at most one")
-        for warmup, total in (("warmup_layer_tokens", "total_layer_tokens"), ("warmup_steps", "total_steps")):
-            if not problems and (warmups[warmup] or 0) > (totals[total] if totals[total] is not None else float("inf")):
-                problems.append(f"{warmup}={warmups[warmup]} must be <= {total}={totals[total]}")
+        warmup_tokens, total_tokens = self.warmup_layer_tokens, self.total_layer_tokens
+        if not problems and (warmup_tokens or 0) > (total_tokens or float("inf")):
+            problems.append(f"warmup_layer_tokens={warmup_tokens} must be <= total_layer_tokens={total_tokens}")
         raise_if(problems)
+        if self.warmup_steps is not None and self.total_steps is not None:
+            self.warmup_steps = capped_warmup(self.warmup_steps, self.total_steps)
         self.decay = decay
         self.min_lr = min_lr
         self.stop_at_budget = stop_at_budget
@@ -154,11 +170,9 @@ class StepLR:
 
     def __init__(self, total_steps: int, warmup_steps: int = 0, decay: str = "cosine", min_lr: float = 0.0) -> None:
         problems = int_problems(0, total_steps=total_steps, warmup_steps=warmup_steps) + _common_problems(decay, min_lr)
-        if not problems and warmup_steps > total_steps:
-            problems.append(f"warmup_steps={warmup_steps} must be <= total_steps={total_steps}")
         raise_if(problems)
         self.total_steps = total_steps
-        self.warmup_steps = warmup_steps
+        self.warmup_steps = capped_warmup(warmup_steps, total_steps)
         self.decay = decay
         self.min_lr = min_lr
 

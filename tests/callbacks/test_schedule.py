@@ -113,3 +113,40 @@ def test_ledger_syncs_only_on_logging_steps_and_at_the_end(monkeypatch):
     assert len(syncs) == 20 // 5 + 1  # four logging steps and the end of the run
     expected = sum(layer_tokens_per_step(4, 24, mslg_keep(t, 4, 24, 8, 4), 4, 2) for t in range(20))
     assert scheduler.layer_tokens == expected and scheduler.full_layer_tokens == 20 * 4 * 24 * 4
+
+
+def test_lr_in_steps_means_steps_whatever_the_padded_widths():
+    """Issue 12: with per-batch padding a 12-step decay used to end at 2.3e-4 instead of min_lr."""
+    from lightning.pytorch.callbacks import Callback
+
+    from lightning_ltd.data import MLMDataModule
+    from lightning_ltd.modules import BERTModule
+
+    class LRs(Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            self.seen.append(trainer.optimizers[0].param_groups[0]["lr"])
+
+    def run(multiple):
+        torch.manual_seed(0)
+        schedule = LayerTokenLR(total_steps=12, warmup_steps=2, min_lr=1e-4)
+        scheduler = RandomLTDScheduler(min_keep=16, ramp_steps=8, granularity=8, lr=schedule)
+        data = MLMDataModule(max_bytes=60_000, block_size=64, batch_size=8, pad_to_multiple_of=multiple)
+        module = BERTModule(block_size=64, n_layer=3, n_head=2, n_embd=16, lr=1e-3)
+        lrs = LRs()
+        quiet_trainer(scheduler, lrs, max_steps=12, limit_val_batches=0).fit(module, datamodule=data)
+        return lrs.seen, schedule
+
+    tight, schedule = run(1)
+    bucketed, _ = run(64)
+    assert tight == bucketed  # the LR is a function of the step, not of the widths
+    assert tight[1] < tight[2] == max(tight)  # warmup over 2 steps
+    per_step = [layer_tokens_per_step(8, 64, mslg_keep(t, 16, 64, 8, 8), 3, 1) for t in range(12)]
+    assert schedule.total == sum(per_step)  # 12 steps at the data's block size, whatever the widths
+    expected = [
+        warmup_decay_lr(sum(per_step[:t]), 1e-3, sum(per_step[:2]), sum(per_step), 1e-4, "cosine") for t in range(12)
+    ]
+    assert tight == expected
+    assert schedule.lr(schedule.total, 1e-3) == pytest.approx(1e-4)  # min_lr once the 12th step is done
