@@ -12,6 +12,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from lightning_ltd.callbacks import RandomLTDScheduler, RunSummary
+from lightning_ltd.checkpoint import unwritable_folder
 from lightning_ltd.errors import InvalidFieldsError
 from lightning_ltd.modules import RandomLTDModule
 
@@ -93,6 +94,10 @@ def required_problems(cfg: DictConfig) -> list[str]:
 def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.Trainer]:
     """Instantiate everything, checking settings before any work starts."""
     problems = required_problems(cfg) + cross_check(cfg)
+    dirpath = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath", default=None)
+    reason = unwritable_folder(dirpath) if dirpath else None
+    if reason:
+        problems.append(f"callbacks.model_checkpoint.dirpath={dirpath!r}: cannot write checkpoints ({reason})")
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is not None and not Path(ckpt_path).is_file():
         problems.append(f"ckpt_path={ckpt_path!r}: no such checkpoint file")
