@@ -1,0 +1,43 @@
+"""A NaN/inf training loss stops the run naming its step; no checkpoint is written after it."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from lightning_ltd.callbacks import NonFiniteLossError
+from lightning_ltd.cli import train
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPLODING = ["lr=constant", "model.lr=1e6", "callbacks.model_checkpoint.every_n_train_steps=5", "trainer.max_steps=30"]
+
+
+def test_a_non_finite_loss_stops_the_run_before_any_checkpoint(train_config, tmp_path):
+    with pytest.raises(NonFiniteLossError, match=r"not finite at optimizer step \d+: stopped") as err:
+        train(train_config(*EXPLODING, "trainer.log_every_n_steps=50"))
+    step = int(str(err.value).split("optimizer step ")[1].split(":")[0])
+    assert step < 5  # a loss of 1e6-scaled updates explodes at once
+    assert not list(tmp_path.rglob("*.ckpt"))  # the step-5 checkpoint would have held NaN weights
+
+
+def test_the_last_good_checkpoint_stays_untouched(train_config, tmp_path):
+    train(train_config("trainer.max_steps=5", "callbacks.model_checkpoint.every_n_train_steps=5"))
+    last = next(tmp_path.rglob("last.ckpt"))
+    before = last.read_bytes()
+    poison = ["+callbacks.poison._target_=tests.helpers.poison.PoisonAt", "+callbacks.poison.step=7"]
+    with pytest.raises(NonFiniteLossError, match="at optimizer step 7:"):
+        train(train_config(f"ckpt_path={last}", "trainer.max_steps=20", *poison))
+    assert last.read_bytes() == before
+    assert all(torch.isfinite(v).all() for v in torch.load(last, weights_only=True)["state_dict"].values())
+
+
+def test_command_line_exits_3_with_one_line(tmp_path):
+    quiet = ["~callbacks.progress_bar", "trainer.enable_progress_bar=false"]
+    command = [sys.executable, "train.py", *EXPLODING, f"hydra.run.dir={tmp_path}", *quiet]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 3
+    assert (
+        result.stderr.strip().splitlines()[-1].startswith("error: the training loss was not finite at optimizer step")
+    )
