@@ -15,6 +15,7 @@ from lightning_ltd.callbacks import RandomLTDScheduler, RunSummary
 from lightning_ltd.checkpoint import unwritable_folder
 from lightning_ltd.errors import InvalidFieldsError
 from lightning_ltd.modules import RandomLTDModule
+from lightning_ltd.resume import data_source, resume_problems
 
 
 class ConfigError(ValueError):
@@ -112,6 +113,9 @@ def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.
     if hasattr(datamodule, "use_objective"):  # data that serves several objectives serves the module's
         datamodule.use_objective(getattr(module, "objective", "lm"))
     problems = keep_problems(scheduler, module) + vocabulary_problems(datamodule, module)
+    if ckpt_path is not None:
+        max_steps = OmegaConf.select(cfg, "trainer.max_steps", default=None)
+        problems += resume_problems(ckpt_path, module, data_source(datamodule), max_steps)
     if problems:
         raise ConfigError("; ".join(problems))
     callbacks: list[Callback] = [scheduler]

@@ -44,3 +44,46 @@ def test_resume_gives_the_same_losses_and_weights(tmp_path, settings):
         assert torch.equal(value, again["state_dict"][name]), name
     assert final["callbacks"]["RandomLTDScheduler"] == again["callbacks"]["RandomLTDScheduler"]
     assert "random_ltd_samplers" not in again  # kept indices derive from the step: no sampler state
+
+
+@pytest.fixture(scope="module")
+def step10_checkpoint(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("step10")
+    train(compose_train(run_dir, *COMMON, f"trainer.max_steps={N}"))
+    return run_dir / "checkpoints" / "last.ckpt"
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["model.n_embd=64"], "model.n_embd=64 differs from the checkpoint's 32"),
+        (["model.ltd_layers=[2]"], "model.ltd_layers=[2] differs from the checkpoint's None"),
+        (["trainer.max_steps=5"], "trainer.max_steps=5: the checkpoint is already at step 10, nothing to train"),
+        (["data.path=OTHER"], "differs from the checkpoint's data"),
+    ],
+)
+def test_a_checkpoint_that_does_not_fit_the_run_is_refused(tmp_path, step10_checkpoint, overrides, message):
+    from lightning_ltd.cli import ConfigError, build
+
+    (tmp_path / "other.txt").write_text("some other text of mine\n" * 3000)
+    overrides = [o.replace("OTHER", str(tmp_path / "other.txt")) for o in overrides]
+    with pytest.raises(ConfigError) as err:
+        build(compose_train(tmp_path, *COMMON, f"ckpt_path={step10_checkpoint}", *overrides))
+    assert message in str(err.value) and str(step10_checkpoint) in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("kind", ["text", "truncated", "foreign"])
+def test_a_file_that_is_not_a_checkpoint_names_its_path(tmp_path, step10_checkpoint, kind):
+    from lightning_ltd.cli import ConfigError, build
+
+    bad = tmp_path / "bad.ckpt"
+    if kind == "text":
+        bad.write_text("notes, not a checkpoint")
+    elif kind == "truncated":
+        bad.write_bytes(step10_checkpoint.read_bytes()[:5000])
+    else:
+        torch.save({"weights": torch.zeros(2)}, bad)
+    with pytest.raises(ConfigError) as err:
+        build(compose_train(tmp_path, *COMMON, f"ckpt_path={bad}"))
+    expected = "not a Lightning checkpoint" if kind == "foreign" else "not a readable checkpoint"
+    assert f"ckpt_path={str(bad)!r}: {expected}" in str(err.value) and "\n" not in str(err.value)

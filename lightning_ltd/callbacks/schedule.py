@@ -20,6 +20,7 @@ from lightning_ltd.ltd.ledger import LayerTokenLedger
 from lightning_ltd.ltd.lr import RunShape, ScheduledLayerTokens
 from lightning_ltd.models.compile import allow_recompiles, count_graphs
 from lightning_ltd.modules.base import RandomLTDModule
+from lightning_ltd.resume import data_source
 
 
 class LRSchedule(Protocol):
@@ -94,6 +95,7 @@ class RandomLTDScheduler(Callback):
         self._nominal_len: int | None = None
         self._n_dropping = 0
         self._routers: list[TokenRouter] = []
+        self._data_source: str | None = None
         self._seed = 0
         self._step_at_batch_start = -1
         self._micro_batch = 0
@@ -138,6 +140,7 @@ class RandomLTDScheduler(Callback):
         self._seed = pl_module.ltd_seed
         if self.enabled and not self._n_dropping:
             raise ValueError(f"{type(pl_module).__name__} has no RandomLTD layers to drive")
+        self._data_source = data_source(trainer.datamodule)
         data_len = getattr(trainer.datamodule, "block_size", None) if trainer.datamodule is not None else None
         self._nominal_len = min(pl_module.max_seq_len, data_len) if data_len else None
         if self.max_keep is None:
@@ -237,7 +240,13 @@ class RandomLTDScheduler(Callback):
         checkpoint.setdefault("callbacks", {})[self.state_key] = self.state_dict()
 
     def state_dict(self) -> dict[str, Any]:
-        return {**self.ledger.state_dict(), "current_keep": self.current_keep, "current_lr": self.current_lr}
+        """The ledger, kept length and LR, and the data source (a resume checks it is the same)."""
+        return {
+            **self.ledger.state_dict(),
+            "current_keep": self.current_keep,
+            "current_lr": self.current_lr,
+            "data_source": self._data_source,
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.ledger.load_state_dict(state_dict)
