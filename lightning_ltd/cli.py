@@ -106,10 +106,22 @@ def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.
         raise ConfigError("; ".join(problems))
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
-    lr_schedule = instantiate_group(cfg, "lr") if cfg.get("lr") else None
-    scheduler = instantiate_group(cfg, "ltd", lr=lr_schedule)
-    datamodule = instantiate_group(cfg, "data")
-    module = instantiate_group(cfg, "model")
+    problems = []
+
+    def attempt(key: str, **kwargs: Any) -> Any:
+        """Instantiate a group, collecting its error so that one line reports every bad group."""
+        try:
+            return instantiate_group(cfg, key, **kwargs)
+        except ConfigError as err:
+            problems.append(str(err))
+            return None
+
+    lr_schedule = attempt("lr") if cfg.get("lr") else None
+    scheduler = attempt("ltd", lr=lr_schedule)
+    datamodule = attempt("data")
+    module = attempt("model")
+    if problems:
+        raise ConfigError("; ".join(problems))
     if hasattr(datamodule, "use_objective"):  # data that serves several objectives serves the module's
         datamodule.use_objective(getattr(module, "objective", "lm"))
     problems = keep_problems(scheduler, module) + vocabulary_problems(datamodule, module)

@@ -130,3 +130,12 @@ def test_a_short_run_caps_the_warmup_with_one_warning(train_config):
     with pytest.warns(UserWarning, match=r"lr.warmup_steps=50 is longer than the run \(lr.total_steps=20\)"):
         _, _, trainer = build(train_config("trainer.max_steps=20", "lr.warmup_steps=50"))
     assert trainer.max_steps == 20
+
+
+def test_several_bad_groups_are_reported_together(train_config):
+    with pytest.raises(ConfigError) as err:
+        build(train_config("data.path=/no/such/file.txt", "model.n_head=5", "ltd.min_keep=-1"))
+    message = str(err.value)
+    assert "\n" not in message
+    for part in ("ltd.min_keep=-1", "data.path='/no/such/file.txt'", "model.n_embd=32 must be divisible by n_head=5"):
+        assert part in message

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader
-from lightning_ltd.data.text import DataError, HFTokenizer, load_corpus
+from lightning_ltd.data.text import DataError, HFTokenizer, load_corpus, resolve_text_files
 from lightning_ltd.errors import int_problems, positive_int_problems, raise_if
 from lightning_ltd.ltd.routing import step_seed
 
@@ -201,6 +201,8 @@ class MLMDataModule(L.LightningDataModule):
             problems.append(f"mask_prob={mask_prob!r} must be in (0, 1)")
         problems += int_problems(2, val_every=val_every)
         raise_if(problems)
+        if path is not None:
+            resolve_text_files(path)  # a missing path fails at construction, with the other settings
         self.path = path
         self.block_size = block_size
         self.min_len = min_len

@@ -166,6 +166,8 @@ class TextDataModule(L.LightningDataModule):
         problems = int_problems(1, block_size=block_size, batch_size=batch_size) + int_problems(2, val_every=val_every)
         if problems:
             raise DataError(problems)
+        if path is not None:
+            resolve_text_files(path)  # a missing path fails at construction, with the other settings
         self.path = path
         self.block_size = block_size
         self.batch_size = batch_size
