@@ -28,6 +28,7 @@ from lightning_ltd.data.loading import ResumableDataLoader, ResumableSampler
 from lightning_ltd.data.mlm import IGNORE_INDEX, ByteVocabulary, mask_sample
 from lightning_ltd.data.text import DataError
 from lightning_ltd.errors import int_problems
+from lightning_ltd.paths import file_inside
 
 OBJECTIVES = ("auto", "lm", "mlm")
 FORMAT = "lightning-ltd-tokens"  # what meta.json says a prepared folder is
@@ -51,7 +52,9 @@ def read_meta(path: str) -> dict[str, Any]:
         raise DataError(f"path={path!r}: {META} is not a {FORMAT} v{VERSION} description")
     for split in ("train", "val"):
         for shard in meta[split]:
-            file = folder / shard["file"]
+            file = file_inside(folder, shard["file"])
+            if file is None:
+                raise DataError(f"path={path!r}: {META} names shard {shard['file']!r}, outside the folder")
             expected = shard["tokens"] * np.dtype(meta["dtype"]).itemsize
             if not file.is_file() or file.stat().st_size != expected:
                 raise DataError(f"path={path!r}: shard {shard['file']} is missing or not {expected:,} bytes")

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 
 from lightning_ltd.errors import InvalidFieldsError
+from lightning_ltd.paths import file_inside
 
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
@@ -57,7 +58,10 @@ def load_hf_directory(path: str | Path) -> tuple[dict[str, Any], dict[str, torch
     config_file = root / "config.json"
     if not config_file.is_file():
         raise PretrainedError(f"pretrained={str(root)!r}: no config.json")
-    config = json.loads(config_file.read_text())
+    try:
+        config = json.loads(config_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise PretrainedError(f"pretrained={str(root)!r}: config.json is not valid JSON ({err})") from err
     for name in HF_WEIGHT_FILES:
         if (root / name).is_file():
             return config, load_weight_file(root / name)
@@ -66,7 +70,10 @@ def load_hf_directory(path: str | Path) -> tuple[dict[str, Any], dict[str, torch
             shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
             state: dict[str, torch.Tensor] = {}
             for shard in shards:
-                state.update(load_weight_file(root / shard))
+                inside = file_inside(root, shard)
+                if inside is None:
+                    raise PretrainedError(f"pretrained={str(root)!r}: {index.name} names {shard!r}, outside the folder")
+                state.update(load_weight_file(inside))
             return config, state
     raise PretrainedError(f"pretrained={str(root)!r}: no {' or '.join(HF_WEIGHT_FILES)} (or their index)")
 

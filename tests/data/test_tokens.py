@@ -188,3 +188,13 @@ def test_a_killed_run_resumes_from_its_last_mid_epoch_checkpoint(tmp_path):
     expected, resumed = losses(tmp_path / "straight"), losses(tmp_path / "resumed")
     assert sorted(resumed) == list(range(10, 20))
     assert [resumed[s] for s in sorted(resumed)] == [expected[s] for s in sorted(resumed)]
+
+
+def test_meta_naming_a_shard_outside_its_folder_is_refused(tmp_path):
+    shards = prepared(tmp_path)
+    (tmp_path / "secret.bin").write_bytes(b"\x00" * 64)
+    meta = json.loads((shards / "meta.json").read_text())
+    meta["train"][0]["file"] = "../secret.bin"
+    (shards / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(DataError, match=r"names shard '\.\./secret\.bin', outside the folder"):
+        TokensDataModule(str(shards))

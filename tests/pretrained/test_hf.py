@@ -142,3 +142,19 @@ def test_pretrained_bert_with_its_own_vocabulary_trains_and_validates(tmp_path):
     (metrics,) = trainer.validate(module, loader, verbose=False)
     assert module.val_mlm_acc.num_classes == 103 and trainer.global_step == 1
     assert 0.0 <= metrics["val/mlm_acc"] <= 1.0
+
+
+def test_broken_config_and_index_outside_the_folder_named(tmp_path):
+    import json
+
+    tiny_gpt2().save_pretrained(tmp_path / "gpt")
+    (tmp_path / "gpt" / "config.json").write_text("{broken")
+    with pytest.raises(PretrainedError, match=r"pretrained='.*gpt': config.json is not valid JSON"):
+        GPTModule.from_pretrained(tmp_path / "gpt")
+    tiny_gpt2().save_pretrained(tmp_path / "sharded")
+    weights = tmp_path / "sharded" / "model.safetensors"
+    weights.rename(tmp_path / "elsewhere.safetensors")
+    index = {"weight_map": {"transformer.wte.weight": "../elsewhere.safetensors"}}
+    (tmp_path / "sharded" / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(PretrainedError, match=r"names '\.\./elsewhere\.safetensors', outside the folder"):
+        GPTModule.from_pretrained(tmp_path / "sharded")
