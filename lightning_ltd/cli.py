@@ -52,15 +52,39 @@ def cross_check(cfg: DictConfig) -> list[str]:
     return problems
 
 
-def keep_problems(scheduler: RandomLTDScheduler, module: RandomLTDModule) -> list[str]:
-    """Kept lengths longer than the model's sequences are a mistake, not a no-op."""
+def keep_problems(scheduler: RandomLTDScheduler, module: RandomLTDModule, datamodule: Any = None) -> list[str]:
+    """Kept lengths longer than the sequences are a mistake, not a no-op; dropping needs layers."""
     if not scheduler.enabled:
         return []
-    return [
+    if not module.ltd_layers():
+        return ["model.ltd_layers: the model has no dropping layers (ltd_layers=[] or n_layer < 3); use ltd=off"]
+    problems = [
         f"ltd.{key}={keep} exceeds the sequence length {module.max_seq_len} of the model"
         for key, keep in (("min_keep", scheduler.min_keep), ("max_keep", scheduler.max_keep))
         if keep is not None and keep > module.max_seq_len
     ]
+    data_len = getattr(datamodule, "block_size", None)
+    if not problems and isinstance(data_len, int) and scheduler.max_keep is None and scheduler.min_keep > data_len:
+        problems.append(f"ltd.min_keep={scheduler.min_keep} exceeds data.block_size={data_len}")
+    return problems
+
+
+def trainer_problems(cfg: DictConfig) -> list[str]:
+    """Loop settings Lightning would accept and then misuse (or reject mid-run)."""
+    trainer, problems = cfg.get("trainer") or {}, []
+    steps = trainer.get("max_steps")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < -1):
+        problems.append(f"trainer.max_steps={steps!r} must be an integer >= -1 (-1: no limit)")
+    interval = trainer.get("val_check_interval")
+    if interval is not None and (isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0):
+        problems.append(f"trainer.val_check_interval={interval!r} must be > 0 (steps, or a fraction of an epoch)")
+    every = trainer.get("log_every_n_steps")
+    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 0):
+        problems.append(f"trainer.log_every_n_steps={every!r} must be an integer >= 0")
+    seed = cfg.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        problems.append(f"seed={seed!r} must be an integer")
+    return problems
 
 
 def vocabulary_problems(datamodule: L.LightningDataModule, module: L.LightningModule) -> list[str]:
@@ -94,7 +118,7 @@ def required_problems(cfg: DictConfig) -> list[str]:
 
 def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.Trainer]:
     """Instantiate everything, checking settings before any work starts."""
-    problems = required_problems(cfg) + cross_check(cfg)
+    problems = required_problems(cfg) + trainer_problems(cfg) + cross_check(cfg)
     dirpath = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath", default=None)
     reason = unwritable_folder(dirpath) if dirpath else None
     if reason:
@@ -124,7 +148,7 @@ def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.
         raise ConfigError("; ".join(problems))
     if hasattr(datamodule, "use_objective"):  # data that serves several objectives serves the module's
         datamodule.use_objective(getattr(module, "objective", "lm"))
-    problems = keep_problems(scheduler, module) + vocabulary_problems(datamodule, module)
+    problems = keep_problems(scheduler, module, datamodule) + vocabulary_problems(datamodule, module)
     if ckpt_path is not None:
         max_steps = OmegaConf.select(cfg, "trainer.max_steps", default=None)
         problems += resume_problems(ckpt_path, module, data_source(datamodule), max_steps)

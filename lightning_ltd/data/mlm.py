@@ -195,6 +195,7 @@ class MLMDataModule(L.LightningDataModule):
         problems = positive_int_problems(
             block_size=block_size, min_len=min_len, batch_size=batch_size, pad_to_multiple_of=pad_to_multiple_of
         )
+        problems += int_problems(0, num_workers=num_workers)
         if not problems and block_size < 3:
             problems.append(f"block_size={block_size} must be >= 3 ([CLS], a token, [SEP])")
         if not 0.0 < mask_prob < 1.0:

@@ -164,6 +164,7 @@ class TextDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         problems = int_problems(1, block_size=block_size, batch_size=batch_size) + int_problems(2, val_every=val_every)
+        problems += int_problems(0, num_workers=num_workers)
         if problems:
             raise DataError(problems)
         if path is not None:

@@ -14,6 +14,23 @@ from lightning_ltd.models.compile import compile_model, compile_problems, is_com
 from lightning_ltd.pretrained.io import check_state_dict
 
 
+def optimizer_problems(hparams: Any) -> list[str]:
+    """AdamW's ``lr`` > 0, ``weight_decay`` >= 0 and two ``betas`` in [0, 1), each named."""
+    problems = []
+    lr, decay, betas = hparams.get("lr"), hparams.get("weight_decay"), hparams.get("betas")
+    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0):
+        problems.append(f"lr={lr!r} must be a number > 0")
+    if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float)) or decay < 0):
+        problems.append(f"weight_decay={decay!r} must be a number >= 0")
+    if betas is not None:
+        valid = isinstance(betas, (list, tuple)) and len(betas) == 2
+        if not valid or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
+            problems.append(
+                f"betas={list(betas) if isinstance(betas, (list, tuple)) else betas!r} must be two numbers in [0, 1)"
+            )
+    return problems
+
+
 def weight_decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Decay matrices (and embeddings) only; biases and norm gains are left alone (nanoGPT)."""
     params = [p for p in model.parameters() if p.requires_grad]
@@ -110,9 +127,10 @@ class RandomLTDModule(L.LightningModule):
         check_state_dict(self.model.state_dict(), weights, source)
         self.model.load_state_dict(weights)
 
-    def check_compile_settings(self) -> None:
-        """``compile`` / ``compile_mode`` are checked at construction, before any work starts."""
-        raise_if(compile_problems(self.hparams.get("compile", False), self.hparams.get("compile_mode")))
+    def check_settings(self) -> None:
+        """Optimizer and compile settings, checked at construction, before any work starts."""
+        hp = self.hparams
+        raise_if(optimizer_problems(hp) + compile_problems(hp.get("compile", False), hp.get("compile_mode")))
 
     def configure_model(self) -> None:
         """With ``compile=True`` in the hparams, compile the whole network, routing included, as

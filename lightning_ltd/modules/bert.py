@@ -52,7 +52,7 @@ class BERTModule(RandomLTDModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.check_compile_settings()
+        self.check_settings()
         arch = {
             "vocab_size": vocab_size,
             "block_size": block_size,

@@ -50,7 +50,7 @@ class GPTModule(RandomLTDModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.check_compile_settings()
+        self.check_settings()
         arch = {
             "vocab_size": vocab_size,
             "block_size": block_size,

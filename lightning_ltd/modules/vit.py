@@ -55,7 +55,7 @@ class ViTModule(RandomLTDModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.check_compile_settings()
+        self.check_settings()
         arch = {
             "image_size": image_size,
             "patch_size": patch_size,
