@@ -40,6 +40,7 @@ def run_reference(*args: str) -> None:
     subprocess.run([PYTHON, str(SCRIPT), *args], check=True, timeout=300)
 
 
+@pytest.mark.slow  # a second Python with its own torch: about 9 s each
 @needs_timm
 @pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
 def test_vit_logits_equal_timm_and_export_loads_back(tmp_path, suffix):
