@@ -31,3 +31,28 @@ def test_deepspeed_stage_is_configurable(tmp_path, stage):
     if importlib.util.find_spec("deepspeed") is not None:  # instantiating needs the package
         strategy = hydra.utils.instantiate(cfg.trainer.strategy)
         assert strategy.config["zero_optimization"]["stage"] == stage
+
+
+def test_fsdp_clips_gradients_through_the_sharded_module():
+    """Lightning's FSDP precision refuses norm clipping; the module clips via FSDP's own method."""
+    from types import SimpleNamespace
+
+    import torch
+    from lightning.pytorch.strategies import FSDPStrategy
+
+    from lightning_ltd.modules import GPTModule
+
+    class ShardedRoot:
+        def __init__(self):
+            self.clipped = []
+
+        def clip_grad_norm_(self, max_norm):
+            self.clipped.append(max_norm)
+
+    strategy, root = FSDPStrategy(), ShardedRoot()
+    strategy.model = root
+    module = GPTModule(vocab_size=32, block_size=16, n_layer=3, n_head=2, n_embd=16)
+    module._trainer = SimpleNamespace(strategy=strategy)
+    optimizer = torch.optim.AdamW(module.parameters())
+    module.configure_gradient_clipping(optimizer, gradient_clip_val=1.0, gradient_clip_algorithm="norm")
+    assert root.clipped == [1.0]

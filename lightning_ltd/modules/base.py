@@ -107,6 +107,22 @@ class RandomLTDModule(L.LightningModule):
         fused = self.device.type == "cuda"
         return torch.optim.AdamW(groups, lr=hp.lr, betas=tuple(hp.betas), fused=fused or None)
 
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """Under FSDP, clip by norm through the sharded root module (``clip_grad_norm_`` reduces the
+        norm over ranks), which Lightning's FSDP precision plugin refuses to do; otherwise Lightning's."""
+        from lightning.pytorch.strategies import FSDPStrategy
+
+        strategy = self.trainer.strategy
+        if gradient_clip_val and isinstance(strategy, FSDPStrategy) and gradient_clip_algorithm in (None, "norm"):
+            strategy.model.clip_grad_norm_(gradient_clip_val)
+            return
+        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+
     def adopt_pretrained(
         self,
         arch: dict[str, Any],
