@@ -69,8 +69,8 @@ def keep_problems(scheduler: RandomLTDScheduler, module: RandomLTDModule, datamo
     return problems
 
 
-def trainer_problems(cfg: DictConfig) -> list[str]:
-    """Loop settings Lightning would accept and then misuse (or reject mid-run)."""
+def run_setting_problems(cfg: DictConfig) -> list[str]:
+    """The global seed and the loop settings Lightning would accept and then misuse (or reject mid-run)."""
     trainer, problems = cfg.get("trainer") or {}, []
     steps = trainer.get("max_steps")
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < -1):
@@ -118,7 +118,7 @@ def required_problems(cfg: DictConfig) -> list[str]:
 
 def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.Trainer]:
     """Instantiate everything, checking settings before any work starts."""
-    problems = required_problems(cfg) + trainer_problems(cfg) + cross_check(cfg)
+    problems = required_problems(cfg) + run_setting_problems(cfg) + cross_check(cfg)
     dirpath = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath", default=None)
     reason = unwritable_folder(dirpath) if dirpath else None
     if reason:

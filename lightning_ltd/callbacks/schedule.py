@@ -99,6 +99,7 @@ class RandomLTDScheduler(Callback):
         self._seed = 0
         self._step_at_batch_start = -1
         self._micro_batch = 0
+        self._batch_shape = (0, 0)  # (rows, width) of the current micro-batch
 
     # ---- the schedule ----------------------------------------------------------------------
 
@@ -167,7 +168,7 @@ class RandomLTDScheduler(Callback):
         self._micro_batch = 0 if new_step else self._micro_batch + 1
         self._step_at_batch_start = step
         self.current_keep = self.keep_at(step)
-        rows, seq_len = pl_module.token_shape(batch)
+        rows, seq_len = self._batch_shape = pl_module.token_shape(batch)
         # None when this batch is not longer than the kept length: one graph per (width, kept length)
         routed = None if self.current_keep is None or self.current_keep >= seq_len else self.current_keep
         for router in self._routers:
@@ -195,7 +196,7 @@ class RandomLTDScheduler(Callback):
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: RandomLTDModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        rows, seq_len = pl_module.token_shape(batch)
+        rows, seq_len = self._batch_shape  # read at the batch's start
         n_layer = pl_module.num_layers
         self.ledger.add(
             layer_tokens_per_step(rows, seq_len, self.current_keep, n_layer, self._n_dropping),

@@ -16,7 +16,12 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from lightning_ltd.ltd.routing import MASK32, mix32
 
 
-def shuffled_index(position: int, size: int, key: int) -> int:
+def feistel_keys(key: int) -> tuple[int, ...]:
+    """The four round keys of ``shuffled_index`` for one permutation (computed once per epoch)."""
+    return tuple(int(mix32(key ^ round_key * 0x9E3779B9 & MASK32)) for round_key in range(4))
+
+
+def shuffled_index(position: int, size: int, round_keys: tuple[int, ...]) -> int:
     """The ``position``-th element of a pseudo-random permutation of ``range(size)``.
 
     A 4-round Feistel network on the smallest even power of two >= ``size``, walked until it
@@ -29,8 +34,8 @@ def shuffled_index(position: int, size: int, key: int) -> int:
     value = position
     while True:
         left, right = value >> half_bits, value & half_mask
-        for round_key in range(4):
-            left, right = right, left ^ (int(mix32(right ^ mix32(key ^ round_key * 0x9E3779B9 & MASK32))) & half_mask)
+        for round_key in round_keys:
+            left, right = right, left ^ (int(mix32(right ^ round_key)) & half_mask)
         value = left << half_bits | right
         if value < size:
             return value
@@ -72,20 +77,13 @@ class ResumableSampler(Sampler[Any]):
             self.epoch = epoch
             self.start = 0
 
-    def index(self, position: int) -> int:
-        """The dataset index at ``position`` of this rank's share of the current epoch."""
-        shared = self.rank + position * self.num_replicas
-        if not self.shuffle:
-            return shared
-        return shuffled_index(
-            shared, self.size, int(mix32(self.seed & MASK32) ^ mix32(self.epoch & MASK32 ^ 0x5BD1E995))
-        )
-
     def __iter__(self) -> Iterator[Any]:
         start, self.start = self.start, 0  # a resume offset applies to one pass only
         epoch = self.epoch
+        round_keys = feistel_keys(int(mix32(self.seed & MASK32) ^ mix32(epoch & MASK32 ^ 0x5BD1E995)))
         for position in range(start, len(self)):
-            index = self.index(position)
+            shared = self.rank + position * self.num_replicas
+            index = shuffled_index(shared, self.size, round_keys) if self.shuffle else shared
             yield (epoch, index) if self.with_epoch else index
 
     def __len__(self) -> int:

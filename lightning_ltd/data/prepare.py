@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from lightning_ltd.data.text import DataError, resolve_text_files
 from lightning_ltd.data.tokens import FORMAT, META, VERSION
@@ -249,7 +250,9 @@ def prepare(
     train, val = (ShardWriter(folder, name, dtype, shard_tokens) for name in ("train", "val"))
     splitter = SplitWriter(train, val, val_fraction)
     separator = np.asarray(encoder.separator, dtype=np.int64)
-    with _progress(total_bytes, progress) as bar:
+    with tqdm(
+        total=total_bytes, unit="B", unit_scale=True, desc="tokenizing", file=sys.stderr, disable=not progress
+    ) as bar:
         batch: list[tuple[bytes, bool]] = []
         for piece in read_pieces(files):
             batch.append(piece)
@@ -288,25 +291,6 @@ def _write_batch(
         if ends_document and len(separator):
             splitter.write(separator)
         bar.update(len(piece))
-
-
-class _NoBar:
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *args: Any) -> None:
-        return None
-
-    def update(self, n: int) -> None:
-        return None
-
-
-def _progress(total: int, enabled: bool) -> Any:
-    if not enabled:
-        return _NoBar()
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="B", unit_scale=True, desc="tokenizing", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

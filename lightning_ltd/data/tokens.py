@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_ltd.data.loading import ResumableDataLoader, ResumableSampler
-from lightning_ltd.data.mlm import IGNORE_INDEX, ByteVocabulary, mask_sample
+from lightning_ltd.data.mlm import ByteVocabulary, mask_sample
 from lightning_ltd.data.text import DataError
 from lightning_ltd.errors import int_problems
 from lightning_ltd.paths import file_inside
@@ -235,4 +235,4 @@ class TokensDataModule(L.LightningDataModule):
         return DataLoader(self.val_set, batch_size=self.batch_size, num_workers=self.num_workers)
 
 
-__all__ = ["IGNORE_INDEX", "MaskedBlocks", "ShardBlocks", "TokensDataModule", "read_meta"]
+__all__ = ["MaskedBlocks", "ShardBlocks", "TokensDataModule", "read_meta"]

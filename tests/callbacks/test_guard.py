@@ -33,6 +33,7 @@ def test_the_last_good_checkpoint_stays_untouched(train_config, tmp_path):
     assert all(torch.isfinite(v).all() for v in torch.load(last, weights_only=True)["state_dict"].values())
 
 
+@pytest.mark.slow  # a subprocess or several compilations
 def test_command_line_exits_3_with_one_line(tmp_path):
     quiet = ["~callbacks.progress_bar", "trainer.enable_progress_bar=false"]
     command = [sys.executable, "train.py", *EXPLODING, f"hydra.run.dir={tmp_path}", *quiet]

@@ -148,6 +148,7 @@ def test_bad_input_is_one_line_naming_the_path(tmp_path, case, message):
         assert repr(args["inputs"][0] if case in ("missing", "empty") else args["tokenizer"]) in str(err.value)
 
 
+@pytest.mark.slow  # a subprocess or several compilations
 def test_command_line_prints_one_line_and_exits_2(tmp_path):
     command = [sys.executable, "-m", "lightning_ltd.data.prepare", "--input", str(tmp_path / "nope"), "--output", "x"]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -137,6 +137,7 @@ def test_train_py_with_model_compile_runs_one_graph_per_shape(train_config, monk
     assert len(graphs) == count_graphs([32], keeps)  # 6 kept lengths, full length, evaluation
 
 
+@pytest.mark.slow  # a subprocess or several compilations
 def test_going_past_the_graph_bound_is_an_error_not_a_silent_fallback():
     model, (idx,) = make("gpt")
     model.train()
