@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +15,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
-from lightning_ltd.callbacks import RandomLTDScheduler, RunSummary
+from lightning_ltd.callbacks import NonFiniteLossError, RandomLTDScheduler, RunSummary
 from lightning_ltd.checkpoint import unwritable_folder
 from lightning_ltd.errors import InvalidFieldsError
 from lightning_ltd.modules import RandomLTDModule
@@ -23,9 +27,9 @@ class ConfigError(ValueError):
 
 
 def instantiate_group(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
-    """``hydra.utils.instantiate(cfg[key])`` whose field errors name ``key.field``."""
+    """``hydra.utils.instantiate`` of the (dotted) ``key``, whose field errors name ``key.field``."""
     try:
-        return hydra.utils.instantiate(cfg[key], **kwargs)
+        return hydra.utils.instantiate(OmegaConf.select(cfg, key), **kwargs)
     except MissingMandatoryValue as err:
         raise ConfigError(f"{err.full_key} must be set: add {err.full_key}=...") from err
     except Exception as err:  # Hydra wraps constructor errors in InstantiationException
@@ -47,7 +51,7 @@ def cross_check(cfg: DictConfig) -> list[str]:
     if isinstance(seq_len, int) and isinstance(model_len, int) and seq_len > model_len:
         problems.append(f"data.block_size={seq_len} exceeds model.block_size={model_len}")
     min_lr, peak = (cfg.get("lr") or {}).get("min_lr"), cfg.model.get("lr")
-    if isinstance(min_lr, (int, float)) and isinstance(peak, (int, float)) and min_lr > peak:
+    if _is_number(min_lr) and _is_number(peak) and 0 < peak < min_lr:  # a peak <= 0 is the model's own error
         problems.append(f"lr.min_lr={min_lr} must be <= model.lr={peak} (the decay would rise)")
     return problems
 
@@ -69,21 +73,65 @@ def keep_problems(scheduler: RandomLTDScheduler, module: RandomLTDModule, datamo
     return problems
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def run_setting_problems(cfg: DictConfig) -> list[str]:
     """The global seed and the loop settings Lightning would accept and then misuse (or reject mid-run)."""
     trainer, problems = cfg.get("trainer") or {}, []
     steps = trainer.get("max_steps")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < -1):
-        problems.append(f"trainer.max_steps={steps!r} must be an integer >= -1 (-1: no limit)")
+    if steps is not None and (not _is_int(steps) or steps < -1 or steps == 0):
+        problems.append(f"trainer.max_steps={steps!r} must be a positive integer, or -1 (no limit)")
     interval = trainer.get("val_check_interval")
-    if interval is not None and (isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval <= 0):
+    if interval is not None and (not _is_number(interval) or interval <= 0):
         problems.append(f"trainer.val_check_interval={interval!r} must be > 0 (steps, or a fraction of an epoch)")
-    every = trainer.get("log_every_n_steps")
-    if every is not None and (isinstance(every, bool) or not isinstance(every, int) or every < 0):
-        problems.append(f"trainer.log_every_n_steps={every!r} must be an integer >= 0")
+    for key, minimum in (("log_every_n_steps", 0), ("accumulate_grad_batches", 1)):
+        value = trainer.get(key)
+        if value is not None and (not _is_int(value) or value < minimum):
+            problems.append(f"trainer.{key}={value!r} must be an integer >= {minimum}")
+    clip = trainer.get("gradient_clip_val")
+    if clip is not None and (not _is_number(clip) or clip < 0):
+        problems.append(f"trainer.gradient_clip_val={clip!r} must be a number >= 0, or null")
+    for key in ("limit_train_batches", "limit_val_batches"):
+        value = trainer.get(key)
+        if value is not None and not ((_is_int(value) and value >= 0) or (_is_number(value) and 0 <= value <= 1)):
+            problems.append(f"trainer.{key}={value!r} must be a count >= 0 or a fraction in [0, 1], or null")
+    problems += accelerator_problems(trainer.get("accelerator"))
     seed = cfg.get("seed")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+    if seed is not None and not _is_int(seed):
         problems.append(f"seed={seed!r} must be an integer")
+    return problems
+
+
+def accelerator_problems(name: Any) -> list[str]:
+    """An accelerator this machine lacks fails deep inside Lightning, without naming the key."""
+    from lightning.pytorch.accelerators import AcceleratorRegistry
+
+    if name is None or not isinstance(name, str) or name == "auto":
+        return []
+    known = sorted(AcceleratorRegistry.available_accelerators())
+    if name == "gpu":
+        usable = any(AcceleratorRegistry[n]["accelerator"].is_available() for n in ("cuda", "mps") if n in known)
+    elif name in known:
+        usable = AcceleratorRegistry[name]["accelerator"].is_available()
+    else:
+        return [f"trainer.accelerator={name!r} must be one of auto, gpu, {', '.join(known)}"]
+    return [] if usable else [f"trainer.accelerator={name!r}: no such device on this machine (trainer=cpu runs on CPU)"]
+
+
+def folder_problems(cfg: DictConfig) -> list[str]:
+    """Folders the run will write into must be writable now, not after the first hour of training."""
+    problems = []
+    for key in ("callbacks.model_checkpoint.dirpath", "logger.save_dir"):
+        folder = OmegaConf.select(cfg, key, default=None)
+        reason = unwritable_folder(folder) if isinstance(folder, str) else None
+        if reason:
+            problems.append(f"{key}={folder!r}: cannot write there ({reason})")
     return problems
 
 
@@ -116,21 +164,43 @@ def required_problems(cfg: DictConfig) -> list[str]:
     ]
 
 
-def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.Trainer]:
-    """Instantiate everything, checking settings before any work starts."""
-    problems = required_problems(cfg) + run_setting_problems(cfg) + cross_check(cfg)
-    dirpath = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath", default=None)
-    reason = unwritable_folder(dirpath) if dirpath else None
-    if reason:
-        problems.append(f"callbacks.model_checkpoint.dirpath={dirpath!r}: cannot write checkpoints ({reason})")
+def stop_if(problems: list[str]) -> None:
+    """Every problem found so far, on one line."""
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def setting_problems(cfg: DictConfig) -> list[str]:
+    """What can be judged from the config alone (no object built, no file read but ``ckpt_path``'s)."""
+    problems = required_problems(cfg) + run_setting_problems(cfg) + cross_check(cfg) + folder_problems(cfg)
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path is not None and not Path(ckpt_path).is_file():
         problems.append(f"ckpt_path={ckpt_path!r}: no such checkpoint file")
-    if problems:
-        raise ConfigError("; ".join(problems))
+    return problems
+
+
+@contextmanager
+def warnings_held_until_checked() -> Iterator[None]:
+    """Warnings raised while checking the settings appear only if the checks pass: a bad input's
+    one error line stands alone on stderr."""
+    with warnings.catch_warnings(record=True) as held:
+        yield
+    for warning in held:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+
+
+def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.Trainer]:
+    """Instantiate everything and read the data, checking every setting, path and checkpoint
+    before any work starts (no validation pass, no file written): a bad one raises ``ConfigError``."""
+    with warnings_held_until_checked():
+        return checked_build(cfg)
+
+
+def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.Trainer]:
+    stop_if(setting_problems(cfg))
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
-    problems = []
+    problems: list[str] = []
 
     def attempt(key: str, **kwargs: Any) -> Any:
         """Instantiate a group, collecting its error so that one line reports every bad group."""
@@ -144,29 +214,47 @@ def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.
     scheduler = attempt("ltd", lr=lr_schedule)
     datamodule = attempt("data")
     module = attempt("model")
-    if problems:
-        raise ConfigError("; ".join(problems))
+    callbacks: list[Callback] = [scheduler]
+    for name, node in (cfg.get("callbacks") or {}).items():
+        if node is not None:  # callbacks.NAME=null switches a default callback off
+            callbacks.append(attempt(f"callbacks.{name}"))
+    logger = attempt("logger") if cfg.get("logger") else False
+    stop_if(problems)
     if hasattr(datamodule, "use_objective"):  # data that serves several objectives serves the module's
         datamodule.use_objective(getattr(module, "objective", "lm"))
     problems = keep_problems(scheduler, module, datamodule) + vocabulary_problems(datamodule, module)
-    if ckpt_path is not None:
+    if cfg.get("ckpt_path") is not None:
         max_steps = OmegaConf.select(cfg, "trainer.max_steps", default=None)
-        problems += resume_problems(ckpt_path, module, data_source(datamodule), max_steps)
-    if problems:
-        raise ConfigError("; ".join(problems))
-    callbacks: list[Callback] = [scheduler]
-    for name in cfg.get("callbacks") or {}:
-        callbacks.append(instantiate_group(cfg.callbacks, name))
-    logger = instantiate_group(cfg, "logger") if cfg.get("logger") else False
-    trainer = instantiate_group(cfg, "trainer", callbacks=callbacks, logger=logger)
+        problems += resume_problems(cfg.ckpt_path, module, data_source(datamodule), max_steps)
+    stop_if(problems)
     try:
         datamodule.setup("fit")  # read the data now, so a bad path fails before training
     except InvalidFieldsError as err:
         raise ConfigError(err.prefixed("data")) from err
-    problems = class_problems(datamodule, module)
-    if problems:
-        raise ConfigError("; ".join(problems))
+    stop_if(class_problems(datamodule, module))
+    trainer = instantiate_group(cfg, "trainer", callbacks=callbacks, logger=logger)
     return module, datamodule, trainer
+
+
+EXIT_BAD_INPUT = 2
+EXIT_NON_FINITE_LOSS = 3
+
+
+def run_command(cfg: DictConfig) -> int:
+    """``python train.py`` without the process: the exit code, with a failure's one line on stderr.
+
+    2: a bad setting, path or checkpoint (nothing ran); 3: the loss went non-finite (the last good
+    checkpoint is kept).
+    """
+    try:
+        train(cfg)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except NonFiniteLossError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_NON_FINITE_LOSS
+    return 0
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:

@@ -56,3 +56,33 @@ def test_fsdp_clips_gradients_through_the_sharded_module():
     optimizer = torch.optim.AdamW(module.parameters())
     module.configure_gradient_clipping(optimizer, gradient_clip_val=1.0, gradient_clip_algorithm="norm")
     assert root.clipped == [1.0]
+
+
+def test_weight_decay_groups_survive_fsdp_flat_sharding():
+    """FSDP (use_orig_params) renames parameters and turns them into 1-D shard views; the groups
+    recorded in ``configure_model`` still decay exactly the matrices and embeddings."""
+    import torch
+
+    from lightning_ltd.modules import GPTModule
+
+    module = GPTModule(vocab_size=32, block_size=16, n_layer=3, n_head=2, n_embd=16)
+    whole = module.configure_optimizers().param_groups
+    expected = [{id(p) for p in group["params"]} for group in whole]
+    module.configure_model()  # Lightning calls this before the strategy wraps the model
+
+    class Sharded(torch.nn.Module):
+        """Stands for FSDP's wrapper: a ``_fsdp_wrapped_module`` child and flattened parameters."""
+
+        def __init__(self, inner: torch.nn.Module):
+            super().__init__()
+            self._fsdp_wrapped_module = inner
+
+    blocks = module.model.transformer.h
+    for index in range(len(blocks)):
+        blocks[index] = Sharded(blocks[index])
+    for p in module.parameters():
+        p.data = p.data.reshape(-1)
+    assert all(p.ndim == 1 for p in module.parameters())
+    sharded = module.configure_optimizers().param_groups
+    assert [{id(p) for p in group["params"]} for group in sharded] == expected
+    assert [g["weight_decay"] for g in sharded] == [0.1, 0.0] and len(expected[0]) > 0 and len(expected[1]) > 0

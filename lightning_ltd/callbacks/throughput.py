@@ -7,6 +7,7 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import ThroughputMonitor
 
+from lightning_ltd.errors import int_problems, raise_if
 from lightning_ltd.modules.base import RandomLTDModule
 
 
@@ -18,8 +19,9 @@ class TokenThroughputMonitor(ThroughputMonitor):
     files cannot hold lambdas, hence this subclass.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(batch_size_fn=self._rows, length_fn=self._tokens, **kwargs)
+    def __init__(self, window_size: int = 100, **kwargs: Any) -> None:
+        raise_if(int_problems(2, window_size=window_size))  # throughput needs two points in the window
+        super().__init__(batch_size_fn=self._rows, length_fn=self._tokens, window_size=window_size, **kwargs)
         self._module: RandomLTDModule | None = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:

@@ -116,6 +116,9 @@ class ImageFolderDataModule(ImageDataModule):
         files = [(f, label) for f, label in files if f.is_file() and not f.name.startswith(".")]
         if not files:
             raise DataError(f"path={self.path!r}: no images (expected one sub-folder of images per class)")
+        empty = [name for label, name in enumerate(classes) if not any(lab == label for _, lab in files)]
+        if empty:
+            raise DataError(f"path={self.path!r}: class folder(s) {', '.join(map(repr, empty))} hold no images")
         found = sorted({label for _, label in files})
         if len(found) < 2:
             raise DataError(f"path={self.path!r}: images of only one class ({classes[found[0]]!r}); need at least 2")

@@ -193,7 +193,11 @@ class MLMDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         problems = positive_int_problems(
-            block_size=block_size, min_len=min_len, batch_size=batch_size, pad_to_multiple_of=pad_to_multiple_of
+            block_size=block_size,
+            min_len=min_len,
+            batch_size=batch_size,
+            pad_to_multiple_of=pad_to_multiple_of,
+            max_bytes=max_bytes,
         )
         problems += int_problems(0, num_workers=num_workers)
         if not problems and block_size < 3:

@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader
-from lightning_ltd.errors import InvalidFieldsError, int_problems
+from lightning_ltd.errors import InvalidFieldsError, int_problems, positive_int_problems
 
 
 class DataError(InvalidFieldsError):
@@ -164,7 +164,7 @@ class TextDataModule(L.LightningDataModule):
     ) -> None:
         super().__init__()
         problems = int_problems(1, block_size=block_size, batch_size=batch_size) + int_problems(2, val_every=val_every)
-        problems += int_problems(0, num_workers=num_workers)
+        problems += int_problems(0, num_workers=num_workers) + positive_int_problems(max_bytes=max_bytes)
         if problems:
             raise DataError(problems)
         if path is not None:

@@ -31,12 +31,32 @@ def optimizer_problems(hparams: Any) -> list[str]:
     return problems
 
 
-def weight_decay_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Decay matrices (and embeddings) only; biases and norm gains are left alone (nanoGPT)."""
-    params = [p for p in model.parameters() if p.requires_grad]
+WRAPPER_PREFIXES = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")
+"""Name segments that FSDP, activation checkpointing and ``torch.compile`` insert."""
+
+
+def plain_name(name: str) -> str:
+    """A parameter's name as the unwrapped model spells it."""
+    for prefix in WRAPPER_PREFIXES:
+        name = name.replace(prefix, "")
+    return name
+
+
+def decayed_names(model: torch.nn.Module) -> set[str]:
+    """Matrices (and embeddings) decay; biases and norm gains do not (nanoGPT). Judged on the
+    unwrapped model: FSDP's sharded views are all one-dimensional."""
+    return {plain_name(name) for name, p in model.named_parameters() if p.ndim >= 2}
+
+
+def weight_decay_groups(
+    model: torch.nn.Module, weight_decay: float, decayed: set[str] | None = None
+) -> list[dict[str, Any]]:
+    """Two AdamW groups by name: ``decayed`` (default: judged now by shape) and the rest."""
+    decayed = decayed_names(model) if decayed is None else decayed
+    named = [(plain_name(name), p) for name, p in model.named_parameters() if p.requires_grad]
     return [
-        {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
-        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+        {"params": [p for name, p in named if name in decayed], "weight_decay": weight_decay},
+        {"params": [p for name, p in named if name not in decayed], "weight_decay": 0.0},
     ]
 
 
@@ -103,7 +123,7 @@ class RandomLTDModule(L.LightningModule):
         """AdamW from ``hparams`` ``lr``, ``weight_decay``, ``betas``; decay on matrices only;
         the fused CUDA kernel on GPUs (one launch for all parameters instead of several per tensor)."""
         hp = self.hparams
-        groups = weight_decay_groups(self, hp.weight_decay)
+        groups = weight_decay_groups(self, hp.weight_decay, getattr(self, "_decayed_names", None))
         fused = self.device.type == "cuda"
         return torch.optim.AdamW(groups, lr=hp.lr, betas=tuple(hp.betas), fused=fused or None)
 
@@ -152,7 +172,9 @@ class RandomLTDModule(L.LightningModule):
         """With ``compile=True`` in the hparams, compile the whole network, routing included, as
         one graph per shape (``lightning_ltd.models.compile``); ``compile_mode`` picks the
         ``torch.compile`` mode (``reduce-overhead``: CUDA graphs). Lightning calls this once the
-        strategy is set up."""
+        strategy is set up. Records which parameters decay while their shapes are still whole
+        (before FSDP shards them)."""
+        self._decayed_names = decayed_names(self)
         if self.hparams.get("compile") and not is_compiled(self.model):
             compile_model(self.model, mode=self.hparams.get("compile_mode"))
 

@@ -1,0 +1,217 @@
+"""Every bad setting, path and checkpoint a user may give: ``python train.py`` exits 2 with one
+stderr line naming the key or path, before any work (no validation, no checkpoint, no metrics).
+
+The table is the issue's 86 inputs and more; each row is (overrides, text the line must hold).
+Placeholders in braces name files the ``files`` fixture makes. ``test_train.py`` keeps a fast
+subset; this whole table is in the slow tier.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from lightning_ltd.cli import EXIT_BAD_INPUT, run_command, train
+from lightning_ltd.data.prepare import prepare
+from omegaconf import DictConfig
+
+from tests.conftest import QUICK, compose_train
+
+CASES: list[tuple[list[str], str]] = [
+    # the run
+    (["seed=abc"], "seed='abc' must be an integer"),
+    (["seed=1.5"], "seed=1.5 must be an integer"),
+    (["trainer.max_steps=ten"], "trainer.max_steps='ten'"),
+    (["trainer.max_steps=-5"], "trainer.max_steps=-5"),
+    (["trainer.max_steps=0"], "trainer.max_steps=0"),
+    (["trainer.val_check_interval=0"], "trainer.val_check_interval=0"),
+    (["trainer.val_check_interval=-3"], "trainer.val_check_interval=-3"),
+    (["trainer.val_check_interval=abc"], "trainer.val_check_interval='abc'"),
+    (["trainer.log_every_n_steps=-1"], "trainer.log_every_n_steps=-1"),
+    (["trainer.accelerator=tpu"], "accelerator"),
+    (["trainer.devices=0"], "devices"),
+    (["trainer.precision=17"], "precision"),
+    (["trainer.gradient_clip_val=-1"], "trainer.gradient_clip_val=-1"),
+    (["+trainer.accumulate_grad_batches=0"], "trainer.accumulate_grad_batches=0"),
+    (["trainer.limit_val_batches=-1"], "trainer.limit_val_batches=-1"),
+    (["trainer=fsdp"], "trainer.accelerator='gpu': no such device"),
+    # the model
+    (["model.lr=-0.001"], "model.lr=-0.001 must be a number > 0"),
+    (["model.lr=0"], "model.lr=0 must be a number > 0"),
+    (["model.lr=abc"], "model.lr='abc'"),
+    (["model.weight_decay=-1"], "model.weight_decay=-1"),
+    (["model.betas=[0.9]"], "model.betas=[0.9]"),
+    (["model.betas=[0.9,1.5]"], "model.betas=[0.9, 1.5]"),
+    (["model.n_head=5"], "model.n_embd=32 must be divisible by n_head=5"),
+    (["model.n_head=0"], "model.n_head=0"),
+    (["model.n_layer=1"], "model.ltd_layers"),
+    (["model.n_layer=0"], "model.n_layer=0"),
+    (["model.n_embd=0"], "model.n_embd=0"),
+    (["model.block_size=16"], "data.block_size=32 exceeds model.block_size=16"),
+    (["model.dropout=1.5"], "model.dropout=1.5"),
+    (["model.dropout=-0.1"], "model.dropout=-0.1"),
+    (["model.ltd_layers=[]"], "model.ltd_layers"),
+    (["model.ltd_layers=[1,3]"], "model.ltd_layers=[1, 3]"),
+    (["model.ltd_layers=[a]"], "model.ltd_layers=['a']"),
+    (["model.vocab_size=10"], "model.vocab_size=10"),
+    (["model.position=foo"], "model.position='foo'"),
+    (["model.compile_mode=fast"], "model.compile_mode='fast'"),
+    (["model.pretrained=/no/such/dir"], "model.pretrained='/no/such/dir'"),
+    (["model.pretrained={notes}"], "model.pretrained="),
+    (["model.pretrained={broken_config}"], "config.json"),
+    (["+model.foo=1"], "model: "),
+    (["model.block_size=64", "ltd.min_keep=48"], "ltd.min_keep=48 exceeds data.block_size=32"),
+    # the dropping schedule
+    (["ltd.min_keep=-1"], "ltd.min_keep=-1"),
+    (["ltd.min_keep=0"], "ltd.min_keep=0"),
+    (["ltd.min_keep=40"], "ltd.min_keep=40 exceeds the sequence length 32"),
+    (["ltd.max_keep=64"], "ltd.max_keep=64 exceeds the sequence length 32"),
+    (["ltd.max_keep=6"], "ltd.min_keep=8 must be <= max_keep=6"),
+    (["ltd.ramp_steps=-1"], "ltd.ramp_steps=-1"),
+    (["ltd.granularity=0"], "ltd.granularity=0"),
+    (["ltd.granularity=abc"], "ltd.granularity='abc'"),
+    # the learning rate
+    (["lr.min_lr=0.01"], "lr.min_lr=0.01 must be <= model.lr=0.003"),
+    (["lr.min_lr=-1"], "lr.min_lr=-1"),
+    (["lr.warmup_steps=-1"], "lr.warmup_steps=-1"),
+    (["lr.warmup_steps=abc"], "lr.warmup_steps='abc'"),
+    (["lr.total_steps=-5"], "lr.total_steps=-5"),
+    (["lr.decay=foo"], "lr.decay='foo'"),
+    (["lr=layer_token_budget", "lr.total_layer_tokens=-1"], "lr.total_layer_tokens=-1"),
+    (["lr=step_cosine", "lr.warmup_steps=-2"], "lr.warmup_steps=-2"),
+    # text data
+    (["data.path=/no/such/file.txt"], "data.path='/no/such/file.txt'"),
+    (["data.path={empty_file}"], "data.path="),
+    (["data.path={empty_dir}"], "data.path="),
+    (["data.path={short_text}"], "data.path="),
+    (["data.block_size=0"], "data.block_size=0"),
+    (["data.block_size=-1"], "data.block_size=-1"),
+    (["data.batch_size=0"], "data.batch_size=0"),
+    (["data.num_workers=-1"], "data.num_workers=-1"),
+    (["data.num_workers=abc"], "data.num_workers='abc'"),
+    (["data.max_bytes=0"], "data.max_bytes=0"),
+    (["data.val_every=0"], "data.val_every=0"),
+    (["data.tokenizer=/no/such/tokenizer"], "data.tokenizer='/no/such/tokenizer'"),
+    # token shards
+    (["data=tokens"], "data.path must be set"),
+    (["data=tokens", "data.path={empty_dir}"], "meta.json"),
+    (["data=tokens", "data.path={bad_meta}"], "meta.json"),
+    (["data=tokens", "data.path={escaping_meta}"], "data.path="),
+    (["data=tokens", "data.path={shards}", "data.objective=foo"], "data.objective='foo'"),
+    (["data=tokens", "data.path={shards}", "data.mask_prob=1.5"], "data.mask_prob=1.5"),
+    # masked-language-model data
+    (["model=bert_small", "data=mlm", "data.mask_prob=1.5"], "data.mask_prob=1.5"),
+    (["model=bert_small", "data=mlm", "data.pad_to_multiple_of=0"], "data.pad_to_multiple_of=0"),
+    (["model=bert_small", "data=mlm", "data.min_len=0"], "data.min_len=0"),
+    # images
+    (["experiment=vit_digits", "data=imagefolder"], "data.path must be set"),
+    (
+        ["experiment=vit_digits", "data=imagefolder", "data.path={empty_class_images}", "data.batch_size=2"],
+        "class folder(s) 'empty' hold no images",
+    ),
+    (["experiment=vit_digits", "data=imagefolder", "data.path={images}", "data.channels=2"], "data.channels=2"),
+    (["experiment=vit_digits", "data.image_size=0"], "data.image_size=0"),
+    (["experiment=vit_digits", "model.patch_size=5"], "must be divisible by patch_size=5"),
+    (["experiment=gpt2_finetune_tiny"], "model.pretrained must be set"),
+    # checkpoints to resume from
+    (["ckpt_path=/nope.ckpt"], "ckpt_path='/nope.ckpt': no such checkpoint file"),
+    (["ckpt_path={notes}"], "ckpt_path="),
+    (["ckpt_path={random_pth}"], "ckpt_path="),
+    (["ckpt_path={truncated_ckpt}"], "ckpt_path="),
+    (["ckpt_path={empty_dir}"], "ckpt_path="),
+    (["ckpt_path={good_ckpt}", "model.n_embd=64"], "model.n_embd=64 differs from the checkpoint's 32"),
+    (["ckpt_path={good_ckpt}", "model.ltd_layers=[1]"], "model.ltd_layers=[1] differs from the checkpoint's"),
+    (["ckpt_path={good_ckpt}", "data.path={long_text}"], "differs from the checkpoint's data"),
+    (["ckpt_path={good_ckpt}", "trainer.max_steps=4"], "trainer.max_steps=4: the checkpoint is already at step 4"),
+    # callbacks and logger
+    (["callbacks.model_checkpoint.dirpath={notes}"], "callbacks.model_checkpoint.dirpath="),
+    (["callbacks.model_checkpoint.every_n_train_steps=-1"], "every_n_train_steps"),
+    (["callbacks.throughput.window_size=0"], "callbacks.throughput"),
+    (["logger.save_dir={notes}"], "logger.save_dir="),
+]
+"""The good checkpoint was trained with ``model.n_layer=4`` (dropping layers [1, 2]), so the rows
+that resume from it set the same depth (see ``overrides_for``)."""
+
+
+def compose_case(run_dir: Path, case: list[str], files: dict[str, Path]) -> DictConfig:
+    """The tiny GPT run for GPT rows; other models and data at their own sizes (built, never run)."""
+    overrides = [item.format(**{k: str(v) for k, v in files.items()}) for item in case]
+    if any("good_ckpt" in item for item in case):
+        overrides.insert(0, "model.n_layer=4")
+    tiny = not any(item.startswith(("data=", "model=", "experiment=")) for item in case)
+    return compose_train(run_dir, *([] if tiny else QUICK), *overrides, tiny=tiny)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The bad (and good) files the table refers to, made once."""
+    root = tmp_path_factory.mktemp("inputs")
+    made: dict[str, Path] = {}
+    made["notes"] = root / "notes.txt"
+    made["notes"].write_text("not a checkpoint\n")
+    made["empty_file"] = root / "empty.txt"
+    made["empty_file"].write_text("")
+    made["empty_dir"] = root / "empty_dir"
+    made["empty_dir"].mkdir()
+    made["short_text"] = root / "short.txt"
+    made["short_text"].write_text("too short")
+    made["long_text"] = root / "long.txt"
+    made["long_text"].write_text("the quick brown fox jumps over the lazy dog. " * 400)
+    made["random_pth"] = root / "random.pth"
+    made["random_pth"].write_bytes(os.urandom(4096))
+    made["broken_config"] = root / "pretrained"
+    made["broken_config"].mkdir()
+    (made["broken_config"] / "config.json").write_text("{ not json")
+
+    made["shards"] = root / "shards"
+    prepare([str(made["long_text"])], str(made["shards"]), val_fraction=0.2, progress=False)
+    made["bad_meta"] = root / "bad_meta"
+    made["bad_meta"].mkdir()
+    (made["bad_meta"] / "meta.json").write_text("[1, 2")
+    made["escaping_meta"] = root / "escaping_meta"
+    made["escaping_meta"].mkdir()
+    meta = json.loads((made["shards"] / "meta.json").read_text())
+    escaping = json.dumps(meta).replace('"train/', '"../../train/')
+    (made["escaping_meta"] / "meta.json").write_text(escaping)
+
+    made["images"] = root / "images"
+    made["empty_class_images"] = root / "empty_class_images"
+    for folder, classes in ((made["images"], ("a", "b")), (made["empty_class_images"], ("a", "b", "empty"))):
+        for index, name in enumerate(classes):
+            (folder / name).mkdir(parents=True)
+            for i in range(0 if name == "empty" else 6):
+                Image.new("L", (8, 8), color=30 * index + i).save(folder / name / f"{i}.png")
+
+    run = root / "good_run"
+    train(compose_train(run, "model.n_layer=4", "trainer.max_steps=4", "lr.warmup_steps=1",
+                        "callbacks.model_checkpoint.every_n_train_steps=2", "validate_before_fit=false"))
+    made["good_ckpt"] = run / "checkpoints" / "last.ckpt"
+    made["truncated_ckpt"] = root / "truncated.ckpt"
+    data = made["good_ckpt"].read_bytes()
+    made["truncated_ckpt"].write_bytes(data[: len(data) // 2])
+    return made
+
+
+def written_files(folder: Path) -> list[Path]:
+    """Checkpoints and metrics under a run folder (Hydra's own config files are allowed)."""
+    return [p for p in folder.rglob("*") if p.suffix in (".ckpt", ".csv") or p.name == "hparams.yaml"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case, expected", CASES, ids=[" ".join(case) for case, _ in CASES])
+def test_bad_input_stops_with_one_line_naming_it(files, tmp_path, capsys, case, expected):
+    run_dir = tmp_path / "run"
+    cfg = compose_case(run_dir, case, files)
+    with warnings.catch_warnings(record=True) as shown:
+        code = run_command(cfg)
+    err = capsys.readouterr().err.strip()
+    assert not shown, [str(w.message) for w in shown]  # a warning would be more lines on stderr
+    assert code == EXIT_BAD_INPUT, err
+    assert len(err.splitlines()) == 1 and err.startswith("error: "), err
+    assert expected.format(**{k: str(v) for k, v in files.items()}) in err, err
+    assert not written_files(run_dir), written_files(run_dir)
