@@ -14,12 +14,11 @@ import warnings
 from pathlib import Path
 
 import pytest
+from omegaconf import DictConfig
 from PIL import Image
 
 from lightning_ltd.cli import EXIT_BAD_INPUT, run_command, train
 from lightning_ltd.data.prepare import prepare
-from omegaconf import DictConfig
-
 from tests.conftest import QUICK, compose_train
 
 CASES: list[tuple[list[str], str]] = [
@@ -188,8 +187,16 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                 Image.new("L", (8, 8), color=30 * index + i).save(folder / name / f"{i}.png")
 
     run = root / "good_run"
-    train(compose_train(run, "model.n_layer=4", "trainer.max_steps=4", "lr.warmup_steps=1",
-                        "callbacks.model_checkpoint.every_n_train_steps=2", "validate_before_fit=false"))
+    train(
+        compose_train(
+            run,
+            "model.n_layer=4",
+            "trainer.max_steps=4",
+            "lr.warmup_steps=1",
+            "callbacks.model_checkpoint.every_n_train_steps=2",
+            "validate_before_fit=false",
+        )
+    )
     made["good_ckpt"] = run / "checkpoints" / "last.ckpt"
     made["truncated_ckpt"] = root / "truncated.ckpt"
     data = made["good_ckpt"].read_bytes()
