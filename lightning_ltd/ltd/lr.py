@@ -172,7 +172,8 @@ class StepLR:
         problems = int_problems(0, total_steps=total_steps, warmup_steps=warmup_steps) + _common_problems(decay, min_lr)
         raise_if(problems)
         self.total_steps = total_steps
-        self.warmup_steps = capped_warmup(warmup_steps, total_steps)
+        # a constant LR has no end to fit the warmup into (lr=constant leaves total_steps at 0)
+        self.warmup_steps = warmup_steps if decay == "constant" else capped_warmup(warmup_steps, total_steps)
         self.decay = decay
         self.min_lr = min_lr
 

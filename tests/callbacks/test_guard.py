@@ -42,3 +42,40 @@ def test_command_line_exits_3_with_one_line(tmp_path):
     assert (
         result.stderr.strip().splitlines()[-1].startswith("error: the training loss was not finite at optimizer step")
     )
+
+
+BAD_STEPS = ["+callbacks.bad._target_=tests.helpers.poison.BadLossAt", "+callbacks.bad.steps=[3,7]"]
+
+
+def test_skip_steps_drops_bounded_bad_updates_and_leaves_weights_untouched(train_config):
+    from lightning.pytorch.callbacks import Callback
+
+    from lightning_ltd.callbacks import NonFiniteLossGuard
+    from lightning_ltd.cli import build, run
+
+    class Snapshots(Callback):
+        def __init__(self):
+            self.weights = {}
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            self.weights[trainer.global_step] = [p.detach().clone() for p in pl_module.parameters()]
+
+    cfg = train_config(*BAD_STEPS, "callbacks.nonfinite_guard.skip_steps=2", "trainer.max_steps=12")
+    module, datamodule, trainer = build(cfg)
+    snapshots = Snapshots()
+    trainer.callbacks.append(snapshots)
+    with pytest.warns(UserWarning, match="skipped optimizer step 3"):
+        summary = run(cfg, module, datamodule, trainer)
+    guard = next(c for c in trainer.callbacks if isinstance(c, NonFiniteLossGuard))
+    assert guard.skipped == [3, 7] and summary["steps"] == 12
+    for bad in (3, 7):  # the bad step's update was dropped: weights and AdamW moments unchanged
+        assert all(torch.equal(a, b) for a, b in zip(snapshots.weights[bad], snapshots.weights[bad + 1], strict=True))
+    assert not all(torch.equal(a, b) for a, b in zip(snapshots.weights[4], snapshots.weights[5], strict=True))
+    assert all(torch.isfinite(p).all() for p in module.parameters())
+
+
+def test_skip_steps_stops_at_the_first_bad_step_past_the_bound(train_config, tmp_path):
+    cfg = train_config(*BAD_STEPS, "callbacks.nonfinite_guard.skip_steps=1", "trainer.max_steps=12")
+    stopped = r"not finite at optimizer step 7, after 1 skipped step\(s\) \[3\]"
+    with pytest.warns(UserWarning, match="skipped optimizer step 3"), pytest.raises(NonFiniteLossError, match=stopped):
+        train(cfg)

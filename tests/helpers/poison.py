@@ -1,10 +1,12 @@
-"""A callback that makes the loss non-finite from a given step on (a diverging run, on demand)."""
+"""Callbacks that make training non-finite on demand: for good (poisoned weights) or for one step."""
 
 import torch
 from lightning.pytorch.callbacks import Callback
 
 
 class PoisonAt(Callback):
+    """Weights become NaN at ``step``: a run that has diverged for good."""
+
     def __init__(self, step: int) -> None:
         self.step = step
 
@@ -12,3 +14,20 @@ class PoisonAt(Callback):
         if trainer.global_step == self.step:
             with torch.no_grad():
                 next(pl_module.parameters()).fill_(float("nan"))
+
+
+class BadLossAt(Callback):
+    """The loss (and so every gradient) is NaN at the given steps only: a bad batch."""
+
+    def __init__(self, steps: list[int]) -> None:
+        self.steps = set(steps)
+        self._hook = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step in self.steps:
+            self._hook = pl_module.register_forward_hook(lambda module, args, output: output * float("nan"))
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
