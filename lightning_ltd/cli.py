@@ -11,7 +11,7 @@ from typing import Any
 
 import hydra
 import lightning as L
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, ProgressBar
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
@@ -232,6 +232,8 @@ def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataMo
     except InvalidFieldsError as err:
         raise ConfigError(err.prefixed("data")) from err
     stop_if(class_problems(datamodule, module))
+    if OmegaConf.select(cfg, "trainer.enable_progress_bar", default=True) is False:
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]  # Lightning refuses both
     trainer = instantiate_group(cfg, "trainer", callbacks=callbacks, logger=logger)
     return module, datamodule, trainer
 

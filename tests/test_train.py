@@ -130,6 +130,13 @@ def test_compute_matched_runs_differ_by_one_override(train_config):
     assert dropping["steps"] > 20 and 15360 <= dropping["layer_tokens"] < 15360 + 768
 
 
+def test_progress_bar_off_needs_no_second_override(train_config):
+    """The default callbacks hold a progress bar; ``trainer.enable_progress_bar=false`` alone drops it."""
+    bar = "+callbacks.bar._target_=lightning.pytorch.callbacks.TQDMProgressBar"  # the quick runs drop the default
+    _, _, trainer = build(train_config(bar, "trainer.enable_progress_bar=false"))
+    assert trainer.progress_bar_callback is None
+
+
 def test_missing_checkpoint_named(train_config):
     with pytest.raises(ConfigError, match=r"ckpt_path='/nope\.ckpt': no such checkpoint file"):
         build(train_config("ckpt_path=/nope.ckpt"))
