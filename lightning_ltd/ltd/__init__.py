@@ -1,5 +1,6 @@
 """Random-LTD in plain PyTorch: sampling, gather/scatter, the wrapper and the schedules."""
 
+from lightning_ltd.ltd.apply import apply_random_ltd
 from lightning_ltd.ltd.lr import LayerTokenLR, RunShape, StepLR
 from lightning_ltd.ltd.routing import TokenRouter, draw_plan, find_routers, step_position, step_seed, stream_id
 from lightning_ltd.ltd.schedule import (
@@ -11,10 +12,20 @@ from lightning_ltd.ltd.schedule import (
     validate_dropping_layers,
     warmup_decay_lr,
 )
-from lightning_ltd.ltd.tokens import gather_mask, gather_tokens, scatter_tokens, token_axes
+from lightning_ltd.ltd.tokens import (
+    gather_attn_mask,
+    gather_key_padding,
+    gather_mask,
+    gather_tokens,
+    scatter_tokens,
+    token_axes,
+)
 from lightning_ltd.ltd.wrapper import RandomLTD, find_ltd_layers
 
 __all__ = [
+    "apply_random_ltd",
+    "gather_attn_mask",
+    "gather_key_padding",
     "LayerTokenLR",
     "RunShape",
     "StepLR",

@@ -65,22 +65,27 @@ def draw_plan(
     seq_len: int,
     keep: int,
     num_protected: int = 0,
+    first_layer: int = 0,
 ) -> torch.Tensor:
     """Kept indices ``[n_layers, B, keep]``, sorted ascending in each row, for one plan counter.
 
     ``position`` is a 0-d int64 tensor (a tensor, so a compiled graph reads it instead of
     specialising on it); ``stream`` comes from ``stream_id``. The first ``num_protected``
-    positions (prefix tokens such as [CLS]) are always kept.
+    positions (prefix tokens such as [CLS]) are always kept. ``first_layer`` draws rows
+    ``first_layer ..`` of the plan alone: layer ``i`` drawn by itself equals row ``i`` of the
+    whole plan, so layers may draw their own rows and still follow one plan.
     """
-    if not (0 <= num_protected <= keep <= seq_len and keep >= 1 and n_layers >= 1):
+    if not (0 <= num_protected <= keep <= seq_len and keep >= 1 and n_layers >= 1 and first_layer >= 0):
         raise ValueError(
-            f"need 0 <= num_protected ({num_protected}) <= keep ({keep}) <= seq_len ({seq_len}), keep >= 1 "
-            f"and n_layers >= 1 ({n_layers})"
+            f"need 0 <= num_protected ({num_protected}) <= keep ({keep}) <= seq_len ({seq_len}), keep >= 1, "
+            f"n_layers >= 1 ({n_layers}) and first_layer >= 0 ({first_layer})"
         )
     free = seq_len - num_protected
     key = mix32(mix32((position & MASK32) ^ stream) ^ (position >> 32))
     second_key = mix32(key ^ 0x27D4EB2F)
-    counter = torch.arange(n_layers * batch_size * free, device=position.device).view(n_layers, batch_size, free)
+    size = batch_size * free
+    counter = torch.arange(first_layer * size, (first_layer + n_layers) * size, device=position.device)
+    counter = counter.view(n_layers, batch_size, free)
     scores = mix32(mix32(counter ^ key) ^ second_key)
     token = counter % free  # unique low bits: scores never tie, so every device picks the same tokens
     scores = scores << max(1, (free - 1).bit_length()) | token
@@ -152,13 +157,22 @@ class TokenRouter(nn.Module):
 
         Callers draw only in training mode; the position then moves on by one.
         """
+        plan = self.layer_plan(0, batch_size, seq_len, n_layers or self.num_layers)
+        if plan is not None:
+            self.advance()
+        return plan
+
+    def layer_plan(self, layer: int, batch_size: int, seq_len: int, n_layers: int = 1) -> torch.Tensor | None:
+        """Rows ``layer .. layer + n_layers`` of the current plan, without moving on: layers that
+        draw their own rows (``apply_random_ltd``) leave ``advance`` to their model's forward."""
         keep = self.kept_length(seq_len)
         if keep is None:
             return None
-        layers = self.num_layers if n_layers is None else n_layers
-        plan = draw_plan(self.position, self.stream, layers, batch_size, seq_len, keep, self.num_protected)
+        return draw_plan(self.position, self.stream, n_layers, batch_size, seq_len, keep, self.num_protected, layer)
+
+    def advance(self) -> None:
+        """Move on to the next plan (after a training forward that dropped tokens)."""
         self.position.add_(1)
-        return plan
 
     def extra_repr(self) -> str:
         return f"num_layers={self.num_layers}, keep={self._keep}, seed={self.seed}, num_protected={self.num_protected}"

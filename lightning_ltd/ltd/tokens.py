@@ -9,6 +9,7 @@ as soon as there is padding or rotary attention.)
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 
 import torch
 
@@ -57,22 +58,77 @@ def token_axes(*axes: int) -> TokenRule:
     return rule
 
 
+def _gather_square(mask: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """Gather the key axis (-1) and, unless it broadcasts (size 1), the query axis (-2)."""
+    if mask.shape[-2] != 1:
+        mask = gather_along(mask, indices, -2)
+    return gather_along(mask, indices, -1)
+
+
 def gather_mask(mask: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-    """Masks by rank: ``[B, T]`` key padding, ``[B, T, T]`` or ``[B, H|1, T, T]`` on both token axes."""
+    """Batched masks: ``[B, T]`` key padding; ``[B, T, T]``, ``[B, H|1, T|1, T]`` on their token axes."""
     if mask.ndim == 2:
         return gather_along(mask, indices, 1)
     if mask.ndim in (3, 4):
-        return gather_along(gather_along(mask, indices, -2), indices, -1)
-    raise ValueError(f"a mask must be [B, T], [B, T, T] or [B, H, T, T], got shape {tuple(mask.shape)}")
+        return _gather_square(mask, indices)
+    raise ValueError(f"must be [B, T], [B, T, T] or [B, H, T, T], got shape {tuple(mask.shape)}")
 
 
-DEFAULT_TOKEN_RULES: dict[str, TokenRule] = {
-    "position_ids": token_axes(1),
-    "key_padding_mask": token_axes(1),
-    "attn_mask": gather_mask,
-    "attention_mask": gather_mask,
-}
-"""Keyword names gathered by default: rotary positions ``[B, T]`` and the usual mask names."""
+def gather_key_padding(mask: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """``[B, T]`` key padding (True or -inf: ignore that key) -> ``[B, k]``."""
+    if mask.ndim != 2:
+        raise ValueError(f"must be [B, T] (key padding), got shape {tuple(mask.shape)}")
+    return gather_along(mask, indices, 1)
+
+
+def gather_attn_mask(
+    mask: torch.Tensor, indices: torch.Tensor, num_heads: int | None = None, heads_in_batch: bool = False
+) -> torch.Tensor:
+    """PyTorch's attention masks (``nn.MultiheadAttention``, ``scaled_dot_product_attention``).
+
+    - ``[T, T]`` (one mask for every row): each row keeps its own pairs, so the result is
+      per row: ``[B*H, k, k]`` when ``heads_in_batch`` (``nn.MultiheadAttention``'s layout),
+      else ``[B, 1, k, k]`` (broadcasts over heads in SDPA and ``scores + mask``);
+    - ``[B, T, T]`` or ``[1, T, T]`` -> ``[B, k, k]``; ``[B*H, T, T]`` -> ``[B*H, k, k]``
+      (``num_heads`` tells B*H from B; without it a multiple of B is taken as B*H);
+    - ``[B|1, H|1, T|1, T]`` -> gathered on its token axes.
+    """
+    batch = indices.shape[0]
+    if mask.ndim == 2:
+        per_row = _gather_square(mask.unsqueeze(0), indices)
+        if heads_in_batch:
+            return per_row.repeat_interleave(num_heads or 1, dim=0)
+        return per_row.unsqueeze(1)
+    if mask.ndim == 3:
+        lead, seq_len = mask.shape[0], mask.shape[-1]
+        if lead in (1, batch):
+            return _gather_square(mask, indices)
+        heads = num_heads if num_heads is not None else lead // batch
+        if lead == batch * heads:
+            by_head = _gather_square(mask.view(batch, heads, mask.shape[1], seq_len), indices)
+            return by_head.flatten(0, 1)
+        raise ValueError(
+            f"shape {tuple(mask.shape)}: the leading size {lead} is neither 1, the batch {batch} nor batch x heads"
+            + (f" ({batch * num_heads})" if num_heads else "")
+        )
+    if mask.ndim == 4:
+        return _gather_square(mask, indices)
+    raise ValueError(f"must be [T, T], [B, T, T], [B*H, T, T] or [B, H, T, T], got shape {tuple(mask.shape)}")
+
+
+def default_token_rules(num_heads: int | None = None, heads_in_batch: bool = False) -> dict[str, TokenRule]:
+    """Keyword names gathered by default: rotary positions ``[B, T]`` and the usual mask names of
+    PyTorch (``attn_mask``, ``key_padding_mask``, ``nn.TransformerEncoderLayer``'s ``src_mask``
+    and ``src_key_padding_mask``) and Hugging Face (``attention_mask``)."""
+    attn = partial(gather_attn_mask, num_heads=num_heads, heads_in_batch=heads_in_batch)
+    return {
+        "position_ids": token_axes(1),
+        "key_padding_mask": gather_key_padding,
+        "src_key_padding_mask": gather_key_padding,
+        "attn_mask": attn,
+        "src_mask": attn,
+        "attention_mask": gather_mask,
+    }
 
 
 def as_rule(spec: TokenRule | int | Sequence[int]) -> TokenRule:

@@ -12,6 +12,7 @@ from torch import nn
 from lightning_ltd.errors import positive_int_problems, raise_if
 from lightning_ltd.ltd import RandomLTD, TokenRouter, default_dropping_layers, validate_dropping_layers
 from lightning_ltd.ltd.routing import RoutedKeep
+from lightning_ltd.ltd.tokens import gather_mask
 from lightning_ltd.models.transformer import block_forward_flops
 
 
@@ -73,8 +74,9 @@ class LTDTransformer(nn.Module):
     def build_layers(self, make_block: Callable[[], nn.Module]) -> nn.ModuleList:
         """``n_layer`` blocks; those in ``config.ltd_layers`` wrapped in RandomLTD on the shared router."""
         dropping = set(self.config.ltd_layers or [])
+        batched_mask = {"attn_mask": gather_mask}  # Block's attn_mask is batched: [B, T] key padding or [B, (H,) T, T]
         return nn.ModuleList(
-            RandomLTD(make_block(), router=self.router) if i in dropping else make_block()
+            RandomLTD(make_block(), router=self.router, token_kwargs=batched_mask) if i in dropping else make_block()
             for i in range(self.config.n_layer)
         )
 

@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from lightning_ltd import RandomLTD, TokenRouter
-from lightning_ltd.ltd import gather_tokens
+from lightning_ltd.ltd import gather_mask, gather_tokens
 from lightning_ltd.models import Block
 
 B, T, C = 3, 12, 16
@@ -12,12 +12,16 @@ B, T, C = 3, 12, 16
 def make_layer(keep=5, seed=0, **kwargs):
     torch.manual_seed(0)
     block = Block(C, 2, causal=kwargs.pop("causal", False), rotary_base=kwargs.pop("rotary_base", None))
-    return RandomLTD(block, keep, seed=seed, **kwargs)
+    return RandomLTD(
+        block, keep, seed=seed, token_kwargs={"attn_mask": gather_mask}, **kwargs
+    )  # Block's masks are batched
 
 
-def first_draw(seed, batch, seq, keep):
-    """The indices a fresh layer of this seed keeps on its first training call."""
-    return TokenRouter(1, keep=keep, seed=seed).plan(batch, seq)[0]
+def first_draw(layer, batch, seq):
+    """The indices a fresh standalone layer keeps on its first training call: its own row of
+    its seed's first plan."""
+    router = TokenRouter(1, keep=layer.keep, seed=layer.router.seed)
+    return router.layer_plan(layer.layer_index, batch, seq)[0]
 
 
 @pytest.mark.parametrize("setting", ["eval", "none", "full", "over"])
@@ -34,7 +38,7 @@ def test_equals_plain_block_when_not_dropping(setting):
 def test_dropped_tokens_unchanged_kept_tokens_equal_block_on_subset():
     layer = make_layer(keep=5, seed=11)
     x = torch.randn(B, T, C)
-    indices = first_draw(11, B, T, 5)
+    indices = first_draw(layer, B, T)
     y = layer(x)
     kept = torch.zeros(B, T, dtype=torch.bool).scatter(1, indices, True)
     assert torch.equal(y[~kept], x[~kept])
@@ -45,7 +49,7 @@ def test_dropped_tokens_unchanged_kept_tokens_equal_block_on_subset():
 def test_gradients_identity_for_dropped_positions():
     layer = make_layer(keep=4, seed=2)
     x = torch.randn(B, T, C, requires_grad=True)
-    indices = first_draw(2, B, T, 4)
+    indices = first_draw(layer, B, T)
     upstream = torch.randn(B, T, C)
     (layer(x) * upstream).sum().backward()
     kept = torch.zeros(B, T, dtype=torch.bool).scatter(1, indices, True)
@@ -67,7 +71,7 @@ def test_tuple_outputs_and_rotary_positions_are_original():
     layer = RandomLTD(Probe(), 4, seed=3)
     positions = torch.arange(T).expand(B, -1) + 100
     _, extra = layer(torch.randn(B, T, C), position_ids=positions)
-    indices = first_draw(3, B, T, 4)
+    indices = first_draw(layer, B, T)
     assert extra == "extra"
     assert torch.equal(seen["position_ids"], indices + 100)  # original positions, not 0..k-1
 
@@ -76,7 +80,7 @@ def test_rotary_block_sees_original_positions():
     layer = make_layer(keep=6, seed=4, causal=True, rotary_base=10000.0)
     x = torch.randn(B, T, C)
     positions = torch.arange(T).expand(B, -1)
-    indices = first_draw(4, B, T, 6)
+    indices = first_draw(layer, B, T)
     y = layer(x, position_ids=positions)
     expected = layer.block(gather_tokens(x, indices), position_ids=indices)
     torch.testing.assert_close(gather_tokens(y, indices), expected)
@@ -91,7 +95,7 @@ def test_padded_keys_stay_masked(full_mask):
     valid = torch.ones(B, T, dtype=torch.bool)
     valid[:, 9:] = False  # last three tokens are padding
     mask = valid[:, None, None, :].expand(B, 1, T, T) if full_mask else valid
-    indices = first_draw(5, B, T, 8)
+    indices = first_draw(layer, B, T)
     y = layer(x, attn_mask=mask)
     kept_valid = valid.gather(1, indices)
     expected = layer.block(gather_tokens(x, indices), attn_mask=kept_valid)
@@ -114,7 +118,7 @@ def test_undeclared_per_token_tensor_is_an_error_and_declared_is_gathered():
         RandomLTD(Bias(), 4)(x, bias=bias)
     layer = RandomLTD(Bias(), 4, seed=0, token_kwargs={"bias": 1})
     y = layer(x, bias=bias)
-    indices = first_draw(0, B, T, 4)
+    indices = first_draw(layer, B, T)
     torch.testing.assert_close(gather_tokens(y, indices), gather_tokens(x + bias, indices))
     static = RandomLTD(Bias(), 4, static_kwargs=["bias"])
     assert static(x, bias=torch.zeros(1, 1, C)).shape == x.shape

@@ -1,0 +1,130 @@
+"""``apply_random_ltd``: random-LTD for a model of one's own, in one call."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from torch import nn
+
+from lightning_ltd.ltd.routing import TokenRouter
+from lightning_ltd.ltd.tokens import TokenRule
+from lightning_ltd.ltd.wrapper import RandomLTD
+
+ROUTER_NAME = "ltd_router"
+
+
+def apply_random_ltd(
+    model: nn.Module,
+    layers: Sequence[int | str],
+    *,
+    blocks: str | None = None,
+    keep: int | None = None,
+    seed: int = 0,
+    num_protected: int = 0,
+    token_kwargs: Mapping[str, TokenRule | int | Sequence[int]] | None = None,
+    static_kwargs: Sequence[str] = (),
+    num_heads: int | None = None,
+) -> nn.Module:
+    """Wrap ``layers`` of ``model`` in ``RandomLTD``, all drawing from one ``TokenRouter``; returns ``model``.
+
+    The router is registered as ``model.ltd_router``; every training forward of ``model`` draws
+    one plan (wrapped layer ``i`` keeps row ``i``), so no two layers keep the same tokens by
+    construction, and the router moves on once per forward. ``RandomLTDScheduler`` finds the
+    router and sets its kept length and position (exact resume); in a loop of one's own, set
+    ``model.ltd_router.keep``. Eval mode, or ``keep`` None or ``>= T``, is the unwrapped model.
+    The state dict keeps its names, so checkpoints of the unwrapped model still load.
+
+    Args:
+        model: any module whose blocks map batch-first ``[B, T, C]`` to ``[B, T, C]``.
+        layers: the blocks to wrap: indices into the model's block list (``blocks``) and/or
+            module paths (``"encoder.layers.3"``).
+        blocks: path of the block list that indices refer to; None: the model's one longest
+            ``nn.ModuleList`` / ``nn.Sequential`` of same-class modules.
+        keep: the initial kept length (None: no dropping until someone sets it).
+        seed, num_protected: the router's (``TokenRouter``).
+        token_kwargs, static_kwargs, num_heads: as ``RandomLTD``'s, for every wrapped layer.
+    """
+    if hasattr(model, ROUTER_NAME):
+        raise ValueError(f"model already has {ROUTER_NAME!r}: apply_random_ltd once per model")
+    paths = layer_paths(model, layers, blocks)
+    router = TokenRouter(len(paths), keep=keep, seed=seed, num_protected=num_protected)
+    for index, path in enumerate(paths):
+        parent_path, _, name = path.rpartition(".")
+        parent = model.get_submodule(parent_path) if parent_path else model
+        block = getattr(parent, name)
+        wrapped = RandomLTD(
+            block,
+            router=router,
+            layer_index=index,
+            token_kwargs=token_kwargs,
+            static_kwargs=static_kwargs,
+            num_heads=num_heads,
+        )
+        setattr(parent, name, wrapped)
+    model.add_module(ROUTER_NAME, router)
+    model.register_forward_hook(_advance_router)
+    return model
+
+
+def _advance_router(model: nn.Module, args: Any, output: Any) -> None:
+    """One plan per training forward of the whole model."""
+    router = getattr(model, ROUTER_NAME)
+    if model.training and router.keep is not None:
+        router.advance()
+
+
+def layer_paths(model: nn.Module, layers: Sequence[int | str], blocks: str | None) -> list[str]:
+    """Module paths of ``layers`` (indices into the block list, or paths), checked one by one."""
+    if isinstance(layers, (str, int)) or not layers:
+        raise ValueError(f"layers={layers!r} must be a non-empty list of block indices or module paths")
+    block_list: str | None = None
+    paths = []
+    for item in layers:
+        if isinstance(item, bool) or not isinstance(item, (int, str)):
+            raise ValueError(f"layers: {item!r} is neither a block index nor a module path")
+        if isinstance(item, int):
+            block_list = block_list if block_list is not None else find_block_list(model, blocks)
+            size = len(model.get_submodule(block_list))
+            if not -size <= item < size:
+                raise ValueError(f"layers: index {item} is out of range for the {size} blocks of {block_list!r}")
+            paths.append(f"{block_list}.{item % size}" if block_list else str(item % size))
+            continue
+        try:
+            model.get_submodule(item)
+        except AttributeError as err:
+            raise ValueError(f"layers: {item!r} is not a module path of {type(model).__name__}") from err
+        paths.append(item)
+    for path in paths:
+        if isinstance(model.get_submodule(path), RandomLTD):
+            raise ValueError(f"layers: {path!r} is already a RandomLTD layer")
+    repeated = sorted({p for p in paths if paths.count(p) > 1})
+    if repeated:
+        raise ValueError(f"layers: {', '.join(map(repr, repeated))} given more than once")
+    return paths
+
+
+def find_block_list(model: nn.Module, blocks: str | None) -> str:
+    """The path of the block list that layer indices refer to."""
+    if blocks is not None:
+        try:
+            found = model.get_submodule(blocks)
+        except AttributeError as err:
+            raise ValueError(f"blocks={blocks!r} is not a module path of {type(model).__name__}") from err
+        if not isinstance(found, (nn.ModuleList, nn.Sequential)):
+            raise ValueError(f"blocks={blocks!r} is a {type(found).__name__}, not an nn.ModuleList or nn.Sequential")
+        return blocks
+    lists = [
+        (len(module), name)
+        for name, module in model.named_modules()
+        if isinstance(module, (nn.ModuleList, nn.Sequential))
+        and len(module) >= 2
+        and len({type(child) for child in module}) == 1
+    ]
+    if not lists:
+        raise ValueError(f"{type(model).__name__} has no list of same-class blocks: pass blocks=... or module paths")
+    longest = max(size for size, _ in lists)
+    names = [name for size, name in lists if size == longest]
+    if len(names) > 1:
+        raise ValueError(f"several block lists of {longest} blocks ({', '.join(names)}): pass blocks=...")
+    return names[0]
