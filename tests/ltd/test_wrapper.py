@@ -12,9 +12,8 @@ B, T, C = 3, 12, 16
 def make_layer(keep=5, seed=0, **kwargs):
     torch.manual_seed(0)
     block = Block(C, 2, causal=kwargs.pop("causal", False), rotary_base=kwargs.pop("rotary_base", None))
-    return RandomLTD(
-        block, keep, seed=seed, token_kwargs={"attn_mask": gather_mask}, **kwargs
-    )  # Block's masks are batched
+    batched = {"attn_mask": gather_mask}  # Block's masks are batched ([B, T] is key padding)
+    return RandomLTD(block, keep, seed=seed, token_kwargs=batched, **kwargs)
 
 
 def first_draw(layer, batch, seq):
