@@ -1,6 +1,76 @@
-"""lightning-ltd: random and layerwise token dropping (random-LTD) for Lightning transformers."""
+"""lightning-ltd: random and layerwise token dropping (random-LTD) for Lightning transformers.
 
-from lightning_ltd.ltd import RandomLTD, TokenRouter, apply_random_ltd, layer_tokens_per_step, mslg_keep
+Everything public is importable from here:
 
-__all__ = ["RandomLTD", "TokenRouter", "apply_random_ltd", "layer_tokens_per_step", "mslg_keep"]
+- your own model: ``apply_random_ltd``, ``RandomLTD``, ``TokenRouter``;
+- LightningModules: ``GPTModule``, ``BERTModule``, ``ViTModule`` and their base
+  ``RandomLTDModule`` (with ``StepOutput``);
+- plain networks: ``GPT``, ``BERT``, ``ViT`` and their configs;
+- callbacks: ``RandomLTDScheduler`` (kept length and LayerToken LR), ``RunSummary``,
+  ``TokenThroughputMonitor``, ``NonFiniteLossGuard``;
+- schedules: ``LayerTokenLR``, ``StepLR``, ``mslg_keep``, ``layer_tokens_per_step``;
+- data: ``TextDataModule``, ``MLMDataModule``, ``TokensDataModule``, ``DigitsDataModule``,
+  ``ImageFolderDataModule``;
+- the command line: ``train`` (a composed config -> a run; ``lightning-ltd-train`` on the shell).
+"""
+
+from lightning_ltd.callbacks import (
+    NonFiniteLossError,
+    NonFiniteLossGuard,
+    RandomLTDScheduler,
+    RunSummary,
+    TokenThroughputMonitor,
+)
+from lightning_ltd.cli import ConfigError, train
+from lightning_ltd.data import (
+    DigitsDataModule,
+    ImageFolderDataModule,
+    MLMDataModule,
+    TextDataModule,
+    TokensDataModule,
+)
+from lightning_ltd.ltd import (
+    LayerTokenLR,
+    RandomLTD,
+    StepLR,
+    TokenRouter,
+    apply_random_ltd,
+    layer_tokens_per_step,
+    mslg_keep,
+)
+from lightning_ltd.models import BERT, GPT, BERTConfig, GPTConfig, ViT, ViTConfig
+from lightning_ltd.modules import BERTModule, GPTModule, RandomLTDModule, StepOutput, ViTModule
+
+__all__ = [
+    "BERT",
+    "BERTConfig",
+    "BERTModule",
+    "ConfigError",
+    "DigitsDataModule",
+    "GPT",
+    "GPTConfig",
+    "GPTModule",
+    "ImageFolderDataModule",
+    "LayerTokenLR",
+    "MLMDataModule",
+    "NonFiniteLossError",
+    "NonFiniteLossGuard",
+    "RandomLTD",
+    "RandomLTDModule",
+    "RandomLTDScheduler",
+    "RunSummary",
+    "StepLR",
+    "StepOutput",
+    "TextDataModule",
+    "TokenRouter",
+    "TokenThroughputMonitor",
+    "TokensDataModule",
+    "ViT",
+    "ViTConfig",
+    "ViTModule",
+    "apply_random_ltd",
+    "layer_tokens_per_step",
+    "mslg_keep",
+    "train",
+]
 __version__ = "0.1.0"

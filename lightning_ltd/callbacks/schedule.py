@@ -136,6 +136,7 @@ class RandomLTDScheduler(Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if not isinstance(pl_module, RandomLTDModule):
             raise TypeError(f"RandomLTDScheduler needs a RandomLTDModule, got {type(pl_module).__name__}")
+        pl_module.check_contract()  # before the scheduler reads num_layers and max_seq_len
         self._n_dropping = len(pl_module.ltd_layers())  # fixed by the architecture: look up once
         self._routers = pl_module.routers()
         self._seed = pl_module.ltd_seed

@@ -1,8 +1,8 @@
 """LightningModules: training and validation steps, metrics and optimizers."""
 
-from lightning_ltd.modules.base import RandomLTDModule
+from lightning_ltd.modules.base import RandomLTDModule, StepOutput
 from lightning_ltd.modules.bert import BERTModule
 from lightning_ltd.modules.gpt import GPTModule
 from lightning_ltd.modules.vit import ViTModule
 
-__all__ = ["BERTModule", "GPTModule", "RandomLTDModule", "ViTModule"]
+__all__ = ["BERTModule", "GPTModule", "RandomLTDModule", "StepOutput", "ViTModule"]

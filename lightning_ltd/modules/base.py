@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import lightning as L
 import torch
@@ -60,18 +60,64 @@ def weight_decay_groups(
     ]
 
 
+class StepOutput(NamedTuple):
+    """What ``model_step`` returns, so a subclass adds a metric without repeating the forward."""
+
+    loss: torch.Tensor
+    """The training objective (a scalar)."""
+    logits: torch.Tensor
+    """GPT, BERT: ``[B, T, vocab]``; ViT: ``[B, classes]``."""
+    targets: torch.Tensor
+    """GPT: next tokens ``[B, T]``; BERT: labels ``[B, T]`` (-100 where not masked); ViT: ``[B]``."""
+
+
+CONTRACT = (
+    "RandomLTDModule contract: set self.num_layers (all transformer layers, an int >= 1) and "
+    "self.max_seq_len (the longest sequence, an int >= 1) in __init__"
+)
+
+
 class RandomLTDModule(L.LightningModule):
     """Base for modules whose network wraps some blocks in ``RandomLTD``.
 
-    Subclasses set ``num_layers`` (all transformer layers, dropping or not) and ``max_seq_len``
-    and, when a batch is not a ``[B, T]`` token tensor, override ``token_shape``. The schedule
-    callback uses these to set the kept length on the module's ``TokenRouter`` and to count
-    layer-tokens. Kept indices are a pure function of (seed, rank, step, micro-batch), so
-    checkpoints carry no sampler state.
+    The contract, checked at ``setup`` with one line (``contract_problems``):
+
+    - ``num_layers``: all transformer layers, dropping or not (the layer-token count);
+    - ``max_seq_len``: the longest sequence the model accepts (checked against ``ltd.max_keep``);
+    - ``token_shape(batch)``: override it when a batch is not a ``[B, T]`` token tensor;
+    - the inherited ``configure_optimizers`` reads ``hparams`` ``lr``, ``weight_decay`` and
+      ``betas`` (``save_hyperparameters()`` them, or override it).
+
+    The schedule callback uses these to set the kept length on the module's ``TokenRouter``
+    (``apply_random_ltd`` makes one for a network of one's own) and to count layer-tokens.
+    Kept indices are a pure function of (seed, rank, step, micro-batch), so checkpoints carry
+    no sampler state. GPT, BERT and ViT modules also expose ``model_step(batch) -> StepOutput``.
     """
 
     num_layers: int
     max_seq_len: int  # the longest sequence the model accepts (checked against ltd.max_keep)
+
+    def contract_problems(self) -> list[str]:
+        """What this module lacks of the contract above (empty: nothing)."""
+        problems = []
+        for name in ("num_layers", "max_seq_len"):
+            value = getattr(self, name, None)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                problems.append(f"{name}={value!r}")
+        if type(self).configure_optimizers is RandomLTDModule.configure_optimizers:
+            missing = [key for key in ("lr", "weight_decay", "betas") if key not in self.hparams]
+            if missing:
+                problems.append(
+                    f"hparams lack {', '.join(missing)} for the inherited configure_optimizers "
+                    "(save_hyperparameters() them, or override configure_optimizers)"
+                )
+        return problems
+
+    def check_contract(self) -> None:
+        """Raise one line naming everything the subclass misses (called at ``setup``)."""
+        problems = self.contract_problems()
+        if problems:
+            raise TypeError(f"{type(self).__name__}: {'; '.join(problems)} ({CONTRACT})")
 
     def ltd_layers(self) -> list[RandomLTD]:
         return find_ltd_layers(self)
@@ -179,8 +225,10 @@ class RandomLTDModule(L.LightningModule):
             compile_model(self.model, mode=self.hparams.get("compile_mode"))
 
     def setup(self, stage: str) -> None:
-        """Each data-parallel rank draws its own plans (the rank is part of the plan's key); TF32
-        matmuls on GPUs (float32 matmuls at TF32 speed; bf16 autocast is unaffected)."""
+        """Checks the contract; each data-parallel rank draws its own plans (the rank is part of
+        the plan's key); TF32 matmuls on GPUs (float32 matmuls at TF32 speed; bf16 autocast is
+        unaffected)."""
+        self.check_contract()
         for router in self.routers():
             router.rank = self.global_rank
         on_cuda = self._trainer is not None and self.trainer.strategy.root_device.type == "cuda"

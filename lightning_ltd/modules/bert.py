@@ -14,7 +14,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_ltd.data.mlm import IGNORE_INDEX, MLM_VOCAB_SIZE
 from lightning_ltd.models import BERT, BERTConfig
-from lightning_ltd.modules.base import RandomLTDModule
+from lightning_ltd.modules.base import RandomLTDModule, StepOutput
 from lightning_ltd.pretrained.convert import bert_to_hf, read_hf_bert
 from lightning_ltd.pretrained.io import save_hf_directory
 
@@ -94,19 +94,22 @@ class BERTModule(RandomLTDModule):
     def training_flops(self, rows: int, seq_len: int, keep: int | None) -> int:
         return self.model.training_flops(rows, seq_len, keep)
 
-    def _logits_and_loss(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    def model_step(self, batch: Batch) -> StepOutput:
+        """Masked-LM loss over the masked positions: what training and validation both run."""
         logits = self(batch["input_ids"], batch["attention_mask"])
         loss = F.cross_entropy(logits.flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE_INDEX)
-        return logits, loss
+        return StepOutput(loss, logits, batch["labels"])
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        _, loss = self._logits_and_loss(batch)
+        """Logs ``train/loss``."""
+        loss = self.model_step(batch).loss
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        logits, loss = self._logits_and_loss(batch)
-        self.val_loss.update(loss, weight=(batch["labels"] != IGNORE_INDEX).sum())
-        self.val_mlm_acc.update(logits.flatten(0, 1), batch["labels"].flatten())
+        """Logs ``val/loss`` (weighted by masked tokens) and ``val/mlm_acc``."""
+        loss, logits, labels = self.model_step(batch)
+        self.val_loss.update(loss, weight=(labels != IGNORE_INDEX).sum())
+        self.val_mlm_acc.update(logits.flatten(0, 1), labels.flatten())
         self.log("val/loss", self.val_loss, prog_bar=True)
         self.log("val/mlm_acc", self.val_mlm_acc, prog_bar=True)

@@ -13,7 +13,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.text import Perplexity
 
 from lightning_ltd.models import GPT, GPTConfig
-from lightning_ltd.modules.base import RandomLTDModule
+from lightning_ltd.modules.base import RandomLTDModule, StepOutput
 from lightning_ltd.pretrained.convert import gpt_to_hf, read_hf_gpt2
 from lightning_ltd.pretrained.io import save_hf_directory
 
@@ -99,19 +99,22 @@ class GPTModule(RandomLTDModule):
     def training_flops(self, rows: int, seq_len: int, keep: int | None) -> int:
         return self.model.training_flops(rows, seq_len, keep)
 
-    def _logits_and_loss(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def model_step(self, batch: torch.Tensor) -> StepOutput:
+        """Next-token loss of a ``[B, T + 1]`` block: what training and validation both run."""
         inputs, targets = batch[:, :-1], batch[:, 1:]
         logits = self(inputs)
         loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
-        return logits, targets, loss
+        return StepOutput(loss, logits, targets)
 
     def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        _, _, loss = self._logits_and_loss(batch)
+        """Logs ``train/loss``."""
+        loss = self.model_step(batch).loss
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        logits, targets, loss = self._logits_and_loss(batch)
+        """Logs ``val/loss`` (token-weighted) and ``val/ppl``."""
+        loss, logits, targets = self.model_step(batch)
         self.val_loss.update(loss, weight=targets.numel())
         self.val_ppl.update(logits, targets)
         self.log("val/loss", self.val_loss, prog_bar=True)

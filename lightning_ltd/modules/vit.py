@@ -12,7 +12,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_ltd.models import ViT, ViTConfig
-from lightning_ltd.modules.base import RandomLTDModule
+from lightning_ltd.modules.base import RandomLTDModule, StepOutput
 from lightning_ltd.pretrained.convert import read_timm_vit, vit_to_timm
 from lightning_ltd.pretrained.io import save_weight_file
 
@@ -109,15 +109,22 @@ class ViTModule(RandomLTDModule):
     def training_flops(self, rows: int, seq_len: int, keep: int | None) -> int:
         return self.model.training_flops(rows, seq_len, keep)
 
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+    def model_step(self, batch: Batch) -> StepOutput:
+        """Classification loss (with ``label_smoothing``): the training objective."""
         images, labels = batch
-        loss = F.cross_entropy(self(images), labels, label_smoothing=self.hparams.label_smoothing)
+        logits = self(images)
+        loss = F.cross_entropy(logits, labels, label_smoothing=self.hparams.label_smoothing)
+        return StepOutput(loss, logits, labels)
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        """Logs ``train/loss``."""
+        loss = self.model_step(batch).loss
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        images, labels = batch
-        logits = self(images)
+        """Logs ``val/loss`` (plain cross-entropy, no smoothing) and ``val/acc``."""
+        _, logits, labels = self.model_step(batch)
         self.val_loss.update(F.cross_entropy(logits, labels), weight=len(labels))
         self.val_acc.update(logits, labels)
         self.log("val/loss", self.val_loss, prog_bar=True)
