@@ -6,14 +6,16 @@ import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
+from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.callbacks import Callback, ProgressBar
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
-from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
+from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf, open_dict
 
 from lightning_ltd.callbacks import NonFiniteLossError, RandomLTDScheduler, RunSummary
 from lightning_ltd.checkpoint import unwritable_folder
@@ -260,8 +262,34 @@ def run_command(cfg: DictConfig) -> int:
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
-    """Build everything from ``cfg`` and run it; returns the run summary."""
+    """Build everything from ``cfg`` and run it; returns the run summary.
+
+    ``cfg`` may come from ``python train.py`` / ``lightning-ltd-train`` or from Hydra's Compose
+    API (``initialize_config_module("lightning_ltd.conf")`` + ``compose("train", overrides)``);
+    a composed config has no Hydra run folder, so ``paths.output_dir`` then defaults to
+    ``outputs/<date>/<time>`` under the working directory.
+    """
+    ensure_output_dir(cfg)
     return run(cfg, *build(cfg))
+
+
+def ensure_output_dir(cfg: DictConfig) -> None:
+    """Give a Compose-API config (where ``${hydra:runtime.output_dir}`` cannot resolve) a folder."""
+    if HydraConfig.initialized() or OmegaConf.select(cfg, "paths", default=None) is None:
+        return
+    try:
+        OmegaConf.select(cfg, "paths.output_dir", throw_on_resolution_failure=True)
+    except Exception:  # "HydraConfig was not set" from the hydra: resolver
+        folder = Path("outputs") / datetime.now().strftime("%Y-%m-%d/%H-%M-%S")
+        with open_dict(cfg):
+            cfg.paths.output_dir = str(folder.absolute())
+
+
+@hydra.main(config_path="pkg://lightning_ltd.conf", config_name="train", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    """``lightning-ltd-train [group=option] [key=value ...]``: ``python train.py`` for an installed
+    package (the configs travel inside it; ``--config-dir DIR`` adds a folder of one's own)."""
+    sys.exit(run_command(cfg))
 
 
 def run(
