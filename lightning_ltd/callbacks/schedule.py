@@ -124,6 +124,7 @@ class RandomLTDScheduler(Callback):
 
     @property
     def full_layer_tokens(self) -> int:
+        """Layer-tokens the same batches would have cost at full length (synced total)."""
         return self.ledger.full
 
     @property

@@ -19,6 +19,10 @@ class RunSummary(Callback):
 
     Validation metrics from a ``trainer.validate`` run before ``fit`` are reported as the
     starting point, so the summary shows how far training moved them.
+
+    Logs nothing itself; the summary holds ``steps``, ``layer_tokens``, ``full_layer_tokens``,
+    ``theoretical_saving``, ``wall_time_s``, ``tokens_per_s`` and, for each validation
+    metric, its value and ``<metric>_start``.
     """
 
     def __init__(self, metrics: Sequence[str] = ("val/loss", "val/ppl")) -> None:

@@ -17,6 +17,12 @@ class TokenThroughputMonitor(ThroughputMonitor):
     FLOPs come from the module's ``flops_per_batch``, which ``RandomLTDScheduler`` updates every
     step from the kept length, so FLOP/s stay honest while the kept length ramps up. Config
     files cannot hold lambdas, hence this subclass.
+
+    Logs what ``ThroughputMonitor`` logs, every ``log_every_n_steps`` once ``window_size``
+    batches are in: ``train/device/batches_per_sec``, ``train/device/samples_per_sec``,
+    ``train/device/items_per_sec`` (tokens), ``train/device/flops_per_sec``,
+    ``train/device/mfu`` (when the device's peak is known) and the ``train/time``,
+    ``train/batches``, ``train/samples`` counters.
     """
 
     def __init__(self, window_size: int = 100, **kwargs: Any) -> None:

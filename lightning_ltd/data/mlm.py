@@ -224,6 +224,7 @@ class MLMDataModule(L.LightningDataModule):
 
     @property
     def vocab_size(self) -> int:
+        """Ids the model must embed (the tokenizer's, with its special tokens)."""
         return self.vocab.size
 
     @property
@@ -233,6 +234,7 @@ class MLMDataModule(L.LightningDataModule):
 
     @property
     def global_rank(self) -> int:
+        """This process's data-parallel rank (0 outside a Trainer): masks differ per rank."""
         return self.trainer.global_rank if self.trainer is not None else 0
 
     def setup(self, stage: str | None = None) -> None:

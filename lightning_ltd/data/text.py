@@ -182,13 +182,16 @@ class TextDataModule(L.LightningDataModule):
 
     @property
     def vocab_size(self) -> int:
+        """Ids the model must embed: 256 bytes, or the tokenizer's vocabulary."""
         return self.tokenizer.vocab_size
 
     @property
     def source(self) -> str:
+        """What the text comes from, for messages."""
         return "the default corpus (Python's docs and standard library)" if self.path is None else repr(self.path)
 
     def load_bytes(self) -> bytes:
+        """The corpus as bytes (capped at ``max_bytes``)."""
         return load_corpus(self.path, self.max_bytes)
 
     def setup(self, stage: str | None = None) -> None:

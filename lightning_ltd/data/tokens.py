@@ -184,6 +184,7 @@ class TokensDataModule(L.LightningDataModule):
 
     @property
     def mlm(self) -> bool:
+        """Whether batches are masked-LM rows (else next-token blocks); ``auto`` follows the module."""
         if self.objective == "auto" and self.trainer is not None:
             self.use_objective(getattr(self.trainer.lightning_module, "objective", "lm"))
         return self.objective == "mlm"
@@ -194,6 +195,7 @@ class TokensDataModule(L.LightningDataModule):
         return ByteVocabulary.size if self.mlm and self.meta["tokenizer"] == "bytes" else int(self.meta["vocab_size"])
 
     def vocabulary(self) -> Any:
+        """The special-token ids masking needs: bytes + 4 specials, or the prepared tokenizer's."""
         return ByteVocabulary() if self.meta["tokenizer"] == "bytes" else ShardVocabulary(self.meta, self.path)
 
     def setup(self, stage: str | None = None) -> None:

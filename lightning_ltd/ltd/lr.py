@@ -153,6 +153,7 @@ class LayerTokenLR:
         self.resolved = True
 
     def lr(self, progress: float, base_lr: float) -> float:
+        """The learning rate at ``progress`` (this schedule's unit) for a peak of ``base_lr``."""
         assert self.resolved and self.total is not None, "call resolve() first"
         return warmup_decay_lr(progress, base_lr, self.warmup, self.total, self.min_lr, self.decay)
 
@@ -181,4 +182,5 @@ class StepLR:
         """Nothing to resolve: steps are steps."""
 
     def lr(self, progress: float, base_lr: float) -> float:
+        """The learning rate at ``progress`` (this schedule's unit) for a peak of ``base_lr``."""
         return warmup_decay_lr(progress, base_lr, self.warmup_steps, self.total_steps, self.min_lr, self.decay)

@@ -130,6 +130,7 @@ class TokenRouter(nn.Module):
 
     @property
     def keep(self) -> int | None:
+        """Kept tokens per row; None: no dropping."""
         return self._keep
 
     @keep.setter
@@ -140,6 +141,7 @@ class TokenRouter(nn.Module):
 
     @property
     def stream(self) -> int:
+        """This router's 32-bit stream: ``stream_id(seed, rank)``."""
         return stream_id(self.seed, self.rank)
 
     def kept_length(self, seq_len: int) -> int | None:

@@ -40,6 +40,7 @@ class ViTConfig(TransformerConfig):
 
     @property
     def num_patches(self) -> int:
+        """Patches per image (the sequence length, [CLS] aside)."""
         return (self.image_size // self.patch_size) ** 2
 
     @property

@@ -120,9 +120,11 @@ class RandomLTDModule(L.LightningModule):
             raise TypeError(f"{type(self).__name__}: {'; '.join(problems)} ({CONTRACT})")
 
     def ltd_layers(self) -> list[RandomLTD]:
+        """Every ``RandomLTD`` layer of the module, in registration order."""
         return find_ltd_layers(self)
 
     def routers(self) -> list[TokenRouter]:
+        """Every ``TokenRouter`` of the module (one per network): the schedule drives these."""
         return find_routers(self)
 
     @property
