@@ -131,3 +131,21 @@ def test_wheel_in_a_fresh_virtual_environment(tmp_path):
     )
     composed = subprocess.run([python, "-c", script], cwd=work, capture_output=True, text=True, timeout=300)
     assert composed.returncode == 0 and composed.stdout.strip().splitlines()[-1] == "3", composed.stderr[-2000:]
+
+
+def test_every_public_name_and_method_has_a_docstring():
+    """Methods that override a documented Lightning or PyTorch hook inherit its docstring."""
+    import inspect
+
+    missing = []
+    for name in lightning_ltd.__all__:
+        obj = getattr(lightning_ltd, name)
+        if not inspect.getdoc(obj):
+            missing.append(name)
+        if not inspect.isclass(obj):
+            continue
+        for attr, member in vars(obj).items():
+            public = not attr.startswith("_") and (callable(member) or isinstance(member, (property, classmethod)))
+            if public and not inspect.getdoc(getattr(obj, attr)) and not getattr(member, "__doc__", None):
+                missing.append(f"{name}.{attr}")
+    assert not missing
