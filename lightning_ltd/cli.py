@@ -199,10 +199,9 @@ def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.
 
 
 def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.Trainer]:
-    stop_if(setting_problems(cfg))
-    if cfg.get("seed") is not None:
+    problems = setting_problems(cfg)  # reported together with every group's own problems
+    if cfg.get("seed") is not None and not problems:
         L.seed_everything(cfg.seed, workers=True, verbose=False)
-    problems: list[str] = []
 
     def attempt(key: str, **kwargs: Any) -> Any:
         """Instantiate a group, collecting its error so that one line reports every bad group."""

@@ -150,8 +150,13 @@ def test_a_short_run_caps_the_warmup_with_one_warning(train_config):
 
 def test_several_bad_groups_are_reported_together(train_config):
     with pytest.raises(ConfigError) as err:
-        build(train_config("data.path=/no/such/file.txt", "model.n_head=5", "ltd.min_keep=-1"))
+        build(train_config("data.path=/no/such/file.txt", "model.n_head=5", "ltd.min_keep=-1", "seed=abc"))
     message = str(err.value)
     assert "\n" not in message
-    for part in ("ltd.min_keep=-1", "data.path='/no/such/file.txt'", "model.n_embd=32 must be divisible by n_head=5"):
+    for part in (
+        "seed='abc'",
+        "ltd.min_keep=-1",
+        "data.path='/no/such/file.txt'",
+        "model.n_embd=32 must be divisible by n_head=5",
+    ):
         assert part in message
