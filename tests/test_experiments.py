@@ -9,7 +9,7 @@ import torch
 from lightning_ltd.callbacks import RandomLTDScheduler
 from lightning_ltd.cli import required_problems, train
 from lightning_ltd.data.prepare import prepare
-from lightning_ltd.ltd import LayerTokenLR
+from lightning_ltd.ltd import LayerTokenLR, budget_saving
 from lightning_ltd.modules import GPTModule, RandomLTDModule, ViTModule
 from lightning_ltd.pretrained.tiny import tiny_gpt2, tiny_vit
 from tests.conftest import CONF_DIR, QUICK, compose_train, make_tokenizer
@@ -71,22 +71,24 @@ def test_experiment_composes_and_instantiates(name, tmp_path: Path):
     if name.startswith("gpt3_"):
         config = module.model.config
         assert (config.n_layer, config.block_size, config.ltd_layers) == (24, 2048, list(range(1, 23)))
-        expected_width = {"gpt3_350m": 1024, "gpt3_1.3b": 2048}[name]
+        expected_width = 1024 if name == "gpt3_350m" else 2048
         assert config.n_embd == expected_width
-        assert (scheduler.min_keep, scheduler.max_keep, scheduler.granularity) == (128, 2048, 16)
-        assert scheduler.keep_at(100_000) == 1088 and scheduler.keep_at(200_000) == 2048
+        if scheduler.enabled:  # not in the baseline
+            assert (scheduler.min_keep, scheduler.max_keep, scheduler.granularity) == (128, 2048, 16)
+            ramp = scheduler.ramp_steps
+            halfway = {200_000: 1088, 133_333: 1072}[ramp]  # DeepSpeed's fixed_linear: 128 + 1920 / 2, in 16s
+            assert scheduler.keep_at(ramp // 2) == halfway and scheduler.keep_at(ramp) == 2048
         assert isinstance(lr, LayerTokenLR) and lr.decay == "cosine"
         n_params = sum(p.numel() for p in module.parameters())
-        assert {"gpt3_350m": 0.3e9, "gpt3_1.3b": 1.2e9}[name] < n_params
-        assert (
-            {"gpt3_350m": 0.3e9, "gpt3_1.3b": 1.2e9}[name] < n_params < {"gpt3_350m": 0.45e9, "gpt3_1.3b": 1.5e9}[name]
-        )
-    if name.startswith("gpt3_") or name == "bert_large":  # BPE shards of GPT-2's vocabulary size
+        low, high = (0.3e9, 0.45e9) if name == "gpt3_350m" else (1.2e9, 1.5e9)
+        assert low < n_params < high
+    if name.startswith(("gpt3_", "bert_large")):  # BPE shards of GPT-2's vocabulary size
         assert cfg.data._target_ == "lightning_ltd.data.TokensDataModule" and cfg.model.vocab_size == 50304
-    if name == "bert_large":
+    if name.startswith("bert_large"):
         c = module.model.config
         assert (c.n_layer, c.n_embd, c.block_size, c.ltd_layers) == (24, 1024, 512, list(range(1, 23)))
-        assert (scheduler.min_keep, scheduler.max_keep, scheduler.granularity) == (128, 512, 16)
+        if scheduler.enabled:
+            assert (scheduler.min_keep, scheduler.max_keep, scheduler.granularity) == (128, 512, 16)
     if name == "gpt2_finetune":
         c = module.model.config
         assert (c.n_layer, c.block_size, c.ltd_layers) == (12, 1024, list(range(1, 11)))
@@ -121,7 +123,7 @@ def test_vit_digits_smoke(tmp_path):
         "trainer.val_check_interval=150",
     ]
     summary = train(compose_train(tmp_path, "experiment=vit_digits", *overrides, tiny=False))
-    assert summary["steps"] == 300 and 0 < summary["theoretical_saving"] < 1
+    assert summary["steps"] == 300 and 0 < summary["schedule_saving"] < 1
     assert summary["val/acc"] > summary["val/acc_start"] + 0.5
     assert summary["val/loss"] < summary["val/loss_start"]
 
@@ -139,7 +141,7 @@ def test_bert_mlm_smoke(tmp_path):
         "trainer.val_check_interval=30",
     ]
     summary = train(compose_train(tmp_path, "experiment=bert_mlm", *overrides, tiny=False))
-    assert summary["steps"] == 60 and 0 < summary["theoretical_saving"] < 1
+    assert summary["steps"] == 60 and 0 < summary["schedule_saving"] < 1
     assert summary["val/loss"] < summary["val/loss_start"] - 1.0
     assert summary["val/mlm_acc"] > summary["val/mlm_acc_start"]
 
@@ -151,7 +153,7 @@ def test_gpt2_finetune_tiny_from_a_transformers_checkpoint(tmp_path):
     transformers.GPT2LMHeadModel(config).save_pretrained(tmp_path / "gpt2")
     overrides = [f"model.pretrained={tmp_path / 'gpt2'}", "data.max_bytes=120000", "ltd.ramp_steps=20", *QUICK]
     summary = train(compose_train(tmp_path, "experiment=gpt2_finetune_tiny", *overrides, tiny=False))
-    assert summary["steps"] == 30 and 0 < summary["theoretical_saving"] < 1
+    assert summary["steps"] == 30 and 0 < summary["schedule_saving"] < 1
     assert summary["val/loss"] < summary["val/loss_start"] - 0.5
 
 
@@ -162,3 +164,109 @@ def test_vit_finetune_tiny_from_a_local_timm_file(tmp_path):
     summary = train(compose_train(tmp_path, "experiment=vit_finetune_tiny", *overrides, tiny=False))
     assert summary["steps"] == 100
     assert summary["val/acc"] > summary["val/acc_start"] + 0.3
+
+
+GPUS = 8
+"""The pretraining recipes' global batch assumes 8 GPUs (data.batch_size x 8 x accumulate_grad_batches)."""
+
+GPT3 = {
+    "batch": 512,
+    "min_lr": 1e-6,
+    "warmup_tokens": 3e9,
+    "decay": "cosine",
+    "layers": list(range(1, 23)),
+    "dropout": 0.1,
+    "optimizer": "adamw",
+    "weight_decay": 0.1,
+    "betas": [0.9, 0.95],
+}
+BERT = {
+    "batch": 1024,
+    "min_lr": 1e-5,
+    "warmup_steps": 10000,
+    "decay": "linear",
+    "layers": list(range(1, 23)),
+    "dropout": 0.1,
+    "optimizer": "adamw",
+    "weight_decay": 0.01,
+    "betas": [0.9, 0.999],
+}
+REFERENCE = {  # the issue's table: Megatron-DeepSpeed and DeepSpeedExamples data_efficiency scripts
+    "gpt3_1.3b_baseline": {**GPT3, "lr": 2e-4, "budget": 3e11, "ramp": None},
+    "gpt3_1.3b": {**GPT3, "lr": 3e-4, "budget": 2e11, "ramp": 133_333},
+    "gpt3_1.3b_300b": {**GPT3, "lr": 2e-4, "budget": 3e11, "ramp": 200_000},
+    "bert_large_baseline": {**BERT, "lr": 1e-4, "budget": 2_000_000 * 1024 * 512, "ramp": None},
+    "bert_large": {**BERT, "lr": 1.5e-4, "budget": 1_340_000 * 1024 * 512, "ramp": 1_340_000},
+    "gpt2_finetune": {
+        "batch": 4,
+        "lr": 5e-5,
+        "min_lr": 0.0,
+        "warmup_steps": 100,
+        "decay": "constant",
+        "epochs": 2,
+        "layers": list(range(1, 11)),
+        "dropout": 0.1,
+        "optimizer": "adamw",
+        "weight_decay": 0.0,
+        "betas": [0.9, 0.999],
+        "ramp": 400,
+    },
+    "vit_b16_finetune": {
+        "batch": 128,
+        "lr": 1e-4,
+        "min_lr": 0.0,
+        "warmup_steps": 0,
+        "decay": "constant",
+        "epochs": 14,
+        "layers": list(range(1, 11)),
+        "dropout": 0.0,
+        "optimizer": "sgd",
+        "momentum": 0.9,
+        "weight_decay": 5e-4,
+        "label_smoothing": 0.0,
+        "ramp": 3910,
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_recipes_resolve_to_the_reference_values(name, tmp_path):
+    expected = REFERENCE[name]
+    cfg = compose_train(tmp_path, f"experiment={name}", tiny=False)
+    gpus = GPUS if "budget" in expected else 1
+    assert cfg.data.batch_size * gpus * cfg.trainer.get("accumulate_grad_batches", 1) == expected["batch"]
+    model, lr = cfg.model, cfg.lr
+    assert (model.lr, lr.min_lr, lr.decay) == (expected["lr"], expected["min_lr"], expected["decay"])
+    assert lr.get("warmup_tokens") == expected.get("warmup_tokens")
+    assert lr.get("warmup_steps") == expected.get("warmup_steps")
+    assert (model.ltd_layers, model.dropout, model.weight_decay) == (
+        expected["layers"],
+        expected["dropout"],
+        expected["weight_decay"],
+    )
+    assert model.get("optimizer", "adamw") == expected["optimizer"]
+    if expected["optimizer"] == "sgd":
+        assert model.momentum == expected["momentum"] and model.label_smoothing == expected["label_smoothing"]
+    else:
+        assert list(model.betas) == expected["betas"]
+    assert cfg.ltd.enabled == (expected["ramp"] is not None)
+    if expected["ramp"] is not None:
+        assert cfg.ltd.ramp_steps == expected["ramp"]
+    if "budget" in expected:  # pretraining: the effective-token budget ends the run, the LR decays to it
+        assert (lr.total_tokens, lr.stop_at_budget, cfg.trainer.max_steps) == (expected["budget"], True, -1)
+        assert lr.total_layer_tokens is None and lr.total_steps is None
+    else:  # finetuning: epochs end the run
+        assert (cfg.trainer.max_epochs, cfg.trainer.max_steps) == (expected["epochs"], -1)
+    assert cfg.trainer.gradient_clip_val == 1.0
+
+
+def test_the_headline_budget_saving_computes_from_the_config_alone(tmp_path):
+    cfg = compose_train(tmp_path, "experiment=gpt3_1.3b", tiny=False)
+    n_layer = cfg.model.n_layer
+    layer_tokens = cfg.lr.total_tokens * n_layer  # what the run consumes before its budget stops it
+    saving = budget_saving(layer_tokens, n_layer, cfg.callbacks.summary.baseline_tokens)
+    assert f"{100 * saving:.1f} %" == "33.3 %"
+    baseline = compose_train(tmp_path, "experiment=gpt3_1.3b_baseline", tiny=False)
+    assert baseline.lr.total_tokens == cfg.callbacks.summary.baseline_tokens
+    bert = compose_train(tmp_path, "experiment=bert_large", tiny=False)
+    assert budget_saving(bert.lr.total_tokens * 24, 24, bert.callbacks.summary.baseline_tokens) == pytest.approx(0.33)

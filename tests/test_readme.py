@@ -36,4 +36,4 @@ def test_the_api_reference_command_builds(tmp_path):
     pages = {p.name for p in (tmp_path / "api").rglob("*.html")}
     assert {"index.html", "lightning_ltd.html", "ltd.html", "callbacks.html"} <= pages
     top = (tmp_path / "api" / "lightning_ltd.html").read_text()
-    assert "apply_random_ltd" in top and "RandomLTDModule" in top and "train/layer_token_saving" in top
+    assert "apply_random_ltd" in top and "RandomLTDModule" in top and "train/schedule_saving" in top

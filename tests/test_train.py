@@ -31,14 +31,14 @@ def test_smoke_run_lowers_val_loss(train_config, tmp_path, ltd):
     full = 30 * 8 * 32 * 3
     assert summary["full_layer_tokens"] == full
     if ltd == "off":
-        assert summary["layer_tokens"] == full and summary["theoretical_saving"] == 0
+        assert summary["layer_tokens"] == full and summary["schedule_saving"] == 0
     else:
-        assert summary["layer_tokens"] < full and 0 < summary["theoretical_saving"] < 1
+        assert summary["layer_tokens"] < full and 0 < summary["schedule_saving"] < 1
     with open(next(tmp_path.rglob("metrics.csv"))) as metrics:
         rows = list(csv.DictReader(metrics))
     logged = {k for row in rows for k, v in row.items() if v}
     assert {"train/loss", "val/loss", "val/ppl", "train/keep", "train/layer_tokens"} <= logged
-    assert {"lr-AdamW/pg1", "train/lr", "train/layer_token_saving", "train/device/flops_per_sec"} <= logged
+    assert {"lr-AdamW/pg1", "train/lr", "train/schedule_saving", "train/device/flops_per_sec"} <= logged
     for row in rows:  # LearningRateMonitor logs exactly the LR the schedule callback set
         if row.get("train/lr") and row.get("lr-AdamW/pg1"):
             assert float(row["lr-AdamW/pg1"]) == pytest.approx(float(row["train/lr"]), rel=1e-6)
@@ -135,6 +135,29 @@ def test_progress_bar_off_needs_no_second_override(train_config):
     bar = "+callbacks.bar._target_=lightning.pytorch.callbacks.TQDMProgressBar"  # the quick runs drop the default
     _, _, trainer = build(train_config(bar, "trainer.enable_progress_bar=false"))
     assert trainer.progress_bar_callback is None
+
+
+def test_summary_reports_both_savings_and_logs_them(train_config, tmp_path):
+    """Schedule saving: against the same batches at full length. Budget saving: against a baseline
+    of ``baseline_tokens`` full-length tokens (here 1.5x this run's effective-token budget)."""
+    budget = [
+        "lr=layer_token_budget",
+        "lr.total_layer_tokens=null",
+        "lr.total_tokens=5120",
+        "lr.warmup_layer_tokens=null",
+    ]
+    tokens = ["lr.warmup_steps=null", "lr.warmup_tokens=256", "callbacks.summary.baseline_tokens=7680"]
+    summary = train(train_config(*budget, *tokens))
+    assert summary["effective_tokens"] == summary["layer_tokens"] / 3
+    assert 5120 <= summary["effective_tokens"] < 5120 + 8 * 32  # stopped at its budget (within one step)
+    assert summary["budget_saving"] == pytest.approx(1 - summary["effective_tokens"] / 7680)
+    assert 0 < summary["schedule_saving"] < summary["budget_saving"] < 0.34
+    with open(next(tmp_path.rglob("metrics.csv"))) as metrics:
+        rows = list(csv.DictReader(metrics))
+    logged = {k: float(v) for row in rows for k, v in row.items() if v and k.startswith("summary/")}
+    assert logged["summary/budget_saving"] == pytest.approx(summary["budget_saving"])
+    assert logged["summary/schedule_saving"] == pytest.approx(summary["schedule_saving"])
+    assert any(row.get("train/effective_tokens") for row in rows)
 
 
 def test_missing_checkpoint_named(train_config):

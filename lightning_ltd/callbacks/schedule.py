@@ -11,6 +11,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning_ltd.errors import int_problems, positive_int_problems, raise_if
 from lightning_ltd.ltd import (
     TokenRouter,
+    effective_tokens,
     full_layer_tokens,
     layer_tokens_per_step,
     mslg_keep,
@@ -52,8 +53,9 @@ class RandomLTDScheduler(Callback):
     and the observed ledger is counted from host integers and summed over ranks only on
     logging steps, at checkpoints and at the end.
 
-    Logged on logging steps: ``train/keep``, ``train/layer_tokens``, ``train/layer_token_saving``
-    and ``train/lr``.
+    Logged on logging steps: ``train/keep``, ``train/layer_tokens``, ``train/effective_tokens``
+    (layer-tokens / layers, Megatron's count), ``train/schedule_saving`` (layer-tokens skipped so
+    far against the same batches at full length) and ``train/lr``.
 
     Args:
         enabled: False runs the plain baseline but still counts layer-tokens and drives the LR.
@@ -210,7 +212,8 @@ class RandomLTDScheduler(Callback):
             metrics = {
                 "train/keep": float(effective_keep),
                 "train/layer_tokens": float(self.layer_tokens),
-                "train/layer_token_saving": self.saving,
+                "train/effective_tokens": effective_tokens(self.layer_tokens, n_layer),
+                "train/schedule_saving": self.saving,
             }
             if self.current_lr is not None:
                 metrics["train/lr"] = self.current_lr

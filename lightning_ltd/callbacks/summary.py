@@ -1,4 +1,4 @@
-"""``RunSummary``: the end-of-run report (quality, layer-tokens, theoretical saving, time)."""
+"""``RunSummary``: the end-of-run report (quality, layer-tokens, the two savings, time)."""
 
 from __future__ import annotations
 
@@ -12,21 +12,38 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 
 from lightning_ltd.callbacks.schedule import RandomLTDScheduler
+from lightning_ltd.errors import InvalidFieldsError
+from lightning_ltd.ltd import budget_saving, effective_tokens
 
 
 class RunSummary(Callback):
     """Collects ``summary`` (a dict of plain numbers) at the end of ``fit`` and prints it.
 
     Validation metrics from a ``trainer.validate`` run before ``fit`` are reported as the
-    starting point, so the summary shows how far training moved them.
+    starting point, so the summary shows how far training moved them. Two savings, never to be
+    confused:
 
-    Logs nothing itself; the summary holds ``steps``, ``layer_tokens``, ``full_layer_tokens``,
-    ``theoretical_saving``, ``wall_time_s``, ``tokens_per_s`` and, for each validation
-    metric, its value and ``<metric>_start``.
+    - ``schedule_saving``: layer-tokens the dropping schedule skipped against *the same
+      batches* at full length (what dropping itself saved in this run);
+    - ``budget_saving`` (only with ``baseline_tokens``): compute saved against a baseline run of
+      ``baseline_tokens`` full-length tokens, ``1 - effective_tokens / baseline_tokens`` (the
+      paper's 33.3 %: a random-LTD run stopped at 200B effective tokens against 300B).
+
+    The summary holds ``steps``, ``layer_tokens``, ``full_layer_tokens``, ``effective_tokens``,
+    ``schedule_saving``, ``budget_saving``, ``wall_time_s``, ``tokens_per_s`` and, for each
+    validation metric, its value and ``<metric>_start``. At the end of ``fit`` it logs
+    ``summary/schedule_saving``, ``summary/budget_saving`` and ``summary/effective_tokens``.
+
+    Args:
+        metrics: the validation metrics to report.
+        baseline_tokens: the baseline's budget in (effective = data) tokens; None: no budget saving.
     """
 
-    def __init__(self, metrics: Sequence[str] = ("val/loss", "val/ppl")) -> None:
+    def __init__(self, metrics: Sequence[str] = ("val/loss", "val/ppl"), baseline_tokens: float | None = None) -> None:
+        if baseline_tokens is not None and not (isinstance(baseline_tokens, (int, float)) and baseline_tokens > 0):
+            raise InvalidFieldsError([f"baseline_tokens={baseline_tokens!r} must be a number > 0, or null"])
         self.metrics = tuple(metrics)
+        self.baseline_tokens = baseline_tokens
         self.start_metrics: dict[str, float] = {}
         self.summary: dict[str, Any] = {}
         self._t0 = 0.0
@@ -53,9 +70,20 @@ class RunSummary(Callback):
                 summary["tokens_per_s"] = scheduler.full_layer_tokens / n_layer / summary["wall_time_s"]
             summary["layer_tokens"] = scheduler.layer_tokens
             summary["full_layer_tokens"] = scheduler.full_layer_tokens
-            summary["theoretical_saving"] = scheduler.saving
+            summary["schedule_saving"] = scheduler.saving
+            if n_layer:
+                summary["effective_tokens"] = effective_tokens(scheduler.layer_tokens, n_layer)
+                if self.baseline_tokens is not None:
+                    summary["baseline_tokens"] = self.baseline_tokens
+                    summary["budget_saving"] = budget_saving(scheduler.layer_tokens, n_layer, self.baseline_tokens)
         self.summary = summary
+        logged = {f"summary/{k}": float(summary[k]) for k in SAVINGS if k in summary}
+        if trainer.logger is not None and logged:
+            trainer.logger.log_metrics(logged, step=trainer.global_step)
         rank_zero_info(format_summary(summary))
+
+
+SAVINGS = ("schedule_saving", "budget_saving", "effective_tokens")
 
 
 def format_summary(summary: dict[str, Any]) -> str:
@@ -69,7 +97,14 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(
             f"{'layer-tokens':<22}{summary['layer_tokens']:,} of {summary['full_layer_tokens']:,} (full length)"
         )
-        lines.append(f"{'theoretical saving':<22}{100 * summary['theoretical_saving']:.1f} %")
+        lines.append(
+            f"{'schedule saving':<22}{100 * summary['schedule_saving']:.1f} % (vs the same batches at full length)"
+        )
+    if "budget_saving" in summary:
+        lines.append(
+            f"{'budget saving':<22}{100 * summary['budget_saving']:.1f} % ({summary['effective_tokens']:,.0f} "
+            f"effective tokens vs the baseline's {summary['baseline_tokens']:,.0f})"
+        )
     lines.append(f"{'optimizer steps':<22}{summary['steps']}")
     lines.append(f"{'wall time':<22}{summary['wall_time_s']:.1f} s (training loop, validation included)")
     if "tokens_per_s" in summary:

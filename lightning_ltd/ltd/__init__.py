@@ -4,11 +4,13 @@ from lightning_ltd.ltd.apply import apply_random_ltd
 from lightning_ltd.ltd.lr import LayerTokenLR, RunShape, StepLR
 from lightning_ltd.ltd.routing import TokenRouter, draw_plan, find_routers, step_position, step_seed, stream_id
 from lightning_ltd.ltd.schedule import (
+    budget_saving,
     default_dropping_layers,
+    effective_tokens,
     full_layer_tokens,
     layer_tokens_per_step,
     mslg_keep,
-    theoretical_saving,
+    schedule_saving,
     validate_dropping_layers,
     warmup_decay_lr,
 )
@@ -31,7 +33,9 @@ __all__ = [
     "StepLR",
     "RandomLTD",
     "TokenRouter",
+    "budget_saving",
     "default_dropping_layers",
+    "effective_tokens",
     "draw_plan",
     "find_ltd_layers",
     "find_routers",
@@ -45,7 +49,7 @@ __all__ = [
     "step_seed",
     "stream_id",
     "warmup_decay_lr",
-    "theoretical_saving",
+    "schedule_saving",
     "token_axes",
     "validate_dropping_layers",
 ]

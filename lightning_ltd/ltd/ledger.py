@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from lightning_ltd.ltd.schedule import theoretical_saving
+from lightning_ltd.ltd.schedule import schedule_saving
 
 Reduce = Callable[[list[int]], list[int]]
 """Sums a list of integers over all ranks (every rank must call it at the same point)."""
@@ -38,7 +38,7 @@ class LayerTokenLedger:
     @property
     def saving(self) -> float:
         """Theoretical layer-token saving of the synced totals."""
-        return theoretical_saving(self.consumed, self.full)
+        return schedule_saving(self.consumed, self.full)
 
     def state_dict(self) -> dict[str, int]:
         """Synced totals only: call ``sync`` first (on every rank) so nothing is pending."""

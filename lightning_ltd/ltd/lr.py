@@ -89,11 +89,13 @@ def _common_problems(decay: str, min_lr: float) -> list[str]:
 class LayerTokenLR:
     """Warmup and decay driven by consumed layer-tokens (random-LTD paper, section 3.3).
 
-    Give the end of the decay as exactly one of ``total_layer_tokens``; ``total_tokens`` (data
-    tokens at full length: ``tokens * n_layer`` layer-tokens, the cost of a baseline that reads
-    them); or ``total_steps`` (what this run consumes in that many steps under its own kept-length
-    schedule). Likewise the warmup as ``warmup_layer_tokens`` or ``warmup_steps`` (default none).
-    With ``stop_at_budget`` training ends once the total is consumed.
+    Give the end of the decay as exactly one of ``total_layer_tokens``; ``total_tokens``
+    (*effective* tokens, ``tokens * n_layer`` layer-tokens: Megatron-DeepSpeed's token count
+    under random-LTD, which is the data tokens of a run without dropping, so ``300e9`` is the
+    GPT-3 baseline's budget); or ``total_steps`` (what this run consumes in that many steps under
+    its own kept-length schedule). Likewise the warmup as ``warmup_layer_tokens``,
+    ``warmup_tokens`` (effective) or ``warmup_steps`` (default none). With ``stop_at_budget``
+    training ends once the total is consumed.
     """
 
     unit = "layer_tokens"
@@ -108,27 +110,33 @@ class LayerTokenLR:
         decay: str = "cosine",
         min_lr: float = 0.0,
         stop_at_budget: bool = False,
+        warmup_tokens: float | None = None,
     ) -> None:
         self.total_layer_tokens = _count(total_layer_tokens)
         self.total_tokens = _count(total_tokens)
         self.total_steps = _count(total_steps)
         self.warmup_layer_tokens = _count(warmup_layer_tokens)
+        self.warmup_tokens = _count(warmup_tokens)
         self.warmup_steps = _count(warmup_steps)
         totals = {
             "total_layer_tokens": self.total_layer_tokens,
             "total_tokens": self.total_tokens,
             "total_steps": self.total_steps,
         }
-        warmups = {"warmup_layer_tokens": self.warmup_layer_tokens, "warmup_steps": self.warmup_steps}
+        warmups = {
+            "warmup_layer_tokens": self.warmup_layer_tokens,
+            "warmup_tokens": self.warmup_tokens,
+            "warmup_steps": self.warmup_steps,
+        }
         problems = int_problems(0, **totals, **warmups) + _common_problems(decay, min_lr)
         given = [name for name, value in totals.items() if value is not None]
         if len(given) != 1:
             problems.append(f"{'/'.join(totals)}: give exactly one, got {given or 'none'}")
-        if all(value is not None for value in warmups.values()):
-            problems.append("warmup_layer_tokens/warmup_steps: give at most one")
-        warmup_tokens, total_tokens = self.warmup_layer_tokens, self.total_layer_tokens
-        if not problems and (warmup_tokens or 0) > (total_tokens or float("inf")):
-            problems.append(f"warmup_layer_tokens={warmup_tokens} must be <= total_layer_tokens={total_tokens}")
+        if sum(value is not None for value in warmups.values()) > 1:
+            problems.append(f"{'/'.join(warmups)}: give at most one")
+        warmup, total = self.warmup_layer_tokens, self.total_layer_tokens
+        if not problems and (warmup or 0) > (total or float("inf")):
+            problems.append(f"warmup_layer_tokens={warmup} must be <= total_layer_tokens={total}")
         raise_if(problems)
         if self.warmup_steps is not None and self.total_steps is not None:
             self.warmup_steps = capped_warmup(self.warmup_steps, self.total_steps)
@@ -147,6 +155,8 @@ class LayerTokenLR:
             self.total = shape.layer_tokens_of_steps(self.total_steps)
         if self.warmup_steps is not None:
             self.warmup = shape.layer_tokens_of_steps(self.warmup_steps)
+        elif self.warmup_tokens is not None:
+            self.warmup = self.warmup_tokens * shape.n_layer
         assert self.total is not None
         if self.warmup > self.total:
             raise_if([f"warmup ({self.warmup:,} layer-tokens) must not exceed the total ({self.total:,})"])

@@ -40,9 +40,22 @@ def full_layer_tokens(batch_size: int, seq_len: int, n_layer: int) -> int:
     return batch_size * seq_len * n_layer
 
 
-def theoretical_saving(consumed: int, full: int) -> float:
-    """``1 - consumed / full``: the fraction of layer compute random-LTD skipped."""
+def schedule_saving(consumed: int, full: int) -> float:
+    """``1 - consumed / full``: the layer compute the dropping schedule skipped, against the
+    *same batches* at full length (not against a baseline that reads more data)."""
     return 0.0 if full == 0 else 1.0 - consumed / full
+
+
+def effective_tokens(layer_tokens: float, n_layer: int) -> float:
+    """Layer-tokens / layers: the tokens Megatron-DeepSpeed counts under random-LTD (for a run
+    without dropping, the data tokens read)."""
+    return layer_tokens / n_layer
+
+
+def budget_saving(layer_tokens: float, n_layer: int, baseline_tokens: float) -> float:
+    """``1 - effective tokens / baseline tokens``: the compute saved against a baseline run of
+    ``baseline_tokens`` full-length tokens (the paper's 33.3 %: 200B against 300B)."""
+    return 1.0 - effective_tokens(layer_tokens, n_layer) / baseline_tokens
 
 
 def validate_dropping_layers(layers: Sequence[int], n_layer: int) -> list[int]:

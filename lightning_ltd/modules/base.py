@@ -13,10 +13,20 @@ from lightning_ltd.ltd import RandomLTD, TokenRouter, find_ltd_layers, find_rout
 from lightning_ltd.models.compile import compile_model, compile_problems, is_compiled
 from lightning_ltd.pretrained.io import check_state_dict
 
+OPTIMIZERS = ("adamw", "sgd")
+
 
 def optimizer_problems(hparams: Any) -> list[str]:
-    """AdamW's ``lr`` > 0, ``weight_decay`` >= 0 and two ``betas`` in [0, 1), each named."""
+    """``lr`` > 0, ``weight_decay`` >= 0, two ``betas`` in [0, 1), ``optimizer`` one of
+    ``OPTIMIZERS`` and ``momentum`` in [0, 1), each named."""
     problems = []
+    name, momentum = hparams.get("optimizer"), hparams.get("momentum")
+    if name is not None and name not in OPTIMIZERS:
+        problems.append(f"optimizer={name!r} must be one of {', '.join(OPTIMIZERS)}")
+    if momentum is not None and (
+        isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1
+    ):
+        problems.append(f"momentum={momentum!r} must be a number in [0, 1)")
     lr, decay, betas = hparams.get("lr"), hparams.get("weight_decay"), hparams.get("betas")
     if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0):
         problems.append(f"lr={lr!r} must be a number > 0")
@@ -168,12 +178,15 @@ class RandomLTDModule(L.LightningModule):
         return None
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        """AdamW from ``hparams`` ``lr``, ``weight_decay``, ``betas``; decay on matrices only;
-        the fused CUDA kernel on GPUs (one launch for all parameters instead of several per tensor)."""
+        """AdamW from ``hparams`` ``lr``, ``weight_decay``, ``betas`` (or, with ``optimizer="sgd"``,
+        SGD with ``momentum``); decay on matrices only; the fused CUDA kernel on GPUs (one
+        launch for all parameters instead of several per tensor)."""
         hp = self.hparams
         groups = weight_decay_groups(self, hp.weight_decay, getattr(self, "_decayed_names", None))
-        fused = self.device.type == "cuda"
-        return torch.optim.AdamW(groups, lr=hp.lr, betas=tuple(hp.betas), fused=fused or None)
+        fused = self.device.type == "cuda" or None
+        if hp.get("optimizer", "adamw") == "sgd":
+            return torch.optim.SGD(groups, lr=hp.lr, momentum=hp.get("momentum", 0.9), fused=fused)
+        return torch.optim.AdamW(groups, lr=hp.lr, betas=tuple(hp.betas), fused=fused)
 
     def configure_gradient_clipping(
         self,

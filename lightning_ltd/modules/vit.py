@@ -22,10 +22,12 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 class ViTModule(RandomLTDModule):
     """ViT trained on ``(images [B, C, H, W], labels [B])``; logs ``val/loss`` and ``val/acc``.
 
-    Args are those of ``ViTConfig`` plus AdamW's, ``label_smoothing`` and ``seed`` (token
-    dropping). ``protect_cls`` keeps [CLS] in every dropping layer (off by default, as in the
-    paper). With ``pretrained`` (a timm state dict) the architecture comes from the file;
-    ``num_classes`` None keeps its head, another number gets a freshly initialised head.
+    Args are those of ``ViTConfig`` plus the optimizer's (AdamW's ``lr``, ``weight_decay``,
+    ``betas``; ``optimizer="sgd"`` with ``momentum`` as the reference ViT finetuning uses),
+    ``label_smoothing`` and ``seed`` (token dropping). ``protect_cls`` keeps [CLS] in every
+    dropping layer (off by default, as in the paper). With ``pretrained`` (a timm state dict)
+    the architecture comes from the file; ``num_classes`` None keeps its head, another number
+    gets a freshly initialised head.
     """
 
     objective = "images"  # the batches it trains on (data modules that serve several ask)
@@ -46,6 +48,8 @@ class ViTModule(RandomLTDModule):
         lr: float = 1e-3,
         weight_decay: float = 0.05,
         betas: Sequence[float] = (0.9, 0.999),
+        optimizer: str = "adamw",
+        momentum: float = 0.9,
         label_smoothing: float = 0.0,
         seed: int = 0,
         pretrained: str | None = None,

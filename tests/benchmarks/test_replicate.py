@@ -26,7 +26,7 @@ def test_short_protocol_runs_and_reports(tmp_path, task):
     assert arms == ["baseline @ X", "random-LTD @ 2/3 X", "random-LTD @ X"]
     baseline, two_thirds, full = report["table"]
     budget = report["budget_X"]
-    assert baseline["steps"] == 30 and baseline["layer_tokens"] == budget and baseline["theoretical_saving"] == 0
+    assert baseline["steps"] == 30 and baseline["layer_tokens"] == budget and baseline["budget_saving"] == 0
     assert 2 * budget // 3 <= two_thirds["layer_tokens"] < baseline["layer_tokens"]  # stopped at its own budget
     assert budget <= full["layer_tokens"] and full["steps"] > 30  # same compute, more steps when dropping
     assert all(run["curve"] and run["train_time_s"] > 0 for runs in report["runs"].values() for run in runs)

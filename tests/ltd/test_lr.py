@@ -51,6 +51,20 @@ def test_totals_in_tokens_and_steps_become_layer_tokens():
     assert baseline.total == 20 * 8 * 64 * 6
 
 
+def test_effective_tokens_drive_the_same_schedule_as_layer_tokens():
+    """Megatron's count: effective tokens = layer-tokens / layers. A schedule given in effective
+    tokens is the layer-token schedule with totals x n_layer; the LR at each point agrees."""
+    by_tokens = LayerTokenLR(total_tokens=2e5, warmup_tokens=1e4, min_lr=MIN, stop_at_budget=True)
+    by_layer_tokens = LayerTokenLR(total_layer_tokens=1.2e6, warmup_layer_tokens=6e4, min_lr=MIN, stop_at_budget=True)
+    for schedule in (by_tokens, by_layer_tokens):
+        schedule.resolve(shape())
+    assert (by_tokens.total, by_tokens.warmup, by_tokens.budget) == (1_200_000, 60_000, 1_200_000)
+    for consumed in (0, 30_000, 60_000, 500_000, 1_200_000):
+        assert by_tokens.lr(consumed, BASE) == by_layer_tokens.lr(consumed, BASE)
+    with pytest.raises(InvalidFieldsError, match="give at most one"):
+        LayerTokenLR(total_tokens=10, warmup_tokens=1, warmup_steps=1)
+
+
 def test_lr_by_layer_tokens_matches_closed_form():
     schedule = LayerTokenLR(total_layer_tokens=1e6, warmup_layer_tokens=1e5, min_lr=MIN)
     schedule.resolve(shape())

@@ -4,7 +4,7 @@ from lightning_ltd.ltd import (
     default_dropping_layers,
     layer_tokens_per_step,
     mslg_keep,
-    theoretical_saving,
+    schedule_saving,
     validate_dropping_layers,
 )
 
@@ -40,7 +40,7 @@ def test_layer_tokens_and_saving():
     assert consumed == 512 * (128 * 22 + 2048 * 2)
     assert layer_tokens_per_step(2, 10, None, 4, 2) == 80
     assert layer_tokens_per_step(2, 10, 50, 4, 2) == 80  # keep capped at the sequence length
-    assert theoretical_saving(consumed, 512 * 2048 * 24) == pytest.approx(1 - (128 * 22 + 4096) / (2048 * 24))
+    assert schedule_saving(consumed, 512 * 2048 * 24) == pytest.approx(1 - (128 * 22 + 4096) / (2048 * 24))
 
 
 def test_default_and_validated_layers():

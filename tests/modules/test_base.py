@@ -94,3 +94,15 @@ def test_a_broken_contract_is_one_line_at_setup():
         "MissingContract: num_layers=None; max_seq_len=None; hparams lack lr, weight_decay, betas"
     )
     assert "RandomLTDModule contract" in message
+
+
+def test_sgd_with_momentum_keeps_the_weight_decay_groups():
+    """The reference ViT finetuning uses SGD (momentum 0.9, weight decay 5e-4), not AdamW."""
+    from lightning_ltd import ViTModule
+
+    module = ViTModule(optimizer="sgd", momentum=0.9, lr=1e-4, weight_decay=5e-4)
+    optimizer = module.configure_optimizers()
+    assert isinstance(optimizer, torch.optim.SGD) and optimizer.defaults["momentum"] == 0.9
+    assert [group["weight_decay"] for group in optimizer.param_groups] == [5e-4, 0.0]
+    with pytest.raises(ValueError, match=r"optimizer='adam' must be one of adamw, sgd"):
+        ViTModule(optimizer="adam")
