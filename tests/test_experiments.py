@@ -1,5 +1,6 @@
 """Every experiment composes, and its objects instantiate (large models on the meta device)."""
 
+import math
 from pathlib import Path
 
 import hydra
@@ -9,7 +10,7 @@ import torch
 from lightning_ltd.callbacks import RandomLTDScheduler
 from lightning_ltd.cli import required_problems, train
 from lightning_ltd.data.prepare import prepare
-from lightning_ltd.ltd import LayerTokenLR, budget_saving
+from lightning_ltd.ltd import LayerTokenLR, budget_saving, layer_tokens_per_step, mslg_keep, schedule_saving
 from lightning_ltd.modules import GPTModule, RandomLTDModule, ViTModule
 from lightning_ltd.pretrained.tiny import tiny_gpt2, tiny_vit
 from tests.conftest import CONF_DIR, QUICK, compose_train, make_tokenizer
@@ -266,6 +267,16 @@ def test_the_headline_budget_saving_computes_from_the_config_alone(tmp_path):
     layer_tokens = cfg.lr.total_tokens * n_layer  # what the run consumes before its budget stops it
     saving = budget_saving(layer_tokens, n_layer, cfg.callbacks.summary.baseline_tokens)
     assert f"{100 * saving:.1f} %" == "33.3 %"
+    # and the schedule saving of the same run: its own batches at full length, a different number
+    batch = cfg.data.batch_size * GPUS * cfg.trainer.accumulate_grad_batches
+    seq, dropping = cfg.data.block_size, len(cfg.model.ltd_layers)
+    ramp = cfg.ltd.ramp_steps
+    keeps = [mslg_keep(t, cfg.ltd.min_keep, cfg.ltd.max_keep, ramp, cfg.ltd.granularity) for t in range(ramp)]
+    consumed = sum(layer_tokens_per_step(batch, seq, keep, n_layer, dropping) for keep in keeps)
+    per_full_step = batch * seq * n_layer
+    steps = ramp + math.ceil((layer_tokens - consumed) / per_full_step)  # full length after the ramp
+    consumed += (steps - ramp) * per_full_step
+    assert steps == 248_505 and f"{100 * schedule_saving(consumed, steps * per_full_step):.1f} %" == "23.2 %"
     baseline = compose_train(tmp_path, "experiment=gpt3_1.3b_baseline", tiny=False)
     assert baseline.lr.total_tokens == cfg.callbacks.summary.baseline_tokens
     bert = compose_train(tmp_path, "experiment=bert_large", tiny=False)
