@@ -19,7 +19,7 @@ from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf, open_dict
 
 from lightning_ltd.callbacks import NonFiniteLossError, RandomLTDScheduler, RunSummary
 from lightning_ltd.checkpoint import unwritable_folder
-from lightning_ltd.errors import InvalidFieldsError
+from lightning_ltd.errors import InvalidFieldsError, is_int, is_number
 from lightning_ltd.modules import RandomLTDModule
 from lightning_ltd.resume import data_source, resume_problems
 
@@ -53,7 +53,7 @@ def cross_check(cfg: DictConfig) -> list[str]:
     if isinstance(seq_len, int) and isinstance(model_len, int) and seq_len > model_len:
         problems.append(f"data.block_size={seq_len} exceeds model.block_size={model_len}")
     min_lr, peak = (cfg.get("lr") or {}).get("min_lr"), cfg.model.get("lr")
-    if _is_number(min_lr) and _is_number(peak) and 0 < peak < min_lr:  # a peak <= 0 is the model's own error
+    if is_number(min_lr) and is_number(peak) and 0 < peak < min_lr:  # a peak <= 0 is the model's own error
         problems.append(f"lr.min_lr={min_lr} must be <= model.lr={peak} (the decay would rise)")
     return problems
 
@@ -75,37 +75,29 @@ def keep_problems(scheduler: RandomLTDScheduler, module: RandomLTDModule, datamo
     return problems
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def run_setting_problems(cfg: DictConfig) -> list[str]:
     """The global seed and the loop settings Lightning would accept and then misuse (or reject mid-run)."""
     trainer, problems = cfg.get("trainer") or {}, []
     steps = trainer.get("max_steps")
-    if steps is not None and (not _is_int(steps) or steps < -1 or steps == 0):
+    if steps is not None and (not is_int(steps) or steps < -1 or steps == 0):
         problems.append(f"trainer.max_steps={steps!r} must be a positive integer, or -1 (no limit)")
     interval = trainer.get("val_check_interval")
-    if interval is not None and (not _is_number(interval) or interval <= 0):
+    if interval is not None and (not is_number(interval) or interval <= 0):
         problems.append(f"trainer.val_check_interval={interval!r} must be > 0 (steps, or a fraction of an epoch)")
     for key, minimum in (("log_every_n_steps", 0), ("accumulate_grad_batches", 1)):
         value = trainer.get(key)
-        if value is not None and (not _is_int(value) or value < minimum):
+        if value is not None and (not is_int(value) or value < minimum):
             problems.append(f"trainer.{key}={value!r} must be an integer >= {minimum}")
     clip = trainer.get("gradient_clip_val")
-    if clip is not None and (not _is_number(clip) or clip < 0):
+    if clip is not None and (not is_number(clip) or clip < 0):
         problems.append(f"trainer.gradient_clip_val={clip!r} must be a number >= 0, or null")
     for key in ("limit_train_batches", "limit_val_batches"):
         value = trainer.get(key)
-        if value is not None and not ((_is_int(value) and value >= 0) or (_is_number(value) and 0 <= value <= 1)):
+        if value is not None and not ((is_int(value) and value >= 0) or (is_number(value) and 0 <= value <= 1)):
             problems.append(f"trainer.{key}={value!r} must be a count >= 0 or a fraction in [0, 1], or null")
     problems += accelerator_problems(trainer.get("accelerator"))
     seed = cfg.get("seed")
-    if seed is not None and not _is_int(seed):
+    if seed is not None and not is_int(seed):
         problems.append(f"seed={seed!r} must be an integer")
     return problems
 

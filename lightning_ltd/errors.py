@@ -25,12 +25,22 @@ def raise_if(problems: Sequence[str]) -> None:
         raise InvalidFieldsError(problems)
 
 
+def is_int(value: object) -> bool:
+    """An ``int`` that is not a ``bool`` (YAML's ``true`` must not pass for 1)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: object) -> bool:
+    """An ``int`` or ``float`` that is not a ``bool``."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def int_problems(minimum: int, **values: object) -> list[str]:
     """``name=value must be an integer >= minimum`` for each value that is not one (None is skipped)."""
     return [
         f"{name}={value!r} must be an integer >= {minimum}"
         for name, value in values.items()
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum)
+        if value is not None and (not is_int(value) or value < minimum)  # type: ignore[operator]
     ]
 
 

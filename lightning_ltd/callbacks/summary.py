@@ -12,7 +12,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 
 from lightning_ltd.callbacks.schedule import RandomLTDScheduler
-from lightning_ltd.errors import InvalidFieldsError
+from lightning_ltd.errors import InvalidFieldsError, is_number
 from lightning_ltd.ltd import budget_saving, effective_tokens
 
 
@@ -40,7 +40,7 @@ class RunSummary(Callback):
     """
 
     def __init__(self, metrics: Sequence[str] = ("val/loss", "val/ppl"), baseline_tokens: float | None = None) -> None:
-        if baseline_tokens is not None and not (isinstance(baseline_tokens, (int, float)) and baseline_tokens > 0):
+        if baseline_tokens is not None and not (is_number(baseline_tokens) and baseline_tokens > 0):
             raise InvalidFieldsError([f"baseline_tokens={baseline_tokens!r} must be a number > 0, or null"])
         self.metrics = tuple(metrics)
         self.baseline_tokens = baseline_tokens

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import lightning as L
 import torch
 
-from lightning_ltd.errors import raise_if
+from lightning_ltd.errors import is_int, is_number, raise_if
 from lightning_ltd.ltd import RandomLTD, TokenRouter, find_ltd_layers, find_routers
 from lightning_ltd.models.compile import compile_model, compile_problems, is_compiled
 from lightning_ltd.pretrained.io import check_state_dict
@@ -23,14 +23,12 @@ def optimizer_problems(hparams: Any) -> list[str]:
     name, momentum = hparams.get("optimizer"), hparams.get("momentum")
     if name is not None and name not in OPTIMIZERS:
         problems.append(f"optimizer={name!r} must be one of {', '.join(OPTIMIZERS)}")
-    if momentum is not None and (
-        isinstance(momentum, bool) or not isinstance(momentum, (int, float)) or not 0 <= momentum < 1
-    ):
+    if momentum is not None and (not is_number(momentum) or not 0 <= momentum < 1):
         problems.append(f"momentum={momentum!r} must be a number in [0, 1)")
     lr, decay, betas = hparams.get("lr"), hparams.get("weight_decay"), hparams.get("betas")
-    if lr is not None and (isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0):
+    if lr is not None and (not is_number(lr) or not lr > 0):
         problems.append(f"lr={lr!r} must be a number > 0")
-    if decay is not None and (isinstance(decay, bool) or not isinstance(decay, (int, float)) or decay < 0):
+    if decay is not None and (not is_number(decay) or decay < 0):
         problems.append(f"weight_decay={decay!r} must be a number >= 0")
     if betas is not None:
         valid = isinstance(betas, (list, tuple)) and len(betas) == 2
@@ -112,7 +110,7 @@ class RandomLTDModule(L.LightningModule):
         problems = []
         for name in ("num_layers", "max_seq_len"):
             value = getattr(self, name, None)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_int(value) or value < 1:
                 problems.append(f"{name}={value!r}")
         if type(self).configure_optimizers is RandomLTDModule.configure_optimizers:
             missing = [key for key in ("lr", "weight_decay", "betas") if key not in self.hparams]
