@@ -168,3 +168,14 @@ def test_layers_by_path_and_clear_errors():
         apply_random_ltd(model, [1])
     with pytest.raises(ValueError, match="must be a non-empty list"):
         apply_random_ltd(encoder(), [])
+
+
+def test_hugging_face_extended_masks_keep_their_broadcast_query_axis():
+    """``attention_mask`` ``[B, 1, 1, T]`` (HF's extended padding mask) -> ``[B, 1, 1, k]``."""
+    from lightning_ltd.ltd import gather_mask
+
+    mask = torch.rand(B, 1, 1, T)
+    kept = torch.stack([torch.randperm(T)[:KEEP].sort().values for _ in range(B)])
+    gathered = gather_mask(mask, kept)
+    assert gathered.shape == (B, 1, 1, KEEP)
+    assert torch.equal(gathered[:, 0, 0], mask[:, 0, 0].gather(1, kept))
