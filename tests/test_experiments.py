@@ -270,8 +270,8 @@ def test_the_headline_budget_saving_computes_from_the_config_alone(tmp_path):
     # and the schedule saving of the same run: its own batches at full length, a different number
     batch = cfg.data.batch_size * GPUS * cfg.trainer.accumulate_grad_batches
     seq, dropping = cfg.data.block_size, len(cfg.model.ltd_layers)
-    ramp = cfg.ltd.ramp_steps
-    keeps = [mslg_keep(t, cfg.ltd.min_keep, cfg.ltd.max_keep, ramp, cfg.ltd.granularity) for t in range(ramp)]
+    ramp, low, high, granularity = cfg.ltd.ramp_steps, cfg.ltd.min_keep, cfg.ltd.max_keep, cfg.ltd.granularity
+    keeps = [mslg_keep(t, low, high, ramp, granularity) for t in range(ramp)]
     consumed = sum(layer_tokens_per_step(batch, seq, keep, n_layer, dropping) for keep in keeps)
     per_full_step = batch * seq * n_layer
     steps = ramp + math.ceil((layer_tokens - consumed) / per_full_step)  # full length after the ramp

@@ -82,6 +82,7 @@ def test_bad_overrides_fail_at_start_naming_the_key(train_config, override, mess
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow  # a subprocess; tests/test_bad_inputs.py runs the same code path in-process
 def test_cli_prints_one_line_and_exits_2(tmp_path):
     result = subprocess.run(
         [sys.executable, "train.py", "ltd.min_keep=0", f"hydra.run.dir={tmp_path}"],
