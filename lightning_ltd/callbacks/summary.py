@@ -77,13 +77,14 @@ class RunSummary(Callback):
                     summary["baseline_tokens"] = self.baseline_tokens
                     summary["budget_saving"] = budget_saving(scheduler.layer_tokens, n_layer, self.baseline_tokens)
         self.summary = summary
-        logged = {f"summary/{k}": float(summary[k]) for k in SAVINGS if k in summary}
+        logged = {f"summary/{k}": float(summary[k]) for k in LOGGED_AT_END if k in summary}
         if trainer.logger is not None and logged:
             trainer.logger.log_metrics(logged, step=trainer.global_step)
         rank_zero_info(format_summary(summary))
 
 
-SAVINGS = ("schedule_saving", "budget_saving", "effective_tokens")
+LOGGED_AT_END = ("schedule_saving", "budget_saving", "effective_tokens")
+"""Summary entries also written to the logger as ``summary/<name>``."""
 
 
 def format_summary(summary: dict[str, Any]) -> str:
