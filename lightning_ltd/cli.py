@@ -13,6 +13,7 @@ from typing import Any
 import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
+from lightning.pytorch.accelerators import AcceleratorRegistry
 from lightning.pytorch.callbacks import Callback, ProgressBar
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf, open_dict
@@ -104,8 +105,6 @@ def run_setting_problems(cfg: DictConfig) -> list[str]:
 
 def accelerator_problems(name: Any) -> list[str]:
     """An accelerator this machine lacks fails deep inside Lightning, without naming the key."""
-    from lightning.pytorch.accelerators import AcceleratorRegistry
-
     if name is None or not isinstance(name, str) or name == "auto":
         return []
     known = sorted(AcceleratorRegistry.available_accelerators())

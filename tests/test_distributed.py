@@ -4,6 +4,7 @@ the learning rate agree; resuming from a checkpoint continues every rank exactly
 
 import csv
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -96,3 +97,18 @@ def test_ddp_ranks_read_disjoint_blocks_that_cover_the_epoch(tmp_path):
         seen.append([index_of[tuple(row)] for step in rows for row in step["batch"]])
     assert not set(seen[0]) & set(seen[1])  # disjoint
     assert sorted(seen[0] + seen[1]) == list(range(64))  # together: the whole epoch, once
+
+
+@pytest.mark.slow
+def test_ddp_skips_a_bad_step_on_every_rank(tmp_path):
+    """A NaN loss on rank 0 only: both ranks skip that step (the decision is reduced over
+    ranks), neither hangs, and training goes on with finite losses on both."""
+    bad = [
+        "+callbacks.bad._target_=tests.helpers.poison.BadLossAt",
+        "+callbacks.bad.steps=[1]",
+        "+callbacks.bad.rank=0",
+    ]
+    rank0, rank1 = train_ddp(tmp_path, *bad, "callbacks.nonfinite_guard.skip_steps=1")
+    assert [r["step"] for r in rank0] == [r["step"] for r in rank1] == [1, 2, 3, 4]
+    assert math.isnan(rank0[1]["loss"]) and math.isfinite(rank1[1]["loss"])  # step 2 (index 1) was the bad one
+    assert all(math.isfinite(r["loss"]) for rows in (rank0, rank1) for r in rows[2:])

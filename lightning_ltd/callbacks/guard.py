@@ -8,6 +8,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
+from torch.nn.utils import get_total_norm
 
 from lightning_ltd.errors import int_problems, positive_int_problems, raise_if
 
@@ -72,7 +73,7 @@ class NonFiniteLossGuard(Callback):
         if not self.skip_steps:
             return
         grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        bad = bool(grads) and not bool(torch.isfinite(torch.stack(torch._foreach_norm(grads))).all())
+        bad = bool(grads) and not bool(torch.isfinite(get_total_norm(grads)))  # NaN and inf propagate to the norm
         if not trainer.strategy.reduce_boolean_decision(bad, all=False):
             return
         if len(self.skipped) >= self.skip_steps:

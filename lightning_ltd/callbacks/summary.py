@@ -67,7 +67,8 @@ class RunSummary(Callback):
         if scheduler is not None:
             n_layer = getattr(pl_module, "num_layers", 0)
             if n_layer and summary["wall_time_s"] > 0:
-                summary["tokens_per_s"] = scheduler.full_layer_tokens / n_layer / summary["wall_time_s"]
+                data_tokens = effective_tokens(scheduler.full_layer_tokens, n_layer)  # tokens read
+                summary["tokens_per_s"] = data_tokens / summary["wall_time_s"]
             summary["layer_tokens"] = scheduler.layer_tokens
             summary["full_layer_tokens"] = scheduler.full_layer_tokens
             summary["schedule_saving"] = scheduler.saving

@@ -78,14 +78,16 @@ def layer_paths(model: nn.Module, layers: Sequence[int | str], blocks: str | Non
     """Module paths of ``layers`` (indices into the block list, or paths), checked one by one."""
     if isinstance(layers, (str, int)) or not layers:
         raise ValueError(f"layers={layers!r} must be a non-empty list of block indices or module paths")
-    block_list: str | None = None
+    block_list: str | None = None  # found at the first index, then reused
+    size = 0
     paths = []
     for item in layers:
         if isinstance(item, bool) or not isinstance(item, (int, str)):
             raise ValueError(f"layers: {item!r} is neither a block index nor a module path")
         if isinstance(item, int):
-            block_list = block_list if block_list is not None else find_block_list(model, blocks)
-            size = len(model.get_submodule(block_list))
+            if block_list is None:
+                block_list = find_block_list(model, blocks)
+                size = len(model.get_submodule(block_list))
             if not -size <= item < size:
                 raise ValueError(f"layers: index {item} is out of range for the {size} blocks of {block_list!r}")
             paths.append(f"{block_list}.{item % size}" if block_list else str(item % size))

@@ -17,14 +17,16 @@ class PoisonAt(Callback):
 
 
 class BadLossAt(Callback):
-    """The loss (and so every gradient) is NaN at the given steps only: a bad batch."""
+    """The loss (and so every gradient) is NaN at the given steps only: a bad batch (on one
+    data-parallel rank only, when ``rank`` is given)."""
 
-    def __init__(self, steps: list[int]) -> None:
+    def __init__(self, steps: list[int], rank: int | None = None) -> None:
         self.steps = set(steps)
+        self.rank = rank
         self._hook = None
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.global_step in self.steps:
+        if trainer.global_step in self.steps and self.rank in (None, trainer.global_rank):
             self._hook = pl_module.register_forward_hook(lambda module, args, output: output * float("nan"))
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
