@@ -2,7 +2,8 @@
 
 Everything public is importable from here:
 
-- your own model: ``apply_random_ltd``, ``RandomLTD``, ``TokenRouter``;
+- your own model or a Hugging Face / LitGPT one: ``apply_random_ltd``, ``RandomLTD``,
+  ``TokenRouter``, ``next_plan``, ``register_block_rules``;
 - LightningModules: ``GPTModule``, ``BERTModule``, ``ViTModule`` and their base
   ``RandomLTDModule`` (with ``StepOutput``);
 - plain networks: ``GPT``, ``BERT``, ``ViT`` and their configs;
@@ -37,6 +38,8 @@ from lightning_ltd.ltd import (
     apply_random_ltd,
     layer_tokens_per_step,
     mslg_keep,
+    next_plan,
+    register_block_rules,
 )
 from lightning_ltd.models import BERT, GPT, BERTConfig, GPTConfig, ViT, ViTConfig
 from lightning_ltd.modules import BERTModule, GPTModule, RandomLTDModule, StepOutput, ViTModule
@@ -71,6 +74,8 @@ __all__ = [
     "apply_random_ltd",
     "layer_tokens_per_step",
     "mslg_keep",
+    "next_plan",
+    "register_block_rules",
     "train",
 ]
 __version__ = "0.1.0"

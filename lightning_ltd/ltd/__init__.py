@@ -1,8 +1,17 @@
 """Random-LTD in plain PyTorch: sampling, gather/scatter, the wrapper and the schedules."""
 
 from lightning_ltd.ltd.apply import apply_random_ltd
+from lightning_ltd.ltd.families import BlockRules, register_block_rules, rules_for
 from lightning_ltd.ltd.lr import LayerTokenLR, RunShape, StepLR
-from lightning_ltd.ltd.routing import TokenRouter, draw_plan, find_routers, step_position, step_seed, stream_id
+from lightning_ltd.ltd.routing import (
+    TokenRouter,
+    draw_plan,
+    find_routers,
+    next_plan,
+    step_position,
+    step_seed,
+    stream_id,
+)
 from lightning_ltd.ltd.schedule import (
     budget_saving,
     default_dropping_layers,
@@ -18,6 +27,8 @@ from lightning_ltd.ltd.tokens import (
     gather_attn_mask,
     gather_key_padding,
     gather_mask,
+    gather_positions,
+    gather_rotary,
     gather_tokens,
     scatter_tokens,
     token_axes,
@@ -26,6 +37,12 @@ from lightning_ltd.ltd.wrapper import RandomLTD, find_ltd_layers
 
 __all__ = [
     "apply_random_ltd",
+    "BlockRules",
+    "gather_positions",
+    "gather_rotary",
+    "next_plan",
+    "register_block_rules",
+    "rules_for",
     "gather_attn_mask",
     "gather_key_padding",
     "LayerTokenLR",

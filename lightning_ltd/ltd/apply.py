@@ -28,12 +28,19 @@ def apply_random_ltd(
 ) -> nn.Module:
     """Wrap ``layers`` of ``model`` in ``RandomLTD``, all drawing from one ``TokenRouter``; returns ``model``.
 
-    The router is registered as ``model.ltd_router``; every training forward of ``model`` draws
-    one plan (wrapped layer ``i`` keeps row ``i``), so no two layers keep the same tokens by
-    construction, and the router moves on once per forward. ``RandomLTDScheduler`` finds the
-    router and sets its kept length and position (exact resume); in a loop of one's own, set
-    ``model.ltd_router.keep``. Eval mode, or ``keep`` None or ``>= T``, is the unwrapped model.
-    The state dict keeps its names, so checkpoints of the unwrapped model still load.
+    The router is registered as ``model.ltd_router``; a training forward of ``model`` reads one
+    plan (wrapped layer ``i`` keeps row ``i``), so no two layers keep the same tokens by
+    construction. Nothing in a forward changes the router, so activation checkpointing
+    recomputes the same tokens. ``RandomLTDScheduler`` finds the router and sets its kept length
+    and position every micro-batch (exact resume); in a loop of one's own, set
+    ``model.ltd_router.keep`` and call ``next_plan(model)`` after each optimizer step. Eval
+    mode, or ``keep`` None or ``>= T``, is the unwrapped model. The state dict keeps its names,
+    so checkpoints of the unwrapped model still load.
+
+    Blocks are called as their model calls them (positionally or by keyword). Per-token
+    arguments are gathered by name (``RandomLTD``), with the rules registered for the block's
+    class (``lightning_ltd.ltd.families``): Hugging Face Llama, Qwen2, Mistral, GPT-2, BERT and
+    ViT layers and LitGPT's ``Block`` need no other argument.
 
     Args:
         model: any module whose blocks map batch-first ``[B, T, C]`` to ``[B, T, C]``.
@@ -63,15 +70,7 @@ def apply_random_ltd(
         )
         setattr(parent, name, wrapped)
     model.add_module(ROUTER_NAME, router)
-    model.register_forward_hook(_advance_router)
     return model
-
-
-def _advance_router(model: nn.Module, args: Any, output: Any) -> None:
-    """One plan per training forward of the whole model."""
-    router = getattr(model, ROUTER_NAME)
-    if model.training and router.keep is not None:
-        router.advance()
 
 
 def layer_paths(model: nn.Module, layers: Sequence[int | str], blocks: str | None) -> list[str]:

@@ -101,9 +101,10 @@ class TokenRouter(nn.Module):
 
     The schedule callback sets ``keep`` and, before every training micro-batch, the position
     ``(step, micro_batch)``; the model draws one plan per forward and gives each dropping layer
-    its slice. Each training draw also advances the position by one, so a loop of one's own
-    that never sets it still gets a fresh plan every step (a pure function of the number of
-    training forwards since the last ``set_position``).
+    its slice. Drawing never changes the router: a forward only reads the plan, so a forward run
+    again (activation checkpointing recomputes blocks in backward) keeps the same tokens, and a
+    compiled graph mutates no buffer. A loop of one's own moves on between steps with
+    ``advance()`` (or ``next_plan(model)`` for every router of a model), or ``set_position``.
 
     Args:
         num_layers: dropping layers served by one plan.
@@ -155,25 +156,22 @@ class TokenRouter(nn.Module):
         self.position.fill_(step_position(step, micro_batch))
 
     def plan(self, batch_size: int, seq_len: int, n_layers: int | None = None) -> torch.Tensor | None:
-        """This forward's kept indices ``[n_layers, B, keep]``, or None when nothing is dropped.
+        """The current plan's kept indices ``[n_layers, B, keep]``, or None when nothing is dropped.
 
-        Callers draw only in training mode; the position then moves on by one.
+        Callers draw only in training mode. The same position always gives the same plan.
         """
-        plan = self.layer_plan(0, batch_size, seq_len, n_layers or self.num_layers)
-        if plan is not None:
-            self.advance()
-        return plan
+        return self.layer_plan(0, batch_size, seq_len, n_layers or self.num_layers)
 
     def layer_plan(self, layer: int, batch_size: int, seq_len: int, n_layers: int = 1) -> torch.Tensor | None:
-        """Rows ``layer .. layer + n_layers`` of the current plan, without moving on: layers that
-        draw their own rows (``apply_random_ltd``) leave ``advance`` to their model's forward."""
+        """Rows ``layer .. layer + n_layers`` of the current plan: layers that draw their own rows
+        (``apply_random_ltd``) still follow one plan."""
         keep = self.kept_length(seq_len)
         if keep is None:
             return None
         return draw_plan(self.position, self.stream, n_layers, batch_size, seq_len, keep, self.num_protected, layer)
 
     def advance(self) -> None:
-        """Move on to the next plan (after a training forward that dropped tokens)."""
+        """Move on to the next plan: the driver's call between training steps, never a forward's."""
         self.position.add_(1)
 
     def extra_repr(self) -> str:
@@ -194,3 +192,10 @@ class RoutedKeep:
 def find_routers(module: nn.Module) -> list[TokenRouter]:
     """Every distinct ``TokenRouter`` inside ``module``."""
     return [m for m in module.modules() if isinstance(m, TokenRouter)]
+
+
+def next_plan(module: nn.Module) -> None:
+    """Move every router of ``module`` on to its next plan: the one call a training loop of one's
+    own makes between steps (``RandomLTDScheduler`` sets the position itself)."""
+    for router in find_routers(module):
+        router.advance()

@@ -116,13 +116,38 @@ def gather_attn_mask(
     raise ValueError(f"must be [T, T], [B, T, T], [B*H, T, T] or [B, H, T, T], got shape {tuple(mask.shape)}")
 
 
+def gather_positions(positions: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """Per-token positions: ``[T]`` (one row for all, like ``cache_position``) or ``[B|1, T]`` ->
+    ``[B, k]``, the kept tokens' original positions (rows keep different tokens, so a shared
+    ``[T]`` becomes per row)."""
+    if positions.ndim == 1:
+        return positions[indices]
+    if positions.ndim == 2:
+        return gather_along(positions, indices, 1)
+    raise ValueError(f"must be [T] or [B, T] positions, got shape {tuple(positions.shape)}")
+
+
+def gather_rotary(table: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """A rotary ``cos`` or ``sin`` table: ``[T, hs]`` (no batch axis) or ``[B|1, T, hs]`` ->
+    ``[B, k, hs]``, so each kept token is rotated by its original position, never ``0..k-1``."""
+    if table.ndim == 2:
+        return table[indices]
+    if table.ndim == 3:
+        return gather_along(table, indices, 1)
+    raise ValueError(f"must be a [T, hs] or [B, T, hs] rotary table, got shape {tuple(table.shape)}")
+
+
 def default_token_rules(num_heads: int | None = None, heads_in_batch: bool = False) -> dict[str, TokenRule]:
-    """Keyword names gathered by default: rotary positions ``[B, T]`` and the usual mask names of
-    PyTorch (``attn_mask``, ``key_padding_mask``, ``nn.TransformerEncoderLayer``'s ``src_mask``
-    and ``src_key_padding_mask``) and Hugging Face (``attention_mask``)."""
+    """Keyword names gathered by default: positions (``position_ids`` ``[B|1, T]`` or ``[T]``,
+    ``cache_position`` ``[T]``), Hugging Face's rotary ``position_embeddings=(cos, sin)`` (each
+    gathered, ``[B|1, T, hs]`` or ``[T, hs]``) and the usual mask names of PyTorch
+    (``attn_mask``, ``key_padding_mask``, ``nn.TransformerEncoderLayer``'s ``src_mask`` and
+    ``src_key_padding_mask``) and Hugging Face (``attention_mask``)."""
     attn = partial(gather_attn_mask, num_heads=num_heads, heads_in_batch=heads_in_batch)
     return {
-        "position_ids": token_axes(1),
+        "position_ids": gather_positions,
+        "cache_position": gather_positions,
+        "position_embeddings": gather_rotary,
         "key_padding_mask": gather_key_padding,
         "src_key_padding_mask": gather_key_padding,
         "attn_mask": attn,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from lightning_ltd.ltd.families import rules_for
 from lightning_ltd.ltd.routing import RoutedKeep, TokenRouter
 from lightning_ltd.ltd.tokens import TokenRule, as_rule, default_token_rules, gather_tokens, scatter_tokens
 
@@ -19,23 +21,31 @@ wrappers never draw the same indices, and the same program draws the same ones a
 
 
 class RandomLTD(nn.Module):
-    """Wrap a block ``forward(x: [B, T, C], **kwargs) -> [B, T, C]`` (or a tuple led by it).
+    """Wrap a block ``forward(x: [B, T, C], ...) -> [B, T, C]`` (or a tuple led by it).
 
     In training mode with ``keep < T`` each row keeps ``keep`` random positions (sorted), the
     block runs on those only, its outputs are written back and dropped tokens pass unchanged.
-    In eval mode, or with ``keep`` None or ``>= T``, it is exactly ``block(x, **kwargs)``.
+    In eval mode, or with ``keep`` None or ``>= T``, it is exactly the block's own call.
 
-    The kept indices come from a ``TokenRouter``. Our models draw one plan per forward for all
-    their dropping layers and pass each layer its slice as ``kept_indices``.
+    The wrapper is called exactly as the block is, positionally or by keyword: positional
+    arguments are named by the block's own ``forward`` signature, so each is gathered by the
+    rule of its name. The kept indices come from a ``TokenRouter``: our models draw one plan per
+    forward and pass each dropping layer its slice as the keyword-only ``kept_indices``;
     ``apply_random_ltd`` gives each wrapped layer its row of one shared router's plan
-    (``layer_index``) and moves the router on once per forward of the whole model. A wrapper
-    built without a router gets a router of its own and the next free plan row, so two such
-    wrappers never keep the same tokens.
+    (``layer_index``). A wrapper built without a router gets a router of its own and the next
+    free plan row, so two such wrappers never keep the same tokens.
 
-    Masks are gathered with the tokens, on both token axes: ``[B, T]`` key padding, ``[T, T]``,
-    ``[B, T, T]``, ``[B*H, T, T]`` and ``[B, H, T, T]`` attention masks (see
-    ``gather_attn_mask``). A ``[T, T]`` mask becomes one mask per row: ``[B*H, k, k]`` when the
-    block holds an ``nn.MultiheadAttention`` (its layout), ``[B, 1, k, k]`` otherwise.
+    Nothing in a forward changes routing state: the plan is fixed by the router's position,
+    which its driver moves on between steps (``RandomLTDScheduler``, or ``next_plan(model)``
+    in a loop of one's own). A forward run again by activation checkpointing therefore keeps
+    the same tokens.
+
+    Per-token arguments are gathered with the tokens, inside tuples and lists too: positions
+    (``position_ids``, ``cache_position``), rotary tables (``position_embeddings=(cos, sin)``),
+    masks on both token axes (``[B, T]`` key padding, ``[T, T]``, ``[B, T, T]``,
+    ``[B*H, T, T]`` and ``[B, H, T, T]``; see ``gather_attn_mask``), plus the rules registered
+    for the block's class (``lightning_ltd.ltd.families``: LitGPT's ``cos``/``sin``/``mask``).
+    Any other tensor with a size equal to ``T`` on any axis is an error naming the argument.
 
     Args:
         block: the layer to wrap, batch first (``[B, T, C]``). Its parameters keep their own
@@ -44,16 +54,13 @@ class RandomLTD(nn.Module):
         keep: kept tokens per row; None disables dropping. Sets the router's ``keep``.
         router: source of kept indices and holder of the kept length; shared by a model's
             layers. None: a router of this layer's own (``seed``, ``num_protected``).
-        layer_index: this layer's row of the router's plan, drawn on every training call
-            without moving the router on (its owner does, once per forward). None: draw row 0
-            and move on (or, without a router, the next free row).
-        token_kwargs: extra per-token keyword arguments to gather, each a rule, a token axis or
-            several axes (batch is axis 0). ``position_ids``, ``key_padding_mask``,
-            ``src_key_padding_mask``, ``attn_mask``, ``src_mask`` and ``attention_mask`` are
-            gathered by default.
-        static_kwargs: tensor keyword arguments to pass through untouched even though one of
-            their sizes equals ``T`` (otherwise such an undeclared tensor is an error, because
-            passing it unchanged would silently misalign it with the kept tokens).
+        layer_index: this layer's row of the router's plan. None: row 0 of a given router (or,
+            without a router, the next free row of the wrapper's own).
+        token_kwargs: extra per-token arguments to gather, by parameter name, each a rule, a
+            token axis or several axes (batch is axis 0); they override the defaults.
+        static_kwargs: tensor arguments to pass through untouched even though one of their
+            sizes equals ``T`` (otherwise such an undeclared tensor is an error, because passing
+            it unchanged would silently misalign it with the kept tokens).
         num_protected: leading tokens (e.g. [CLS]) that are always kept; 0 follows the paper.
             Like ``seed``, it configures the layer's own router (a given ``router`` has its own).
         seed: seed of the layer's own router.
@@ -78,7 +85,6 @@ class RandomLTD(nn.Module):
     ) -> None:
         super().__init__()
         self.block = block
-        self.advances = layer_index is None  # drawing moves the router on (nobody else does)
         if router is None:
             router = TokenRouter(1, keep=keep, seed=seed, num_protected=num_protected)
             layer_index = next(_STANDALONE_ROWS) if layer_index is None else layer_index
@@ -88,9 +94,12 @@ class RandomLTD(nn.Module):
         self.layer_index = layer_index or 0
         attention = next((m for m in block.modules() if isinstance(m, nn.MultiheadAttention)), None)
         heads = num_heads if num_heads is not None else getattr(attention, "num_heads", None)
+        family = rules_for(block)
         self.token_rules: dict[str, TokenRule] = default_token_rules(heads, heads_in_batch=attention is not None)
+        self.token_rules.update(family.token_kwargs)
         self.token_rules.update({k: as_rule(v) for k, v in (token_kwargs or {}).items()})
-        self.static_kwargs = frozenset(static_kwargs)
+        self.static_kwargs = family.static_kwargs | frozenset(static_kwargs)
+        self.parameter_names = positional_names(block)
         self._register_state_dict_hook(_strip_block_prefix)
         self.register_load_state_dict_pre_hook(_add_block_prefix)
 
@@ -98,41 +107,77 @@ class RandomLTD(nn.Module):
         """Whether a forward pass on ``seq_len`` tokens would drop any."""
         return self.training and self.router.kept_length(seq_len) is not None
 
-    def forward(self, x: torch.Tensor, kept_indices: torch.Tensor | None = None, **kwargs: Any) -> Any:
-        """``kept_indices`` ``[B, keep]``: this layer's slice of the model's plan (None: draw one)."""
-        seq_len = x.shape[1]
+    def forward(self, *args: Any, kept_indices: torch.Tensor | None = None, **kwargs: Any) -> Any:
+        """The block's own call; ``kept_indices`` ``[B, keep]`` (keyword only): this layer's slice
+        of the model's plan (None: this layer's row of the router's current plan)."""
+        hidden_name = self.parameter_names[0] if self.parameter_names else None
+        by_keyword = len(args) == 0
+        if by_keyword and hidden_name not in kwargs:
+            raise TypeError(f"RandomLTD: {type(self.block).__name__} got no hidden states (argument {hidden_name!r})")
+        x = kwargs[hidden_name] if by_keyword else args[0]
+        batch, seq_len = x.shape[0], x.shape[1]
         if kept_indices is None:
             if not self.drops(seq_len):
-                return self.block(x, **kwargs)
-            plan = self.router.layer_plan(self.layer_index, x.shape[0], seq_len)
+                return self.block(*args, **kwargs)
+            plan = self.router.layer_plan(self.layer_index, batch, seq_len)
             assert plan is not None
-            if self.advances:
-                self.router.advance()
             kept_indices = plan[0]
-        out = self.block(gather_tokens(x, kept_indices), **self._gather_kwargs(kwargs, kept_indices, seq_len))
+        kept = gather_tokens(x, kept_indices)
+        gathered_args = [] if by_keyword else [kept]
+        gathered_args += [self._gather(self._name_of(i), v, kept_indices, seq_len) for i, v in enumerate(args[1:], 1)]
+        gathered_kwargs = {
+            name: kept if name == hidden_name and by_keyword else self._gather(name, value, kept_indices, seq_len)
+            for name, value in kwargs.items()
+        }
+        out = self.block(*gathered_args, **gathered_kwargs)
         if isinstance(out, tuple):
             return (scatter_tokens(x, kept_indices, out[0]), *out[1:])
         return scatter_tokens(x, kept_indices, out)
 
-    def _gather_kwargs(self, kwargs: dict[str, Any], indices: torch.Tensor, seq_len: int) -> dict[str, Any]:
-        gathered = {}
-        for name, value in kwargs.items():
-            if not isinstance(value, torch.Tensor) or name in self.static_kwargs:
-                gathered[name] = value
-            elif name in self.token_rules:
-                try:
-                    gathered[name] = self.token_rules[name](value, indices)
-                except (ValueError, RuntimeError) as err:
-                    raise ValueError(f"RandomLTD: keyword {name!r}: {err}") from err
-            elif seq_len in value.shape[1:]:
-                raise ValueError(
-                    f"RandomLTD: keyword tensor {name!r} of shape {tuple(value.shape)} has a "
-                    f"size equal to the sequence length {seq_len}; declare it in token_kwargs "
-                    "(to gather it with the kept tokens) or in static_kwargs (to pass it as is)"
-                )
-            else:
-                gathered[name] = value
-        return gathered
+    def _name_of(self, position: int) -> str:
+        """The block's name for positional argument ``position`` (``*args`` ones by number)."""
+        names = self.parameter_names
+        return names[position] if position < len(names) else f"positional argument {position}"
+
+    def _gather(self, name: str, value: Any, indices: torch.Tensor, seq_len: int) -> Any:
+        """One argument, as the kept tokens see it: by its rule, element by element in tuples and
+        lists; an undeclared tensor with a size equal to ``seq_len`` is refused by name."""
+        if isinstance(value, (tuple, list)):
+            items = [self._gather(f"{name}[{i}]", item, indices, seq_len) for i, item in enumerate(value)]
+            return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)  # named tuples too
+        if not isinstance(value, torch.Tensor):
+            return value
+        rule_name = name.split("[", 1)[0]
+        if rule_name in self.static_kwargs:
+            return value
+        if rule_name in self.token_rules:
+            try:
+                return self.token_rules[rule_name](value, indices)
+            except (ValueError, RuntimeError, IndexError) as err:
+                raise ValueError(f"RandomLTD: argument {name!r}: {err}") from err
+        if seq_len in value.shape:
+            raise ValueError(
+                f"RandomLTD: argument {name!r} of {type(self.block).__name__} has shape {tuple(value.shape)}, "
+                f"a size equal to the sequence length {seq_len}; declare it in token_kwargs "
+                "(to gather it with the kept tokens) or in static_kwargs (to pass it as is)"
+            )
+        return value
+
+
+def positional_names(block: nn.Module) -> list[str]:
+    """Names of the block's positional parameters, in order, so positional arguments are gathered
+    by the rule of their name. Wrappers that forward ``*args`` (activation checkpointing,
+    ``torch.compile``) are looked through to the module they wrap."""
+    inner = block
+    for attribute in ("_checkpoint_wrapped_module", "_orig_mod", "_fsdp_wrapped_module"):
+        while isinstance(getattr(inner, attribute, None), nn.Module):
+            inner = getattr(inner, attribute)
+    try:
+        signature = inspect.signature(inner.forward)
+    except (TypeError, ValueError):
+        return []
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [p.name for p in signature.parameters.values() if p.kind in positional]
 
 
 def _strip_block_prefix(module: nn.Module, state_dict: dict[str, Any], prefix: str, _meta: Any) -> None:

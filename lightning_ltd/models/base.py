@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from lightning_ltd.errors import positive_int_problems, raise_if
 from lightning_ltd.ltd import RandomLTD, TokenRouter, default_dropping_layers, validate_dropping_layers
@@ -25,6 +26,7 @@ class TransformerConfig:
     n_embd: int = 128
     dropout: float = 0.0
     ltd_layers: list[int] | None = field(default=None)
+    activation_checkpointing: bool = False
 
     def __post_init__(self) -> None:
         raise_if(self.problems())
@@ -47,6 +49,8 @@ class TransformerConfig:
         problems = positive_int_problems(**self.size_fields())
         if not 0.0 <= self.dropout < 1.0:
             problems.append(f"dropout={self.dropout!r} must be in [0, 1)")
+        if not isinstance(self.activation_checkpointing, bool):
+            problems.append(f"activation_checkpointing={self.activation_checkpointing!r} must be true or false")
         sizes_valid = not problems
         if not sizes_valid:
             return problems + self.extra_problems(sizes_valid)
@@ -81,15 +85,25 @@ class LTDTransformer(nn.Module):
         )
 
     def run_layers(self, layers: nn.ModuleList, x: torch.Tensor, **kwargs: torch.Tensor | None) -> torch.Tensor:
-        """Run the block stack; in training, draw one plan and give each dropping layer its slice."""
+        """Run the block stack; in training, read one plan and give each dropping layer its slice.
+
+        With ``config.activation_checkpointing`` each block's activations are recomputed in
+        backward (``torch.utils.checkpoint``, non-reentrant, dropout replayed): the plan is read
+        here, before the blocks, and nothing in a forward moves it on, so a recomputed block
+        keeps the same tokens.
+        """
         plan = self.router.plan(x.shape[0], x.shape[1]) if self.training else None
+        recompute = self.config.activation_checkpointing and self.training and torch.is_grad_enabled()
         slot = 0
         for layer in layers:
+            extra: dict[str, torch.Tensor | None] = {}
             if isinstance(layer, RandomLTD):
-                x = layer(x, kept_indices=None if plan is None else plan[slot], **kwargs)
+                extra["kept_indices"] = None if plan is None else plan[slot]
                 slot += 1
+            if recompute:
+                x = checkpoint(layer, x, use_reentrant=False, **kwargs, **extra)
             else:
-                x = layer(x, **kwargs)
+                x = layer(x, **kwargs, **extra)
         return x
 
     def layers_forward_flops(self, batch_size: int, seq_len: int, keep: int | None) -> int:

@@ -18,21 +18,33 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 
 class RotaryEmbedding(nn.Module):
-    """Rotary position embedding (rotate-half convention) driven by explicit position ids."""
+    """Rotary position embedding (rotate-half convention) driven by explicit position ids.
+
+    Angles are computed in float32 from the integer positions on every call, whatever the
+    module's dtype: a bf16 copy of the frequencies or positions (``model.bfloat16()``,
+    ``precision=bf16-true``, FSDP/DeepSpeed bf16 casting buffers) has 8 bits of mantissa, so
+    positions above 256 would collapse onto shared angles. Nothing here is a buffer to cast.
+    """
 
     def __init__(self, head_size: int, base: float = 10000.0) -> None:
         super().__init__()
         if head_size % 2:
             raise ValueError(f"rotary embeddings need an even head size, got {head_size}")
-        inv_freq = 1.0 / (base ** (torch.arange(0, head_size, 2, dtype=torch.float32) / head_size))
-        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        self.head_size = head_size
+        self.base = base
+
+    def angles(self, position_ids: torch.Tensor) -> torch.Tensor:
+        """Float32 angles ``(B, T, hs)`` of integer ``position_ids`` ``(B, T)``."""
+        exponents = torch.arange(0, self.head_size, 2, dtype=torch.float32, device=position_ids.device)
+        inv_freq = 1.0 / (self.base ** (exponents / self.head_size))
+        angles = position_ids.to(torch.float32)[..., None] * inv_freq  # (B, T, hs/2)
+        return torch.cat([angles, angles], dim=-1)
 
     def forward(
         self, q: torch.Tensor, k: torch.Tensor, position_ids: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Rotate ``q, k`` ``(B, nh, T, hs)`` by the angles of ``position_ids`` ``(B, T)``."""
-        angles = position_ids.to(self.inv_freq.dtype)[..., None] * self.inv_freq  # (B, T, hs/2)
-        angles = torch.cat([angles, angles], dim=-1).unsqueeze(1)  # (B, 1, T, hs)
+        angles = self.angles(position_ids).unsqueeze(1)  # (B, 1, T, hs)
         cos, sin = angles.cos().to(q.dtype), angles.sin().to(q.dtype)
         return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
 

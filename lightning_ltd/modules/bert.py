@@ -42,6 +42,7 @@ class BERTModule(RandomLTDModule):
         pre_norm: bool = False,
         layer_norm_eps: float = 1e-12,
         ltd_layers: Sequence[int] | None = None,
+        activation_checkpointing: bool = False,
         lr: float = 1e-3,
         weight_decay: float = 0.01,
         betas: Sequence[float] = (0.9, 0.98),
@@ -64,7 +65,12 @@ class BERTModule(RandomLTDModule):
             "layer_norm_eps": layer_norm_eps,
         }
         weights = self.adopt_pretrained(arch, pretrained, read_hf_bert)  # config.json decides the architecture
-        config = BERTConfig(**arch, dropout=dropout, ltd_layers=None if ltd_layers is None else list(ltd_layers))
+        config = BERTConfig(
+            **arch,
+            dropout=dropout,
+            ltd_layers=None if ltd_layers is None else list(ltd_layers),
+            activation_checkpointing=activation_checkpointing,
+        )
         self.model = BERT(config, seed=seed)
         self.num_layers = config.n_layer
         self.max_seq_len = config.block_size

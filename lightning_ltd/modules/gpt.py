@@ -40,6 +40,7 @@ class GPTModule(RandomLTDModule):
         position: str = "learned",
         rotary_base: float = 10000.0,
         ltd_layers: Sequence[int] | None = None,
+        activation_checkpointing: bool = False,
         lr: float = 3e-3,
         weight_decay: float = 0.1,
         betas: Sequence[float] = (0.9, 0.95),
@@ -67,6 +68,7 @@ class GPTModule(RandomLTDModule):
             dropout=dropout,
             rotary_base=rotary_base,
             ltd_layers=None if ltd_layers is None else list(ltd_layers),
+            activation_checkpointing=activation_checkpointing,
         )
         self.model = GPT(config, seed=seed)
         self.num_layers = config.n_layer

@@ -45,6 +45,7 @@ class ViTModule(RandomLTDModule):
         layer_norm_eps: float = 1e-6,
         protect_cls: bool = False,
         ltd_layers: Sequence[int] | None = None,
+        activation_checkpointing: bool = False,
         lr: float = 1e-3,
         weight_decay: float = 0.05,
         betas: Sequence[float] = (0.9, 0.999),
@@ -80,6 +81,7 @@ class ViTModule(RandomLTDModule):
             dropout=dropout,
             protect_cls=protect_cls,
             ltd_layers=None if ltd_layers is None else list(ltd_layers),
+            activation_checkpointing=activation_checkpointing,
         )
         self.model = ViT(config, seed=seed)
         self.num_layers = config.n_layer

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightning_ltd import RandomLTD, apply_random_ltd
+from lightning_ltd import RandomLTD, apply_random_ltd, next_plan
 
 B = T = 6  # equal on purpose: [T, T] and [B, T] masks have the same shape
 C, H, KEEP = 16, 2, 4
@@ -108,9 +108,9 @@ def test_each_mask_form_matches_a_per_row_reference(kind, keyword, form):
 
 def test_an_unusable_mask_is_an_error_naming_the_keyword():
     layer = RandomLTD(SelfAttention(), KEEP)
-    with pytest.raises(ValueError, match=r"keyword 'attn_mask'.*leading size 5 is neither 1, the batch 6"):
+    with pytest.raises(ValueError, match=r"argument 'attn_mask'.*leading size 5 is neither 1, the batch 6"):
         layer(torch.randn(B, T, C), attn_mask=torch.zeros(5, T, T, dtype=torch.bool))
-    with pytest.raises(ValueError, match=r"keyword 'key_padding_mask': must be \[B, T\]"):
+    with pytest.raises(ValueError, match=r"argument 'key_padding_mask': must be \[B, T\]"):
         layer(torch.randn(B, T, C), key_padding_mask=torch.zeros(B, T, T, dtype=torch.bool))
 
 
@@ -141,6 +141,7 @@ def test_applied_layers_draw_different_indices_and_eval_equals_the_unwrapped_mod
     for _ in range(20):
         plans = [model.ltd_router.layer_plan(i, B, T) for i in (0, 1)]
         model(torch.randn(B, T, C))
+        next_plan(model)  # the driver moves the plan on between steps, never a forward
         kept.append(plans)
     assert seen[1] == seen[2] == [KEEP] * 20  # both layers ran on the kept tokens only
     for first, second in kept:

@@ -92,10 +92,13 @@ def test_bad_keep_rejected(keep):
         draw_plan(torch.tensor(0), 0, 1, 2, 20, keep)
 
 
-def test_router_advances_and_set_position_rewinds():
+def test_drawing_never_moves_the_router_advance_does_and_set_position_rewinds():
     router = TokenRouter(num_layers=2, keep=4, seed=9)
-    first, second = router.plan(3, 12), router.plan(3, 12)
-    assert not torch.equal(first, second)  # a loop that never sets the position gets fresh plans
+    first = router.plan(3, 12)
+    assert torch.equal(router.plan(3, 12), first)  # a forward only reads the plan (recomputation keeps it)
+    router.advance()
+    second = router.plan(3, 12)
+    assert not torch.equal(first, second)  # the driver's call between steps gives a fresh plan
     router.set_position(0)
     assert torch.equal(router.plan(3, 12), first)
     router.set_position(11, 2)

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_ltd import RandomLTD, TokenRouter
+from lightning_ltd import RandomLTD, TokenRouter, next_plan
 from lightning_ltd.ltd import gather_mask, gather_tokens
 from lightning_ltd.models import Block
 
@@ -156,11 +156,14 @@ def test_given_indices_are_used_and_shared_router_holds_one_keep():
     assert torch.equal(router.position, before)  # given indices draw nothing
 
 
-def test_standalone_layer_draws_fresh_indices_every_call():
+def test_standalone_layer_keeps_its_plan_until_the_driver_moves_it_on():
     layer = RandomLTD(nn.Identity(), 4, seed=0)
     seen = []
     layer.block.register_forward_hook(lambda module, args, out: seen.append(args[0].clone()))
     x = torch.arange(T, dtype=torch.float).expand(B, T).unsqueeze(-1)
     layer(x)
     layer(x)
-    assert not torch.equal(seen[0], seen[1])
+    next_plan(layer)
+    layer(x)
+    assert torch.equal(seen[0], seen[1])  # a forward never changes routing state
+    assert not torch.equal(seen[1], seen[2])

@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from lightning_ltd.ltd import next_plan
 from lightning_ltd.models import ViT, ViTConfig
 
 
@@ -40,6 +41,7 @@ def kept_indices(model, draws=30):
     model.train()
     for _ in range(draws):
         model(torch.randn(2, 1, 16, 16))
+        next_plan(model)  # the driver's call between steps
     return seen
 
 
