@@ -2,9 +2,7 @@
 (it needs torchvision), so the reference runs in a second environment, found through
 ``LTD_TIMM_PYTHON`` or at ``.venv-timm/`` (``.ci/run`` creates it), and talks through files."""
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,23 +10,12 @@ import torch
 
 from lightning_ltd.modules import ViTModule
 from lightning_ltd.pretrained import PretrainedError
+from tests.helpers.second_env import second_python
 
-ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("timm_reference.py")
 
 
-def timm_python() -> str | None:
-    try:
-        import timm  # noqa: F401
-
-        return sys.executable
-    except ImportError:
-        pass
-    candidates = [os.environ.get("LTD_TIMM_PYTHON"), str(ROOT / ".venv-timm" / "bin" / "python")]
-    return next((c for c in candidates if c and Path(c).is_file()), None)
-
-
-PYTHON = timm_python()
+PYTHON = second_python("timm", "LTD_TIMM_PYTHON", ".venv-timm")
 needs_timm = pytest.mark.skipif(
     PYTHON is None,
     reason="no timm environment: set LTD_TIMM_PYTHON or create .venv-timm "
