@@ -175,6 +175,17 @@ class RandomLTDModule(L.LightningModule):
         """FLOPs of one training batch at this kept length, for ``ThroughputMonitor`` (None: unknown)."""
         return None
 
+    def model_step(self, batch: Any) -> StepOutput:
+        """The step that training and validation share (GPT, BERT, ViT and the Hugging Face
+        modules define it; a module of one's own may instead override ``training_step``)."""
+        raise NotImplementedError(f"{type(self).__name__}: define model_step(batch) or override training_step")
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """Logs ``train/loss``: ``model_step(batch).loss``."""
+        loss = self.model_step(batch).loss
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """AdamW from ``hparams`` ``lr``, ``weight_decay``, ``betas`` (or, with ``optimizer="sgd"``,
         SGD with ``momentum``); decay on matrices only; the fused CUDA kernel on GPUs (one

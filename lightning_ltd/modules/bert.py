@@ -8,27 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torchmetrics import MeanMetric
-from torchmetrics.classification import MulticlassAccuracy
 
-from lightning_ltd.data.mlm import IGNORE_INDEX, MLM_VOCAB_SIZE
+from lightning_ltd.data.mlm import MLM_VOCAB_SIZE
 from lightning_ltd.models import BERT, BERTConfig
-from lightning_ltd.modules.base import RandomLTDModule, StepOutput
+from lightning_ltd.modules.objectives import MaskedLMModule
 from lightning_ltd.pretrained.convert import bert_to_hf, read_hf_bert
 from lightning_ltd.pretrained.io import save_hf_directory
 
-Batch = dict[str, torch.Tensor]
 
-
-class BERTModule(RandomLTDModule):
+class BERTModule(MaskedLMModule):
     """BERT trained on batches of ``input_ids``, ``attention_mask`` and ``labels`` (-100: no target).
 
     The loss is the cross-entropy over target positions only; ``val/mlm_acc`` is the accuracy
     there. Args are those of ``BERTConfig`` plus AdamW's and ``seed`` (token dropping).
     """
-
-    objective = "mlm"  # the batches it trains on (data modules that serve several ask)
 
     def __init__(
         self,
@@ -76,9 +69,7 @@ class BERTModule(RandomLTDModule):
         self.max_seq_len = config.block_size
         if weights is not None:
             self.load_pretrained_weights(weights, str(pretrained))
-        self.val_loss = MeanMetric()
-        # sized from the built model: a pretrained folder's vocabulary replaces the argument
-        self.val_mlm_acc = MulticlassAccuracy(num_classes=config.vocab_size, average="micro", ignore_index=IGNORE_INDEX)
+        self.add_metrics(config.vocab_size)  # sized from the built model: a pretrained folder's vocabulary wins
 
     @classmethod
     def from_pretrained(cls, path: str | Path, **kwargs: Any) -> BERTModule:
@@ -93,29 +84,5 @@ class BERTModule(RandomLTDModule):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.model(input_ids, attention_mask)
 
-    def token_shape(self, batch: Batch) -> tuple[int, int]:
-        rows, seq_len = batch["input_ids"].shape
-        return int(rows), int(seq_len)
-
     def training_flops(self, rows: int, seq_len: int, keep: int | None) -> int:
         return self.model.training_flops(rows, seq_len, keep)
-
-    def model_step(self, batch: Batch) -> StepOutput:
-        """Masked-LM loss over the masked positions: what training and validation both run."""
-        logits = self(batch["input_ids"], batch["attention_mask"])
-        loss = F.cross_entropy(logits.flatten(0, 1), batch["labels"].flatten(), ignore_index=IGNORE_INDEX)
-        return StepOutput(loss, logits, batch["labels"])
-
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        """Logs ``train/loss``."""
-        loss = self.model_step(batch).loss
-        self.log("train/loss", loss, prog_bar=True)
-        return loss
-
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
-        """Logs ``val/loss`` (weighted by masked tokens) and ``val/mlm_acc``."""
-        loss, logits, labels = self.model_step(batch)
-        self.val_loss.update(loss, weight=(labels != IGNORE_INDEX).sum())
-        self.val_mlm_acc.update(logits.flatten(0, 1), labels.flatten())
-        self.log("val/loss", self.val_loss, prog_bar=True)
-        self.log("val/mlm_acc", self.val_mlm_acc, prog_bar=True)

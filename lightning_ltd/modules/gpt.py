@@ -8,25 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
-from torchmetrics import MeanMetric
-from torchmetrics.text import Perplexity
 
 from lightning_ltd.models import GPT, GPTConfig
-from lightning_ltd.modules.base import RandomLTDModule, StepOutput
+from lightning_ltd.modules.objectives import NextTokenModule
 from lightning_ltd.pretrained.convert import gpt_to_hf, read_hf_gpt2
 from lightning_ltd.pretrained.io import save_hf_directory
 
 
-class GPTModule(RandomLTDModule):
+class GPTModule(NextTokenModule):
     """A GPT trained on ``[B, T + 1]`` token blocks (inputs and shifted targets).
 
     Args are those of ``GPTConfig`` plus the optimizer's (AdamW), ``seed`` (kept indices are a
     pure function of it, the rank and the step) and ``compile`` / ``compile_mode``
     (``torch.compile`` of the whole model, see ``RandomLTDModule.configure_model``).
     """
-
-    objective = "lm"  # the batches it trains on (data modules that serve several ask)
 
     def __init__(
         self,
@@ -75,8 +70,7 @@ class GPTModule(RandomLTDModule):
         self.max_seq_len = config.block_size
         if weights is not None:
             self.load_pretrained_weights(weights, str(pretrained))
-        self.val_loss = MeanMetric()
-        self.val_ppl = Perplexity()
+        self.add_metrics()
 
     @classmethod
     def from_pretrained(cls, path: str | Path, **kwargs: Any) -> GPTModule:
@@ -95,29 +89,5 @@ class GPTModule(RandomLTDModule):
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.model(idx)
 
-    def token_shape(self, batch: torch.Tensor) -> tuple[int, int]:
-        return int(batch.shape[0]), int(batch.shape[1]) - 1
-
     def training_flops(self, rows: int, seq_len: int, keep: int | None) -> int:
         return self.model.training_flops(rows, seq_len, keep)
-
-    def model_step(self, batch: torch.Tensor) -> StepOutput:
-        """Next-token loss of a ``[B, T + 1]`` block: what training and validation both run."""
-        inputs, targets = batch[:, :-1], batch[:, 1:]
-        logits = self(inputs)
-        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
-        return StepOutput(loss, logits, targets)
-
-    def training_step(self, batch: torch.Tensor, batch_idx: int) -> torch.Tensor:
-        """Logs ``train/loss``."""
-        loss = self.model_step(batch).loss
-        self.log("train/loss", loss, prog_bar=True)
-        return loss
-
-    def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
-        """Logs ``val/loss`` (token-weighted) and ``val/ppl``."""
-        loss, logits, targets = self.model_step(batch)
-        self.val_loss.update(loss, weight=targets.numel())
-        self.val_ppl.update(logits, targets)
-        self.log("val/loss", self.val_loss, prog_bar=True)
-        self.log("val/ppl", self.val_ppl)

@@ -122,12 +122,6 @@ class ViTModule(RandomLTDModule):
         loss = F.cross_entropy(logits, labels, label_smoothing=self.hparams.label_smoothing)
         return StepOutput(loss, logits, labels)
 
-    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
-        """Logs ``train/loss``."""
-        loss = self.model_step(batch).loss
-        self.log("train/loss", loss, prog_bar=True)
-        return loss
-
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         """Logs ``val/loss`` (plain cross-entropy, no smoothing) and ``val/acc``."""
         _, logits, labels = self.model_step(batch)
