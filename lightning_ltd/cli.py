@@ -131,7 +131,7 @@ def folder_problems(cfg: DictConfig) -> list[str]:
 def vocabulary_problems(datamodule: L.LightningDataModule, module: L.LightningModule) -> list[str]:
     """A tokenizer with more ids than the model's embedding would index out of range."""
     data_vocab = getattr(datamodule, "vocab_size", None)
-    model_vocab = getattr(getattr(module, "hparams", {}), "vocab_size", None)
+    model_vocab = getattr(module, "vocab_size", None) or getattr(getattr(module, "hparams", {}), "vocab_size", None)
     if data_vocab is None or model_vocab is None or data_vocab <= model_vocab:
         return []
     source = getattr(datamodule, "path", None)

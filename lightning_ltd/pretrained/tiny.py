@@ -3,8 +3,12 @@ finetuning recipes without a network:
 
     python -m lightning_ltd.pretrained.tiny gpt2 DIR      # a Hugging Face GPT-2 directory (byte vocab)
     python -m lightning_ltd.pretrained.tiny vit FILE      # a timm ViT state dict (.safetensors or .pth)
+    python -m lightning_ltd.pretrained.tiny llama DIR     # a Hugging Face Llama folder with its BPE tokenizer
+    python -m lightning_ltd.pretrained.tiny hf-bert DIR   # a Hugging Face BertForMaskedLM folder with its tokenizer
 
-They are written by our own exporters, which the test suite checks against transformers and timm.
+GPT-2 and ViT are written by our own exporters, which the test suite checks against transformers
+and timm; Llama and BERT by transformers itself (the ``[hf]`` and ``[data]`` extras), with a
+byte-level BPE tokenizer trained here on a sample of the default corpus.
 """
 
 from __future__ import annotations
@@ -32,12 +36,84 @@ def tiny_vit(path: str | Path, seed: int = 0) -> Path:
     return module.save_pretrained(path)
 
 
+SPECIALS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def tiny_tokenizer(path: str | Path, vocab_size: int = 512, specials: bool = False) -> int:
+    """A byte-level BPE trained on the default corpus's first 300 kB, saved as transformers saves
+    one; with ``specials``, BERT's four special tokens and ``[CLS] ... [SEP]`` around each text.
+    Returns the vocabulary size."""
+    from tokenizers import ByteLevelBPETokenizer, processors
+    from transformers import PreTrainedTokenizerFast
+
+    from lightning_ltd.data.text import default_corpus
+
+    text = default_corpus(300_000).decode("utf-8", errors="replace").split("\n\n")
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(text, vocab_size=vocab_size, special_tokens=list(SPECIALS) if specials else [])
+    names: dict[str, str] = {}
+    if specials:
+        bpe.post_processor = processors.TemplateProcessing(
+            single="[CLS] $A [SEP]", special_tokens=[(t, bpe.token_to_id(t)) for t in ("[CLS]", "[SEP]")]
+        )
+        names = {"pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]", "mask_token": "[MASK]"}
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, **names)
+    tokenizer.save_pretrained(str(path))
+    return len(tokenizer)
+
+
+def tiny_llama(path: str | Path, seed: int = 0) -> Path:
+    """4 layers, width 64, grouped-query attention (4 heads, 2 KV heads), 256 positions, a 512-token
+    BPE: fits ``model=hf_causal_lm data=text`` (and ``experiment=llama_finetune``) as is."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    vocab = tiny_tokenizer(path)
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        use_cache=False,
+    )
+    LlamaForCausalLM(config).save_pretrained(str(path))
+    return Path(path)
+
+
+def tiny_hf_bert(path: str | Path, seed: int = 0) -> Path:
+    """4 layers, width 64, 128 positions, a 512-token BPE with [PAD] [CLS] [SEP] [MASK]: fits
+    ``model=hf_masked_lm data=mlm`` as is."""
+    import torch
+    from transformers import BertConfig, BertForMaskedLM
+
+    vocab = tiny_tokenizer(path, specials=True)
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=vocab,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        max_position_embeddings=128,
+        pad_token_id=0,
+    )
+    BertForMaskedLM(config).save_pretrained(str(path))
+    return Path(path)
+
+
+WRITERS = {"gpt2": tiny_gpt2, "vit": tiny_vit, "llama": tiny_llama, "hf-bert": tiny_hf_bert}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("kind", choices=["gpt2", "vit"])
+    parser.add_argument("kind", choices=sorted(WRITERS))
     parser.add_argument("path")
     args = parser.parse_args()
-    written = tiny_gpt2(args.path) if args.kind == "gpt2" else tiny_vit(args.path)
+    written = WRITERS[args.kind](args.path)
     print(f"wrote {written}")
 
 

@@ -1,0 +1,146 @@
+"""LightningModules for any local Hugging Face checkpoint: causal LMs (Llama, Qwen2, Mistral,
+GPT-2, ...) and masked LMs (BERT-like), with random-LTD applied in one call."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from lightning_ltd.errors import is_number, raise_if
+from lightning_ltd.ltd import apply_random_ltd, default_dropping_layers, validate_dropping_layers
+from lightning_ltd.modules.base import RandomLTDModule
+from lightning_ltd.modules.objectives import MaskedLMModule, NextTokenModule
+from lightning_ltd.pretrained.hf_models import (
+    config_value,
+    has_tokenizer,
+    load_hf_model,
+    quiet_transformers,
+    save_tokenizer,
+)
+
+
+class HuggingFaceModel(RandomLTDModule):
+    """A Hugging Face model from a local ``save_pretrained`` folder, its middle layers dropping
+    tokens (``apply_random_ltd``: the family's blocks are found and wrapped automatically).
+
+    Args:
+        pretrained: the folder (``config.json`` and weights; no network).
+        ltd_layers: dropping layers; None: all but the first and the last (the paper's default).
+        dropout: every dropout probability of the config (None: the checkpoint's own).
+        activation_checkpointing: recompute each layer's activations in backward
+            (transformers' own switch, non-reentrant); the kept tokens stay the same.
+        tokenizer: the tokenizer folder (None: ``pretrained`` if it holds one); ``save_pretrained``
+            copies it next to the weights.
+        attn_implementation: ``sdpa`` (default), ``eager``, or None for the model's default.
+        lr, weight_decay, betas, optimizer, momentum: the optimizer's (AdamW, decay on matrices).
+        seed: kept indices are a pure function of it, the rank and the step.
+        compile, compile_mode: ``torch.compile`` of the whole model (``RandomLTDModule.configure_model``).
+    """
+
+    auto_class: ClassVar[str]
+
+    def __init__(
+        self,
+        pretrained: str,
+        ltd_layers: Sequence[int] | None = None,
+        dropout: float | None = None,
+        activation_checkpointing: bool = False,
+        tokenizer: str | None = None,
+        attn_implementation: str | None = "sdpa",
+        lr: float = 1e-4,
+        weight_decay: float = 0.1,
+        betas: Sequence[float] = (0.9, 0.95),
+        optimizer: str = "adamw",
+        momentum: float = 0.9,
+        seed: int = 0,
+        compile: bool = False,
+        compile_mode: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.check_settings()
+        raise_if(setting_problems(dropout, activation_checkpointing))
+        self.model = load_hf_model(str(pretrained), self.auto_class, dropout, attn_implementation)
+        config = self.model.config
+        self.num_layers = config_value(config, "num_hidden_layers", "n_layer")
+        self.max_seq_len = config_value(config, "max_position_embeddings", "n_positions")
+        self.vocab_size = config_value(config, "vocab_size")
+        layers = default_dropping_layers(self.num_layers) if ltd_layers is None else list(ltd_layers)
+        try:
+            validate_dropping_layers(layers, self.num_layers)
+        except ValueError as err:
+            raise_if([f"ltd_layers={layers}: {err}"])
+        self.hparams["ltd_layers"] = layers
+        if layers:
+            apply_random_ltd(self.model, layers, seed=seed)
+        if activation_checkpointing:
+            enable_activation_checkpointing(self.model)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, **kwargs: Any) -> HuggingFaceModel:
+        """The module of a local ``save_pretrained`` folder; ``kwargs`` as the constructor's."""
+        return cls(pretrained=str(path), **kwargs)
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        """Write a folder that ``transformers``' ``from_pretrained`` loads (the same names as the
+        checkpoint it came from: wrapping renames nothing), with the tokenizer beside it."""
+        target = Path(path)
+        with quiet_transformers():
+            self.model.save_pretrained(str(target))
+        source = self.hparams.tokenizer or (self.hparams.pretrained if has_tokenizer(self.hparams.pretrained) else None)
+        if source is not None:
+            save_tokenizer(source, target)
+        return target
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep ``pretrained``: the folder's config.json is the architecture (the checkpoint's
+        weights then replace the folder's)."""
+
+
+def setting_problems(dropout: object, activation_checkpointing: object) -> list[str]:
+    problems = []
+    if dropout is not None and not (is_number(dropout) and 0 <= dropout < 1):
+        problems.append(f"dropout={dropout!r} must be null or a number in [0, 1)")
+    if not isinstance(activation_checkpointing, bool):
+        problems.append(f"activation_checkpointing={activation_checkpointing!r} must be true or false")
+    return problems
+
+
+def enable_activation_checkpointing(model: nn.Module) -> None:
+    """transformers' own per-layer checkpointing (it runs inside our wrapper, on the kept tokens)."""
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers 5
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
+class HFCausalLMModule(HuggingFaceModel, NextTokenModule):
+    """Next-token training of any local ``AutoModelForCausalLM`` folder (Llama, Qwen2, Mistral,
+    GPT-2, ...) on ``[B, T + 1]`` blocks of its tokenizer's ids (``data=text`` or ``data=tokens``)."""
+
+    auto_class = "AutoModelForCausalLM"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_metrics()
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.model(input_ids=idx, use_cache=False).logits  # a training forward fills no KV cache
+
+
+class HFMaskedLMModule(HuggingFaceModel, MaskedLMModule):
+    """Masked-LM training of any local ``AutoModelForMaskedLM`` folder (BERT-like) on padded,
+    masked batches of its tokenizer's ids (``data=mlm`` or ``data=tokens``)."""
+
+    auto_class = "AutoModelForMaskedLM"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_metrics(self.vocab_size)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.model(input_ids=input_ids, attention_mask=attention_mask).logits

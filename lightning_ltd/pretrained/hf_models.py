@@ -1,0 +1,88 @@
+"""Any local Hugging Face checkpoint folder as a trainable network (the ``[hf]`` extra; no network)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from lightning_ltd.pretrained.io import PretrainedError
+
+AUTO_CLASSES = ("AutoModelForCausalLM", "AutoModelForMaskedLM")
+
+
+def dropout_fields(config: Any) -> list[str]:
+    """The config's dropout probabilities, whatever the family calls them (Llama's
+    ``attention_dropout``, GPT-2's ``resid_pdrop``, BERT's ``hidden_dropout_prob``, ...)."""
+    return [
+        name
+        for name, value in vars(config).items()
+        if ("dropout" in name or "pdrop" in name) and isinstance(value, (int, float)) and not isinstance(value, bool)
+    ]
+
+
+@contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """No per-shard progress bars while reading or writing a folder (one run, one console)."""
+    from transformers.utils import logging
+
+    was_enabled = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            logging.enable_progress_bar()
+
+
+def load_hf_model(
+    path: str, auto_class: str, dropout: float | None = None, attn_implementation: str | None = "sdpa"
+) -> nn.Module:
+    """The model of a ``save_pretrained`` folder in float32 (master weights; the trainer's
+    precision casts), in training mode, with every dropout probability set to ``dropout``
+    (None: the checkpoint's own)."""
+    try:
+        import transformers
+    except ImportError as err:
+        raise PretrainedError(f"pretrained={path!r}: needs transformers: pip install 'lightning-ltd[hf]'") from err
+    folder = Path(path)
+    if not folder.is_dir():
+        raise PretrainedError(f"pretrained={path!r}: no such directory (expected a save_pretrained folder)")
+    if not (folder / "config.json").is_file():
+        raise PretrainedError(f"pretrained={path!r}: no config.json")
+    try:
+        config = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
+        for name in dropout_fields(config) if dropout is not None else []:
+            setattr(config, name, dropout)
+        kwargs = {} if attn_implementation is None else {"attn_implementation": attn_implementation}
+        with quiet_transformers():
+            model = getattr(transformers, auto_class).from_pretrained(
+                path, config=config, local_files_only=True, **kwargs
+            )
+    except (OSError, ValueError, KeyError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise PretrainedError(f"pretrained={path!r}: {auto_class} cannot load it ({first_line[:200]})") from err
+    return model.float().train()  # from_pretrained returns eval mode, which would neither drop tokens nor dropout
+
+
+def config_value(config: Any, *names: str) -> int:
+    """The first of ``names`` that the config has (families spell sizes differently)."""
+    for name in names:
+        value = getattr(config, name, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    raise PretrainedError(f"config.json has none of {', '.join(names)}")
+
+
+def save_tokenizer(source: str, target: Path) -> None:
+    """Copy a tokenizer folder's tokenizer next to saved weights, so the folder is complete."""
+    from transformers import AutoTokenizer
+
+    AutoTokenizer.from_pretrained(source, local_files_only=True).save_pretrained(str(target))
+
+
+def has_tokenizer(folder: str) -> bool:
+    return any((Path(folder) / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt"))
