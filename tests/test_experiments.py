@@ -12,7 +12,7 @@ from lightning_ltd.cli import required_problems, train
 from lightning_ltd.data.prepare import prepare
 from lightning_ltd.ltd import LayerTokenLR, budget_saving, layer_tokens_per_step, mslg_keep, schedule_saving
 from lightning_ltd.modules import GPTModule, RandomLTDModule, ViTModule
-from lightning_ltd.pretrained.tiny import tiny_gpt2, tiny_vit
+from lightning_ltd.pretrained.tiny import tiny_gpt2, tiny_llama, tiny_vit
 from tests.conftest import CONF_DIR, QUICK, compose_train, make_tokenizer
 
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
@@ -41,6 +41,7 @@ CHECKPOINTS = {  # for the finetuning recipes, whose model.pretrained is mandato
     "gpt2_finetune_tiny": lambda path: str(tiny_gpt2(path)),
     "vit_b16_finetune": vit_b16_shaped_checkpoint,
     "vit_finetune_tiny": lambda path: str(tiny_vit(path / "vit.safetensors")),
+    "llama_finetune": lambda path: str(tiny_llama(path)),
 }
 
 
@@ -99,6 +100,10 @@ def test_experiment_composes_and_instantiates(name, tmp_path: Path):
             400,
             8,
         )
+    if name == "llama_finetune":
+        assert type(module).__name__ == "HFCausalLMModule" and module.hparams.ltd_layers == [1, 2]
+        assert (scheduler.min_keep, scheduler.ramp_steps, scheduler.granularity) == (32, 400, 8)
+        assert cfg.data.tokenizer == cfg.model.pretrained  # the folder's own tokenizer
     if name == "vit_b16_finetune":
         c = module.model.config
         assert (c.n_layer, c.image_size, c.patch_size, c.seq_len, c.num_classes) == (12, 224, 16, 197, 5)

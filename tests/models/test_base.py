@@ -38,7 +38,7 @@ def test_activation_checkpointing_gives_the_same_gradients_with_dropping_and_dro
         widths = []
         for layer in model.modules():
             if type(layer).__name__ == "Block":
-                layer.register_forward_pre_hook(lambda m, args: widths.append(args[0].shape[1]))
+                layer.register_forward_pre_hook(lambda m, args, seen=widths: seen.append(args[0].shape[1]))
         torch.manual_seed(5)  # dropout draws the same masks in both runs
         loss(kind, model).backward()
         assert len(widths) == (8 if checkpointing else 4)  # with checkpointing each block runs again in backward

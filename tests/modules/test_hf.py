@@ -1,0 +1,136 @@
+"""Any local Hugging Face checkpoint through ``train.py``: ``model=hf_causal_lm`` and
+``model=hf_masked_lm`` on tiny random-weight folders written here (no download)."""
+
+import csv
+from pathlib import Path
+
+import pytest
+import torch
+import transformers
+
+from lightning_ltd.cli import ConfigError, build, train
+from lightning_ltd.data.prepare import prepare
+from lightning_ltd.modules import HFCausalLMModule, HFMaskedLMModule
+from lightning_ltd.pretrained.tiny import tiny_hf_bert, tiny_llama
+from tests.conftest import QUICK, compose_train
+
+N = 8
+SMALL = [
+    *QUICK,
+    "data.block_size=64",
+    "data.batch_size=4",
+    "ltd.min_keep=16",
+    "ltd.ramp_steps=10",
+    "ltd.granularity=8",
+    "lr.warmup_steps=2",
+    "trainer.limit_val_batches=2",
+]
+
+
+@pytest.fixture(scope="module")
+def llama(tmp_path_factory) -> Path:
+    return tiny_llama(tmp_path_factory.mktemp("llama"))
+
+
+@pytest.fixture(scope="module")
+def hf_bert(tmp_path_factory) -> Path:
+    return tiny_hf_bert(tmp_path_factory.mktemp("bert"))
+
+
+def compose_hf(out: Path, folder: Path, *overrides: str, model: str = "hf_causal_lm"):
+    in_memory = [] if "data=tokens" in overrides else ["data.max_bytes=60000"]  # shards have no byte limit
+    return compose_train(
+        out, f"model={model}", f"model.pretrained={folder}", *SMALL, *in_memory, *overrides, tiny=False
+    )
+
+
+def losses(run_dir: Path) -> dict[int, float]:
+    with open(next(run_dir.rglob("metrics.csv"))) as metrics:
+        return {int(r["step"]): float(r["train/loss"]) for r in csv.DictReader(metrics) if r.get("train/loss")}
+
+
+def test_module_wraps_the_middle_layers_and_trains_in_train_mode(llama):
+    module = HFCausalLMModule.from_pretrained(llama, dropout=0.1)
+    layers = module.model.model.layers
+    assert [type(layer).__name__ for layer in layers] == [
+        "LlamaDecoderLayer",
+        "RandomLTD",
+        "RandomLTD",
+        "LlamaDecoderLayer",
+    ]
+    assert (module.num_layers, module.max_seq_len, module.hparams.ltd_layers) == (4, 256, [1, 2])
+    assert module.model.training  # from_pretrained's eval mode would neither drop nor apply dropout
+    assert module.model.config.attention_dropout == 0.1
+
+
+def test_train_py_resumes_bit_exact_with_dropout_and_saves_a_loadable_folder(tmp_path, llama):
+    common = ["model.dropout=0.1", f"lr.total_steps={2 * N}", f"callbacks.model_checkpoint.every_n_train_steps={N}"]
+    straight, first, second = tmp_path / "straight", tmp_path / "first", tmp_path / "second"
+    summary = train(compose_hf(straight, llama, *common, f"trainer.max_steps={2 * N}"))
+    assert summary["steps"] == 2 * N and summary["val/loss"] < summary["val/loss_start"]
+    train(compose_hf(first, llama, *common, f"trainer.max_steps={N}"))
+    checkpoint = first / "checkpoints" / "last.ckpt"
+    train(compose_hf(second, llama, *common, f"trainer.max_steps={2 * N}", f"ckpt_path={checkpoint}"))
+    expected, resumed = losses(straight), losses(second)
+    assert sorted(resumed) == list(range(N, 2 * N))
+    assert [resumed[s] for s in sorted(resumed)] == [expected[s] for s in sorted(resumed)]  # bit for bit
+    final = torch.load(straight / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    again = torch.load(second / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert all(torch.equal(value, again[name]) for name, value in final.items())
+
+    module = HFCausalLMModule.load_from_checkpoint(second / "checkpoints" / "last.ckpt").eval()
+    saved = module.save_pretrained(tmp_path / "finetuned")
+    reloaded = transformers.AutoModelForCausalLM.from_pretrained(saved, local_files_only=True).eval()
+    tokenizer = transformers.AutoTokenizer.from_pretrained(saved, local_files_only=True)
+    ids = torch.tensor([tokenizer("def main(): return the quick brown fox")["input_ids"]])
+    assert torch.equal(reloaded(ids).logits, module(ids))
+    assert torch.equal(module.model.model.embed_tokens.weight, final["model.model.embed_tokens.weight"])
+
+
+def test_tokens_shards_prepared_with_the_folder_tokenizer(tmp_path, llama):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog. def main(): return 0\n" * 400)
+    prepare([str(corpus)], str(tmp_path / "shards"), tokenizer=str(llama), progress=False)
+    summary = train(
+        compose_hf(tmp_path / "run", llama, "data=tokens", f"data.path={tmp_path / 'shards'}", "trainer.max_steps=6")
+    )
+    assert summary["steps"] == 6
+
+
+def test_masked_lm_on_padded_batches_with_the_folder_tokenizer(tmp_path, hf_bert):
+    summary = train(
+        compose_hf(tmp_path, hf_bert, "data=mlm", "data.block_size=64", "trainer.max_steps=15", model="hf_masked_lm")
+    )
+    assert summary["steps"] == 15 and summary["val/loss"] < summary["val/loss_start"]
+    module = HFMaskedLMModule.from_pretrained(hf_bert)
+    assert [type(layer).__name__ for layer in module.model.bert.encoder.layer][1:3] == ["RandomLTD", "RandomLTD"]
+
+
+def test_activation_checkpointing_keeps_gradients(llama):
+    batch = torch.randint(0, 512, (2, 65), generator=torch.Generator().manual_seed(0))
+    grads = []
+    for checkpointing in (False, True):
+        module = HFCausalLMModule.from_pretrained(llama, dropout=0.1, activation_checkpointing=checkpointing)
+        module.keep = 16
+        torch.manual_seed(3)
+        module.model_step(batch).loss.backward()
+        grads.append({n: p.grad for n, p in module.named_parameters()})
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, msg=name)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ([], "model.pretrained must be set"),
+        (["model.pretrained=/nonexistent/llama"], "model.pretrained='/nonexistent/llama': no such directory"),
+        (["model.pretrained=FOLDER", "model.ltd_layers=[5]"], "model.ltd_layers=[5]: dropping layer index 5 is out of range"),
+        (["model.pretrained=FOLDER", "model.dropout=1.5"], "model.dropout=1.5 must be null or a number in [0, 1)"),
+        (["model.pretrained=FOLDER", "model.activation_checkpointing=maybe"], "model.activation_checkpointing='maybe'"),
+    ],
+)
+def test_bad_settings_are_one_line_naming_the_key(tmp_path, llama, overrides, message):
+    overrides = [o.replace("FOLDER", str(llama)) for o in overrides]
+    with pytest.raises(ConfigError) as err:
+        build(compose_train(tmp_path, "model=hf_causal_lm", *SMALL, *overrides, tiny=False))
+    assert message in str(err.value) and "\n" not in str(err.value)
