@@ -4,8 +4,9 @@ Everything public is importable from here:
 
 - your own model or a Hugging Face / LitGPT one: ``apply_random_ltd``, ``RandomLTD``,
   ``TokenRouter``, ``next_plan``, ``register_block_rules``;
-- LightningModules: ``GPTModule``, ``BERTModule``, ``ViTModule`` and their base
-  ``RandomLTDModule`` (with ``StepOutput``);
+- LightningModules: ``GPTModule``, ``BERTModule``, ``ViTModule``, ``HFCausalLMModule`` and
+  ``HFMaskedLMModule`` (any local Hugging Face folder) and their base ``RandomLTDModule``
+  (with ``StepOutput``);
 - plain networks: ``GPT``, ``BERT``, ``ViT`` and their configs;
 - callbacks: ``RandomLTDScheduler`` (kept length and LayerToken LR), ``RunSummary``,
   ``TokenThroughputMonitor``, ``NonFiniteLossGuard``;
@@ -42,7 +43,15 @@ from lightning_ltd.ltd import (
     register_block_rules,
 )
 from lightning_ltd.models import BERT, GPT, BERTConfig, GPTConfig, ViT, ViTConfig
-from lightning_ltd.modules import BERTModule, GPTModule, RandomLTDModule, StepOutput, ViTModule
+from lightning_ltd.modules import (
+    BERTModule,
+    GPTModule,
+    HFCausalLMModule,
+    HFMaskedLMModule,
+    RandomLTDModule,
+    StepOutput,
+    ViTModule,
+)
 
 __all__ = [
     "BERT",
@@ -53,6 +62,8 @@ __all__ = [
     "GPT",
     "GPTConfig",
     "GPTModule",
+    "HFCausalLMModule",
+    "HFMaskedLMModule",
     "ImageFolderDataModule",
     "LayerTokenLR",
     "MLMDataModule",

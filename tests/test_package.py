@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 
 import lightning_ltd
 from lightning_ltd.cli import build, train
+from lightning_ltd.pretrained.tiny import tiny_hf_bert, tiny_llama
 from tests.conftest import TINY
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,11 +55,13 @@ def test_a_config_folder_of_ones_own_extends_the_packaged_configs(tmp_path, monk
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (ROOT / "conf" / "model").glob("*.yaml")))
-def test_every_model_config_instantiates_alone(name):
+def test_every_model_config_instantiates_alone(name, tmp_path):
     cfg = OmegaConf.load(ROOT / "conf" / "model" / f"{name}.yaml")
     small = {"n_layer": 3, "ltd_layers": [1]} if name in ("bert_large", "vit_b16") else {}  # fewer layers
+    if name.startswith("hf_"):  # any Hugging Face folder: the tiny ones, written here
+        small = {"pretrained": str((tiny_llama if name == "hf_causal_lm" else tiny_hf_bert)(tmp_path / name))}
     module = hydra.utils.instantiate(cfg, **small)
-    assert module.num_layers == small.get("n_layer", cfg.n_layer)
+    assert module.num_layers == small.get("n_layer", cfg.get("n_layer", 4))
 
 
 def test_null_callbacks_are_skipped(train_config):

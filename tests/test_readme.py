@@ -13,10 +13,19 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 SECTION = README.split("## Use as a library", 1)[1].split("\n## ", 1)[0]
+FAMILIES = README.split("## Random-LTD in a Hugging Face or LitGPT model", 1)[1].split("\n## ", 1)[0]
+
+
+def python_blocks(section: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+
+
+def uses_litgpt(block: str) -> bool:
+    return "from litgpt" in block or "import litgpt" in block
 
 
 def test_the_library_examples_run_in_order(tmp_path, monkeypatch):
-    blocks = re.findall(r"```python\n(.*?)```", SECTION, flags=re.S)
+    blocks = python_blocks(SECTION)
     assert len(blocks) >= 5
     monkeypatch.chdir(tmp_path)  # the Compose example writes outputs/ here
     namespace: dict = {"__name__": "readme"}
@@ -25,6 +34,18 @@ def test_the_library_examples_run_in_order(tmp_path, monkeypatch):
     assert namespace["schedule"].current_keep == 64 and 0 < namespace["schedule"].ledger.saving < 1
     assert namespace["summary"]["steps"] == 10
     assert namespace["y"].shape == (8, 128, 64) and namespace["step"].logits.shape == (4, 32, 256)
+
+
+def test_the_hugging_face_examples_run_in_order(tmp_path, monkeypatch):
+    """Every block but LitGPT's (``tests/ltd/test_litgpt.py`` runs that one in its environment)."""
+    blocks = [b for b in python_blocks(FAMILIES) if not uses_litgpt(b)]
+    assert len(blocks) >= 3
+    monkeypatch.chdir(tmp_path)  # the tiny checkpoint and the saved folder are written here
+    namespace: dict = {"__name__": "readme"}
+    for number, block in enumerate(blocks, 1):
+        exec(compile(block, f"README.md (Hugging Face example {number})", "exec"), namespace)
+    assert namespace["model"].ltd_router.keep == 128 and namespace["out"].shape == (2, 32, 4)
+    assert namespace["schedule"].ledger.saving > 0 and (tmp_path / "tiny_llama_finetuned" / "config.json").is_file()
 
 
 @pytest.mark.slow
