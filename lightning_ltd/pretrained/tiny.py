@@ -62,47 +62,31 @@ def tiny_tokenizer(path: str | Path, vocab_size: int = 512, specials: bool = Fal
     return len(tokenizer)
 
 
+def save_tiny_hf(path: str | Path, family: str, seed: int, specials: bool = False, **sizes: int) -> Path:
+    """A tokenizer, then a randomly initialised ``transformers`` model of ``family`` sized to it."""
+    import torch
+    import transformers
+
+    vocab = tiny_tokenizer(path, specials=specials)
+    torch.manual_seed(seed)
+    config = getattr(transformers, f"{family}Config")(vocab_size=vocab, hidden_size=64, intermediate_size=128, **sizes)
+    model_class = getattr(transformers, f"{family}ForCausalLM" if family == "Llama" else f"{family}ForMaskedLM")
+    model_class(config).save_pretrained(str(path))
+    return Path(path)
+
+
 def tiny_llama(path: str | Path, seed: int = 0) -> Path:
     """4 layers, width 64, grouped-query attention (4 heads, 2 KV heads), 256 positions, a 512-token
     BPE: fits ``model=hf_causal_lm data=text`` (and ``experiment=llama_finetune``) as is."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    vocab = tiny_tokenizer(path)
-    torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=vocab,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        use_cache=False,
-    )
-    LlamaForCausalLM(config).save_pretrained(str(path))
-    return Path(path)
+    sizes = {"num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2}
+    return save_tiny_hf(path, "Llama", seed, max_position_embeddings=256, use_cache=False, **sizes)
 
 
 def tiny_hf_bert(path: str | Path, seed: int = 0) -> Path:
     """4 layers, width 64, 128 positions, a 512-token BPE with [PAD] [CLS] [SEP] [MASK]: fits
     ``model=hf_masked_lm data=mlm`` as is."""
-    import torch
-    from transformers import BertConfig, BertForMaskedLM
-
-    vocab = tiny_tokenizer(path, specials=True)
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=vocab,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        max_position_embeddings=128,
-        pad_token_id=0,
-    )
-    BertForMaskedLM(config).save_pretrained(str(path))
-    return Path(path)
+    sizes = {"num_hidden_layers": 4, "num_attention_heads": 4, "max_position_embeddings": 128}
+    return save_tiny_hf(path, "Bert", seed, specials=True, pad_token_id=0, **sizes)
 
 
 WRITERS = {"gpt2": tiny_gpt2, "vit": tiny_vit, "llama": tiny_llama, "hf-bert": tiny_hf_bert}

@@ -6,15 +6,14 @@ checked against the unwrapped model. Exits non-zero on the first failed check.
 """
 
 import copy
-import functools
 
 import torch
 from litgpt import Config
 from litgpt.model import GPT
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from lightning_ltd import RandomLTD, apply_random_ltd, next_plan
+from tests.helpers.recompute import Recomputed
 
 B, T, KEEP = 3, 32, 16
 CONFIG = {
@@ -104,15 +103,6 @@ def check_training(model: GPT, idx: torch.Tensor) -> tuple[float, float]:
         losses.append(loss.item())
     assert losses[-1] < 0.8 * losses[0], losses
     return losses[0], losses[-1]
-
-
-class Recomputed(nn.Module):
-    def __init__(self, inner: nn.Module, use_reentrant: bool) -> None:
-        super().__init__()
-        self.inner, self.use_reentrant = inner, use_reentrant
-
-    def forward(self, *args, **kwargs):
-        return checkpoint(functools.partial(self.inner, **kwargs), *args, use_reentrant=self.use_reentrant)
 
 
 def gradients(model: GPT, idx: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -7,12 +7,12 @@ import functools
 import pytest
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from lightning_ltd import RandomLTD, apply_random_ltd, next_plan, register_block_rules
 from lightning_ltd.ltd import rules_for
 from lightning_ltd.ltd.families import BLOCK_RULES
 from tests.helpers.hf_models import BY_NAME, FAMILIES, decoder_layers, outputs
+from tests.helpers.recompute import Recomputed
 
 KEEP = 16
 NAMES = [family.name for family in FAMILIES]
@@ -133,17 +133,6 @@ def test_twenty_adamw_steps_with_dropout_lower_the_loss(name):
         next_plan(model)  # the one call of a loop of one's own
         losses.append(loss.item())
     assert losses[-1] < 0.8 * losses[0]
-
-
-class Recomputed(nn.Module):
-    """``torch.utils.checkpoint`` around a whole (wrapped) block, as a user would put it."""
-
-    def __init__(self, inner: nn.Module, use_reentrant: bool) -> None:
-        super().__init__()
-        self.inner, self.use_reentrant = inner, use_reentrant
-
-    def forward(self, *args, **kwargs):
-        return checkpoint(functools.partial(self.inner, **kwargs), *args, use_reentrant=self.use_reentrant)
 
 
 def gradients(model, family, inputs, seed=0):
