@@ -20,8 +20,8 @@ def losses(run_dir: Path) -> dict[int, float]:
 
 @pytest.mark.parametrize(
     "settings",
-    [[], ["model.dropout=0.1", "data.num_workers=2"]],
-    ids=["plain", "dropout0.1-workers2"],
+    [[], ["model.dropout=0.1", "data.num_workers=2"], ["model.dropout=0.1", "model.activation_checkpointing=true"]],
+    ids=["plain", "dropout0.1-workers2", "dropout0.1-activation-checkpointing"],
 )
 def test_resume_gives_the_same_losses_and_weights(tmp_path, settings):
     """Dropout masks are reseeded from (seed, rank, step, micro-batch) and kept indices are a pure

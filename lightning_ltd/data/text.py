@@ -40,6 +40,14 @@ class ByteTokenizer:
         return bytes(ids).decode("utf-8", errors="replace")
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json")
+"""Files of which a Hugging Face tokenizer folder holds at least one."""
+
+
+def has_tokenizer(folder: str | os.PathLike[str]) -> bool:
+    return any((Path(folder) / name).is_file() for name in TOKENIZER_FILES)
+
+
 class HFTokenizer:
     """A Hugging Face tokenizer from a local directory (``save_pretrained`` output; no network),
     for finetuning pretrained models on their own vocabulary (the ``[hf]`` extra)."""
@@ -51,6 +59,11 @@ class HFTokenizer:
             raise DataError(f"tokenizer={path!r}: needs transformers: pip install 'lightning-ltd[hf]'") from err
         if not Path(path).is_dir():
             raise DataError(f"tokenizer={path!r}: no such directory (expected a tokenizer save_pretrained folder)")
+        if not has_tokenizer(path):
+            raise DataError(
+                f"tokenizer={path!r}: no tokenizer in the folder ({', '.join(TOKENIZER_FILES)}); "
+                "give a tokenizer folder, or null for bytes"
+            )
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         self.vocab_size = len(self.tokenizer)
 

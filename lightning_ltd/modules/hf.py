@@ -10,13 +10,13 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from lightning_ltd.data.text import has_tokenizer
 from lightning_ltd.errors import is_number, raise_if
 from lightning_ltd.ltd import apply_random_ltd, default_dropping_layers, validate_dropping_layers
 from lightning_ltd.modules.base import RandomLTDModule
 from lightning_ltd.modules.objectives import MaskedLMModule, NextTokenModule
 from lightning_ltd.pretrained.hf_models import (
     config_value,
-    has_tokenizer,
     load_hf_model,
     quiet_transformers,
     save_tokenizer,

@@ -82,7 +82,3 @@ def save_tokenizer(source: str, target: Path) -> None:
     from transformers import AutoTokenizer
 
     AutoTokenizer.from_pretrained(source, local_files_only=True).save_pretrained(str(target))
-
-
-def has_tokenizer(folder: str) -> bool:
-    return any((Path(folder) / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt"))

@@ -127,10 +127,13 @@ def test_activation_checkpointing_keeps_gradients(llama):
         (["model.pretrained=FOLDER", "model.ltd_layers=[5]"], "model.ltd_layers=[5]: dropping layer index 5"),
         (["model.pretrained=FOLDER", "model.dropout=1.5"], "model.dropout=1.5 must be null or a number in [0, 1)"),
         (["model.pretrained=FOLDER", "model.activation_checkpointing=maybe"], "model.activation_checkpointing='maybe'"),
+        (["model.pretrained=NOTOKENIZER"], "data.tokenizer='NOTOKENIZER': no tokenizer in the folder"),
     ],
 )
 def test_bad_settings_are_one_line_naming_the_key(tmp_path, llama, overrides, message):
-    overrides = [o.replace("FOLDER", str(llama)) for o in overrides]
+    bare = tmp_path / "weights_only"  # a model folder without a tokenizer
+    transformers.AutoModelForCausalLM.from_pretrained(llama).save_pretrained(bare)
+    overrides = [o.replace("NOTOKENIZER", str(bare)).replace("FOLDER", str(llama)) for o in overrides]
     with pytest.raises(ConfigError) as err:
         build(compose_train(tmp_path, "model=hf_causal_lm", *SMALL, *overrides, tiny=False))
-    assert message in str(err.value) and "\n" not in str(err.value)
+    assert message.replace("NOTOKENIZER", str(bare)) in str(err.value) and "\n" not in str(err.value)
