@@ -69,12 +69,7 @@ class HuggingFaceModel(RandomLTDModule):
         self.num_layers = config_value(config, "num_hidden_layers", "n_layer")
         self.max_seq_len = config_value(config, "max_position_embeddings", "n_positions")
         self.vocab_size = config_value(config, "vocab_size")
-        layers = default_dropping_layers(self.num_layers) if ltd_layers is None else list(ltd_layers)
-        try:
-            validate_dropping_layers(layers, self.num_layers)
-        except ValueError as err:
-            raise_if([f"ltd_layers={layers}: {err}"])
-        self.hparams["ltd_layers"] = layers
+        layers = self.hparams["ltd_layers"] = dropping_layers(ltd_layers, self.num_layers)  # resume compares it
         if layers:
             apply_random_ltd(self.model, layers, seed=seed)
         if activation_checkpointing:
@@ -99,6 +94,16 @@ class HuggingFaceModel(RandomLTDModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep ``pretrained``: the folder's config.json is the architecture (the checkpoint's
         weights then replace the folder's)."""
+
+
+def dropping_layers(ltd_layers: Sequence[int] | None, n_layer: int) -> list[int]:
+    """``ltd_layers`` checked against the checkpoint's depth (None: ``1 .. L-2``)."""
+    layers = default_dropping_layers(n_layer) if ltd_layers is None else list(ltd_layers)
+    try:
+        return validate_dropping_layers(layers, n_layer)
+    except ValueError as err:
+        raise_if([f"ltd_layers={layers}: {err}"])
+        raise
 
 
 def setting_problems(dropout: object, activation_checkpointing: object) -> list[str]:
