@@ -1,8 +1,17 @@
-"""Lightning callbacks: the random-LTD schedule, throughput, the run summary and the non-finite loss guard."""
+"""Lightning callbacks: the random-LTD schedule, throughput, the run summary, the final checkpoint and
+the non-finite loss guard."""
 
+from lightning_ltd.callbacks.checkpoint import FinalCheckpoint
 from lightning_ltd.callbacks.guard import NonFiniteLossError, NonFiniteLossGuard
 from lightning_ltd.callbacks.schedule import RandomLTDScheduler
 from lightning_ltd.callbacks.summary import RunSummary
 from lightning_ltd.callbacks.throughput import TokenThroughputMonitor
 
-__all__ = ["NonFiniteLossError", "NonFiniteLossGuard", "RandomLTDScheduler", "RunSummary", "TokenThroughputMonitor"]
+__all__ = [
+    "FinalCheckpoint",
+    "NonFiniteLossError",
+    "NonFiniteLossGuard",
+    "RandomLTDScheduler",
+    "RunSummary",
+    "TokenThroughputMonitor",
+]

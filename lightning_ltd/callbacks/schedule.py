@@ -93,6 +93,7 @@ class RandomLTDScheduler(Callback):
         self.ledger = LayerTokenLedger()
         self.current_keep: int | None = None
         self.current_lr: float | None = None
+        self.budget_stop_step: int | None = None  # the step at which the layer-token budget stopped training
         self._scheduled: ScheduledLayerTokens | None = None
         self._nominal_len: int | None = None
         self._n_dropping = 0
@@ -223,6 +224,7 @@ class RandomLTDScheduler(Callback):
         scheduled = self._scheduled
         if budget is not None and stepped and scheduled is not None and scheduled.before(trainer.global_step) >= budget:
             trainer.should_stop = True
+            self.budget_stop_step = trainer.global_step
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.sync(trainer)  # final totals for the run summary

@@ -31,8 +31,16 @@ class RunSummary(Callback):
 
     The summary holds ``steps``, ``layer_tokens``, ``full_layer_tokens``, ``effective_tokens``,
     ``schedule_saving``, ``budget_saving``, ``wall_time_s``, ``tokens_per_s`` and, for each
-    validation metric, its value and ``<metric>_start``. At the end of ``fit`` it logs
-    ``summary/schedule_saving``, ``summary/budget_saving`` and ``summary/effective_tokens``.
+    validation metric, its value and ``<metric>_start``. Token counts are the whole run's;
+    ``wall_time_s``, ``tokens_per_s`` and ``segment_steps`` are this ``fit``'s (a resumed run
+    reports its own segment, with ``resumed_from_step``). ``budget_stop_step`` says that the
+    layer-token budget ended the run. At the end of ``fit`` it logs ``summary/schedule_saving``,
+    ``summary/budget_saving`` and ``summary/effective_tokens``.
+
+    The reported metrics are those of the final state: when the run's last optimizer step is
+    not a validation step, it asks Lightning to stop there (``trainer.should_stop``), which runs
+    one more validation, so ``trainer.max_steps=20`` under a 300-step validation interval still
+    ends with ``val/loss``.
 
     Args:
         metrics: the validation metrics to report.
@@ -47,6 +55,8 @@ class RunSummary(Callback):
         self.start_metrics: dict[str, float] = {}
         self.summary: dict[str, Any] = {}
         self._t0 = 0.0
+        self._start_step = 0
+        self._start_full_tokens = 0
 
     def _read(self, trainer: L.Trainer) -> dict[str, float]:
         found = trainer.callback_metrics
@@ -59,29 +69,67 @@ class RunSummary(Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._t0 = time.perf_counter()
 
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """Where this ``fit`` starts (after a resume restored the step and the ledger)."""
+        self._start_step = trainer.global_step
+        scheduler = find_scheduler(trainer)
+        self._start_full_tokens = scheduler.full_layer_tokens if scheduler is not None else 0
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if is_final_batch(trainer):
+            trainer.should_stop = True  # Lightning validates before it stops: the summary's final metrics
+
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         summary: dict[str, Any] = {"steps": trainer.global_step, "wall_time_s": time.perf_counter() - self._t0}
+        summary["segment_steps"] = trainer.global_step - self._start_step
+        if self._start_step:
+            summary["resumed_from_step"] = self._start_step
         summary.update(self._read(trainer))
         summary.update({f"{name}_start": value for name, value in self.start_metrics.items()})
-        scheduler = next((c for c in trainer.callbacks if isinstance(c, RandomLTDScheduler)), None)
+        scheduler = find_scheduler(trainer)
         if scheduler is not None:
-            n_layer = getattr(pl_module, "num_layers", 0)
-            if n_layer and summary["wall_time_s"] > 0:
-                data_tokens = effective_tokens(scheduler.full_layer_tokens, n_layer)  # tokens read
-                summary["tokens_per_s"] = data_tokens / summary["wall_time_s"]
-            summary["layer_tokens"] = scheduler.layer_tokens
-            summary["full_layer_tokens"] = scheduler.full_layer_tokens
-            summary["schedule_saving"] = scheduler.saving
-            if n_layer:
-                summary["effective_tokens"] = effective_tokens(scheduler.layer_tokens, n_layer)
-                if self.baseline_tokens is not None:
-                    summary["baseline_tokens"] = self.baseline_tokens
-                    summary["budget_saving"] = budget_saving(scheduler.layer_tokens, n_layer, self.baseline_tokens)
+            summary.update(self._token_counts(scheduler, getattr(pl_module, "num_layers", 0), summary["wall_time_s"]))
+            if scheduler.budget_stop_step is not None:
+                summary["budget_stop_step"] = scheduler.budget_stop_step
         self.summary = summary
         logged = {f"summary/{k}": float(summary[k]) for k in LOGGED_AT_END if k in summary}
         if trainer.logger is not None and logged:
             trainer.logger.log_metrics(logged, step=trainer.global_step)
         rank_zero_info(format_summary(summary))
+
+    def _token_counts(self, scheduler: RandomLTDScheduler, n_layer: int, wall_time: float) -> dict[str, Any]:
+        """The whole run's layer-tokens and savings; this segment's throughput."""
+        counts: dict[str, Any] = {
+            "layer_tokens": scheduler.layer_tokens,
+            "full_layer_tokens": scheduler.full_layer_tokens,
+            "schedule_saving": scheduler.saving,
+        }
+        if not n_layer:
+            return counts
+        if wall_time > 0:  # tokens read in this segment
+            counts["tokens_per_s"] = (
+                effective_tokens(scheduler.full_layer_tokens - self._start_full_tokens, n_layer) / wall_time
+            )
+        counts["effective_tokens"] = effective_tokens(scheduler.layer_tokens, n_layer)
+        if self.baseline_tokens is not None:
+            counts["baseline_tokens"] = self.baseline_tokens
+            counts["budget_saving"] = budget_saving(scheduler.layer_tokens, n_layer, self.baseline_tokens)
+        return counts
+
+
+def find_scheduler(trainer: L.Trainer) -> RandomLTDScheduler | None:
+    return next((c for c in trainer.callbacks if isinstance(c, RandomLTDScheduler)), None)
+
+
+def is_final_batch(trainer: L.Trainer) -> bool:
+    """Whether the batch just trained completes the run: ``max_steps`` reached, or the last
+    batch of the last epoch."""
+    if trainer.max_steps is not None and 0 < trainer.max_steps <= trainer.global_step:
+        return True
+    last_epoch = trainer.max_epochs is not None and 0 < trainer.max_epochs <= trainer.current_epoch + 1
+    return last_epoch and bool(trainer.fit_loop.epoch_loop.batch_progress.is_last_batch)
 
 
 LOGGED_AT_END = ("schedule_saving", "budget_saving", "effective_tokens")
@@ -107,7 +155,12 @@ def format_summary(summary: dict[str, Any]) -> str:
             f"{'budget saving':<22}{100 * summary['budget_saving']:.1f} % ({summary['effective_tokens']:,.0f} "
             f"effective tokens vs the baseline's {summary['baseline_tokens']:,.0f})"
         )
-    lines.append(f"{'optimizer steps':<22}{summary['steps']}")
+    steps = f"{summary['steps']}"
+    if "resumed_from_step" in summary:
+        steps += f" ({summary['segment_steps']} in this run, resumed from step {summary['resumed_from_step']})"
+    lines.append(f"{'optimizer steps':<22}{steps}")
+    if "budget_stop_step" in summary:
+        lines.append(f"{'stopped':<22}by the layer-token budget at step {summary['budget_stop_step']}")
     lines.append(f"{'wall time':<22}{summary['wall_time_s']:.1f} s (training loop, validation included)")
     if "tokens_per_s" in summary:
         lines.append(f"{'throughput':<22}{summary['tokens_per_s']:,.0f} training tokens/s")
