@@ -6,6 +6,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+pytest_plugins = ["tests.helpers.interrupts"]  # Ctrl-C stops the suite, also inside a Lightning fit
 
 QUICK = [
     "trainer.max_steps=30",

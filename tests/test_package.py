@@ -5,6 +5,7 @@ virtual environment running the console command."""
 from __future__ import annotations
 
 import shutil
+import site
 import subprocess
 import sys
 import venv
@@ -75,10 +76,26 @@ def test_the_public_names_are_exported_at_the_top():
     assert (Path(lightning_ltd.__file__).parent / "py.typed").exists()
 
 
+def run_checked(command: list, cwd: Path | None = None) -> str:
+    """Run ``command``; on failure, fail with the child's own stderr (not a bare CalledProcessError)."""
+    done = subprocess.run([str(c) for c in command], cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"{' '.join(map(str, command))} exited {done.returncode}:\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+def venv_seeing_this_environment(env_dir: Path) -> None:
+    """A new virtual environment that sees this interpreter's packages (the dependencies), after its
+    own: ``venv.create(system_site_packages=True)`` would see the *base* interpreter's, which, when
+    the suite itself runs in a virtual environment, lacks them."""
+    venv.create(env_dir, with_pip=False)
+    (child_site,) = (env_dir / "lib").glob("python*/site-packages")
+    (child_site / "parent_environment.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+
+
 @pytest.mark.slow
 def test_wheel_in_a_fresh_virtual_environment(tmp_path):
-    """Build the wheel from a copy of the sources, install it (no dependencies: they come from the
-    system site-packages), and run the console command and ``pkg://`` composition from elsewhere."""
+    """Build the wheel from a copy of the sources, install it (no dependencies: they come from this
+    environment's site-packages), and run the console command and ``pkg://`` composition from elsewhere."""
     source = tmp_path / "source"
     source.mkdir()
     for item in ("pyproject.toml", "README.md", "lightning_ltd", "conf"):
@@ -86,22 +103,16 @@ def test_wheel_in_a_fresh_virtual_environment(tmp_path):
         copy(ROOT / item, source / item)
     wheels = tmp_path / "wheels"
     pip_wheel = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", wheels]
-    subprocess.run([*pip_wheel, source], check=True, timeout=300)
+    run_checked([*pip_wheel, source])
     env_dir = tmp_path / "env"
-    venv.create(env_dir, system_site_packages=True, with_pip=False)
+    venv_seeing_this_environment(env_dir)
     python, command = env_dir / "bin" / "python", env_dir / "bin" / "lightning-ltd-train"
     wheel = next(wheels.glob("lightning_ltd-*.whl"))
-    subprocess.run([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", wheel], check=True)
+    run_checked([sys.executable, "-m", "pip", "--python", python, "install", "-q", "--no-deps", wheel])
     work = tmp_path / "elsewhere"
     work.mkdir()
 
-    where = subprocess.run(
-        [python, "-c", "import lightning_ltd; print(lightning_ltd.__file__)"],
-        cwd=work,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
+    where = run_checked([python, "-c", "import lightning_ltd; print(lightning_ltd.__file__)"], cwd=work).strip()
     assert where.startswith(str(env_dir)), where  # the wheel, not the checkout
 
     folder = write_user_folder(work / "my_conf")
