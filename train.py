@@ -7,12 +7,12 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from lightning_ltd.cli import run_command
+from lightning_ltd.cli import run_hydra_job
 
 
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    sys.exit(run_command(cfg))
+    sys.exit(run_hydra_job(cfg))
 
 
 if __name__ == "__main__":

@@ -14,12 +14,13 @@ import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.accelerators import AcceleratorRegistry
-from lightning.pytorch.callbacks import Callback, ProgressBar
+from lightning.pytorch.callbacks import Callback, ModelSummary, ProgressBar
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf, open_dict
 
 from lightning_ltd.callbacks import NonFiniteLossError, RandomLTDScheduler, RunSummary
 from lightning_ltd.checkpoint import unwritable_folder
+from lightning_ltd.console import log_through_root, quiet_console
 from lightning_ltd.errors import InvalidFieldsError, is_int, is_number
 from lightning_ltd.modules import RandomLTDModule
 from lightning_ltd.resume import data_source, resume_problems
@@ -224,8 +225,9 @@ def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataMo
     except InvalidFieldsError as err:
         raise ConfigError(err.prefixed("data")) from err
     stop_if(class_problems(datamodule, module))
-    if OmegaConf.select(cfg, "trainer.enable_progress_bar", default=True) is False:
-        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]  # Lightning refuses both
+    for switch, kind in (("trainer.enable_progress_bar", ProgressBar), ("trainer.enable_model_summary", ModelSummary)):
+        if OmegaConf.select(cfg, switch, default=True) is False:
+            callbacks = [c for c in callbacks if not isinstance(c, kind)]  # the switch alone turns ours off
     trainer = instantiate_group(cfg, "trainer", callbacks=callbacks, logger=logger)
     return module, datamodule, trainer
 
@@ -259,6 +261,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     a composed config has no Hydra run folder, so ``paths.output_dir`` then defaults to
     ``outputs/<date>/<time>`` under the working directory.
     """
+    quiet_console()
     ensure_output_dir(cfg)
     return run(cfg, *build(cfg))
 
@@ -279,7 +282,14 @@ def ensure_output_dir(cfg: DictConfig) -> None:
 def main(cfg: DictConfig) -> None:
     """``lightning-ltd-train [group=option] [key=value ...]``: ``python train.py`` for an installed
     package (the configs travel inside it; ``--config-dir DIR`` adds a folder of one's own)."""
-    sys.exit(run_command(cfg))
+    sys.exit(run_hydra_job(cfg))
+
+
+def run_hydra_job(cfg: DictConfig) -> int:
+    """What a ``@hydra.main`` function runs (``python train.py``, ``lightning-ltd-train``): Hydra has
+    set up logging by now, so Lightning's notes and the summary reach the console and train.log."""
+    log_through_root()
+    return run_command(cfg)
 
 
 def run(

@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lightning_ltd.errors import int_problems, raise_if
+from lightning_ltd.errors import SettingWarning, int_problems, raise_if
 from lightning_ltd.ltd.schedule import DECAYS, layer_tokens_per_step, warmup_decay_lr
 
 
@@ -74,6 +74,7 @@ def capped_warmup(warmup_steps: int, total_steps: int) -> int:
     warnings.warn(
         f"lr.warmup_steps={warmup_steps} is longer than the run (lr.total_steps={total_steps}): "
         f"warming up over all {total_steps} steps",
+        SettingWarning,
         stacklevel=3,
     )
     return total_steps

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import lightning as L
 import torch
 
-from lightning_ltd.errors import is_int, is_number, raise_if
+from lightning_ltd.errors import SettingWarning, is_int, is_number, raise_if
 from lightning_ltd.ltd import RandomLTD, TokenRouter, find_ltd_layers, find_routers
 from lightning_ltd.models.compile import compile_model, compile_problems, is_compiled
 from lightning_ltd.pretrained.io import check_state_dict
 
 OPTIMIZERS = ("adamw", "sgd")
+COMPILE_ON_CPU = (
+    "model.compile=true on a CPU: compiling takes minutes here and rarely pays back on CPU-sized runs; "
+    "it pays off on GPUs (trainer=gpu, model.compile_mode=reduce-overhead). model.compile=false trains now"
+)
 
 
 def optimizer_problems(hparams: Any) -> list[str]:
@@ -246,6 +251,8 @@ class RandomLTDModule(L.LightningModule):
         (before FSDP shards them)."""
         self._decayed_names = decayed_names(self)
         if self.hparams.get("compile") and not is_compiled(self.model):
+            if self._trainer is not None and self.trainer.strategy.root_device.type == "cpu":
+                warnings.warn(COMPILE_ON_CPU, SettingWarning, stacklevel=2)
             compile_model(self.model, mode=self.hparams.get("compile_mode"))
 
     def setup(self, stage: str) -> None:

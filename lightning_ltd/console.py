@@ -1,0 +1,65 @@
+"""A quiet console for ``train.py``: our summary, our warnings (one line each, naming the setting)
+and Lightning's progress bar. Lightning's adverts, its device census and known-harmless notices
+are dropped; everything else (errors, other libraries' warnings, resume messages) still shows."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Any
+
+from lightning_ltd.errors import SettingWarning
+
+DROPPED_LOG_LINES = (
+    "try installing [litlogger]",  # an advert, on every run
+    "GPU available: ",
+    "TPU available: ",
+    "`Trainer.fit` stopped: ",  # the summary says how many steps ran, and why it stopped
+    "Trainer already configured with model summary callbacks",
+    "`max_epochs` was not set",  # runs end by steps or by a layer-token budget, never by 1000 epochs
+)
+DROPPED_WARNINGS = (
+    r".*isinstance\(treespec, LeafSpec\)",  # Lightning's own use of a torch deprecation, once per rank
+    r"The dirpath has changed from",  # a resume writes into its own run folder, by design
+)
+LIGHTNING_INFO_LOGGER = "lightning.pytorch.utilities.rank_zero"  # where rank_zero_info records are made
+
+
+class DropLines(logging.Filter):
+    """Drops log records whose message contains one of ``DROPPED_LOG_LINES``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(line in message for line in DROPPED_LOG_LINES)
+
+
+def format_warning(message: Any, category: type[Warning], filename: str, lineno: int, line: str | None = None) -> str:
+    """Our ``SettingWarning`` as ``warning: <setting>: ...``; every other warning as Python shows it."""
+    if issubclass(category, SettingWarning):
+        return f"warning: {message}\n"
+    return PYTHON_FORMAT(message, category, filename, lineno, line)
+
+
+PYTHON_FORMAT = warnings.formatwarning
+
+
+def log_through_root() -> None:
+    """Send Lightning's log records (its notes and our summary) to the root logger, whose handlers
+    ``python train.py`` configures (``hydra/job_logging: run_folder``: the console and
+    ``train.log``); Lightning keeps a handler of its own when imported before logging is set up,
+    so the run folder's log would stay empty."""
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True
+
+
+def quiet_console() -> None:
+    """Install the filters above (idempotent: a second call adds nothing)."""
+    logger = logging.getLogger(LIGHTNING_INFO_LOGGER)
+    if not any(isinstance(f, DropLines) for f in logger.filters):
+        logger.addFilter(DropLines())
+    for pattern in DROPPED_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)
+    warnings.formatwarning = format_warning

@@ -1,0 +1,92 @@
+"""A quiet console (``lightning_ltd/console.py``): our summary, our warnings naming the setting,
+Lightning's progress bar; and the same in the run folder's ``train.log``."""
+
+import logging
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from lightning_ltd.callbacks import ParameterSummary
+from lightning_ltd.console import DropLines, format_warning
+from lightning_ltd.errors import SettingWarning
+from lightning_ltd.modules import GPTModule, base
+from tests.conftest import TINY, quiet_trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+NOISE = (
+    "litlogger",
+    "LeafSpec",
+    "FLOPs",
+    "Flops",
+    "GPU available",
+    "_instantiate2.py",
+    "hydra/_internal",
+    "was not set",
+)
+
+
+@pytest.mark.slow  # python train.py in a subprocess: about 15 s
+def test_train_py_prints_only_the_summary_our_warnings_and_writes_train_log(tmp_path):
+    overrides = [o for o in TINY if not o.startswith(("trainer.enable_model_summary", "lr.warmup_steps"))]
+    command = [sys.executable, "train.py", *overrides, "trainer.max_steps=12", "lr.warmup_steps=50"]
+    done = subprocess.run(
+        [*command, f"hydra.run.dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    console = done.stdout + done.stderr
+    assert not [word for word in NOISE if word in console], console
+    assert (
+        done.stderr.strip()
+        == "warning: lr.warmup_steps=50 is longer than the run (lr.total_steps=12): warming up over all 12 steps"
+    )
+    assert "Trainable params" in done.stdout and "==== run summary ====" in done.stdout  # table, summary
+    log = (tmp_path / "train.log").read_text()
+    assert "==== run summary ====" in log and "val/loss" in log
+
+
+def test_setting_warnings_are_one_line_naming_the_setting():
+    line = format_warning(SettingWarning("lr.warmup_steps=50 is longer"), SettingWarning, "/x/_instantiate2.py", 129)
+    assert line == "warning: lr.warmup_steps=50 is longer\n"
+    other = format_warning(UserWarning("other"), UserWarning, "/x/y.py", 3)
+    assert "y.py:3" in other  # other libraries' warnings keep Python's form
+
+
+def test_lightning_adverts_and_census_are_dropped_the_rest_kept():
+    def record(message):
+        return logging.LogRecord("lightning.pytorch.utilities.rank_zero", logging.INFO, "", 0, message, None, None)
+
+    drop = DropLines()
+    assert not drop.filter(record("💡 Tip: ... try installing [litlogger](https://pypi.org/project/litlogger/) ..."))
+    assert not drop.filter(record("GPU available: False, used: False"))
+    assert drop.filter(record("Restoring states from the checkpoint path at last.ckpt"))
+    assert drop.filter(record("\n==== run summary ===="))
+
+
+def test_the_model_summary_has_no_flops(caplog):
+    lightning_logger = logging.getLogger("lightning.pytorch")
+    lightning_logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="lightning.pytorch"):
+            module = GPTModule(vocab_size=64, block_size=16, n_layer=3, n_head=2, n_embd=16)
+            trainer = quiet_trainer(ParameterSummary(max_depth=1), max_steps=1)
+            trainer.fit(module, DataLoader(torch.randint(0, 64, (8, 17)), batch_size=4))
+    finally:
+        lightning_logger.removeHandler(caplog.handler)
+    assert "Trainable params" in caplog.text and "| model" in caplog.text
+    assert "FLOPs" not in caplog.text and "Flops" not in caplog.text
+
+
+def test_compile_on_a_cpu_warns_that_it_pays_off_on_gpus(monkeypatch):
+    monkeypatch.setattr(base, "compile_model", lambda model, mode=None: model)  # the warning, not the compile
+    module = GPTModule(vocab_size=64, block_size=16, n_layer=3, n_head=2, n_embd=16, compile=True)
+    trainer = quiet_trainer(max_steps=1)
+    with pytest.warns(SettingWarning, match=r"model.compile=true on a CPU: .* pays off on GPUs"):
+        trainer.fit(module, DataLoader(torch.randint(0, 64, (8, 17)), batch_size=4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SettingWarning)
+        GPTModule(vocab_size=64, block_size=16, n_layer=3, n_head=2, n_embd=16)  # nothing without compile
