@@ -137,7 +137,11 @@ def vocabulary_problems(datamodule: L.LightningDataModule, module: L.LightningMo
         return []
     source = getattr(datamodule, "path", None)
     where = f"data.path={source!r}: " if source else ""
-    return [f"{where}the data's tokenizer has {data_vocab} tokens, more than model.vocab_size={model_vocab}"]
+    padded = -(-data_vocab // 64) * 64  # LitGPT's padding: whole tiles for the embedding and the LM head
+    return [
+        f"{where}the data's tokenizer has {data_vocab} tokens, more than model.vocab_size={model_vocab} "
+        f"(set model.vocab_size={padded})"
+    ]
 
 
 def class_problems(datamodule: L.LightningDataModule, module: L.LightningModule) -> list[str]:

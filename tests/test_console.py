@@ -31,7 +31,7 @@ NOISE = (
 
 
 @pytest.mark.slow  # python train.py in a subprocess: about 15 s
-def test_train_py_prints_only_the_summary_our_warnings_and_writes_train_log(tmp_path):
+def test_train_py_prints_only_the_summary_our_warnings_and_writes_the_outputs_the_readme_names(tmp_path):
     overrides = [o for o in TINY if not o.startswith(("trainer.enable_model_summary", "lr.warmup_steps"))]
     command = [sys.executable, "train.py", *overrides, "trainer.max_steps=12", "lr.warmup_steps=50"]
     done = subprocess.run(
@@ -47,6 +47,9 @@ def test_train_py_prints_only_the_summary_our_warnings_and_writes_train_log(tmp_
     assert "Trainable params" in done.stdout and "==== run summary ====" in done.stdout  # table, summary
     log = (tmp_path / "train.log").read_text()
     assert "==== run summary ====" in log and "val/loss" in log
+    readme = (ROOT / "README.md").read_text().split("Outputs go to `outputs/DATE/TIME/`", 1)[1].split("\n\n", 1)[0]
+    for path in (".hydra/config.yaml", "train.log", "csv/version_0/metrics.csv", "checkpoints/last.ckpt"):
+        assert (tmp_path / path).is_file() and f"`{path}`" in readme, path  # the layout as the README says
 
 
 def test_setting_warnings_are_one_line_naming_the_setting():

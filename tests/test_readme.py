@@ -24,28 +24,32 @@ def uses_litgpt(block: str) -> bool:
     return "from litgpt" in block or "import litgpt" in block
 
 
-def test_the_library_examples_run_in_order(tmp_path, monkeypatch):
+def run_alone(block: str, name: str) -> dict:
+    """One README block in a fresh namespace, as pasted into a new Python file."""
+    namespace: dict = {"__name__": "readme"}
+    exec(compile(block, name, "exec"), namespace)
+    return namespace
+
+
+def test_the_library_examples_each_run_alone(tmp_path, monkeypatch):
     blocks = python_blocks(SECTION)
     assert len(blocks) >= 5
     monkeypatch.chdir(tmp_path)  # the Compose example writes outputs/ here
-    namespace: dict = {"__name__": "readme"}
-    for number, block in enumerate(blocks, 1):
-        exec(compile(block, f"README.md (library example {number})", "exec"), namespace)
-    assert namespace["schedule"].current_keep == 64 and 0 < namespace["schedule"].ledger.saving < 1
-    assert namespace["summary"]["steps"] == 10
-    assert namespace["y"].shape == (8, 128, 64) and namespace["step"].logits.shape == (4, 32, 256)
+    ran = [run_alone(block, f"README.md (library example {n})") for n, block in enumerate(blocks, 1)]
+    assert ran[0]["y"].shape == (8, 128, 64) and ran[1]["y"].shape == (8, 128, 64)
+    assert ran[2]["schedule"].current_keep == 64 and 0 < ran[2]["schedule"].ledger.saving < 1
+    assert ran[3]["step"].logits.shape == (4, 32, 256)
+    assert ran[4]["summary"]["steps"] == 10
 
 
-def test_the_hugging_face_examples_run_in_order(tmp_path, monkeypatch):
+def test_the_hugging_face_examples_each_run_alone(tmp_path, monkeypatch):
     """Every block but LitGPT's (``tests/ltd/test_litgpt.py`` runs that one in its environment)."""
     blocks = [b for b in python_blocks(FAMILIES) if not uses_litgpt(b)]
     assert len(blocks) >= 3
     monkeypatch.chdir(tmp_path)  # the tiny checkpoint and the saved folder are written here
-    namespace: dict = {"__name__": "readme"}
-    for number, block in enumerate(blocks, 1):
-        exec(compile(block, f"README.md (Hugging Face example {number})", "exec"), namespace)
-    assert namespace["model"].ltd_router.keep == 128 and namespace["out"].shape == (2, 32, 4)
-    assert namespace["schedule"].ledger.saving > 0 and (tmp_path / "tiny_llama_finetuned" / "config.json").is_file()
+    ran = [run_alone(block, f"README.md (Hugging Face example {n})") for n, block in enumerate(blocks, 1)]
+    assert ran[0]["model"].ltd_router.keep == 128 and ran[1]["out"].shape == (2, 32, 4)
+    assert ran[2]["schedule"].ledger.saving > 0 and (tmp_path / "tiny_llama_finetuned" / "config.json").is_file()
 
 
 @pytest.mark.slow

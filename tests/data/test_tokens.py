@@ -115,7 +115,9 @@ def test_model_vocabulary_is_checked_against_the_prepared_one(tmp_path, train_co
     corpus.write_bytes(default_corpus(60_000))
     prepare([str(corpus)], str(tmp_path / "bpe"), str(make_tokenizer(tmp_path / "tok")), progress=False)
     with pytest.raises(
-        ConfigError, match=r"data.path=.*the data's tokenizer has 300 tokens, more than model.vocab_size=256"
+        ConfigError,
+        match=r"data.path=.*the data's tokenizer has 300 tokens, more than model.vocab_size=256 "
+        r"\(set model.vocab_size=320\)",
     ):
         build(train_config(*TINY_TOKENS, "data=tokens", f"data.path={tmp_path / 'bpe'}", tiny=False))
 
