@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -62,3 +63,40 @@ def test_the_api_reference_command_builds(tmp_path):
     assert {"index.html", "lightning_ltd.html", "ltd.html", "callbacks.html"} <= pages
     top = (tmp_path / "api" / "lightning_ltd.html").read_text()
     assert "apply_random_ltd" in top and "RandomLTDModule" in top and "train/schedule_saving" in top
+
+
+NEWCOMER_FILES = ("pyproject.toml", "README.md", "train.py", "lightning_ltd", "conf", "tests")
+VARYING = ("wall time", "throughput")  # machine-dependent summary lines
+
+
+def setup_command() -> str:
+    """The README's set-up command: install and train, in one line."""
+    section = README.split("## Set up and use", 1)[1]
+    return re.findall(r"```bash\n(.*?)```", section, flags=re.S)[0].strip()
+
+
+def readme_summary_lines() -> list[str]:
+    block = README.split("ends with a summary like this", 1)[1].split("```", 2)[1]
+    return [line for line in block.strip().splitlines() if line and not line.startswith(VARYING)]
+
+
+@pytest.mark.slow  # a fresh virtual environment and the whole default run: about 3 minutes
+def test_a_newcomer_pastes_the_set_up_command_and_gets_the_readme_summary(tmp_path):
+    """In a fresh venv (nothing from this environment), the README's command as written."""
+    work = tmp_path / "lightning-ltd"
+    work.mkdir()
+    for item in NEWCOMER_FILES:
+        (shutil.copytree if (ROOT / item).is_dir() else shutil.copy)(ROOT / item, work / item)
+    subprocess.run([sys.executable, "-m", "venv", str(tmp_path / "venv")], check=True, timeout=300)
+    inside = f"source {tmp_path / 'venv' / 'bin' / 'activate'} && cd {work}"
+    done = subprocess.run(
+        ["bash", "-c", f"{inside} && {setup_command()}"], capture_output=True, text=True, timeout=1500
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for line in readme_summary_lines():
+        assert line in done.stdout, f"README line {line!r} not in the run's summary:\n{done.stdout[-1500:]}"
+    assert list(work.glob("outputs/*/*/checkpoints/last.ckpt"))
+    # the suite inside a virtual environment: the test that used to fail only there
+    tests = 'pip install -e ".[dev]" && python -m pytest -q -p no:cacheprovider tests/test_package.py -k wheel'
+    suite = subprocess.run(["bash", "-c", f"{inside} && {tests}"], capture_output=True, text=True, timeout=900)
+    assert suite.returncode == 0, suite.stdout[-3000:] + suite.stderr[-2000:]
