@@ -24,6 +24,7 @@ from lightning_ltd.console import log_through_root, quiet_console
 from lightning_ltd.errors import InvalidFieldsError, is_int, is_number
 from lightning_ltd.modules import RandomLTDModule
 from lightning_ltd.resume import data_source, resume_problems
+from lightning_ltd.schema import type_problems
 
 
 class ConfigError(ValueError):
@@ -31,9 +32,14 @@ class ConfigError(ValueError):
 
 
 def instantiate_group(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
-    """``hydra.utils.instantiate`` of the (dotted) ``key``, whose field errors name ``key.field``."""
+    """``hydra.utils.instantiate`` of the (dotted) ``key``, whose field errors name ``key.field``.
+
+    The constructor's own checks speak first (their messages are the most specific); a value of
+    a type its annotations exclude is an error too, even where the constructor would accept it
+    silently or fail with a message that names no key (``lightning_ltd.schema``)."""
+    node = OmegaConf.select(cfg, key)
     try:
-        return hydra.utils.instantiate(OmegaConf.select(cfg, key), **kwargs)
+        instance = hydra.utils.instantiate(node, **kwargs)
     except MissingMandatoryValue as err:
         raise ConfigError(f"{err.full_key} must be set: add {err.full_key}=...") from err
     except Exception as err:  # Hydra wraps constructor errors in InstantiationException
@@ -42,10 +48,13 @@ def instantiate_group(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
             cause = cause.__cause__
         if isinstance(cause, InvalidFieldsError):
             raise ConfigError(cause.prefixed(key)) from err
+        stop_if(type_problems(node, key))
         if isinstance(cause, (ValueError, TypeError, MisconfigurationException)) and cause is not err:
             first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
             raise ConfigError(f"{key}: {first_line}") from err
         raise
+    stop_if(type_problems(node, key))
+    return instance
 
 
 def cross_check(cfg: DictConfig) -> list[str]:

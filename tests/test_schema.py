@@ -1,0 +1,83 @@
+"""Every config key is checked against the annotation of the constructor it feeds (``schema.py``)."""
+
+import typing
+
+import pytest
+from omegaconf import OmegaConf
+
+from lightning_ltd.cli import ConfigError, build
+from lightning_ltd.schema import accepts, constructor_hints, type_problems
+from tests.conftest import CONF_DIR
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.bias=maybe", "model.bias='maybe' must be true or false"),
+        ("ltd.enabled=maybe", "ltd.enabled='maybe' must be true or false"),
+        ("ltd.step_seeding=abc", "ltd.step_seeding='abc' must be true or false"),
+        ("lr.min_lr=abc", "lr.min_lr='abc' must be a number"),
+        ("model.dropout=abc", "model.dropout='abc' must be a number"),
+    ],
+)
+def test_values_of_the_wrong_type_are_one_line_naming_the_key(train_config, override, message):
+    """These were accepted silently, or failed with "'<' not supported between 'str' and 'int'"."""
+    with pytest.raises(ConfigError) as err:
+        build(train_config(override))
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def group_nodes():
+    """Every option file of every config group that names a ``_target_`` (callbacks: each entry)."""
+    for path in sorted(CONF_DIR.glob("*/*.yaml")):
+        node = OmegaConf.load(path)
+        group = path.parent.name
+        if "_target_" in node:
+            yield f"{group}/{path.stem}", group, node
+        elif group == "callbacks":
+            for name, entry in node.items():
+                if OmegaConf.is_dict(entry) and "_target_" in entry:
+                    yield f"callbacks/{path.stem}.{name}", f"callbacks.{name}", entry
+
+
+WRONG = {bool: "maybe", int: "abc", float: "abc", str: 12}
+
+
+def wrong_value(hint):
+    """A value the hint excludes, when it allows one plain type (or a set of literals) besides None."""
+    if typing.get_origin(hint) is typing.Literal:
+        return "no-such-option"
+    members = [a for a in typing.get_args(hint) if a is not type(None)] if typing.get_args(hint) else [hint]
+    if len(members) != 1:
+        return None
+    return "no-such-option" if typing.get_origin(members[0]) is typing.Literal else WRONG.get(members[0])
+
+
+@pytest.mark.parametrize("name, key, node", list(group_nodes()), ids=lambda v: v if isinstance(v, str) else "")
+def test_every_typed_key_of_every_group_refuses_a_wrong_type(name, key, node):
+    hints = constructor_hints(str(node._target_))
+    checked = 0
+    for field in node:
+        wrong = wrong_value(hints.get(str(field)))
+        if wrong is None or str(field).startswith("_"):
+            continue
+        bad = node.copy()
+        bad[field] = wrong
+        problems = type_problems(bad, key)
+        assert problems and problems[0].startswith(f"{key}.{field}="), (field, problems)
+        checked += 1
+    assert checked, f"{name}: no key with a plain annotation"  # the sweep reached the group
+
+
+def test_the_shipped_configs_pass_their_own_schema(train_config):
+    cfg = train_config(tiny=False)
+    for key in ("model", "data", "ltd", "lr", "trainer", "logger"):
+        assert type_problems(cfg[key], key) == [], key
+
+
+def test_booleans_are_only_booleans_and_numbers_never_booleans():
+    assert accepts(bool, True) and not accepts(bool, "true") and not accepts(bool, 1)
+    assert not accepts(int, True) and accepts(int, 3) and accepts(int, 3.0e11) and not accepts(int, 2.5)
+    assert accepts(float, 3) and not accepts(float, False) and not accepts(float, "0.1")
+    assert accepts(int | None, None) and accepts(list[int], [1, 2]) and not accepts(list[int], [1, "a"])
+    assert accepts(tuple[float, ...], (0.9, 0.95)) and not accepts(typing.Sequence[float], "ab")
