@@ -16,13 +16,13 @@ from tests.conftest import TINY
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def train_ddp(run_dir: Path, *overrides: str) -> list[list[dict]]:
+def train_ddp(run_dir: Path, *overrides: str, base: tuple[str, ...] = tuple(TINY)) -> list[list[dict]]:
     probe = run_dir / "probe"
     command = [
         sys.executable,
         "train.py",
         "trainer=ddp_cpu",
-        *TINY,
+        *base,
         "trainer.max_steps=4",
         "lr.warmup_steps=1",
         "trainer.val_check_interval=4",
@@ -112,3 +112,21 @@ def test_ddp_skips_a_bad_step_on_every_rank(tmp_path):
     assert [r["step"] for r in rank0] == [r["step"] for r in rank1] == [1, 2, 3, 4]
     assert math.isnan(rank0[1]["loss"]) and math.isfinite(rank1[1]["loss"])  # step 2 (index 1) was the bad one
     assert all(math.isfinite(r["loss"]) for rows in (rank0, rank1) for r in rows[2:])
+
+
+@pytest.mark.slow  # two 2-rank runs of a tiny Hugging Face Llama: about 50 s
+def test_ddp_with_a_hugging_face_llama_differs_agrees_and_resumes_exactly(tmp_path):
+    from lightning_ltd.pretrained.tiny import tiny_llama
+    from tests.modules.test_hf import SMALL
+
+    folder = tiny_llama(tmp_path / "llama")
+    base = ("model=hf_causal_lm", f"model.pretrained={folder}", "model.dropout=0.1", *SMALL, "data.max_bytes=60000")
+    rank0, rank1 = train_ddp(tmp_path / "straight", base=base)
+    assert [r["step"] for r in rank0] == [1, 2, 3, 4]
+    for a, b in zip(rank0, rank1, strict=True):
+        assert a["keep"] == b["keep"] and a["lr"] == b["lr"] and a["layer_tokens"] == b["layer_tokens"]
+        assert a["indices"] != b["indices"] and a["batch_first_tokens"] != b["batch_first_tokens"]
+    checkpoint = tmp_path / "straight" / "checkpoints" / "step_0000002.ckpt"
+    resumed = train_ddp(tmp_path / "resumed", f"ckpt_path={checkpoint}", base=base)
+    for straight, again in zip((rank0, rank1), resumed, strict=True):
+        assert again == straight[2:]  # steps 3 and 4 on both ranks: same tokens, data, LR, ledger and losses

@@ -21,15 +21,15 @@ class RankProbe(Callback):
         router = pl_module.routers()[0]
         if getattr(router, "_probed", False):
             return
-        plan = router.plan
+        layer_plan = router.layer_plan  # what our models' plan() and apply_random_ltd's layers both draw
 
         def recording(*args, **kwargs):
-            drawn = plan(*args, **kwargs)
+            drawn = layer_plan(*args, **kwargs)
             if pl_module.training and drawn is not None:
                 self._plans.append(drawn.tolist())
             return drawn
 
-        router.plan, router._probed = recording, True
+        router.layer_plan, router._probed = recording, True
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         scheduler = next(c for c in trainer.callbacks if isinstance(c, RandomLTDScheduler))
