@@ -23,6 +23,7 @@ DROPPED_WARNINGS = (
     r"The dirpath has changed from",  # a resume writes into its own run folder, by design
 )
 LIGHTNING_INFO_LOGGER = "lightning.pytorch.utilities.rank_zero"  # where rank_zero_info records are made
+PYTHON_FORMAT = warnings.formatwarning  # how every other warning is shown
 
 
 class DropLines(logging.Filter):
@@ -38,9 +39,6 @@ def format_warning(message: Any, category: type[Warning], filename: str, lineno:
     if issubclass(category, SettingWarning):
         return f"warning: {message}\n"
     return PYTHON_FORMAT(message, category, filename, lineno, line)
-
-
-PYTHON_FORMAT = warnings.formatwarning
 
 
 def log_through_root() -> None:

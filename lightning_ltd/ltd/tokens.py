@@ -116,25 +116,26 @@ def gather_attn_mask(
     raise ValueError(f"must be [T, T], [B, T, T], [B*H, T, T] or [B, H, T, T], got shape {tuple(mask.shape)}")
 
 
+def gather_shared_or_batched(tensor: torch.Tensor, indices: torch.Tensor, shared_ndim: int, form: str) -> torch.Tensor:
+    """A per-token tensor shared by every row (token axis 0, ``shared_ndim`` axes) or batched
+    (``[B|1, T, ...]``) -> ``[B, k, ...]``: rows keep different tokens, so a shared one becomes per row."""
+    if tensor.ndim == shared_ndim:
+        return tensor[indices]
+    if tensor.ndim == shared_ndim + 1:
+        return gather_along(tensor, indices, 1)
+    raise ValueError(f"must be {form}, got shape {tuple(tensor.shape)}")
+
+
 def gather_positions(positions: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-    """Per-token positions: ``[T]`` (one row for all, like ``cache_position``) or ``[B|1, T]`` ->
-    ``[B, k]``, the kept tokens' original positions (rows keep different tokens, so a shared
-    ``[T]`` becomes per row)."""
-    if positions.ndim == 1:
-        return positions[indices]
-    if positions.ndim == 2:
-        return gather_along(positions, indices, 1)
-    raise ValueError(f"must be [T] or [B, T] positions, got shape {tuple(positions.shape)}")
+    """Positions ``[T]`` (one row for all, like ``cache_position``) or ``[B|1, T]`` -> ``[B, k]``:
+    the kept tokens' original positions."""
+    return gather_shared_or_batched(positions, indices, 1, "[T] or [B, T] positions")
 
 
 def gather_rotary(table: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-    """A rotary ``cos`` or ``sin`` table: ``[T, hs]`` (no batch axis) or ``[B|1, T, hs]`` ->
-    ``[B, k, hs]``, so each kept token is rotated by its original position, never ``0..k-1``."""
-    if table.ndim == 2:
-        return table[indices]
-    if table.ndim == 3:
-        return gather_along(table, indices, 1)
-    raise ValueError(f"must be a [T, hs] or [B, T, hs] rotary table, got shape {tuple(table.shape)}")
+    """A rotary ``cos`` or ``sin`` table ``[T, hs]`` or ``[B|1, T, hs]`` -> ``[B, k, hs]``, so each
+    kept token is rotated by its original position, never ``0..k-1``."""
+    return gather_shared_or_batched(table, indices, 2, "a [T, hs] or [B, T, hs] rotary table")
 
 
 def default_token_rules(num_heads: int | None = None, heads_in_batch: bool = False) -> dict[str, TokenRule]:

@@ -139,25 +139,24 @@ class RandomLTD(nn.Module):
         names = self.parameter_names
         return names[position] if position < len(names) else f"positional argument {position}"
 
-    def _gather(self, name: str, value: Any, indices: torch.Tensor, seq_len: int) -> Any:
-        """One argument, as the kept tokens see it: by its rule, element by element in tuples and
-        lists; an undeclared tensor with a size equal to ``seq_len`` is refused by name."""
+    def _gather(self, name: str, value: Any, indices: torch.Tensor, seq_len: int, label: str | None = None) -> Any:
+        """One argument, as the kept tokens see it: by the rule of its ``name``, element by element
+        in tuples and lists (``label`` names an element in errors: ``position_embeddings[0]``);
+        an undeclared tensor with a size equal to ``seq_len`` is refused."""
+        label = label or name
         if isinstance(value, (tuple, list)):
-            items = [self._gather(f"{name}[{i}]", item, indices, seq_len) for i, item in enumerate(value)]
+            items = [self._gather(name, item, indices, seq_len, f"{label}[{i}]") for i, item in enumerate(value)]
             return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)  # named tuples too
-        if not isinstance(value, torch.Tensor):
+        if not isinstance(value, torch.Tensor) or name in self.static_kwargs:
             return value
-        rule_name = name.split("[", 1)[0]
-        if rule_name in self.static_kwargs:
-            return value
-        if rule_name in self.token_rules:
+        if name in self.token_rules:
             try:
-                return self.token_rules[rule_name](value, indices)
+                return self.token_rules[name](value, indices)
             except (ValueError, RuntimeError, IndexError) as err:
-                raise ValueError(f"RandomLTD: argument {name!r}: {err}") from err
+                raise ValueError(f"RandomLTD: argument {label!r}: {err}") from err
         if seq_len in value.shape:
             raise ValueError(
-                f"RandomLTD: argument {name!r} of {type(self.block).__name__} has shape {tuple(value.shape)}, "
+                f"RandomLTD: argument {label!r} of {type(self.block).__name__} has shape {tuple(value.shape)}, "
                 f"a size equal to the sequence length {seq_len}; declare it in token_kwargs "
                 "(to gather it with the kept tokens) or in static_kwargs (to pass it as is)"
             )

@@ -9,19 +9,14 @@ from typing import Any
 
 from torch import nn
 
+from lightning_ltd.errors import is_number
 from lightning_ltd.pretrained.io import PretrainedError
-
-AUTO_CLASSES = ("AutoModelForCausalLM", "AutoModelForMaskedLM")
 
 
 def dropout_fields(config: Any) -> list[str]:
     """The config's dropout probabilities, whatever the family calls them (Llama's
     ``attention_dropout``, GPT-2's ``resid_pdrop``, BERT's ``hidden_dropout_prob``, ...)."""
-    return [
-        name
-        for name, value in vars(config).items()
-        if ("dropout" in name or "pdrop" in name) and isinstance(value, (int, float)) and not isinstance(value, bool)
-    ]
+    return [name for name, value in vars(config).items() if ("dropout" in name or "pdrop" in name) and is_number(value)]
 
 
 @contextmanager
