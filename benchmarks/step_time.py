@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from lightning_ltd.ltd import layer_tokens_per_step, mslg_keep, step_seed
 from lightning_ltd.models import GPT, GPTConfig
 from lightning_ltd.models.compile import allow_recompiles
-from lightning_ltd.modules.base import weight_decay_groups
+from lightning_ltd.modules.optim import weight_decay_groups
 
 MODES = {"eager": None, "compile": "default", "cudagraphs": "reduce-overhead"}
 

@@ -1,4 +1,4 @@
-"""One error type for invalid settings, so every entry point can name the offending key."""
+"""The error types of bad settings and data, so every entry point can name the offending key."""
 
 from __future__ import annotations
 
@@ -18,6 +18,13 @@ class InvalidFieldsError(ValueError):
 
     def prefixed(self, prefix: str) -> str:
         return "; ".join(f"{prefix}.{problem}" for problem in self.problems)
+
+
+class DataError(InvalidFieldsError):
+    """Bad data input; one line naming the path (``path=...``) or the key."""
+
+    def __init__(self, problems: str | list[str]) -> None:
+        super().__init__([problems] if isinstance(problems, str) else problems)
 
 
 def raise_if(problems: Sequence[str]) -> None:

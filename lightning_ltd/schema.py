@@ -1,25 +1,66 @@
-"""Config values checked against the typed constructor they feed (one schema: the signatures).
+"""Settings checked against the typed constructor they feed (one schema: the signatures).
 
-Every config group names a ``_target_`` whose ``__init__`` is annotated. A value whose type the
-annotation excludes (``model.bias=maybe`` for a ``bool``, ``lr.min_lr=abc`` for a ``float``) is
-one problem naming the full key, whatever group, whatever key: no per-key check to forget.
-Booleans accept only booleans; numbers never accept booleans; an ``int`` accepts a whole float
-(YAML writes ``3.0e11``). Annotations this does not understand (classes, callables) accept
-anything, so the constructor's own checks still decide those.
+Every config group names a ``_target_`` whose ``__init__`` is annotated, ranges included
+(``PositiveInt``, ``Fraction``: ``Annotated`` types with ``Bounds``). A value the annotation
+excludes (``model.bias=maybe`` for a ``bool``, ``lr.min_lr=abc`` for a ``float``,
+``ltd.min_keep=0`` for a ``PositiveInt``) is one problem naming the full key, whatever group,
+whatever key: no per-key check to forget. ``checked`` applies the same schema to a constructor
+called from Python. Booleans accept only booleans; numbers never accept booleans; an ``int``
+accepts a whole float (YAML writes ``3.0e11``). Annotations this does not understand (classes,
+callables) accept anything, so the constructor's own checks still decide those.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import types
 import typing
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from hydra.utils import get_class
-from omegaconf import DictConfig, OmegaConf
+from lightning_ltd.errors import is_int, is_number, raise_if
 
-from lightning_ltd.errors import is_int, is_number
+if TYPE_CHECKING:  # Hydra and OmegaConf only for config nodes: the constructors' checks need neither
+    from omegaconf import DictConfig
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The range of a number annotated ``Annotated[int, Bounds(1)]``: ``[low, high)`` by default."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = True
+
+    def holds(self, value: float) -> bool:
+        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
+        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
+        return above and below
+
+    def words(self, base: Any) -> str:
+        if base is int and self.high is None and not self.low_open:
+            return "a positive integer" if self.low == 1 else f"an integer >= {self.low}"
+        noun = "an integer" if base is int else "a number"
+        if self.high is None:
+            return f"{noun} {'>' if self.low_open else '>='} {self.low}"
+        if self.low is None:
+            return f"{noun} {'<' if self.high_open else '<='} {self.high}"
+        return f"{noun} in {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
+
+
+PositiveInt = Annotated[int, Bounds(1)]
+Count = Annotated[int, Bounds(0)]
+PositiveFloat = Annotated[float, Bounds(0, low_open=True)]
+NonNegativeFloat = Annotated[float, Bounds(0)]
+Fraction = Annotated[float, Bounds(0, 1)]
+"""A probability that may be 0 but not 1 (dropout, momentum): ``[0, 1)``."""
+OpenFraction = Annotated[float, Bounds(0, 1, low_open=True)]
+"""A probability that is neither 0 nor 1 (the masking rate): ``(0, 1)``."""
+HoldOut = Annotated[int, Bounds(2)]
+"""``val_every``: every n-th item is held out, so at least every second one trains."""
 
 HYDRA_KEYS = ("_target_", "_convert_", "_partial_", "_recursive_", "_args_")
 NO_HINT = object()
@@ -28,6 +69,8 @@ NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY
 
 def constructor_hints(target: str) -> dict[str, Any]:
     """``parameter -> annotation`` of ``target``'s constructor (empty when it cannot be read)."""
+    from hydra.utils import get_class
+
     try:
         cls = get_class(target)
     except Exception:  # not a class: nothing to check
@@ -38,7 +81,7 @@ def constructor_hints(target: str) -> dict[str, Any]:
             continue
         try:
             named = [p for p in inspect.signature(init).parameters.values() if p.kind in NAMED][1:]  # no self
-            hints = typing.get_type_hints(init)
+            hints = typing.get_type_hints(init, include_extras=True)
         except Exception:  # annotations that do not resolve
             return {}
         if named:
@@ -49,6 +92,9 @@ def constructor_hints(target: str) -> dict[str, Any]:
 def accepts(hint: Any, value: Any) -> bool:
     """Whether ``value`` (plain YAML data) is of the annotated type."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Annotated:
+        bounds = [b for b in hint.__metadata__ if isinstance(b, Bounds)]
+        return accepts(args[0], value) and all(b.holds(value) for b in bounds)
     if origin in (typing.Union, types.UnionType):
         return any(accepts(member, value) for member in args)
     if hint is type(None):
@@ -64,9 +110,11 @@ def accepts(hint: Any, value: Any) -> bool:
     if origin is typing.Literal:
         return value in args
     if origin in (list, tuple, Sequence) or hint in (list, tuple, Sequence):
-        if not isinstance(value, (list, tuple)):
+        if not isinstance(value, Sequence) or isinstance(value, str):
             return False
-        item = args[0] if args and (origin is not tuple or (len(args) == 2 and args[1] is Ellipsis)) else None
+        if origin is tuple and args and args[-1] is not Ellipsis:  # a fixed length: tuple[float, float]
+            return len(value) == len(args) and all(accepts(a, v) for a, v in zip(args, value, strict=True))
+        item = args[0] if args else None
         return item is None or all(accepts(item, element) for element in value)
     if origin in (dict, Mapping) or hint in (dict, Mapping):
         return isinstance(value, dict)
@@ -76,8 +124,13 @@ def accepts(hint: Any, value: Any) -> bool:
 def describe(hint: Any) -> str:
     """``must be ...`` wording for a user, in YAML's terms."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is Annotated:
+        bounds = next((b for b in hint.__metadata__ if isinstance(b, Bounds)), None)
+        return describe(args[0]) if bounds is None else bounds.words(args[0])
     if origin in (typing.Union, types.UnionType):
         members = [describe(member) for member in args if member is not type(None)]
+        if type(None) in args and len(members) == 1 and members[0].startswith("one of"):
+            return f"null or {members[0]}"
         return " or ".join(members) + (", or null" if type(None) in args else "")
     if hint is bool:
         return "true or false"
@@ -86,13 +139,18 @@ def describe(hint: Any) -> str:
         return words[hint]
     if origin is typing.Literal:
         return "one of " + ", ".join(map(str, args))
+    if origin is tuple and args and args[-1] is not Ellipsis and len(set(args)) == 1:
+        count = {2: "two", 3: "three"}.get(len(args), str(len(args)))
+        return f"{count} {describe(args[0]).removeprefix('a ').replace('number', 'numbers')}"
     if origin in (list, tuple, Sequence):
-        return "a list" + (f" of {describe(args[0])}" if args and args[0] is not Ellipsis else "")
+        return "a list" + (f" of {describe(args[0])}" if args else "")
     return getattr(hint, "__name__", str(hint))
 
 
 def type_problems(node: DictConfig | None, key: str) -> list[str]:
     """Every value of the group at ``key`` that its target's annotations exclude, each named."""
+    from omegaconf import DictConfig, OmegaConf
+
     if not isinstance(node, DictConfig) or "_target_" not in node:
         return []
     hints = constructor_hints(str(node._target_))
@@ -111,5 +169,33 @@ def type_problems(node: DictConfig | None, key: str) -> list[str]:
 
 
 def _plain(node: DictConfig, name: str) -> Any:
+    from omegaconf import OmegaConf
+
     value = node[name]
     return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+
+
+Init = TypeVar("Init", bound=Callable[..., None])
+
+
+def checked(init: Init) -> Init:
+    """Check a constructor's arguments against its annotations before its body runs: every
+    excluded value is one problem ``name=value must be ...`` of one ``InvalidFieldsError``
+    (``train.py`` prefixes the group: ``ltd.min_keep=0 must be a positive integer``)."""
+    signature = inspect.signature(init)
+    named = [p.name for p in signature.parameters.values() if p.kind in NAMED]
+
+    @functools.wraps(init)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> None:
+        hints = typing.get_type_hints(init, include_extras=True)
+        bound = signature.bind(self, *args, **kwargs).arguments
+        raise_if(
+            [
+                f"{name}={bound[name]!r} must be {describe(hints[name])}"
+                for name in named[1:]
+                if name in bound and name in hints and not accepts(hints[name], bound[name])
+            ]
+        )
+        init(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]

@@ -38,7 +38,7 @@ def test_the_library_examples_each_run_alone(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the Compose example writes outputs/ here
     ran = [run_alone(block, f"README.md (library example {n})") for n, block in enumerate(blocks, 1)]
     assert ran[0]["y"].shape == (8, 128, 64) and ran[1]["y"].shape == (8, 128, 64)
-    assert ran[2]["schedule"].current_keep == 64 and 0 < ran[2]["schedule"].ledger.saving < 1
+    assert ran[2]["schedule"].keep_at(30) == 64 and 0 < ran[2]["schedule"].ledger.saving < 1
     assert ran[3]["step"].logits.shape == (4, 32, 256)
     assert ran[4]["summary"]["steps"] == 10
 

@@ -1,61 +1,39 @@
-"""``RandomLTDScheduler``: kept length, routing position, layer-token ledger and learning rate."""
+"""``RandomLTDScheduler``: the one-line way to drive random-LTD (routing, LR, budget, ledger)."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 import lightning as L
-import torch
 from lightning.pytorch.callbacks import Callback
 
-from lightning_ltd.errors import int_problems, positive_int_problems, raise_if
-from lightning_ltd.ltd import (
-    TokenRouter,
-    effective_tokens,
-    full_layer_tokens,
-    layer_tokens_per_step,
-    mslg_keep,
-    step_seed,
-)
+from lightning_ltd.callbacks.budget import LayerTokenBudget
+from lightning_ltd.callbacks.ledger import LayerTokenLogger
+from lightning_ltd.callbacks.lr import ScheduledLR
+from lightning_ltd.callbacks.routing import RoutingDriver
+from lightning_ltd.errors import raise_if
 from lightning_ltd.ltd.ledger import LayerTokenLedger
-from lightning_ltd.ltd.lr import RunShape, ScheduledLayerTokens
-from lightning_ltd.models.compile import allow_recompiles, count_graphs
-from lightning_ltd.modules.base import RandomLTDModule
+from lightning_ltd.ltd.lr import LRSchedule
 from lightning_ltd.resume import data_source
+from lightning_ltd.schema import Count, PositiveInt, checked
 
 
-class LRSchedule(Protocol):
-    """What the callback needs of an LR schedule (``LayerTokenLR``, ``StepLR``)."""
-
-    unit: str  # "layer_tokens" or "steps": what ``progress`` counts
-    budget: int | None  # layer-tokens after which to stop, or None
-
-    def resolve(self, shape: RunShape) -> None: ...
-
-    def lr(self, progress: float, base_lr: float) -> float: ...
+def driver_setting(name: str) -> property:
+    """The ``RoutingDriver``'s setting of that name, read through (it is the one owner)."""
+    return property(lambda self: getattr(self.driver, name), doc=f"The ``{name}`` argument.")
 
 
 class RandomLTDScheduler(Callback):
-    """Drive random-LTD: the MSLG kept length, the routing plan, the ledger and the LR.
+    """Drive random-LTD with one callback: its pieces, each a callback with one job, run in order.
 
-    Before each training micro-batch it sets, on the module's ``TokenRouter`` (the one place the
-    kept length lives), ``keep = mslg_keep(global_step, ...)`` (optimizer steps, so gradient
-    accumulation does not speed the ramp up) and the plan position (step, micro-batch), so the
-    kept indices are a pure function of (seed, rank, step, micro-batch, layer); with
-    ``step_seeding`` the global RNG (dropout) is reseeded from the same coordinates, so a
-    resumed run needs no RNG state. Once per optimizer step the LR of every parameter group
-    becomes ``lr.lr(progress, initial_lr)`` with progress in scheduled layer-tokens
-    (``LayerTokenLR``) or steps (``StepLR``); with a budget, training stops at the first
-    optimizer step that reaches it.
-
-    Nothing here synchronises the host with the device or talks to other ranks per
-    micro-batch: scheduled layer-tokens are computed from the step (the same on every rank),
-    and the observed ledger is counted from host integers and summed over ranks only on
-    logging steps, at checkpoints and at the end.
-
-    Logged on logging steps: ``train/keep``, ``train/layer_tokens``, ``train/effective_tokens``
-    (layer-tokens / layers, Megatron's count), ``train/schedule_saving`` (layer-tokens skipped so
-    far against the same batches at full length) and ``train/lr``.
+    - ``RoutingDriver``: the MSLG kept length, the plan position and the step seed of every
+      training micro-batch (``keep_at``, ``distinct_keeps``);
+    - ``ScheduledLR`` (with ``lr``): the schedule as a torch ``LRScheduler`` that Lightning steps,
+      logs and checkpoints, its progress in scheduled layer-tokens (``LayerTokenLR``) or steps;
+    - ``LayerTokenBudget`` (with a schedule that has a budget): stop at the first optimizer step
+      that reaches it;
+    - ``LayerTokenLogger``: the layer-token ledger, summed over ranks only on logging steps, at
+      checkpoints and at the end, and its ``train/...`` metrics.
 
     Args:
         enabled: False runs the plain baseline but still counts layer-tokens and drives the LR.
@@ -67,58 +45,76 @@ class RandomLTDScheduler(Callback):
         step_seeding: reseed the global RNG before every training micro-batch.
     """
 
+    @checked
     def __init__(
         self,
         enabled: bool = True,
-        min_keep: int = 32,
-        max_keep: int | None = None,
-        ramp_steps: int = 1000,
-        granularity: int = 8,
+        min_keep: PositiveInt = 32,
+        max_keep: PositiveInt | None = None,
+        ramp_steps: Count = 1000,
+        granularity: PositiveInt = 8,
         lr: LRSchedule | None = None,
         step_seeding: bool = True,
     ) -> None:
-        sizes = {"min_keep": min_keep, "granularity": granularity}
-        problems = positive_int_problems(**sizes, **({} if max_keep is None else {"max_keep": max_keep}))
-        if not problems and max_keep is not None and min_keep > max_keep:
-            problems.append(f"min_keep={min_keep} must be <= max_keep={max_keep}")
-        problems += int_problems(0, ramp_steps=ramp_steps)
-        raise_if(problems)
-        self.enabled = enabled
-        self.min_keep = min_keep
-        self.max_keep = max_keep
-        self.ramp_steps = ramp_steps
-        self.granularity = granularity
-        self.lr_schedule = lr
-        self.step_seeding = step_seeding
-        self.ledger = LayerTokenLedger()
-        self.current_keep: int | None = None
-        self.current_lr: float | None = None
-        self.budget_stop_step: int | None = None  # the step at which the layer-token budget stopped training
-        self._scheduled: ScheduledLayerTokens | None = None
-        self._nominal_len: int | None = None
-        self._n_dropping = 0
-        self._routers: list[TokenRouter] = []
-        self._data_source: str | None = None
-        self._seed = 0
-        self._step_at_batch_start = -1
-        self._micro_batch = 0
-        self._batch_shape = (0, 0)  # (rows, width) of the current micro-batch
+        if max_keep is not None and min_keep > max_keep:
+            raise_if([f"min_keep={min_keep} must be <= max_keep={max_keep}"])
+        self.driver = RoutingDriver(enabled, min_keep, max_keep, ramp_steps, granularity, step_seeding)
+        self.logger = LayerTokenLogger(self.driver)
+        self.lr = None if lr is None else ScheduledLR(lr, self.driver)
+        self.budget = None if lr is None else LayerTokenBudget(lr, self.driver)
+        self.parts: list[Callback] = [p for p in (self.driver, self.lr, self.budget, self.logger) if p is not None]
 
-    # ---- the schedule ----------------------------------------------------------------------
+    # ---- hooks: each runs that hook of every piece, in order ---------------------------------
+
+    def _each(self, hook: str, *args: Any) -> None:
+        for part in self.parts:
+            getattr(part, hook)(*args)
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._each("setup", trainer, pl_module, stage)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._each("on_fit_start", trainer, pl_module)
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        self._each("on_train_batch_start", trainer, pl_module, batch, batch_idx)
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        self._each("on_train_batch_end", trainer, pl_module, outputs, batch, batch_idx)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._each("on_train_end", trainer, pl_module)
+
+    # ---- what the run's settings and totals read ---------------------------------------------
+
+    enabled = driver_setting("enabled")
+    min_keep = driver_setting("min_keep")
+    max_keep = driver_setting("max_keep")
+    ramp_steps = driver_setting("ramp_steps")
+    granularity = driver_setting("granularity")
+    step_seeding = driver_setting("step_seeding")
+
+    @property
+    def lr_schedule(self) -> LRSchedule | None:
+        """The ``lr`` argument."""
+        return None if self.lr is None else self.lr.schedule
 
     def keep_at(self, step: int) -> int | None:
         """The kept length for optimizer step ``step`` (None when dropping is disabled)."""
-        if not self.enabled:
-            return None
-        if self.max_keep is None:
-            raise RuntimeError("max_keep is unknown until setup() has seen the module")
-        return mslg_keep(step, self.min_keep, self.max_keep, self.ramp_steps, self.granularity)
+        return self.driver.keep_at(step)
 
     def distinct_keeps(self) -> list[int | None]:
         """Every kept length the whole schedule uses, ascending (each is one compiled graph)."""
-        if not self.enabled:
-            return [None]
-        return sorted({self.keep_at(t) for t in range(self.ramp_steps + 1)})  # type: ignore[type-var]
+        return self.driver.distinct_keeps()
+
+    @property
+    def ledger(self) -> LayerTokenLedger:
+        """The layer-token ledger (``LayerTokenLogger`` owns it)."""
+        return self.logger.ledger
 
     @property
     def layer_tokens(self) -> int:
@@ -135,132 +131,27 @@ class RandomLTDScheduler(Callback):
         """Theoretical layer-token saving of the run so far (vs the same batches at full length)."""
         return self.ledger.saving
 
-    # ---- hooks -------------------------------------------------------------------------------
-
-    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if not isinstance(pl_module, RandomLTDModule):
-            raise TypeError(f"RandomLTDScheduler needs a RandomLTDModule, got {type(pl_module).__name__}")
-        pl_module.check_contract()  # before the scheduler reads num_layers and max_seq_len
-        self._n_dropping = len(pl_module.ltd_layers())  # fixed by the architecture: look up once
-        self._routers = pl_module.routers()
-        self._seed = pl_module.ltd_seed
-        if self.enabled and not self._n_dropping:
-            raise ValueError(f"{type(pl_module).__name__} has no RandomLTD layers to drive")
-        self._data_source = data_source(trainer.datamodule)
-        data_len = getattr(trainer.datamodule, "block_size", None) if trainer.datamodule is not None else None
-        self._nominal_len = min(pl_module.max_seq_len, data_len) if data_len else None
-        if self.max_keep is None:
-            self.max_keep = self._nominal_len or pl_module.max_seq_len
-            if self.enabled and self.min_keep > self.max_keep:
-                raise_if([f"min_keep={self.min_keep} must be <= max_keep={self.max_keep} (the sequence length)"])
-        widths = getattr(trainer.datamodule, "widths", None) if trainer.datamodule is not None else None
-        allow_recompiles(count_graphs(widths or [self._nominal_len or pl_module.max_seq_len], self.distinct_keeps()))
-
-    def run_shape(self, trainer: L.Trainer, pl_module: RandomLTDModule, batch: Any) -> RunShape:
-        """One optimizer step at the nominal width (the data's block size, else this batch's)."""
-        rows, seq_len = pl_module.token_shape(batch)
-        return RunShape(
-            global_batch=rows * trainer.world_size * trainer.accumulate_grad_batches,
-            seq_len=self._nominal_len or seq_len,
-            n_layer=pl_module.num_layers,
-            n_dropping=self._n_dropping,
-            keep_at=self.keep_at,
-        )
-
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: RandomLTDModule, batch: Any, batch_idx: int) -> None:
-        step = trainer.global_step
-        new_step = step != self._step_at_batch_start
-        self._micro_batch = 0 if new_step else self._micro_batch + 1
-        self._step_at_batch_start = step
-        self.current_keep = self.keep_at(step)
-        rows, seq_len = self._batch_shape = pl_module.token_shape(batch)
-        # None when this batch is not longer than the kept length: one graph per (width, kept length)
-        routed = None if self.current_keep is None or self.current_keep >= seq_len else self.current_keep
-        for router in self._routers:
-            router.keep = routed
-            router.set_position(step, self._micro_batch)
-        if self.step_seeding:
-            torch.manual_seed(step_seed(self._seed, pl_module.global_rank, step, self._micro_batch))
-        pl_module.flops_per_batch = pl_module.training_flops(rows, seq_len, self.current_keep)
-        if self._scheduled is None:
-            self._scheduled = ScheduledLayerTokens(self.run_shape(trainer, pl_module, batch))
-            if self.lr_schedule is not None:  # totals in tokens or steps need the run's shape: known now
-                self.lr_schedule.resolve(self._scheduled.shape)
-        if self.lr_schedule is not None and new_step:
-            self._set_lr(trainer, self.lr_schedule, step)  # once per optimizer step, not per micro-batch
-
-    def _set_lr(self, trainer: L.Trainer, schedule: LRSchedule, step: int) -> None:
-        assert self._scheduled is not None
-        progress = self._scheduled.before(step) if schedule.unit == "layer_tokens" else step
-        for optimizer in trainer.optimizers:
-            for group in optimizer.param_groups:
-                base = group.setdefault("initial_lr", group["lr"])  # saved with the optimizer state
-                group["lr"] = schedule.lr(progress, base)
-        self.current_lr = trainer.optimizers[0].param_groups[0]["lr"]
-
-    def on_train_batch_end(
-        self, trainer: L.Trainer, pl_module: RandomLTDModule, outputs: Any, batch: Any, batch_idx: int
-    ) -> None:
-        rows, seq_len = self._batch_shape  # read at the batch's start
-        n_layer = pl_module.num_layers
-        self.ledger.add(
-            layer_tokens_per_step(rows, seq_len, self.current_keep, n_layer, self._n_dropping),
-            full_layer_tokens(rows, seq_len, n_layer),
-        )
-        if trainer._logger_connector.should_update_logs:  # Lightning writes logs on this step only
-            self.sync(trainer)
-            effective_keep = seq_len if self.current_keep is None else min(self.current_keep, seq_len)
-            metrics = {
-                "train/keep": float(effective_keep),
-                "train/layer_tokens": float(self.layer_tokens),
-                "train/effective_tokens": effective_tokens(self.layer_tokens, n_layer),
-                "train/schedule_saving": self.saving,
-            }
-            if self.current_lr is not None:
-                metrics["train/lr"] = self.current_lr
-            pl_module.log_dict(metrics, on_step=True, on_epoch=False)
-        budget = None if self.lr_schedule is None else self.lr_schedule.budget
-        stepped = trainer.global_step != self._step_at_batch_start
-        scheduled = self._scheduled
-        if budget is not None and stepped and scheduled is not None and scheduled.before(trainer.global_step) >= budget:
-            trainer.should_stop = True
-            self.budget_stop_step = trainer.global_step
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.sync(trainer)  # final totals for the run summary
+    @property
+    def budget_stop_step(self) -> int | None:
+        """The step at which the layer-token budget stopped training (None: it did not)."""
+        return None if self.budget is None else self.budget.stop_step
 
     def sync(self, trainer: L.Trainer) -> None:
         """Sum every rank's pending counts into the ledger (a collective: every rank calls it)."""
-        if trainer.world_size == 1:
-            self.ledger.sync()
-            return
+        self.logger.sync(trainer)
 
-        def reduce(values: list[int]) -> list[int]:
-            local = torch.tensor(values, dtype=torch.int64, device=trainer.strategy.root_device)
-            return trainer.strategy.reduce(local, reduce_op="sum").tolist()
-
-        self.ledger.sync(reduce)
+    # ---- checkpoints -------------------------------------------------------------------------
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         """Every rank runs this when a checkpoint is written: sync, then store the synced totals
-        (Lightning collected ``state_dict`` just before, possibly with counts still pending)."""
+        (Lightning collected ``state_dict`` just before, possibly with counts still pending) and
+        what the data module reads (a resume checks it is the same)."""
         self.sync(trainer)
-        checkpoint.setdefault("callbacks", {})[self.state_key] = self.state_dict()
+        state = {**self.state_dict(), "data_source": data_source(trainer.datamodule)}
+        checkpoint.setdefault("callbacks", {})[self.state_key] = state
 
     def state_dict(self) -> dict[str, Any]:
-        """The ledger, kept length and LR, and the data source (a resume checks it is the same)."""
-        return {
-            **self.ledger.state_dict(),
-            "current_keep": self.current_keep,
-            "current_lr": self.current_lr,
-            "data_source": self._data_source,
-        }
+        return self.ledger.state_dict()
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.ledger.load_state_dict(state_dict)
-        self.current_keep = state_dict["current_keep"]
-        self.current_lr = state_dict.get("current_lr")
-
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._step_at_batch_start = -1  # the first batch (also after a resume) is micro-batch 0
-        self._scheduled = None  # rebuilt from the first batch's shape

@@ -2,8 +2,9 @@
 
 from lightning_ltd.data.images import DigitsDataModule, ImageFolderDataModule
 from lightning_ltd.data.mlm import MLMDataModule
-from lightning_ltd.data.text import ByteTokenizer, DataError, HFTokenizer, TextDataModule, default_corpus
+from lightning_ltd.data.text import ByteTokenizer, HFTokenizer, TextDataModule, default_corpus
 from lightning_ltd.data.tokens import TokensDataModule
+from lightning_ltd.errors import DataError
 
 __all__ = [
     "ByteTokenizer",

@@ -7,6 +7,7 @@ training set's mean and standard deviation) and labels ``[N]``; batches are ``(i
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import lightning as L
 import torch
@@ -14,8 +15,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader
-from lightning_ltd.data.text import DataError
-from lightning_ltd.errors import int_problems, positive_int_problems, raise_if
+from lightning_ltd.errors import DataError
+from lightning_ltd.schema import HoldOut, PositiveInt, checked
 
 
 def split_per_class(labels: torch.Tensor, val_every: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -38,11 +39,11 @@ class ImageDataModule(L.LightningDataModule):
         seed: shuffling seed.
     """
 
-    def __init__(self, image_size: int = 32, batch_size: int = 64, val_every: int = 5, seed: int = 0) -> None:
+    @checked
+    def __init__(
+        self, image_size: PositiveInt = 32, batch_size: PositiveInt = 64, val_every: HoldOut = 5, seed: int = 0
+    ) -> None:
         super().__init__()
-        problems = positive_int_problems(image_size=image_size, batch_size=batch_size)
-        problems += int_problems(2, val_every=val_every)
-        raise_if(problems)
         self.image_size = image_size
         self.batch_size = batch_size
         self.val_every = val_every
@@ -100,10 +101,9 @@ class ImageFolderDataModule(ImageDataModule):
         **kwargs: as ``ImageDataModule``.
     """
 
-    def __init__(self, path: str, channels: int = 3, **kwargs: int) -> None:
+    @checked
+    def __init__(self, path: str, channels: Literal[1, 3] = 3, **kwargs: int) -> None:
         super().__init__(**kwargs)
-        if channels not in (1, 3):
-            raise DataError(f"channels={channels!r} must be 1 or 3")
         self.path = path
         self.channels = channels
 

@@ -13,38 +13,13 @@ from typing import Any
 
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from lightning_ltd.ltd.routing import MASK32, mix32
-
-
-def feistel_keys(key: int) -> tuple[int, ...]:
-    """The four round keys of ``shuffled_index`` for one permutation (computed once per epoch)."""
-    return tuple(int(mix32(key ^ round_key * 0x9E3779B9 & MASK32)) for round_key in range(4))
-
-
-def shuffled_index(position: int, size: int, round_keys: tuple[int, ...]) -> int:
-    """The ``position``-th element of a pseudo-random permutation of ``range(size)``.
-
-    A 4-round Feistel network on the smallest even power of two >= ``size``, walked until it
-    lands inside the range (fewer than 4 steps on average), so an epoch of any length is
-    shuffled in O(1) memory: a 300B-token corpus has ~1.5e8 blocks, whose ``randperm`` would
-    take 1.2 GB per rank.
-    """
-    half_bits = max(1, ((size - 1).bit_length() + 1) // 2)
-    half_mask = (1 << half_bits) - 1
-    value = position
-    while True:
-        left, right = value >> half_bits, value & half_mask
-        for round_key in round_keys:
-            left, right = right, left ^ (int(mix32(right ^ round_key)) & half_mask)
-        value = left << half_bits | right
-        if value < size:
-            return value
+from lightning_ltd.keyed_hash import permutation_keys, permuted_index
 
 
 class ResumableSampler(Sampler[Any]):
     """Shuffled indices, reshuffled per epoch from ``(seed, epoch)``; can start part-way in.
 
-    The order is a pseudo-random permutation computed index by index (``shuffled_index``), so
+    The order is a pseudo-random permutation computed index by index (``keyed_hash.permuted_index``), so
     memory stays flat whatever the dataset size. With ``num_replicas > 1`` rank ``r`` takes every
     ``num_replicas``-th position of the shared permutation (truncated to equal length), as
     ``DistributedSampler`` does. With ``with_epoch`` it yields ``(epoch, index)`` pairs, so a
@@ -80,10 +55,10 @@ class ResumableSampler(Sampler[Any]):
     def __iter__(self) -> Iterator[Any]:
         start, self.start = self.start, 0  # a resume offset applies to one pass only
         epoch = self.epoch
-        round_keys = feistel_keys(int(mix32(self.seed & MASK32) ^ mix32(epoch & MASK32 ^ 0x5BD1E995)))
+        round_keys = permutation_keys(self.seed, epoch)
         for position in range(start, len(self)):
             shared = self.rank + position * self.num_replicas
-            index = shuffled_index(shared, self.size, round_keys) if self.shuffle else shared
+            index = permuted_index(shared, self.size, round_keys) if self.shuffle else shared
             yield (epoch, index) if self.with_epoch else index
 
     def __len__(self) -> int:

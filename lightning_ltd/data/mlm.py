@@ -12,16 +12,17 @@ masks once, so its loss is comparable across evaluations.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Annotated, Any
 
 import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader
-from lightning_ltd.data.text import DataError, HFTokenizer, load_corpus, resolve_text_files
-from lightning_ltd.errors import int_problems, positive_int_problems, raise_if
-from lightning_ltd.ltd.routing import step_seed
+from lightning_ltd.data.text import HFTokenizer, load_corpus, resolve_text_files
+from lightning_ltd.errors import DataError
+from lightning_ltd.keyed_hash import keyed_seed
+from lightning_ltd.schema import Bounds, Count, HoldOut, OpenFraction, PositiveInt, checked
 
 PAD, CLS, SEP, MASK = 256, 257, 258, 259
 MLM_VOCAB_SIZE = 260
@@ -130,7 +131,7 @@ def mask_sample(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``mask_tokens`` with a generator seeded from (seed, epoch, sample index): each sample gets a
     new masking every epoch, the same in whichever worker draws it, and the same after a resume."""
-    generator = torch.Generator().manual_seed(step_seed(seed, epoch, index))
+    generator = torch.Generator().manual_seed(keyed_seed(seed, epoch, index))
     return mask_tokens(ids, generator, mask_prob, vocab)
 
 
@@ -177,35 +178,22 @@ class MLMDataModule(L.LightningDataModule):
             each is one compiled graph with ``model.compile=true``.
     """
 
+    @checked
     def __init__(
         self,
         path: str | None = None,
-        block_size: int = 128,
-        min_len: int = 16,
-        batch_size: int = 32,
-        mask_prob: float = 0.15,
-        val_every: int = 20,
-        max_bytes: int | None = None,
-        num_workers: int = 0,
+        block_size: Annotated[int, Bounds(3)] = 128,  # [CLS], a token, [SEP]
+        min_len: PositiveInt = 16,
+        batch_size: PositiveInt = 32,
+        mask_prob: OpenFraction = 0.15,
+        val_every: HoldOut = 20,
+        max_bytes: PositiveInt | None = None,
+        num_workers: Count = 0,
         seed: int = 0,
         tokenizer: str | None = None,
-        pad_to_multiple_of: int = 8,
+        pad_to_multiple_of: PositiveInt = 8,
     ) -> None:
         super().__init__()
-        problems = positive_int_problems(
-            block_size=block_size,
-            min_len=min_len,
-            batch_size=batch_size,
-            pad_to_multiple_of=pad_to_multiple_of,
-            max_bytes=max_bytes,
-        )
-        problems += int_problems(0, num_workers=num_workers)
-        if not problems and block_size < 3:
-            problems.append(f"block_size={block_size} must be >= 3 ([CLS], a token, [SEP])")
-        if not 0.0 < mask_prob < 1.0:
-            problems.append(f"mask_prob={mask_prob!r} must be in (0, 1)")
-        problems += int_problems(2, val_every=val_every)
-        raise_if(problems)
         if path is not None:
             resolve_text_files(path)  # a missing path fails at construction, with the other settings
         self.path = path

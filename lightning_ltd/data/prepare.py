@@ -34,8 +34,9 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from lightning_ltd.data.text import DataError, resolve_text_files
+from lightning_ltd.data.text import resolve_text_files
 from lightning_ltd.data.tokens import FORMAT, META, VERSION
+from lightning_ltd.errors import DataError
 
 PIECE_BYTES = 1 << 20
 SPLIT_UNIT = 2048

@@ -18,14 +18,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader
-from lightning_ltd.errors import InvalidFieldsError, int_problems, positive_int_problems
-
-
-class DataError(InvalidFieldsError):
-    """Bad data input; one line naming the path (``path=...``) or the key."""
-
-    def __init__(self, problems: str | list[str]) -> None:
-        super().__init__([problems] if isinstance(problems, str) else problems)
+from lightning_ltd.errors import DataError
+from lightning_ltd.schema import Count, HoldOut, PositiveInt, checked
 
 
 class ByteTokenizer:
@@ -164,22 +158,19 @@ class TextDataModule(L.LightningDataModule):
         tokenizer: a local Hugging Face tokenizer directory; None: UTF-8 bytes.
     """
 
+    @checked
     def __init__(
         self,
         path: str | None = None,
-        block_size: int = 128,
-        batch_size: int = 16,
-        val_every: int = 20,
-        max_bytes: int | None = None,
-        num_workers: int = 0,
+        block_size: PositiveInt = 128,
+        batch_size: PositiveInt = 16,
+        val_every: HoldOut = 20,
+        max_bytes: PositiveInt | None = None,
+        num_workers: Count = 0,
         seed: int = 0,
         tokenizer: str | None = None,
     ) -> None:
         super().__init__()
-        problems = int_problems(1, block_size=block_size, batch_size=batch_size) + int_problems(2, val_every=val_every)
-        problems += int_problems(0, num_workers=num_workers) + positive_int_problems(max_bytes=max_bytes)
-        if problems:
-            raise DataError(problems)
         if path is not None:
             resolve_text_files(path)  # a missing path fails at construction, with the other settings
         self.path = path

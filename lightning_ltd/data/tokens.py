@@ -17,7 +17,7 @@ import bisect
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning as L
 import numpy as np
@@ -26,11 +26,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from lightning_ltd.data.loading import ResumableDataLoader, ResumableSampler
 from lightning_ltd.data.mlm import ByteVocabulary, mask_sample
-from lightning_ltd.data.text import DataError
-from lightning_ltd.errors import int_problems
+from lightning_ltd.errors import DataError
 from lightning_ltd.paths import file_inside
+from lightning_ltd.schema import Count, OpenFraction, PositiveInt, checked
 
-OBJECTIVES = ("auto", "lm", "mlm")
+Objective = Literal["auto", "lm", "mlm"]
 FORMAT = "lightning-ltd-tokens"  # what meta.json says a prepared folder is
 VERSION = 1
 META = "meta.json"
@@ -146,26 +146,18 @@ class TokensDataModule(L.LightningDataModule):
         mask_prob: MLM: fraction of tokens that become prediction targets.
     """
 
+    @checked
     def __init__(
         self,
         path: str,
-        block_size: int = 128,
-        batch_size: int = 16,
-        num_workers: int = 0,
+        block_size: PositiveInt = 128,
+        batch_size: PositiveInt = 16,
+        num_workers: Count = 0,
         seed: int = 0,
-        objective: str = "auto",
-        mask_prob: float = 0.15,
+        objective: Objective = "auto",
+        mask_prob: OpenFraction = 0.15,
     ) -> None:
         super().__init__()
-        problems = int_problems(1, block_size=block_size, batch_size=batch_size) + int_problems(
-            0, num_workers=num_workers
-        )
-        if objective not in OBJECTIVES:
-            problems.append(f"objective={objective!r} must be one of {', '.join(OBJECTIVES)}")
-        if not 0.0 < mask_prob < 1.0:
-            problems.append(f"mask_prob={mask_prob!r} must be in (0, 1)")
-        if problems:
-            raise DataError(problems)
         self.path = path
         self.block_size = block_size
         self.batch_size = batch_size

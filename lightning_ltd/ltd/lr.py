@@ -1,9 +1,11 @@
 """Learning-rate schedules: by consumed layer-tokens (the paper's LayerToken LR) or by steps.
 
-Both are plain objects with ``lr(progress, base_lr)``; the schedule callback feeds them the
-progress (consumed layer-tokens, or optimizer steps) and writes the result into the optimizer.
-Totals given as tokens or steps are turned into layer-tokens once the run's shape is known
-(``resolve``), because only then are the global batch and sequence length known.
+``LayerTokenLR`` and ``StepLR`` are plain objects with ``lr(progress, base_lr)``: what the LR is
+at a given progress. ``LayerTokenLRScheduler`` is the ``torch.optim.lr_scheduler.LRScheduler``
+that applies one to an optimizer, its progress read off one counter (the scheduled
+layer-tokens before the current optimizer step), so Lightning steps, logs and checkpoints it
+as any scheduler. Totals given as tokens or steps are turned into layer-tokens once the run's
+shape is known (``resolve``), because only then are the global batch and sequence length known.
 """
 
 from __future__ import annotations
@@ -11,9 +13,14 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-from lightning_ltd.errors import SettingWarning, int_problems, raise_if
-from lightning_ltd.ltd.schedule import DECAYS, layer_tokens_per_step, warmup_decay_lr
+import torch
+from torch.optim.lr_scheduler import LRScheduler
+
+from lightning_ltd.errors import SettingWarning, raise_if
+from lightning_ltd.ltd.schedule import Decay, layer_tokens_per_step, warmup_decay_lr
+from lightning_ltd.schema import Count, NonNegativeFloat, checked
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,58 @@ class ScheduledLayerTokens:
         return self._tokens
 
 
+class LRSchedule(Protocol):
+    """What ``LayerTokenLRScheduler`` needs of a schedule (``LayerTokenLR``, ``StepLR``)."""
+
+    unit: str  # "layer_tokens" or "steps": what ``progress`` counts
+    budget: int | None  # layer-tokens after which to stop, or None
+
+    def resolve(self, shape: RunShape) -> None: ...
+
+    def lr(self, progress: float, base_lr: float) -> float: ...
+
+
+class LayerTokenLRScheduler(LRScheduler):
+    """An ``LRScheduler`` whose ``last_epoch`` is the optimizer step and whose LR is
+    ``schedule.lr(progress, initial_lr)``, with progress the scheduled layer-tokens before that
+    step (``LayerTokenLR``) or the step itself (``StepLR``).
+
+    The run's shape is known only at the first training batch: until ``start`` the scheduler
+    leaves the LR alone. ``start`` also places it at the trainer's step, so a resumed run's LR
+    is a function of the step alone (its saved state is just that step).
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, schedule: LRSchedule) -> None:
+        self.schedule = schedule
+        self.counter: ScheduledLayerTokens | None = None
+        super().__init__(optimizer)
+
+    def start(self, counter: ScheduledLayerTokens, step: int) -> None:
+        """Resolve the schedule for the run's shape and set the LR of optimizer step ``step``."""
+        if self.counter is None:
+            self.schedule.resolve(counter.shape)
+        self.counter = counter
+        self.base_lrs = [group["initial_lr"] for group in self.optimizer.param_groups]  # a resume's saved peak
+        self.last_epoch = step
+        self._last_lr = self.get_lr()
+        for group, lr in zip(self.optimizer.param_groups, self._last_lr, strict=True):
+            group["lr"] = lr
+
+    def get_lr(self) -> list[float]:  # type: ignore[override]
+        if self.counter is None:
+            return [group["lr"] for group in self.optimizer.param_groups]
+        step = self.last_epoch
+        progress = self.counter.before(step) if self.schedule.unit == "layer_tokens" else step
+        return [self.schedule.lr(progress, base) for base in self.base_lrs]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The step only (plain data: checkpoints load with ``weights_only=True``)."""
+        return {"last_epoch": self.last_epoch}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.last_epoch = int(state_dict["last_epoch"])
+
+
 def _count(value: float | int | None) -> int | None:
     """YAML writes big counts as floats (``3.0e11``): accept those that are whole numbers."""
     if value is None:
@@ -80,13 +139,6 @@ def capped_warmup(warmup_steps: int, total_steps: int) -> int:
     return total_steps
 
 
-def _common_problems(decay: str, min_lr: float) -> list[str]:
-    problems = [] if decay in DECAYS else [f"decay={decay!r} must be one of {DECAYS}"]
-    if min_lr < 0:
-        problems.append(f"min_lr={min_lr!r} must be >= 0")
-    return problems
-
-
 class LayerTokenLR:
     """Warmup and decay driven by consumed layer-tokens (random-LTD paper, section 3.3).
 
@@ -101,17 +153,18 @@ class LayerTokenLR:
 
     unit = "layer_tokens"
 
+    @checked
     def __init__(
         self,
-        total_layer_tokens: float | None = None,
-        total_tokens: float | None = None,
-        total_steps: int | None = None,
-        warmup_layer_tokens: float | None = None,
-        warmup_steps: int | None = None,
-        decay: str = "cosine",
-        min_lr: float = 0.0,
+        total_layer_tokens: Count | None = None,
+        total_tokens: Count | None = None,
+        total_steps: Count | None = None,
+        warmup_layer_tokens: Count | None = None,
+        warmup_steps: Count | None = None,
+        decay: Decay = "cosine",
+        min_lr: NonNegativeFloat = 0.0,
         stop_at_budget: bool = False,
-        warmup_tokens: float | None = None,
+        warmup_tokens: Count | None = None,
     ) -> None:
         self.total_layer_tokens = _count(total_layer_tokens)
         self.total_tokens = _count(total_tokens)
@@ -129,7 +182,7 @@ class LayerTokenLR:
             "warmup_tokens": self.warmup_tokens,
             "warmup_steps": self.warmup_steps,
         }
-        problems = int_problems(0, **totals, **warmups) + _common_problems(decay, min_lr)
+        problems = []
         given = [name for name, value in totals.items() if value is not None]
         if len(given) != 1:
             problems.append(f"{'/'.join(totals)}: give exactly one, got {given or 'none'}")
@@ -180,9 +233,10 @@ class StepLR:
     unit = "steps"
     budget = None
 
-    def __init__(self, total_steps: int, warmup_steps: int = 0, decay: str = "cosine", min_lr: float = 0.0) -> None:
-        problems = int_problems(0, total_steps=total_steps, warmup_steps=warmup_steps) + _common_problems(decay, min_lr)
-        raise_if(problems)
+    @checked
+    def __init__(
+        self, total_steps: Count, warmup_steps: Count = 0, decay: Decay = "cosine", min_lr: NonNegativeFloat = 0.0
+    ) -> None:
         self.total_steps = total_steps
         # a constant LR has no end to fit the warmup into (lr=constant leaves total_steps at 0)
         self.warmup_steps = warmup_steps if decay == "constant" else capped_warmup(warmup_steps, total_steps)

@@ -5,16 +5,15 @@ drawn in one batched operation: one keyed hash over ``[n_layers, B, T]``, one ``
 ``sort``. The top-``k`` of i.i.d. uniform scores is a uniformly random ``k``-subset; sorting it
 keeps the original token order, so causal attention on the subset stays exact.
 
-The scores are a counter-based hash of (seed, data-parallel rank, position, layer, row, token),
-computed with integer tensor ops, instead of a ``torch.Generator`` stream:
+The scores are the keyed hash (``lightning_ltd.keyed_hash``) of (seed, data-parallel rank,
+position, layer, row, token), computed with integer tensor ops, instead of a ``torch.Generator``
+stream:
 
 - no generator state: the plan of optimizer step ``s``, micro-batch ``m`` is the same whenever
   it is drawn, so exact resume needs nothing in the checkpoint and data workers cannot matter;
 - the key lives in a device tensor that the forward reads, so ``torch.compile(fullgraph=True)``
   traces routing and blocks together, and a new step does not recompile anything;
 - the same indices on every device (CPU and CUDA compute the same integers).
-
-Integers stay below 2**32 and multipliers below 2**31, so no int64 product overflows.
 """
 
 from __future__ import annotations
@@ -22,23 +21,16 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-MASK32 = 0xFFFFFFFF
-_MULTIPLIERS = (0x7FEB352D, 0x5BD1E995)  # odd and < 2**31: x * m < 2**63 for any x < 2**32
+from lightning_ltd.keyed_hash import MASK32, keyed_seed, mix32, stream_key
+from lightning_ltd.ltd.schedule import drops
+
 MICRO_BATCH_BITS = 16
 """A position is ``step << 16 | micro_batch``: up to 65,536 micro-batches per optimizer step."""
 
 
-def mix32(x: torch.Tensor | int) -> torch.Tensor | int:
-    """A 32-bit avalanche hash (lowbias32's shape) of int64 tensors or Python ints below 2**32."""
-    for multiplier in _MULTIPLIERS:
-        x = x ^ (x >> 16)
-        x = (x * multiplier) & MASK32
-    return x ^ (x >> 15)
-
-
 def stream_id(seed: int, rank: int) -> int:
     """The 32-bit stream of one (seed, data-parallel rank): ranks draw independent plans."""
-    return int(mix32(mix32(seed & MASK32) ^ mix32((seed >> 32) & MASK32 ^ 0x9E3779B9) ^ (rank & MASK32)))
+    return stream_key(seed, rank)
 
 
 def step_position(step: int, micro_batch: int = 0) -> int:
@@ -51,10 +43,7 @@ def step_position(step: int, micro_batch: int = 0) -> int:
 def step_seed(seed: int, rank: int, step: int, micro_batch: int = 0) -> int:
     """A 63-bit seed for everything else random in a micro-batch (dropout): a pure function of
     the same coordinates as the plan, so a resumed run redraws the same dropout masks."""
-    position = step_position(step, micro_batch)
-    low = mix32(stream_id(seed, rank) ^ mix32(position & MASK32) ^ 0x85EBCA6B)
-    high = mix32(int(low) ^ mix32((position >> 32) & MASK32) ^ 0xC2B2AE35)
-    return (int(high) & 0x7FFFFFFF) << 32 | int(low)
+    return keyed_seed(seed, rank, step_position(step, micro_batch))
 
 
 def draw_plan(
@@ -147,9 +136,9 @@ class TokenRouter(nn.Module):
 
     def kept_length(self, seq_len: int) -> int | None:
         """Tokens a dropping layer keeps of ``seq_len`` (None: it keeps them all)."""
-        if self._keep is None or self._keep >= seq_len:
+        if not drops(self._keep, seq_len):
             return None
-        return max(self._keep, self.num_protected)
+        return max(self._keep, self.num_protected)  # type: ignore[type-var]
 
     def set_position(self, step: int, micro_batch: int = 0) -> None:
         """Point the next plan at (optimizer step, micro-batch): one in-place fill, no host sync."""

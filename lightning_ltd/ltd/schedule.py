@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import typing
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 
 def mslg_keep(step: int, min_keep: int, max_keep: int, ramp_steps: int, granularity: int = 1) -> int:
@@ -24,6 +27,40 @@ def mslg_keep(step: int, min_keep: int, max_keep: int, ramp_steps: int, granular
     return max(min(max_keep, value - value % granularity), min(granularity, max_keep), 1)
 
 
+@dataclass(frozen=True)
+class KeptLengthSchedule:
+    """The MSLG kept length of every optimizer step of one run (None throughout when off)."""
+
+    enabled: bool
+    min_keep: int
+    max_keep: int
+    ramp_steps: int
+    granularity: int
+
+    def keep_at(self, step: int) -> int | None:
+        """The kept length for optimizer step ``step`` (None when dropping is disabled)."""
+        if not self.enabled:
+            return None
+        return mslg_keep(step, self.min_keep, self.max_keep, self.ramp_steps, self.granularity)
+
+    def distinct_keeps(self) -> list[int | None]:
+        """Every kept length the whole schedule uses, ascending (each is one compiled graph)."""
+        if not self.enabled:
+            return [None]
+        return sorted({self.keep_at(t) for t in range(self.ramp_steps + 1)})  # type: ignore[type-var]
+
+
+def drops(keep: int | None, seq_len: int) -> bool:
+    """Whether a layer keeping ``keep`` tokens drops any of ``seq_len``: the one test of "a kept
+    length of at least the sequence (or None) means the plain layer"."""
+    return keep is not None and keep < seq_len
+
+
+def kept_tokens(keep: int | None, seq_len: int) -> int:
+    """Tokens a dropping layer processes of a ``seq_len`` row at kept length ``keep``."""
+    return keep if drops(keep, seq_len) else seq_len  # type: ignore[return-value]
+
+
 def default_dropping_layers(n_layer: int) -> list[int]:
     """The paper's choice: every middle layer drops; the first and the last see everything."""
     return list(range(1, n_layer - 1))
@@ -31,8 +68,7 @@ def default_dropping_layers(n_layer: int) -> list[int]:
 
 def layer_tokens_per_step(batch_size: int, seq_len: int, keep: int | None, n_layer: int, n_dropping: int) -> int:
     """Tokens processed summed over layers: ``B * (keep * n_dropping + T * (L - n_dropping))``."""
-    kept = seq_len if keep is None else min(keep, seq_len)
-    return batch_size * (kept * n_dropping + seq_len * (n_layer - n_dropping))
+    return batch_size * (kept_tokens(keep, seq_len) * n_dropping + seq_len * (n_layer - n_dropping))
 
 
 def full_layer_tokens(batch_size: int, seq_len: int, n_layer: int) -> int:
@@ -68,7 +104,8 @@ def validate_dropping_layers(layers: Sequence[int], n_layer: int) -> list[int]:
     return sorted(layers)
 
 
-DECAYS = ("cosine", "linear", "constant")
+Decay = Literal["cosine", "linear", "constant"]
+DECAYS = typing.get_args(Decay)
 
 
 def warmup_decay_lr(progress: float, base_lr: float, warmup: float, total: float, min_lr: float, decay: str) -> float:

@@ -13,6 +13,7 @@ from torch.utils.checkpoint import checkpoint
 from lightning_ltd.errors import positive_int_problems, raise_if
 from lightning_ltd.ltd import RandomLTD, TokenRouter, default_dropping_layers, validate_dropping_layers
 from lightning_ltd.ltd.routing import RoutedKeep
+from lightning_ltd.ltd.schedule import kept_tokens
 from lightning_ltd.ltd.tokens import gather_mask
 from lightning_ltd.models.transformer import block_forward_flops
 
@@ -109,7 +110,7 @@ class LTDTransformer(nn.Module):
     def layers_forward_flops(self, batch_size: int, seq_len: int, keep: int | None) -> int:
         """Forward matmul FLOPs of the block stack, dropping layers at the kept length."""
         c = self.config
-        kept = seq_len if keep is None else min(keep, seq_len)
+        kept = kept_tokens(keep, seq_len)
         n_dropping = len(c.ltd_layers or [])
         return (c.n_layer - n_dropping) * block_forward_flops(batch_size, seq_len, c.n_embd) + n_dropping * (
             block_forward_flops(batch_size, kept, c.n_embd)

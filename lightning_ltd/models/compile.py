@@ -15,12 +15,12 @@ never falls back to eager silently half-way through the ramp.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+CompileMode = Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
 
 GRAPH_MARGIN = 4
 """Spare graphs for what the bound does not count (a last partial batch, a sanity check)."""
@@ -37,14 +37,6 @@ def compile_model(
         torch._dynamo.config.fail_on_recompile_limit_hit = True
     model.compile(backend=backend, mode=mode, fullgraph=True, dynamic=False)
     return model
-
-
-def compile_problems(compile: object, mode: object) -> list[str]:
-    """``compile`` must be a bool and ``compile_mode`` None or one of ``COMPILE_MODES``."""
-    problems = [] if isinstance(compile, bool) else [f"compile={compile!r} must be true or false"]
-    if mode is not None and mode not in COMPILE_MODES:
-        problems.append(f"compile_mode={mode!r} must be null or one of {', '.join(COMPILE_MODES)}")
-    return problems
 
 
 def is_compiled(model: nn.Module) -> bool:

@@ -1,76 +1,30 @@
-"""What the schedule callback needs from a LightningModule that contains RandomLTD layers."""
+"""``RandomLTDModule``: what the schedule callback needs from a LightningModule with RandomLTD layers."""
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import lightning as L
 import torch
 
-from lightning_ltd.errors import SettingWarning, is_int, is_number, raise_if
+from lightning_ltd.errors import SettingWarning, is_int
 from lightning_ltd.ltd import RandomLTD, TokenRouter, find_ltd_layers, find_routers
-from lightning_ltd.models.compile import compile_model, compile_problems, is_compiled
+from lightning_ltd.models.compile import compile_model, is_compiled
+from lightning_ltd.modules.optim import build_optimizer, clip_sharded, decayed_names
 from lightning_ltd.pretrained.io import check_state_dict
 
-OPTIMIZERS = ("adamw", "sgd")
 COMPILE_ON_CPU = (
     "model.compile=true on a CPU: compiling takes minutes here and rarely pays back on CPU-sized runs; "
     "it pays off on GPUs (trainer=gpu, model.compile_mode=reduce-overhead). model.compile=false trains now"
 )
-
-
-def optimizer_problems(hparams: Any) -> list[str]:
-    """``lr`` > 0, ``weight_decay`` >= 0, two ``betas`` in [0, 1), ``optimizer`` one of
-    ``OPTIMIZERS`` and ``momentum`` in [0, 1), each named."""
-    problems = []
-    name, momentum = hparams.get("optimizer"), hparams.get("momentum")
-    if name is not None and name not in OPTIMIZERS:
-        problems.append(f"optimizer={name!r} must be one of {', '.join(OPTIMIZERS)}")
-    if momentum is not None and (not is_number(momentum) or not 0 <= momentum < 1):
-        problems.append(f"momentum={momentum!r} must be a number in [0, 1)")
-    lr, decay, betas = hparams.get("lr"), hparams.get("weight_decay"), hparams.get("betas")
-    if lr is not None and (not is_number(lr) or not lr > 0):
-        problems.append(f"lr={lr!r} must be a number > 0")
-    if decay is not None and (not is_number(decay) or decay < 0):
-        problems.append(f"weight_decay={decay!r} must be a number >= 0")
-    if betas is not None:
-        valid = isinstance(betas, (list, tuple)) and len(betas) == 2
-        if not valid or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
-            problems.append(
-                f"betas={list(betas) if isinstance(betas, (list, tuple)) else betas!r} must be two numbers in [0, 1)"
-            )
-    return problems
-
-
-WRAPPER_PREFIXES = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.", "_orig_mod.")
-"""Name segments that FSDP, activation checkpointing and ``torch.compile`` insert."""
-
-
-def plain_name(name: str) -> str:
-    """A parameter's name as the unwrapped model spells it."""
-    for prefix in WRAPPER_PREFIXES:
-        name = name.replace(prefix, "")
-    return name
-
-
-def decayed_names(model: torch.nn.Module) -> set[str]:
-    """Matrices (and embeddings) decay; biases and norm gains do not (nanoGPT). Judged on the
-    unwrapped model: FSDP's sharded views are all one-dimensional."""
-    return {plain_name(name) for name, p in model.named_parameters() if p.ndim >= 2}
-
-
-def weight_decay_groups(
-    model: torch.nn.Module, weight_decay: float, decayed: set[str] | None = None
-) -> list[dict[str, Any]]:
-    """Two AdamW groups by name: ``decayed`` (default: judged now by shape) and the rest."""
-    decayed = decayed_names(model) if decayed is None else decayed
-    named = [(plain_name(name), p) for name, p in model.named_parameters() if p.requires_grad]
-    return [
-        {"params": [p for name, p in named if name in decayed], "weight_decay": weight_decay},
-        {"params": [p for name, p in named if name not in decayed], "weight_decay": 0.0},
-    ]
+CONTRACT = (
+    "RandomLTDModule contract: set self.num_layers (all transformer layers, an int >= 1) and "
+    "self.max_seq_len (the longest sequence, an int >= 1) in __init__, or keep the network in "
+    "self.model with a config that has them"
+)
 
 
 class StepOutput(NamedTuple):
@@ -84,10 +38,26 @@ class StepOutput(NamedTuple):
     """GPT: next tokens ``[B, T]``; BERT: labels ``[B, T]`` (-100 where not masked); ViT: ``[B]``."""
 
 
-CONTRACT = (
-    "RandomLTDModule contract: set self.num_layers (all transformer layers, an int >= 1) and "
-    "self.max_seq_len (the longest sequence, an int >= 1) in __init__"
-)
+class ConfigSize:
+    """A size read from ``self.model.config`` (the first of ``names`` it has), unless the module
+    sets its own: the model's config stays its one owner."""
+
+    def __init__(self, *names: str) -> None:
+        self.names = names
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attribute = f"_{name}"
+
+    def __get__(self, module: Any, owner: type | None = None) -> Any:
+        if module is None:
+            return self
+        if self.attribute in module.__dict__:
+            return module.__dict__[self.attribute]
+        config = getattr(module.__dict__.get("_modules", {}).get("model"), "config", None)
+        return next((getattr(config, name) for name in self.names if hasattr(config, name)), None)
+
+    def __set__(self, module: Any, value: int) -> None:
+        module.__dict__[self.attribute] = value
 
 
 class RandomLTDModule(L.LightningModule):
@@ -95,20 +65,22 @@ class RandomLTDModule(L.LightningModule):
 
     The contract, checked at ``setup`` with one line (``contract_problems``):
 
-    - ``num_layers``: all transformer layers, dropping or not (the layer-token count);
-    - ``max_seq_len``: the longest sequence the model accepts (checked against ``ltd.max_keep``);
+    - ``num_layers``: all transformer layers, dropping or not (the layer-token count), and
+      ``max_seq_len``: the longest sequence the model accepts; both read from
+      ``self.model.config`` (ours, Hugging Face's, LitGPT's), or set in ``__init__``;
     - ``token_shape(batch)``: override it when a batch is not a ``[B, T]`` token tensor;
     - the inherited ``configure_optimizers`` reads ``hparams`` ``lr``, ``weight_decay`` and
-      ``betas`` (``save_hyperparameters()`` them, or override it).
+      ``betas`` (``save_hyperparameters()`` them, or override it);
+    - ``model_step(batch) -> StepOutput``: the step training (and the objectives' validation)
+      runs; or override ``training_step``.
 
-    The schedule callback uses these to set the kept length on the module's ``TokenRouter``
-    (``apply_random_ltd`` makes one for a network of one's own) and to count layer-tokens.
-    Kept indices are a pure function of (seed, rank, step, micro-batch), so checkpoints carry
-    no sampler state. GPT, BERT and ViT modules also expose ``model_step(batch) -> StepOutput``.
+    The schedule callback sets the kept length on the module's ``TokenRouter`` (``apply_random_ltd``
+    makes one for a network of one's own) and counts layer-tokens. Kept indices are a pure
+    function of (seed, rank, step, micro-batch), so checkpoints carry no sampler state.
     """
 
-    num_layers: int
-    max_seq_len: int  # the longest sequence the model accepts (checked against ltd.max_keep)
+    num_layers = ConfigSize("n_layer", "num_hidden_layers", "num_layers")
+    max_seq_len = ConfigSize("seq_len", "block_size", "max_position_embeddings", "n_positions")
 
     def contract_problems(self) -> list[str]:
         """What this module lacks of the contract above (empty: nothing)."""
@@ -153,7 +125,7 @@ class RandomLTDModule(L.LightningModule):
 
     @property
     def ltd_seed(self) -> int:
-        """The seed that kept indices and, with step seeding, dropout derive from."""
+        """The seed that kept indices and, with step seeding, dropout derive from (the routers')."""
         routers = self.routers()
         return routers[0].seed if routers else int(self.hparams.get("seed", 0))
 
@@ -164,21 +136,24 @@ class RandomLTDModule(L.LightningModule):
             raise TypeError(f"{type(self).__name__}.token_shape: override it for batches like {type(batch)}")
         return int(tokens.shape[0]), int(tokens.shape[1])
 
-    _flops_per_training_batch: int | None = None
+    _training_batch_shape: tuple[int, int] | None = None
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        """Note the shape of the batch in flight, which ``flops_per_batch`` is of."""
+        self._training_batch_shape = self.token_shape(batch)
 
     @property
     def flops_per_batch(self) -> int | None:
-        """What ``ThroughputMonitor`` reads: the current training batch's FLOPs (set by the
-        schedule callback as the kept length changes); None in eval mode, where they differ."""
-        return self._flops_per_training_batch if self.training else None
-
-    @flops_per_batch.setter
-    def flops_per_batch(self, value: int | None) -> None:
-        self._flops_per_training_batch = value
+        """What ``ThroughputMonitor`` reads: the FLOPs of the training batch in flight at the
+        routers' kept length; None in eval mode, where they differ."""
+        shape = self._training_batch_shape
+        return self.training_flops(*shape, self.keep) if self.training and shape is not None else None
 
     def training_flops(self, rows: int, seq_len: int, keep: int | None) -> int | None:
-        """FLOPs of one training batch at this kept length, for ``ThroughputMonitor`` (None: unknown)."""
-        return None
+        """FLOPs of one training batch at this kept length: ``self.model.training_flops`` (ours
+        have it), else None (unknown)."""
+        count = getattr(getattr(self, "model", None), "training_flops", None)
+        return count(rows, seq_len, keep) if callable(count) else None
 
     def model_step(self, batch: Any) -> StepOutput:
         """The step that training and validation share (GPT, BERT, ViT and the Hugging Face
@@ -192,15 +167,8 @@ class RandomLTDModule(L.LightningModule):
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        """AdamW from ``hparams`` ``lr``, ``weight_decay``, ``betas`` (or, with ``optimizer="sgd"``,
-        SGD with ``momentum``); decay on matrices only; the fused CUDA kernel on GPUs (one
-        launch for all parameters instead of several per tensor)."""
-        hp = self.hparams
-        groups = weight_decay_groups(self, hp.weight_decay, getattr(self, "_decayed_names", None))
-        fused = self.device.type == "cuda" or None
-        if hp.get("optimizer", "adamw") == "sgd":
-            return torch.optim.SGD(groups, lr=hp.lr, momentum=hp.get("momentum", 0.9), fused=fused)
-        return torch.optim.AdamW(groups, lr=hp.lr, betas=tuple(hp.betas), fused=fused)
+        """AdamW (or SGD) from the hparams, decay on matrices only (``modules.optim``)."""
+        return build_optimizer(self, self.hparams, getattr(self, "_decayed_names", None), self.device.type == "cuda")
 
     def configure_gradient_clipping(
         self,
@@ -208,15 +176,16 @@ class RandomLTDModule(L.LightningModule):
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str | None = None,
     ) -> None:
-        """Under FSDP, clip by norm through the sharded root module (``clip_grad_norm_`` reduces the
-        norm over ranks), which Lightning's FSDP precision plugin refuses to do; otherwise Lightning's."""
-        from lightning.pytorch.strategies import FSDPStrategy
+        """Under FSDP through the sharded root module; otherwise Lightning's."""
+        if not clip_sharded(self.trainer, gradient_clip_val, gradient_clip_algorithm):
+            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
-        strategy = self.trainer.strategy
-        if gradient_clip_val and isinstance(strategy, FSDPStrategy) and gradient_clip_algorithm in (None, "norm"):
-            strategy.model.clip_grad_norm_(gradient_clip_val)
-            return
-        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
+    @classmethod
+    def from_pretrained(cls, path: str | Path, **kwargs: Any) -> RandomLTDModule:
+        """The module of a local pretrained checkpoint (no network): GPT-2 or BERT
+        ``save_pretrained`` folders, timm ViT state dicts, any Hugging Face folder for the
+        ``HF*`` modules. ``kwargs`` set everything but the architecture."""
+        return cls(pretrained=str(path), **kwargs)
 
     def adopt_pretrained(
         self,
@@ -238,22 +207,12 @@ class RandomLTDModule(L.LightningModule):
         check_state_dict(self.model.state_dict(), weights, source)
         self.model.load_state_dict(weights)
 
-    def check_settings(self) -> None:
-        """Optimizer and compile settings, checked at construction, before any work starts."""
-        hp = self.hparams
-        raise_if(optimizer_problems(hp) + compile_problems(hp.get("compile", False), hp.get("compile_mode")))
-
     def configure_model(self) -> None:
-        """With ``compile=True`` in the hparams, compile the whole network, routing included, as
-        one graph per shape (``lightning_ltd.models.compile``); ``compile_mode`` picks the
-        ``torch.compile`` mode (``reduce-overhead``: CUDA graphs). Lightning calls this once the
-        strategy is set up. Records which parameters decay while their shapes are still whole
-        (before FSDP shards them)."""
+        """Lightning calls this once the strategy is set up: record which parameters decay while
+        their shapes are still whole (before FSDP shards them), and compile with ``compile=True``."""
         self._decayed_names = decayed_names(self)
-        if self.hparams.get("compile") and not is_compiled(self.model):
-            if self._trainer is not None and self.trainer.strategy.root_device.type == "cpu":
-                warnings.warn(COMPILE_ON_CPU, SettingWarning, stacklevel=2)
-            compile_model(self.model, mode=self.hparams.get("compile_mode"))
+        if self.hparams.get("compile"):
+            compile_network(self)
 
     def setup(self, stage: str) -> None:
         """Checks the contract; each data-parallel rank draws its own plans (the rank is part of
@@ -271,3 +230,14 @@ class RandomLTDModule(L.LightningModule):
         hparams = checkpoint.get("hyper_parameters")
         if isinstance(hparams, dict) and hparams.get("pretrained"):
             hparams["pretrained"] = None
+
+
+def compile_network(module: RandomLTDModule) -> None:
+    """Compile ``module.model``, routing included, as one graph per shape
+    (``lightning_ltd.models.compile``) in ``compile_mode`` (``reduce-overhead``: CUDA graphs);
+    on a CPU with one warning line, since it rarely pays back there."""
+    if is_compiled(module.model):
+        return
+    if module._trainer is not None and module.trainer.strategy.root_device.type == "cpu":
+        warnings.warn(COMPILE_ON_CPU, SettingWarning, stacklevel=3)
+    compile_model(module.model, mode=module.hparams.get("compile_mode"))

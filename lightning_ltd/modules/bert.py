@@ -5,15 +5,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 
 from lightning_ltd.data.mlm import MLM_VOCAB_SIZE
 from lightning_ltd.models import BERT, BERTConfig
+from lightning_ltd.models.compile import CompileMode
 from lightning_ltd.modules.objectives import MaskedLMModule
+from lightning_ltd.modules.optim import Betas
 from lightning_ltd.pretrained.convert import bert_to_hf, read_hf_bert
 from lightning_ltd.pretrained.io import save_hf_directory
+from lightning_ltd.schema import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, checked
 
 
 class BERTModule(MaskedLMModule):
@@ -23,30 +25,30 @@ class BERTModule(MaskedLMModule):
     there. Args are those of ``BERTConfig`` plus AdamW's and ``seed`` (token dropping).
     """
 
+    @checked
     def __init__(
         self,
-        vocab_size: int = MLM_VOCAB_SIZE,
-        block_size: int = 128,
-        n_layer: int = 4,
-        n_head: int = 4,
-        n_embd: int = 128,
-        type_vocab_size: int = 2,
-        dropout: float = 0.1,
+        vocab_size: PositiveInt = MLM_VOCAB_SIZE,
+        block_size: PositiveInt = 128,
+        n_layer: PositiveInt = 4,
+        n_head: PositiveInt = 4,
+        n_embd: PositiveInt = 128,
+        type_vocab_size: PositiveInt = 2,
+        dropout: Fraction = 0.1,
         pre_norm: bool = False,
-        layer_norm_eps: float = 1e-12,
+        layer_norm_eps: PositiveFloat = 1e-12,
         ltd_layers: Sequence[int] | None = None,
         activation_checkpointing: bool = False,
-        lr: float = 1e-3,
-        weight_decay: float = 0.01,
-        betas: Sequence[float] = (0.9, 0.98),
+        lr: PositiveFloat = 1e-3,
+        weight_decay: NonNegativeFloat = 0.01,
+        betas: Betas = (0.9, 0.98),
         seed: int = 0,
         pretrained: str | None = None,
         compile: bool = False,
-        compile_mode: str | None = None,
+        compile_mode: CompileMode | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.check_settings()
         arch = {
             "vocab_size": vocab_size,
             "block_size": block_size,
@@ -65,16 +67,9 @@ class BERTModule(MaskedLMModule):
             activation_checkpointing=activation_checkpointing,
         )
         self.model = BERT(config, seed=seed)
-        self.num_layers = config.n_layer
-        self.max_seq_len = config.block_size
         if weights is not None:
             self.load_pretrained_weights(weights, str(pretrained))
         self.add_metrics(config.vocab_size)  # sized from the built model: a pretrained folder's vocabulary wins
-
-    @classmethod
-    def from_pretrained(cls, path: str | Path, **kwargs: Any) -> BERTModule:
-        """A BERTModule from a local Hugging Face BERT ``save_pretrained`` directory (no network)."""
-        return cls(pretrained=str(path), **kwargs)
 
     def save_pretrained(self, path: str | Path) -> Path:
         """Write a directory that ``transformers.BertForMaskedLM.from_pretrained`` loads."""
@@ -83,6 +78,3 @@ class BERTModule(MaskedLMModule):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.model(input_ids, attention_mask)
-
-    def training_flops(self, rows: int, seq_len: int, keep: int | None) -> int:
-        return self.model.training_flops(rows, seq_len, keep)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 import torch
 
 from lightning_ltd.models import GPT, GPTConfig
+from lightning_ltd.models.compile import CompileMode
 from lightning_ltd.modules.objectives import NextTokenModule
+from lightning_ltd.modules.optim import Betas
 from lightning_ltd.pretrained.convert import gpt_to_hf, read_hf_gpt2
 from lightning_ltd.pretrained.io import save_hf_directory
+from lightning_ltd.schema import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, checked
 
 
 class GPTModule(NextTokenModule):
@@ -23,30 +26,30 @@ class GPTModule(NextTokenModule):
     (``torch.compile`` of the whole model, see ``RandomLTDModule.configure_model``).
     """
 
+    @checked
     def __init__(
         self,
-        vocab_size: int = 256,
-        block_size: int = 256,
-        n_layer: int = 6,
-        n_head: int = 4,
-        n_embd: int = 128,
-        dropout: float = 0.0,
+        vocab_size: PositiveInt = 256,
+        block_size: PositiveInt = 256,
+        n_layer: PositiveInt = 6,
+        n_head: PositiveInt = 4,
+        n_embd: PositiveInt = 128,
+        dropout: Fraction = 0.0,
         bias: bool = True,
-        position: str = "learned",
-        rotary_base: float = 10000.0,
+        position: Literal["learned", "rotary"] = "learned",
+        rotary_base: PositiveFloat = 10000.0,
         ltd_layers: Sequence[int] | None = None,
         activation_checkpointing: bool = False,
-        lr: float = 3e-3,
-        weight_decay: float = 0.1,
-        betas: Sequence[float] = (0.9, 0.95),
+        lr: PositiveFloat = 3e-3,
+        weight_decay: NonNegativeFloat = 0.1,
+        betas: Betas = (0.9, 0.95),
         seed: int = 0,
         pretrained: str | None = None,
         compile: bool = False,
-        compile_mode: str | None = None,
+        compile_mode: CompileMode | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.check_settings()
         arch = {
             "vocab_size": vocab_size,
             "block_size": block_size,
@@ -66,19 +69,9 @@ class GPTModule(NextTokenModule):
             activation_checkpointing=activation_checkpointing,
         )
         self.model = GPT(config, seed=seed)
-        self.num_layers = config.n_layer
-        self.max_seq_len = config.block_size
         if weights is not None:
             self.load_pretrained_weights(weights, str(pretrained))
         self.add_metrics()
-
-    @classmethod
-    def from_pretrained(cls, path: str | Path, **kwargs: Any) -> GPTModule:
-        """A GPTModule from a local Hugging Face GPT-2 ``save_pretrained`` directory (no network).
-
-        ``kwargs`` set everything but the architecture (``ltd_layers``, ``lr``, ``dropout``, ...).
-        """
-        return cls(pretrained=str(path), **kwargs)
 
     def save_pretrained(self, path: str | Path) -> Path:
         """Write a directory that ``transformers.GPT2LMHeadModel.from_pretrained`` loads."""
@@ -88,6 +81,3 @@ class GPTModule(NextTokenModule):
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.model(idx)
-
-    def training_flops(self, rows: int, seq_len: int, keep: int | None) -> int:
-        return self.model.training_flops(rows, seq_len, keep)

@@ -11,16 +11,19 @@ import torch
 from torch import nn
 
 from lightning_ltd.data.text import has_tokenizer
-from lightning_ltd.errors import is_number, raise_if
+from lightning_ltd.errors import raise_if
 from lightning_ltd.ltd import apply_random_ltd, default_dropping_layers, validate_dropping_layers
+from lightning_ltd.models.compile import CompileMode
 from lightning_ltd.modules.base import RandomLTDModule
 from lightning_ltd.modules.objectives import MaskedLMModule, NextTokenModule
+from lightning_ltd.modules.optim import Betas, OptimizerName
 from lightning_ltd.pretrained.hf_models import (
     config_value,
     load_hf_model,
     quiet_transformers,
     save_tokenizer,
 )
+from lightning_ltd.schema import Fraction, NonNegativeFloat, PositiveFloat, checked
 
 
 class HuggingFaceModel(RandomLTDModule):
@@ -43,42 +46,33 @@ class HuggingFaceModel(RandomLTDModule):
 
     auto_class: ClassVar[str]
 
+    @checked
     def __init__(
         self,
         pretrained: str,
         ltd_layers: Sequence[int] | None = None,
-        dropout: float | None = None,
+        dropout: Fraction | None = None,
         activation_checkpointing: bool = False,
         tokenizer: str | None = None,
         attn_implementation: str | None = "sdpa",
-        lr: float = 1e-4,
-        weight_decay: float = 0.1,
-        betas: Sequence[float] = (0.9, 0.95),
-        optimizer: str = "adamw",
-        momentum: float = 0.9,
+        lr: PositiveFloat = 1e-4,
+        weight_decay: NonNegativeFloat = 0.1,
+        betas: Betas = (0.9, 0.95),
+        optimizer: OptimizerName = "adamw",
+        momentum: Fraction = 0.9,
         seed: int = 0,
         compile: bool = False,
-        compile_mode: str | None = None,
+        compile_mode: CompileMode | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.check_settings()
-        raise_if(setting_problems(dropout, activation_checkpointing))
         self.model = load_hf_model(str(pretrained), self.auto_class, dropout, attn_implementation)
-        config = self.model.config
-        self.num_layers = config_value(config, "num_hidden_layers", "n_layer")
-        self.max_seq_len = config_value(config, "max_position_embeddings", "n_positions")
-        self.vocab_size = config_value(config, "vocab_size")
+        self.vocab_size = config_value(self.model.config, "vocab_size")
         layers = self.hparams["ltd_layers"] = dropping_layers(ltd_layers, self.num_layers)  # resume compares it
         if layers:
             apply_random_ltd(self.model, layers, seed=seed)
         if activation_checkpointing:
             enable_activation_checkpointing(self.model)
-
-    @classmethod
-    def from_pretrained(cls, path: str | Path, **kwargs: Any) -> HuggingFaceModel:
-        """The module of a local ``save_pretrained`` folder; ``kwargs`` as the constructor's."""
-        return cls(pretrained=str(path), **kwargs)
 
     def save_pretrained(self, path: str | Path) -> Path:
         """Write a folder that ``transformers``' ``from_pretrained`` loads (the same names as the
@@ -104,15 +98,6 @@ def dropping_layers(ltd_layers: Sequence[int] | None, n_layer: int) -> list[int]
     except ValueError as err:
         raise_if([f"ltd_layers={layers}: {err}"])
         raise
-
-
-def setting_problems(dropout: object, activation_checkpointing: object) -> list[str]:
-    problems = []
-    if dropout is not None and not (is_number(dropout) and 0 <= dropout < 1):
-        problems.append(f"dropout={dropout!r} must be null or a number in [0, 1)")
-    if not isinstance(activation_checkpointing, bool):
-        problems.append(f"activation_checkpointing={activation_checkpointing!r} must be true or false")
-    return problems
 
 
 def enable_activation_checkpointing(model: nn.Module) -> None:

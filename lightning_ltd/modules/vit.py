@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -12,9 +11,12 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from lightning_ltd.models import ViT, ViTConfig
+from lightning_ltd.models.compile import CompileMode
 from lightning_ltd.modules.base import RandomLTDModule, StepOutput
+from lightning_ltd.modules.optim import Betas, OptimizerName
 from lightning_ltd.pretrained.convert import read_timm_vit, vit_to_timm
 from lightning_ltd.pretrained.io import save_weight_file
+from lightning_ltd.schema import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, checked
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -32,35 +34,35 @@ class ViTModule(RandomLTDModule):
 
     objective = "images"  # the batches it trains on (data modules that serve several ask)
 
+    @checked
     def __init__(
         self,
-        image_size: int = 32,
-        patch_size: int = 4,
-        in_channels: int = 1,
-        num_classes: int | None = None,
-        n_layer: int = 6,
-        n_head: int = 4,
-        n_embd: int = 128,
-        dropout: float = 0.0,
-        layer_norm_eps: float = 1e-6,
+        image_size: PositiveInt = 32,
+        patch_size: PositiveInt = 4,
+        in_channels: PositiveInt = 1,
+        num_classes: PositiveInt | None = None,
+        n_layer: PositiveInt = 6,
+        n_head: PositiveInt = 4,
+        n_embd: PositiveInt = 128,
+        dropout: Fraction = 0.0,
+        layer_norm_eps: PositiveFloat = 1e-6,
         protect_cls: bool = False,
         ltd_layers: Sequence[int] | None = None,
         activation_checkpointing: bool = False,
-        lr: float = 1e-3,
-        weight_decay: float = 0.05,
-        betas: Sequence[float] = (0.9, 0.999),
-        optimizer: str = "adamw",
-        momentum: float = 0.9,
-        label_smoothing: float = 0.0,
+        lr: PositiveFloat = 1e-3,
+        weight_decay: NonNegativeFloat = 0.05,
+        betas: Betas = (0.9, 0.999),
+        optimizer: OptimizerName = "adamw",
+        momentum: Fraction = 0.9,
+        label_smoothing: Fraction = 0.0,
         seed: int = 0,
         pretrained: str | None = None,
-        pretrained_head_size: int = 64,
+        pretrained_head_size: PositiveInt = 64,
         compile: bool = False,
-        compile_mode: str | None = None,
+        compile_mode: CompileMode | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.check_settings()
         arch = {
             "image_size": image_size,
             "patch_size": patch_size,
@@ -84,23 +86,12 @@ class ViTModule(RandomLTDModule):
             activation_checkpointing=activation_checkpointing,
         )
         self.model = ViT(config, seed=seed)
-        self.num_layers = config.n_layer
-        self.max_seq_len = config.seq_len
         self.val_loss = MeanMetric()
         self.val_acc = MulticlassAccuracy(num_classes=config.num_classes, average="micro")
         if weights is not None:
             if "head.weight" not in weights:  # keep the new head's initialisation
                 weights = {**weights, **{f"head.{k}": v for k, v in self.model.head.state_dict().items()}}
             self.load_pretrained_weights(weights, str(pretrained))
-
-    @classmethod
-    def from_pretrained(cls, path: str | Path, **kwargs: Any) -> ViTModule:
-        """A ViTModule from a timm ViT state dict (``.safetensors`` or ``.pth``; no network).
-
-        The architecture is read off the tensors' shapes; heads are width / 64 as in every
-        standard timm ViT (``pretrained_head_size`` otherwise).
-        """
-        return cls(pretrained=str(path), **kwargs)
 
     def save_pretrained(self, path: str | Path) -> Path:
         """Write a timm state dict (``.safetensors`` or ``.pth``) for ``timm.create_model(...)``."""
@@ -111,9 +102,6 @@ class ViTModule(RandomLTDModule):
 
     def token_shape(self, batch: Batch) -> tuple[int, int]:
         return int(batch[0].shape[0]), self.max_seq_len
-
-    def training_flops(self, rows: int, seq_len: int, keep: int | None) -> int:
-        return self.model.training_flops(rows, seq_len, keep)
 
     def model_step(self, batch: Batch) -> StepOutput:
         """Classification loss (with ``label_smoothing``): the training objective."""

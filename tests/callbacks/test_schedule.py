@@ -63,8 +63,8 @@ def test_arguments_named_in_errors():
         RandomLTDScheduler(min_keep=0, granularity=-2, ramp_steps=-1)
     assert err.value.problems == [
         "min_keep=0 must be a positive integer",
-        "granularity=-2 must be a positive integer",
         "ramp_steps=-1 must be an integer >= 0",
+        "granularity=-2 must be a positive integer",
     ]
 
 

@@ -108,7 +108,7 @@ def test_datamodule_has_real_padding_and_fixed_val_masks():
 
 
 def test_bad_settings_named(tmp_path):
-    with pytest.raises(ValueError, match=r"mask_prob=1\.5 must be in"):
+    with pytest.raises(ValueError, match=r"mask_prob=1\.5 must be a number in \(0, 1\)"):
         MLMDataModule(mask_prob=1.5)
     tiny = tmp_path / "tiny.txt"
     tiny.write_text("one short paragraph only")

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from lightning_ltd.data.prepare import SPLIT_UNIT, prepare, read_pieces
-from lightning_ltd.data.text import DataError, default_corpus
+from lightning_ltd.data.text import default_corpus
+from lightning_ltd.errors import DataError
 from tests.conftest import make_tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from lightning_ltd.data import DataError, TextDataModule, default_corpus
+from lightning_ltd.errors import InvalidFieldsError
 from lightning_ltd.data.text import pack_blocks, split_indices
 
 
@@ -62,7 +63,7 @@ def test_bad_paths_give_one_line_naming_the_path(tmp_path, make, message):
 
 
 def test_bad_sizes_named():
-    with pytest.raises(DataError, match="block_size=0"):
+    with pytest.raises(InvalidFieldsError, match="block_size=0"):
         TextDataModule(block_size=0)
     with pytest.raises(DataError, match="batch_size=64 is more than"):
         TextDataModule(path=None, block_size=64, batch_size=64, max_bytes=2000).setup()

@@ -10,8 +10,9 @@ import torch
 
 from lightning_ltd.cli import ConfigError, build, train
 from lightning_ltd.data.prepare import prepare
-from lightning_ltd.data.text import DataError, default_corpus
+from lightning_ltd.data.text import default_corpus
 from lightning_ltd.data.tokens import ShardBlocks, TokensDataModule
+from lightning_ltd.errors import DataError
 from tests.conftest import TINY, compose_train
 
 TINY_TOKENS = [o for o in TINY if not o.startswith("data.max_bytes")]  # shards have no byte cap

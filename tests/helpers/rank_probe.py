@@ -37,8 +37,8 @@ class RankProbe(Callback):
         self.rows.append(
             {
                 "step": trainer.global_step,
-                "keep": scheduler.current_keep,
-                "lr": scheduler.current_lr,
+                "keep": scheduler.keep_at(scheduler.driver.micro_batch.step),
+                "lr": trainer.optimizers[0].param_groups[0]["lr"],  # the next step's, on every rank
                 "layer_tokens": scheduler.layer_tokens,
                 "loss": float(outputs["loss"]),
                 "indices": self._plans[-1],

@@ -62,7 +62,7 @@ def fit(module, steps, tmp_path, ckpt_path=None):
 
 def test_own_model_trains_with_the_schedule_and_resumes_exactly(tmp_path):
     straight, scheduler = fit(CausalEncoderLM(), 8, tmp_path / "straight")
-    assert scheduler.current_keep == SEQ and 0 < scheduler.ledger.consumed < scheduler.ledger.full
+    assert scheduler.keep_at(8) == SEQ and 0 < scheduler.ledger.consumed < scheduler.ledger.full
     resumed, _ = fit(CausalEncoderLM(), 8, tmp_path / "resumed", ckpt_path=tmp_path / "straight" / "step=4.ckpt")
     assert sorted(resumed) == [5, 6, 7, 8]
     assert [resumed[s] for s in sorted(resumed)] == [straight[s] for s in sorted(resumed)]  # bit for bit

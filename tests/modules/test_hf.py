@@ -125,7 +125,7 @@ def test_activation_checkpointing_keeps_gradients(llama):
         ([], "model.pretrained must be set"),
         (["model.pretrained=/nonexistent/llama"], "model.pretrained='/nonexistent/llama': no such directory"),
         (["model.pretrained=FOLDER", "model.ltd_layers=[5]"], "model.ltd_layers=[5]: dropping layer index 5"),
-        (["model.pretrained=FOLDER", "model.dropout=1.5"], "model.dropout=1.5 must be null or a number in [0, 1)"),
+        (["model.pretrained=FOLDER", "model.dropout=1.5"], "model.dropout=1.5 must be a number in [0, 1), or null"),
         (["model.pretrained=FOLDER", "model.activation_checkpointing=maybe"], "model.activation_checkpointing='maybe'"),
         (["model.pretrained=NOTOKENIZER"], "data.tokenizer='NOTOKENIZER': no tokenizer in the folder"),
     ],
