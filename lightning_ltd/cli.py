@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import typing
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,10 +22,11 @@ from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf, open_dict
 from lightning_ltd.callbacks import NonFiniteLossError, RandomLTDScheduler, RunSummary
 from lightning_ltd.checkpoint import unwritable_folder
 from lightning_ltd.console import log_through_root, quiet_console
-from lightning_ltd.errors import InvalidFieldsError, is_int, is_number
+from lightning_ltd.errors import InvalidFieldsError, is_number
 from lightning_ltd.modules import RandomLTDModule
 from lightning_ltd.resume import data_source, resume_problems
-from lightning_ltd.schema import type_problems
+from lightning_ltd.schema import type_problems, value_problems
+from lightning_ltd.settings import RunSettings
 
 
 class ConfigError(ValueError):
@@ -87,30 +89,13 @@ def keep_problems(scheduler: RandomLTDScheduler, module: RandomLTDModule, datamo
 
 
 def run_setting_problems(cfg: DictConfig) -> list[str]:
-    """The global seed and the loop settings Lightning would accept and then misuse (or reject mid-run)."""
-    trainer, problems = cfg.get("trainer") or {}, []
-    steps = trainer.get("max_steps")
-    if steps is not None and (not is_int(steps) or steps < -1 or steps == 0):
-        problems.append(f"trainer.max_steps={steps!r} must be a positive integer, or -1 (no limit)")
-    interval = trainer.get("val_check_interval")
-    if interval is not None and (not is_number(interval) or interval <= 0):
-        problems.append(f"trainer.val_check_interval={interval!r} must be > 0 (steps, or a fraction of an epoch)")
-    for key, minimum in (("log_every_n_steps", 0), ("accumulate_grad_batches", 1)):
-        value = trainer.get(key)
-        if value is not None and (not is_int(value) or value < minimum):
-            problems.append(f"trainer.{key}={value!r} must be an integer >= {minimum}")
-    clip = trainer.get("gradient_clip_val")
-    if clip is not None and (not is_number(clip) or clip < 0):
-        problems.append(f"trainer.gradient_clip_val={clip!r} must be a number >= 0, or null")
-    for key in ("limit_train_batches", "limit_val_batches"):
-        value = trainer.get(key)
-        if value is not None and not ((is_int(value) and value >= 0) or (is_number(value) and 0 <= value <= 1)):
-            problems.append(f"trainer.{key}={value!r} must be a count >= 0 or a fraction in [0, 1], or null")
-    problems += accelerator_problems(trainer.get("accelerator"))
-    seed = cfg.get("seed")
-    if seed is not None and not is_int(seed):
-        problems.append(f"seed={seed!r} must be an integer")
-    return problems
+    """The run's own keys and the trainer's, against their schema (``lightning_ltd.settings``),
+    and an accelerator this machine lacks: all judged before anything is built."""
+    trainer = cfg.get("trainer")
+    problems = value_problems(cfg, typing.get_type_hints(RunSettings, include_extras=True))
+    if isinstance(trainer, DictConfig) and "_target_" in trainer:
+        problems += type_problems(trainer, "trainer")
+    return problems + accelerator_problems((trainer or {}).get("accelerator"))
 
 
 def accelerator_problems(name: Any) -> list[str]:

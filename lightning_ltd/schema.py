@@ -12,6 +12,7 @@ callables) accept anything, so the constructor's own checks still decide those.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import types
@@ -67,26 +68,57 @@ NO_HINT = object()
 NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
 
 
+OVERLAYS: dict[str, type] = {}
+"""``_target_ -> class whose annotations narrow that constructor's`` (``overlay``)."""
+
+T = TypeVar("T", bound=type)
+
+
+def overlay(target: str) -> Callable[[T], T]:
+    """Register a class's annotations as narrower types for ``target``'s arguments: for a
+    library's constructor (Lightning's ``Trainer``) whose own annotations accept values it then
+    misuses (``max_steps=0``, ``accumulate_grad_batches=0``)."""
+
+    def register(cls: T) -> T:
+        OVERLAYS[target] = cls
+        return cls
+
+    return register
+
+
 def constructor_hints(target: str) -> dict[str, Any]:
-    """``parameter -> annotation`` of ``target``'s constructor (empty when it cannot be read)."""
+    """``parameter -> annotation`` of ``target``'s constructor, narrowed by its ``overlay`` (empty
+    when it cannot be read)."""
+    hints = own_constructor_hints(target)
+    narrower = OVERLAYS.get(target)
+    return hints if narrower is None else {**hints, **typing.get_type_hints(narrower, include_extras=True)}
+
+
+def own_constructor_hints(target: str) -> dict[str, Any]:
+    """The annotations of ``target``'s named constructor arguments; a constructor that forwards
+    ``**kwargs`` (or ``*args``) adds its bases' too, down to one that forwards nothing."""
     from hydra.utils import get_class
 
     try:
         cls = get_class(target)
     except Exception:  # not a class: nothing to check
         return {}
-    for owner in cls.__mro__:  # a constructor that forwards ``*args, **kwargs`` documents none: ask its base
+    hints: dict[str, Any] = {}
+    for owner in cls.__mro__:
         init = owner.__dict__.get("__init__")
-        if init is None:
+        if init is None or owner is object:
             continue
         try:
-            named = [p for p in inspect.signature(init).parameters.values() if p.kind in NAMED][1:]  # no self
-            hints = typing.get_type_hints(init, include_extras=True)
+            parameters = list(inspect.signature(init).parameters.values())[1:]  # no self
+            annotations = typing.get_type_hints(init, include_extras=True)
         except Exception:  # annotations that do not resolve
-            return {}
-        if named:
-            return {p.name: hints[p.name] for p in named if p.name in hints}
-    return {}
+            return hints
+        for parameter in parameters:
+            if parameter.kind in NAMED and parameter.name in annotations:
+                hints.setdefault(parameter.name, annotations[parameter.name])
+        if not any(p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) for p in parameters):
+            break
+    return hints
 
 
 def accepts(hint: Any, value: Any) -> bool:
@@ -131,14 +163,14 @@ def describe(hint: Any) -> str:
         members = [describe(member) for member in args if member is not type(None)]
         if type(None) in args and len(members) == 1 and members[0].startswith("one of"):
             return f"null or {members[0]}"
-        return " or ".join(members) + (", or null" if type(None) in args else "")
+        return ", or ".join(members + (["null"] if type(None) in args else []))
     if hint is bool:
         return "true or false"
     words = {int: "an integer", float: "a number", str: "a string"}
     if hint in words:
         return words[hint]
     if origin is typing.Literal:
-        return "one of " + ", ".join(map(str, args))
+        return str(args[0]) if len(args) == 1 else "one of " + ", ".join(map(str, args))
     if origin is tuple and args and args[-1] is not Ellipsis and len(set(args)) == 1:
         count = {2: "two", 3: "three"}.get(len(args), str(len(args)))
         return f"{count} {describe(args[0]).removeprefix('a ').replace('number', 'numbers')}"
@@ -149,11 +181,17 @@ def describe(hint: Any) -> str:
 
 def type_problems(node: DictConfig | None, key: str) -> list[str]:
     """Every value of the group at ``key`` that its target's annotations exclude, each named."""
-    from omegaconf import DictConfig, OmegaConf
+    from omegaconf import DictConfig
 
     if not isinstance(node, DictConfig) or "_target_" not in node:
         return []
-    hints = constructor_hints(str(node._target_))
+    return value_problems(node, constructor_hints(str(node._target_)), f"{key}.")
+
+
+def value_problems(node: DictConfig, hints: dict[str, Any], prefix: str = "") -> list[str]:
+    """Every value of ``node`` that its annotation in ``hints`` excludes, named ``prefix + key``."""
+    from omegaconf import OmegaConf
+
     problems = []
     for name in node:
         hint = hints.get(str(name), NO_HINT)
@@ -164,7 +202,7 @@ def type_problems(node: DictConfig | None, key: str) -> list[str]:
         except Exception:  # an interpolation that does not resolve: Hydra reports it
             continue
         if not accepts(hint, value):
-            problems.append(f"{key}.{name}={value!r} must be {describe(hint)}")
+            problems.append(f"{prefix}{name}={value!r} must be {describe(hint)}")
     return problems
 
 
@@ -199,3 +237,47 @@ def checked(init: Init) -> Init:
         init(self, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def field_problems(instance: Any) -> list[str]:
+    """Every field of a dataclass instance that its annotation excludes, each named."""
+    hints = typing.get_type_hints(type(instance), include_extras=True)
+    return [
+        f"{f.name}={getattr(instance, f.name)!r} must be {describe(hints[f.name])}"
+        for f in dataclasses.fields(instance)
+        if f.name in hints and not accepts(hints[f.name], getattr(instance, f.name))
+    ]
+
+
+def key_coverage(node: Any, key: str = "", own: dict[str, Any] | None = None) -> tuple[list[str], list[str]]:
+    """(keys a schema covers, keys none covers) under ``node``, the schema-coverage measure: a
+    key of a node with a ``_target_`` needs an annotation of that constructor; ``own`` annotates
+    the keys of ``node`` itself (the run's top level). Nested groups are walked, not counted."""
+    from omegaconf import DictConfig, ListConfig
+
+    covered: list[str] = []
+    uncovered: list[str] = []
+    if isinstance(node, ListConfig):
+        for i, item in enumerate(node):
+            inner = key_coverage(item, f"{key}[{i}]")
+            covered, uncovered = covered + inner[0], uncovered + inner[1]
+        return covered, uncovered
+    if not isinstance(node, DictConfig):
+        return covered, uncovered
+    hints = constructor_hints(str(node._target_)) if "_target_" in node else own or {}
+    for name in node:
+        full, child = f"{key}.{name}" if key else str(name), node._get_node(name)
+        nested = isinstance(child, DictConfig | ListConfig)
+        if name in HYDRA_KEYS:
+            continue
+        if (
+            nested
+            and (name not in hints or isinstance(child, ListConfig))
+            and ("_target_" in child or "_target_" not in node or isinstance(child, ListConfig))
+        ):
+            inner = key_coverage(child, full)
+            covered, uncovered = covered + inner[0], uncovered + inner[1]
+            if name not in hints or not isinstance(child, ListConfig):
+                continue
+        (covered if name in hints else uncovered).append(full)
+    return covered, uncovered

@@ -6,7 +6,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from lightning_ltd.cli import ConfigError, build
-from lightning_ltd.schema import accepts, constructor_hints, type_problems
+from lightning_ltd.schema import accepts, constructor_hints, key_coverage, type_problems
+from lightning_ltd.settings import RunSettings
 from tests.conftest import CONF_DIR
 
 
@@ -81,3 +82,31 @@ def test_booleans_are_only_booleans_and_numbers_never_booleans():
     assert accepts(float, 3) and not accepts(float, False) and not accepts(float, "0.1")
     assert accepts(int | None, None) and accepts(list[int], [1, 2]) and not accepts(list[int], [1, "a"])
     assert accepts(tuple[float, ...], (0.9, 0.95)) and not accepts(typing.Sequence[float], "ab")
+
+
+def compositions():
+    """The default run, every experiment, and every option of every group on the defaults."""
+    yield []
+    for path in sorted(CONF_DIR.glob("*/*.yaml")):
+        if path.parent.name not in ("hydra", "callbacks"):
+            yield [f"{path.parent.name}={path.stem}"]
+
+
+def test_every_key_of_every_composition_is_covered_by_a_schema():
+    """The coverage measure: each key reaches an annotation (a constructor's, an overlay's, or
+    ``RunSettings``), so a wrong type or range is caught for every key, not a listed few."""
+    from hydra import compose, initialize_config_module
+
+    own = typing.get_type_hints(RunSettings, include_extras=True)
+    every, missing = set(), set()
+    with initialize_config_module("lightning_ltd.conf", version_base="1.3"):
+        for overrides in compositions():
+            covered, uncovered = key_coverage(compose("train", overrides), own=own)
+            every |= set(covered) | set(uncovered)
+            missing |= set(uncovered)
+    assert not missing and len(every) > 90  # distinct keys over all compositions
+
+
+def test_coverage_finds_a_key_no_constructor_takes():
+    node = OmegaConf.create({"ltd": {"_target_": "lightning_ltd.callbacks.RandomLTDScheduler", "min_kep": 3}})
+    assert key_coverage(node) == ([], ["ltd.min_kep"])

@@ -10,22 +10,23 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from lightning_ltd.errors import positive_int_problems, raise_if
+from lightning_ltd.errors import raise_if
 from lightning_ltd.ltd import RandomLTD, TokenRouter, default_dropping_layers, validate_dropping_layers
 from lightning_ltd.ltd.routing import RoutedKeep
 from lightning_ltd.ltd.schedule import kept_tokens
 from lightning_ltd.ltd.tokens import gather_mask
 from lightning_ltd.models.transformer import block_forward_flops
+from lightning_ltd.schema import Fraction, PositiveInt, field_problems
 
 
 @dataclass
 class TransformerConfig:
     """Fields every model has. ``ltd_layers`` None means the paper's default ``1 .. L-2``."""
 
-    n_layer: int = 6
-    n_head: int = 4
-    n_embd: int = 128
-    dropout: float = 0.0
+    n_layer: PositiveInt = 6
+    n_head: PositiveInt = 4
+    n_embd: PositiveInt = 128
+    dropout: Fraction = 0.0
     ltd_layers: list[int] | None = field(default=None)
     activation_checkpointing: bool = False
 
@@ -37,21 +38,13 @@ class TransformerConfig:
             else validate_dropping_layers(list(self.ltd_layers), self.n_layer)
         )
 
-    def size_fields(self) -> dict[str, object]:
-        """Fields that must be positive integers (subclasses add theirs)."""
-        return {"n_layer": self.n_layer, "n_head": self.n_head, "n_embd": self.n_embd}
-
     def extra_problems(self, sizes_valid: bool) -> list[str]:
         """Model-specific checks; those that divide sizes only when ``sizes_valid``."""
         return []
 
     def problems(self) -> list[str]:
         """Every invalid field, each named, so one error reports them all (LitGPT's habit)."""
-        problems = positive_int_problems(**self.size_fields())
-        if not 0.0 <= self.dropout < 1.0:
-            problems.append(f"dropout={self.dropout!r} must be in [0, 1)")
-        if not isinstance(self.activation_checkpointing, bool):
-            problems.append(f"activation_checkpointing={self.activation_checkpointing!r} must be true or false")
+        problems = [p for p in field_problems(self) if not p.startswith("ltd_layers=")]  # checked below, by index
         sizes_valid = not problems
         if not sizes_valid:
             return problems + self.extra_problems(sizes_valid)

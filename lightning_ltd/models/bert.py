@@ -15,26 +15,19 @@ from torch import nn
 
 from lightning_ltd.models.base import LTDTransformer, TransformerConfig, init_normal
 from lightning_ltd.models.transformer import Block
+from lightning_ltd.schema import Fraction, PositiveFloat, PositiveInt
 
 
 @dataclass
 class BERTConfig(TransformerConfig):
     """Architecture of a BERT. ``pre_norm`` False is the original (post-LayerNorm) BERT."""
 
-    vocab_size: int = 260
-    block_size: int = 128
-    type_vocab_size: int = 2
-    layer_norm_eps: float = 1e-12
+    vocab_size: PositiveInt = 260
+    block_size: PositiveInt = 128
+    type_vocab_size: PositiveInt = 2
+    layer_norm_eps: PositiveFloat = 1e-12
     pre_norm: bool = False
-    dropout: float = 0.1
-
-    def size_fields(self) -> dict[str, object]:
-        return {
-            "vocab_size": self.vocab_size,
-            "block_size": self.block_size,
-            "type_vocab_size": self.type_vocab_size,
-            **super().size_fields(),
-        }
+    dropout: Fraction = 0.1
 
 
 class BertEmbeddings(nn.Module):

@@ -4,39 +4,33 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
 
 from lightning_ltd.models.base import LTDTransformer, TransformerConfig, init_normal
 from lightning_ltd.models.transformer import Block
+from lightning_ltd.schema import PositiveFloat, PositiveInt
 
-POSITION_KINDS = ("learned", "rotary")
+Position = Literal["learned", "rotary"]
 
 
 @dataclass
 class GPTConfig(TransformerConfig):
     """Architecture of a GPT (pre-LayerNorm, causal, tied embeddings)."""
 
-    vocab_size: int = 256
-    block_size: int = 256
+    vocab_size: PositiveInt = 256
+    block_size: PositiveInt = 256
     bias: bool = True
-    position: str = "learned"
-    rotary_base: float = 10000.0
-    layer_norm_eps: float = 1e-5
-
-    def size_fields(self) -> dict[str, object]:
-        return {"vocab_size": self.vocab_size, "block_size": self.block_size, **super().size_fields()}
+    position: Position = "learned"
+    rotary_base: PositiveFloat = 10000.0
+    layer_norm_eps: PositiveFloat = 1e-5
 
     def extra_problems(self, sizes_valid: bool) -> list[str]:
-        problems = []
-        if self.position not in POSITION_KINDS:
-            problems.append(f"position={self.position!r} must be one of {POSITION_KINDS}")
-        elif sizes_valid and self.position == "rotary" and (self.n_embd // self.n_head) % 2:
-            problems.append(
-                f"position='rotary' needs an even head size, got n_embd/n_head={self.n_embd // self.n_head}"
-            )
-        return problems
+        if sizes_valid and self.position == "rotary" and (self.n_embd // self.n_head) % 2:
+            return [f"position='rotary' needs an even head size, got n_embd/n_head={self.n_embd // self.n_head}"]
+        return []
 
 
 class GPT(LTDTransformer):

@@ -11,27 +11,19 @@ from torch import nn
 
 from lightning_ltd.models.base import LTDTransformer, TransformerConfig, init_normal
 from lightning_ltd.models.transformer import Block
+from lightning_ltd.schema import PositiveFloat, PositiveInt
 
 
 @dataclass
 class ViTConfig(TransformerConfig):
     """Architecture of a ViT with a [CLS] token and learned positions."""
 
-    image_size: int = 32
-    patch_size: int = 4
-    in_channels: int = 1
-    num_classes: int = 10
-    layer_norm_eps: float = 1e-6
+    image_size: PositiveInt = 32
+    patch_size: PositiveInt = 4
+    in_channels: PositiveInt = 1
+    num_classes: PositiveInt = 10
+    layer_norm_eps: PositiveFloat = 1e-6
     protect_cls: bool = False
-
-    def size_fields(self) -> dict[str, object]:
-        return {
-            "image_size": self.image_size,
-            "patch_size": self.patch_size,
-            "in_channels": self.in_channels,
-            "num_classes": self.num_classes,
-            **super().size_fields(),
-        }
 
     def extra_problems(self, sizes_valid: bool) -> list[str]:
         if sizes_valid and self.image_size % self.patch_size:
