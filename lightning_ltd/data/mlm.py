@@ -12,6 +12,7 @@ masks once, so its loss is comparable across evaluations.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 import lightning as L
@@ -135,29 +136,43 @@ def mask_sample(
     return mask_tokens(ids, generator, mask_prob, vocab)
 
 
+class Framed:
+    """``[CLS] tokens[: width - 2] [SEP]``: a raw block of token ids as a masked-LM row (picklable,
+    for data workers)."""
+
+    def __init__(self, cls: int, sep: int, width: int) -> None:
+        self.cls, self.sep, self.width = torch.tensor([cls]), torch.tensor([sep]), width
+
+    def __call__(self, tokens: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.cls, tokens[: self.width - 2], self.sep])
+
+
 class MaskedRows(Dataset[Any]):
-    """Token rows masked on access; indexed by ``(epoch, index)`` (``ResumableSampler(with_epoch=True)``)."""
+    """The one masked-LM dataset: rows (``[CLS] ... [SEP]``, or raw blocks that ``frame`` makes
+    rows of) masked on access from (seed, epoch, index) (``mask_sample``), as (inputs, labels).
 
-    def __init__(self, rows: list[torch.Tensor], vocab: Vocabulary, seed: int, mask_prob: float) -> None:
-        self.rows, self.vocab, self.seed, self.mask_prob = rows, vocab, seed, mask_prob
+    Indexed by ``(epoch, index)`` pairs (``ResumableSampler(with_epoch=True)``): a new masking
+    every epoch, the same after a resume. A plain index (validation) is epoch 0, so validation
+    masks never change.
+    """
+
+    def __init__(
+        self,
+        rows: Sequence[torch.Tensor],
+        vocab: Any,
+        seed: int,
+        mask_prob: float,
+        frame: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        self.rows, self.vocab, self.seed, self.mask_prob, self.frame = rows, vocab, seed, mask_prob, frame
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, key: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        epoch, index = key
-        return mask_sample(self.rows[index], self.seed, epoch, index, self.mask_prob, self.vocab)
-
-
-class SegmentDataset(Dataset[Any]):
-    def __init__(self, rows: list[Any]) -> None:
-        self.rows = rows
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, index: int) -> Any:
-        return self.rows[index]
+    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, index = key if isinstance(key, tuple) else (0, key)
+        ids = self.rows[index] if self.frame is None else self.frame(self.rows[index])
+        return mask_sample(ids, self.seed, epoch, index, self.mask_prob, self.vocab)
 
 
 class MLMDataModule(L.LightningDataModule):
@@ -208,7 +223,7 @@ class MLMDataModule(L.LightningDataModule):
         self.pad_to_multiple_of = pad_to_multiple_of
         self.vocab: Vocabulary = BYTES if tokenizer is None else TokenizerVocabulary(tokenizer)
         self.train_set: MaskedRows | None = None
-        self.val_set: SegmentDataset | None = None
+        self.val_set: MaskedRows | None = None
 
     @property
     def vocab_size(self) -> int:
@@ -238,9 +253,8 @@ class MLMDataModule(L.LightningDataModule):
                 f"path={self.path!r}: {len(segments)} segments of >= {self.min_len} bytes, too few for "
                 f"batch_size={self.batch_size} plus validation"
             )
-        generator = torch.Generator().manual_seed(self.seed + 1)
         self.train_set = MaskedRows(train, self.vocab, self.seed + self.global_rank, self.mask_prob)
-        self.val_set = SegmentDataset([mask_tokens(ids, generator, self.mask_prob, self.vocab) for ids in val])
+        self.val_set = MaskedRows(val, self.vocab, self.seed + 1, self.mask_prob)
 
     def train_dataloader(self) -> ResumableDataLoader:
         assert self.train_set is not None, "call setup() first"

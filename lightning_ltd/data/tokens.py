@@ -14,8 +14,10 @@ The same shards serve a GPT (``[B, block_size + 1]`` token blocks) and a BERT (m
 from __future__ import annotations
 
 import bisect
+import functools
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +27,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_ltd.data.loading import ResumableDataLoader, ResumableSampler
-from lightning_ltd.data.mlm import ByteVocabulary, mask_sample
+from lightning_ltd.data.mlm import ByteVocabulary, Framed, MaskedRows, pad_batch
 from lightning_ltd.errors import DataError
 from lightning_ltd.paths import file_inside
 from lightning_ltd.schema import Count, OpenFraction, PositiveInt, checked
@@ -97,27 +99,6 @@ class ShardBlocks(Dataset[Any]):
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_fds": {}, "_pid": -1}  # descriptors do not travel to workers
-
-
-class MaskedBlocks(Dataset[Any]):
-    """Masked-LM rows ``[CLS] block[:width-2] [SEP]`` with masks drawn from (seed, epoch, index).
-
-    Indexed by ``(epoch, index)`` pairs (``ResumableSampler(with_epoch=True)``); a plain index
-    (validation) uses epoch 0 with a seed of its own, so validation masks never change.
-    """
-
-    def __init__(self, blocks: ShardBlocks, vocab: Any, seed: int, mask_prob: float) -> None:
-        self.blocks, self.vocab, self.seed, self.mask_prob = blocks, vocab, seed, mask_prob
-
-    def __len__(self) -> int:
-        return len(self.blocks)
-
-    def __getitem__(self, key: int | tuple[int, int]) -> dict[str, torch.Tensor]:
-        epoch, index = key if isinstance(key, tuple) else (0, key)
-        body = self.blocks[index][: self.blocks.width - 2]
-        ids = torch.cat([torch.tensor([self.vocab.cls]), body, torch.tensor([self.vocab.sep])])
-        inputs, labels = mask_sample(ids, self.seed, epoch, index, self.mask_prob, self.vocab)
-        return {"input_ids": inputs, "attention_mask": torch.ones_like(inputs, dtype=torch.bool), "labels": labels}
 
 
 class ShardVocabulary:
@@ -211,8 +192,9 @@ class TokensDataModule(L.LightningDataModule):
             )
         if self.mlm:
             vocab = self.vocabulary()
-            self.train_set = MaskedBlocks(train, vocab, self.seed, self.mask_prob)
-            self.val_set = MaskedBlocks(val, vocab, self.seed + 1, self.mask_prob)
+            frame = Framed(vocab.cls, vocab.sep, width)
+            self.train_set = MaskedRows(train, vocab, self.seed, self.mask_prob, frame)
+            self.val_set = MaskedRows(val, vocab, self.seed + 1, self.mask_prob, frame)
         else:
             self.train_set, self.val_set = train, val
 
@@ -222,11 +204,19 @@ class TokensDataModule(L.LightningDataModule):
         sampler = ResumableSampler(
             len(self.train_set), seed=self.seed, num_replicas=replicas, rank=rank, with_epoch=self.mlm
         )
-        return ResumableDataLoader(self.train_set, self.batch_size, sampler, num_workers=self.num_workers)
+        return ResumableDataLoader(
+            self.train_set, self.batch_size, sampler, num_workers=self.num_workers, collate_fn=self.collate()
+        )
+
+    def collate(self) -> Callable[[list[Any]], Any] | None:
+        """Masked-LM rows into ``input_ids``, ``attention_mask``, ``labels`` (all one width here)."""
+        return functools.partial(pad_batch, pad_id=self.vocabulary().pad) if self.mlm else None
 
     def val_dataloader(self) -> DataLoader[Any]:
         assert self.val_set is not None, "call setup() first"
-        return DataLoader(self.val_set, batch_size=self.batch_size, num_workers=self.num_workers)
+        return DataLoader(
+            self.val_set, batch_size=self.batch_size, num_workers=self.num_workers, collate_fn=self.collate()
+        )
 
 
-__all__ = ["MaskedBlocks", "ShardBlocks", "TokensDataModule", "read_meta"]
+__all__ = ["ShardBlocks", "TokensDataModule", "read_meta"]

@@ -87,13 +87,14 @@ def mlm_module(tmp_path: Path, workers: int = 0) -> TokensDataModule:
 def test_mlm_masks_are_a_pure_function_of_seed_epoch_and_index(tmp_path):
     data = mlm_module(tmp_path)
     rows = data.train_set
-    assert torch.equal(rows[(0, 5)]["labels"], rows[(0, 5)]["labels"])
+    assert torch.equal(rows[(0, 5)][1], rows[(0, 5)][1])
     epochs = [rows[(epoch, 5)] for epoch in range(4)]
-    assert len({tuple(r["input_ids"].tolist()) for r in epochs}) == 4  # a new masking every epoch
-    row = epochs[0]
-    assert row["input_ids"][0] == 257 and row["input_ids"][-1] == 258  # [CLS] ... [SEP] (byte vocabulary)
-    assert row["input_ids"].shape == (32,) and bool(row["attention_mask"].all())
-    targets = torch.stack([rows[(0, i)]["labels"] != -100 for i in range(400)]).float().mean()
+    assert len({tuple(inputs.tolist()) for inputs, _ in epochs}) == 4  # a new masking every epoch
+    inputs, _ = epochs[0]
+    assert inputs[0] == 257 and inputs[-1] == 258  # [CLS] ... [SEP] (byte vocabulary)
+    batch = next(iter(data.train_dataloader()))
+    assert batch["input_ids"].shape[1] == 32 and bool(batch["attention_mask"].all())  # blocks: one width
+    targets = torch.stack([rows[(0, i)][1] != -100 for i in range(400)]).float().mean()
     assert 0.12 < targets < 0.18  # 15 % of the tokens are targets
 
 
