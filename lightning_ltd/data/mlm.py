@@ -20,50 +20,20 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader
-from lightning_ltd.data.text import HFTokenizer, load_corpus, resolve_text_files
+from lightning_ltd.data.text import load_corpus, resolve_text_files
+from lightning_ltd.data.vocabulary import (
+    PAD,
+    ByteVocabulary,
+    HFVocabulary,
+    Vocabulary,
+    masked_lm_vocabulary,
+)
 from lightning_ltd.errors import DataError
 from lightning_ltd.keyed_hash import keyed_seed
 from lightning_ltd.schema import Bounds, Count, HoldOut, OpenFraction, PositiveInt, checked
 
-PAD, CLS, SEP, MASK = 256, 257, 258, 259
-MLM_VOCAB_SIZE = 260
 IGNORE_INDEX = -100
-
-
-class ByteVocabulary:
-    """Bytes plus ``[PAD] [CLS] [SEP] [MASK]``; random replacements are bytes."""
-
-    size, pad, cls, sep, mask, random_range = MLM_VOCAB_SIZE, PAD, CLS, SEP, MASK, 256
-    special_ids = (PAD, CLS, SEP, MASK)
-    special_ids_tensor = torch.tensor(special_ids)
-
-    def encode(self, segment: bytes, max_tokens: int) -> torch.Tensor:
-        return torch.tensor([CLS, *segment[: max_tokens - 2], SEP], dtype=torch.long)
-
-
-class TokenizerVocabulary:
-    """A Hugging Face tokenizer from a local directory (for example ``bert-base-uncased``'s),
-    so a pretrained BERT is finetuned on its own WordPiece vocabulary."""
-
-    def __init__(self, path: str) -> None:
-        self.tokenizer = HFTokenizer(path).tokenizer
-        t = self.tokenizer
-        missing = [name for name in ("pad", "cls", "sep", "mask") if getattr(t, f"{name}_token_id") is None]
-        if missing:
-            raise DataError(f"tokenizer={path!r}: has no {', '.join(missing)} token(s) for masked-LM")
-        self.size = self.random_range = len(t)
-        self.pad, self.cls, self.sep, self.mask = t.pad_token_id, t.cls_token_id, t.sep_token_id, t.mask_token_id
-        self.special_ids = tuple(t.all_special_ids)
-        self.special_ids_tensor = torch.tensor(self.special_ids)
-
-    def encode(self, segment: bytes, max_tokens: int) -> torch.Tensor:
-        text = segment.decode("utf-8", errors="replace")
-        ids = self.tokenizer(text, truncation=True, max_length=max_tokens)["input_ids"]
-        return torch.tensor(ids, dtype=torch.long)
-
-
-Vocabulary = ByteVocabulary | TokenizerVocabulary
-BYTES = ByteVocabulary()
+BYTES = ByteVocabulary(masked_lm=True)
 
 
 def split_segments(corpus: bytes, max_len: int, min_len: int) -> list[bytes]:
@@ -77,7 +47,7 @@ def split_segments(corpus: bytes, max_len: int, min_len: int) -> list[bytes]:
 
 def encode_segment(segment: bytes) -> torch.Tensor:
     """``[CLS] bytes [SEP]`` in the byte vocabulary."""
-    return BYTES.encode(segment, len(segment) + 2)
+    return BYTES.masked_row(segment, len(segment) + 2)
 
 
 def mask_tokens(
@@ -221,7 +191,9 @@ class MLMDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.seed = seed
         self.pad_to_multiple_of = pad_to_multiple_of
-        self.vocab: Vocabulary = BYTES if tokenizer is None else TokenizerVocabulary(tokenizer)
+        self.vocab = (
+            BYTES if tokenizer is None else masked_lm_vocabulary(HFVocabulary(tokenizer), f"tokenizer={tokenizer!r}")
+        )
         self.train_set: MaskedRows | None = None
         self.val_set: MaskedRows | None = None
 
@@ -244,7 +216,7 @@ class MLMDataModule(L.LightningDataModule):
         if self.train_set is not None:
             return
         segments = split_segments(load_corpus(self.path, self.max_bytes), self.block_size - 2, self.min_len)
-        encoded = [self.vocab.encode(s, self.block_size) for s in segments]
+        encoded = [self.vocab.masked_row(s, self.block_size) for s in segments]
         encoded = [ids for ids in encoded if not torch.isin(ids, self.vocab.special_ids_tensor).all()]
         train = [ids for i, ids in enumerate(encoded) if i % self.val_every]
         val = [ids for i, ids in enumerate(encoded) if i % self.val_every == 0]

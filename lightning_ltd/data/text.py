@@ -10,7 +10,7 @@ from __future__ import annotations
 import glob
 import os
 import sysconfig
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
@@ -18,56 +18,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader
+from lightning_ltd.data.vocabulary import ByteVocabulary, HFVocabulary, Vocabulary
 from lightning_ltd.errors import DataError
 from lightning_ltd.schema import Count, HoldOut, PositiveInt, checked
-
-
-class ByteTokenizer:
-    """UTF-8 bytes as tokens: no vocabulary file, nothing to download, every text encodable."""
-
-    vocab_size = 256
-
-    def encode(self, text: str | bytes) -> list[int]:
-        return list(text.encode("utf-8") if isinstance(text, str) else text)
-
-    def decode(self, ids: Iterable[int]) -> str:
-        return bytes(ids).decode("utf-8", errors="replace")
-
-
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json")
-"""Files of which a Hugging Face tokenizer folder holds at least one."""
-
-
-def has_tokenizer(folder: str | os.PathLike[str]) -> bool:
-    return any((Path(folder) / name).is_file() for name in TOKENIZER_FILES)
-
-
-class HFTokenizer:
-    """A Hugging Face tokenizer from a local directory (``save_pretrained`` output; no network),
-    for finetuning pretrained models on their own vocabulary (the ``[hf]`` extra)."""
-
-    def __init__(self, path: str) -> None:
-        try:
-            from transformers import AutoTokenizer
-        except ImportError as err:
-            raise DataError(f"tokenizer={path!r}: needs transformers: pip install 'lightning-ltd[hf]'") from err
-        if not Path(path).is_dir():
-            raise DataError(f"tokenizer={path!r}: no such directory (expected a tokenizer save_pretrained folder)")
-        if not has_tokenizer(path):
-            raise DataError(
-                f"tokenizer={path!r}: no tokenizer in the folder ({', '.join(TOKENIZER_FILES)}); "
-                "give a tokenizer folder, or null for bytes"
-            )
-        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.vocab_size = len(self.tokenizer)
-
-    def encode(self, text: str | bytes) -> list[int]:
-        if isinstance(text, bytes):
-            text = text.decode("utf-8", errors="replace")
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    def decode(self, ids: Iterable[int]) -> str:
-        return self.tokenizer.decode(list(ids))
 
 
 def default_corpus(max_bytes: int | None = None) -> bytes:
@@ -180,14 +133,14 @@ class TextDataModule(L.LightningDataModule):
         self.max_bytes = max_bytes
         self.num_workers = num_workers
         self.seed = seed
-        self.tokenizer: ByteTokenizer | HFTokenizer = ByteTokenizer() if tokenizer is None else HFTokenizer(tokenizer)
+        self.tokenizer: Vocabulary = ByteVocabulary() if tokenizer is None else HFVocabulary(tokenizer)
         self.train_set: BlockDataset | None = None
         self.val_set: BlockDataset | None = None
 
     @property
     def vocab_size(self) -> int:
         """Ids the model must embed: 256 bytes, or the tokenizer's vocabulary."""
-        return self.tokenizer.vocab_size
+        return self.tokenizer.size
 
     @property
     def source(self) -> str:
@@ -201,7 +154,7 @@ class TextDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        dtype = torch.uint8 if self.tokenizer.vocab_size <= 256 else torch.int32
+        dtype = torch.uint8 if self.tokenizer.size <= 256 else torch.int32
         tokens = torch.tensor(self.tokenizer.encode(self.load_bytes()), dtype=dtype)
         blocks = pack_blocks(tokens, self.block_size)
         if blocks.shape[0] < 2:

@@ -27,7 +27,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_ltd.data.loading import ResumableDataLoader, ResumableSampler
-from lightning_ltd.data.mlm import ByteVocabulary, Framed, MaskedRows, pad_batch
+from lightning_ltd.data.mlm import Framed, MaskedRows, pad_batch
+from lightning_ltd.data.vocabulary import MLM_VOCAB_SIZE, Vocabulary, masked_lm_vocabulary, shard_vocabulary
 from lightning_ltd.errors import DataError
 from lightning_ltd.paths import file_inside
 from lightning_ltd.schema import Count, OpenFraction, PositiveInt, checked
@@ -101,19 +102,6 @@ class ShardBlocks(Dataset[Any]):
         return {**self.__dict__, "_fds": {}, "_pid": -1}  # descriptors do not travel to workers
 
 
-class ShardVocabulary:
-    """Masked-LM specials of a prepared vocabulary (the byte vocabulary's own for bytes)."""
-
-    def __init__(self, meta: dict[str, Any], path: str) -> None:
-        specials = meta.get("specials", {})
-        missing = [name for name in ("pad", "cls", "sep", "mask") if name not in specials]
-        if missing:
-            raise DataError(f"path={path!r}: its vocabulary has no {', '.join(missing)} token(s) for masked-LM")
-        self.size = self.random_range = int(meta["vocab_size"])
-        self.pad, self.cls, self.sep, self.mask = (int(specials[k]) for k in ("pad", "cls", "sep", "mask"))
-        self.special_ids_tensor = torch.tensor(sorted(set(specials.values())))
-
-
 class TokensDataModule(L.LightningDataModule):
     """Blocks streamed from prepared token shards, for a GPT (``lm``) or a BERT (``mlm``).
 
@@ -165,11 +153,11 @@ class TokensDataModule(L.LightningDataModule):
     @property
     def vocab_size(self) -> int:
         """Ids the model must embed: the prepared vocabulary (bytes + 4 specials for byte MLM)."""
-        return ByteVocabulary.size if self.mlm and self.meta["tokenizer"] == "bytes" else int(self.meta["vocab_size"])
+        return MLM_VOCAB_SIZE if self.mlm and self.meta["tokenizer"] == "bytes" else int(self.meta["vocab_size"])
 
-    def vocabulary(self) -> Any:
+    def vocabulary(self) -> Vocabulary:
         """The special-token ids masking needs: bytes + 4 specials, or the prepared tokenizer's."""
-        return ByteVocabulary() if self.meta["tokenizer"] == "bytes" else ShardVocabulary(self.meta, self.path)
+        return masked_lm_vocabulary(shard_vocabulary(self.meta), f"path={self.path!r}")
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:

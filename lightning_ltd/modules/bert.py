@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from lightning_ltd.data.mlm import MLM_VOCAB_SIZE
+from lightning_ltd.data.vocabulary import MLM_VOCAB_SIZE
 from lightning_ltd.models import BERT, BERTConfig
 from lightning_ltd.models.compile import CompileMode
 from lightning_ltd.modules.objectives import MaskedLMModule

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from lightning_ltd.data.text import has_tokenizer
+from lightning_ltd.data.vocabulary import has_tokenizer
 from lightning_ltd.errors import raise_if
 from lightning_ltd.ltd import apply_random_ltd, default_dropping_layers, validate_dropping_layers
 from lightning_ltd.models.compile import CompileMode

@@ -4,11 +4,7 @@ import pytest
 import torch
 
 from lightning_ltd.data.mlm import (
-    CLS,
     IGNORE_INDEX,
-    MASK,
-    PAD,
-    SEP,
     MLMDataModule,
     encode_segment,
     mask_sample,
@@ -16,6 +12,7 @@ from lightning_ltd.data.mlm import (
     pad_batch,
     split_segments,
 )
+from lightning_ltd.data.vocabulary import CLS, MASK, PAD, SEP
 
 
 def test_masking_statistics():

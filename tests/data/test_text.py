@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from lightning_ltd.data import DataError, TextDataModule, default_corpus
-from lightning_ltd.errors import InvalidFieldsError
 from lightning_ltd.data.text import pack_blocks, split_indices
+from lightning_ltd.errors import InvalidFieldsError
 
 
 def test_default_corpus_is_real_deterministic_text():

@@ -83,7 +83,7 @@ def test_bad_settings_named():
         LayerTokenLR(total_layer_tokens=10, warmup_layer_tokens=50)
     with pytest.raises(InvalidFieldsError, match="decay='step'"):
         StepLR(total_steps=10, decay="step")
-    with pytest.raises(InvalidFieldsError, match="total_tokens=-1.0 must be an integer >= 0"):
+    with pytest.raises(InvalidFieldsError, match=r"total_tokens=-1\.0 must be an integer >= 0"):
         LayerTokenLR(total_tokens=-1.0)
     mixed = LayerTokenLR(total_tokens=100, warmup_steps=5)
     with pytest.raises(InvalidFieldsError, match="must not exceed the total"):

@@ -1,0 +1,123 @@
+"""The one tokenizer abstraction: a ``Vocabulary`` turns text into ids and back and knows the
+masked-LM specials. Bytes, a local Hugging Face tokenizer folder, or a prepared shard folder's."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lightning_ltd.errors import DataError
+
+SPECIALS = ("pad", "cls", "sep", "mask")
+PAD, CLS, SEP, MASK = 256, 257, 258, 259  # the byte vocabulary's specials, after the 256 bytes
+MLM_VOCAB_SIZE = 260
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json")
+"""Files of which a Hugging Face tokenizer folder holds at least one."""
+
+
+def has_tokenizer(folder: str | os.PathLike[str]) -> bool:
+    return any((Path(folder) / name).is_file() for name in TOKENIZER_FILES)
+
+
+class Vocabulary:
+    """``size`` ids; the masked-LM specials (``pad``, ``cls``, ``sep``, ``mask``; None where it
+    has none) and ``random_range``, the ids a random replacement draws from. Subclasses encode."""
+
+    def __init__(
+        self, size: int, specials: Mapping[str, int] | None = None, special_ids: Iterable[int] | None = None
+    ) -> None:
+        self.size = self.random_range = size
+        specials = specials or {}
+        self.pad, self.cls, self.sep, self.mask = (specials.get(name) for name in SPECIALS)
+        self.special_ids = tuple(sorted(set(specials.values() if special_ids is None else special_ids)))
+        self.special_ids_tensor = torch.tensor(self.special_ids, dtype=torch.long)
+
+    @property
+    def vocab_size(self) -> int:
+        """Ids a model must embed (``size``)."""
+        return self.size
+
+    def missing_specials(self) -> list[str]:
+        """The masked-LM specials this vocabulary lacks."""
+        return [name for name in SPECIALS if getattr(self, name) is None]
+
+    def encode(self, text: str | bytes) -> list[int]:
+        raise DataError(f"{type(self).__name__} holds ids only: it encodes no text")
+
+    def decode(self, ids: Iterable[int]) -> str:
+        raise DataError(f"{type(self).__name__} holds ids only: it decodes no text")
+
+    def masked_row(self, segment: bytes, max_tokens: int) -> torch.Tensor:
+        """``[CLS] tokens [SEP]`` of ``segment``, at most ``max_tokens`` long."""
+        return torch.tensor([self.cls, *self.encode(segment)[: max_tokens - 2], self.sep], dtype=torch.long)
+
+
+class ByteVocabulary(Vocabulary):
+    """UTF-8 bytes as tokens: no vocabulary file, nothing to download, every text encodable; with
+    ``masked_lm`` also ``[PAD] [CLS] [SEP] [MASK]`` (ids 256..259; replacements stay bytes)."""
+
+    def __init__(self, masked_lm: bool = False) -> None:
+        specials = dict(zip(SPECIALS, (PAD, CLS, SEP, MASK), strict=True)) if masked_lm else None
+        super().__init__(MLM_VOCAB_SIZE if masked_lm else 256, specials)
+        self.random_range = 256
+
+    def encode(self, text: str | bytes) -> list[int]:
+        return list(text.encode("utf-8") if isinstance(text, str) else text)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
+
+
+class HFVocabulary(Vocabulary):
+    """A Hugging Face tokenizer from a local directory (``save_pretrained`` output; no network),
+    for finetuning pretrained models on their own vocabulary (the ``[hf]`` extra)."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            from transformers import AutoTokenizer
+        except ImportError as err:
+            raise DataError(f"tokenizer={path!r}: needs transformers: pip install 'lightning-ltd[hf]'") from err
+        if not Path(path).is_dir():
+            raise DataError(f"tokenizer={path!r}: no such directory (expected a tokenizer save_pretrained folder)")
+        if not has_tokenizer(path):
+            raise DataError(
+                f"tokenizer={path!r}: no tokenizer in the folder ({', '.join(TOKENIZER_FILES)}); "
+                "give a tokenizer folder, or null for bytes"
+            )
+        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        t = self.tokenizer
+        specials = {name: getattr(t, f"{name}_token_id") for name in SPECIALS}
+        specials = {name: value for name, value in specials.items() if value is not None}
+        super().__init__(len(t), specials, t.all_special_ids)
+
+    def encode(self, text: str | bytes) -> list[int]:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", errors="replace")
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self.tokenizer.decode(list(ids))
+
+    def masked_row(self, segment: bytes, max_tokens: int) -> torch.Tensor:
+        """The tokenizer's own special-token template (``[CLS] ... [SEP]``, ``<s> ... </s>``)."""
+        text = segment.decode("utf-8", errors="replace")
+        return torch.tensor(self.tokenizer(text, truncation=True, max_length=max_tokens)["input_ids"])
+
+
+def shard_vocabulary(meta: Mapping[str, Any]) -> Vocabulary:
+    """The vocabulary a prepared shard folder's ``meta.json`` describes (ids only, no encoder)."""
+    if meta["tokenizer"] == "bytes":
+        return ByteVocabulary(masked_lm=True)
+    return Vocabulary(int(meta["vocab_size"]), {k: int(v) for k, v in meta.get("specials", {}).items()})
+
+
+def masked_lm_vocabulary(vocab: Vocabulary, where: str) -> Vocabulary:
+    """``vocab``, or one line naming ``where`` and the masked-LM specials it lacks."""
+    missing = vocab.missing_specials()
+    if missing:
+        raise DataError(f"{where}: its vocabulary has no {', '.join(missing)} token(s) for masked-LM")
+    return vocab
