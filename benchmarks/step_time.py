@@ -10,7 +10,7 @@ saving and their ratio, the realization (the paper's 25.6 / 33.3 = 0.77). On CUD
 peak memory per kept length, and ``--sync-check`` runs steady-state steps under
 ``torch.cuda.set_sync_debug_mode("error")`` (any host synchronisation raises).
 
-One step = ``router.set_position`` and the step seed (what the schedule callback does), forward, loss, backward
+One step = ``router.set_counter`` and the step seed (what the schedule callback does), forward, loss, backward
 and the AdamW update (fused on CUDA). Run: ``python benchmarks/step_time.py`` (CPU defaults);
 ``benchmarks/gpu_step_time.sh`` for the GPU shapes.
 """
@@ -54,7 +54,7 @@ class Runner:
         self.steps = 0
 
     def step(self, batch: torch.Tensor) -> None:
-        self.model.router.set_position(self.steps)  # what RandomLTDScheduler does per micro-batch
+        self.model.router.set_counter(self.steps)  # what RandomLTDScheduler does per micro-batch
         torch.manual_seed(step_seed(0, 0, self.steps))
         with torch.autocast(batch.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             logits = self.forward(batch[:, :-1])

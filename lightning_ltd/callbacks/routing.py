@@ -1,4 +1,4 @@
-"""``RoutingDriver``: before each training micro-batch, the kept length, the plan position and
+"""``RoutingDriver``: before each training micro-batch, the kept length, the plan counter and
 the step seed."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class MicroBatch(NamedTuple):
 class RoutingDriver(Callback):
     """Sets, on the module's ``TokenRouter`` (the one place the kept length lives), the MSLG kept
     length of the optimizer step (optimizer steps, so gradient accumulation does not speed the
-    ramp up) and the plan position (step, micro-batch), so kept indices are a pure function of
+    ramp up) and the plan counter (step, micro-batch), so kept indices are a pure function of
     (seed, rank, step, micro-batch, layer); with ``step_seeding`` it reseeds the global RNG
     (dropout) from the same coordinates, so a resumed run needs no RNG state.
 
@@ -105,7 +105,7 @@ class RoutingDriver(Callback):
         routed = keep if drops(keep, seq_len) else None  # one graph per (width, kept length)
         for router in self._routers:
             router.keep = routed
-            router.set_position(step, index)
+            router.set_counter(step, index)
         if self.step_seeding:
             torch.manual_seed(step_seed(pl_module.ltd_seed, pl_module.global_rank, step, index))
         if self.scheduled is None:

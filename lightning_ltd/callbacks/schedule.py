@@ -26,7 +26,7 @@ def driver_setting(name: str) -> property:
 class RandomLTDScheduler(Callback):
     """Drive random-LTD with one callback: its pieces, each a callback with one job, run in order.
 
-    - ``RoutingDriver``: the MSLG kept length, the plan position and the step seed of every
+    - ``RoutingDriver``: the MSLG kept length, the plan counter and the step seed of every
       training micro-batch (``keep_at``, ``distinct_keeps``);
     - ``ScheduledLR`` (with ``lr``): the schedule as a torch ``LRScheduler`` that Lightning steps,
       logs and checkpoints, its progress in scheduled layer-tokens (``LayerTokenLR``) or steps;

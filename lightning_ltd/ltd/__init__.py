@@ -8,7 +8,7 @@ from lightning_ltd.ltd.routing import (
     draw_plan,
     find_routers,
     next_plan,
-    step_position,
+    plan_counter,
     step_seed,
     stream_id,
 )
@@ -62,7 +62,7 @@ __all__ = [
     "layer_tokens_per_step",
     "mslg_keep",
     "scatter_tokens",
-    "step_position",
+    "plan_counter",
     "step_seed",
     "stream_id",
     "warmup_decay_lr",

@@ -31,7 +31,7 @@ def apply_random_ltd(
     plan (wrapped layer ``i`` keeps row ``i``), so no two layers keep the same tokens by
     construction. Nothing in a forward changes the router, so activation checkpointing
     recomputes the same tokens. ``RandomLTDScheduler`` finds the router and sets its kept length
-    and position every micro-batch (exact resume); in a loop of one's own, set
+    and plan counter every micro-batch (exact resume); in a loop of one's own, set
     ``model.ltd_router.keep`` and call ``next_plan(model)`` after each optimizer step. Eval
     mode, or ``keep`` None or ``>= T``, is the unwrapped model. The state dict keeps its names,
     so checkpoints of the unwrapped model still load.
@@ -62,7 +62,7 @@ def apply_random_ltd(
         wrapped = RandomLTD(
             block,
             router=router,
-            layer_index=index,
+            plan_row=index,
             token_kwargs=token_kwargs,
             static_kwargs=static_kwargs,
             num_heads=num_heads,

@@ -6,7 +6,7 @@ drawn in one batched operation: one keyed hash over ``[n_layers, B, T]``, one ``
 keeps the original token order, so causal attention on the subset stays exact.
 
 The scores are the keyed hash (``lightning_ltd.keyed_hash``) of (seed, data-parallel rank,
-position, layer, row, token), computed with integer tensor ops, instead of a ``torch.Generator``
+plan counter, layer, row, token), computed with integer tensor ops, instead of a ``torch.Generator``
 stream:
 
 - no generator state: the plan of optimizer step ``s``, micro-batch ``m`` is the same whenever
@@ -25,7 +25,7 @@ from lightning_ltd.keyed_hash import MASK32, keyed_seed, mix32, stream_key
 from lightning_ltd.ltd.schedule import drops
 
 MICRO_BATCH_BITS = 16
-"""A position is ``step << 16 | micro_batch``: up to 65,536 micro-batches per optimizer step."""
+"""A plan counter is ``step << 16 | micro_batch``: up to 65,536 micro-batches per optimizer step."""
 
 
 def stream_id(seed: int, rank: int) -> int:
@@ -33,7 +33,7 @@ def stream_id(seed: int, rank: int) -> int:
     return stream_key(seed, rank)
 
 
-def step_position(step: int, micro_batch: int = 0) -> int:
+def plan_counter(step: int, micro_batch: int = 0) -> int:
     """The plan counter of (optimizer step, micro-batch index within the step)."""
     if not 0 <= micro_batch < 1 << MICRO_BATCH_BITS or step < 0:
         raise ValueError(f"need step >= 0 ({step}) and 0 <= micro_batch < 65536 ({micro_batch})")
@@ -43,40 +43,40 @@ def step_position(step: int, micro_batch: int = 0) -> int:
 def step_seed(seed: int, rank: int, step: int, micro_batch: int = 0) -> int:
     """A 63-bit seed for everything else random in a micro-batch (dropout): a pure function of
     the same coordinates as the plan, so a resumed run redraws the same dropout masks."""
-    return keyed_seed(seed, rank, step_position(step, micro_batch))
+    return keyed_seed(seed, rank, plan_counter(step, micro_batch))
 
 
 def draw_plan(
-    position: torch.Tensor,
+    counter: torch.Tensor,
     stream: int,
     n_layers: int,
     batch_size: int,
     seq_len: int,
     keep: int,
     num_protected: int = 0,
-    first_layer: int = 0,
+    first_row: int = 0,
 ) -> torch.Tensor:
     """Kept indices ``[n_layers, B, keep]``, sorted ascending in each row, for one plan counter.
 
-    ``position`` is a 0-d int64 tensor (a tensor, so a compiled graph reads it instead of
+    ``counter`` is a 0-d int64 tensor (a tensor, so a compiled graph reads it instead of
     specialising on it); ``stream`` comes from ``stream_id``. The first ``num_protected``
-    positions (prefix tokens such as [CLS]) are always kept. ``first_layer`` draws rows
-    ``first_layer ..`` of the plan alone: layer ``i`` drawn by itself equals row ``i`` of the
+    positions (prefix tokens such as [CLS]) are always kept. ``first_row`` draws rows
+    ``first_row ..`` of the plan alone: layer ``i`` drawn by itself equals row ``i`` of the
     whole plan, so layers may draw their own rows and still follow one plan.
     """
-    if not (0 <= num_protected <= keep <= seq_len and keep >= 1 and n_layers >= 1 and first_layer >= 0):
+    if not (0 <= num_protected <= keep <= seq_len and keep >= 1 and n_layers >= 1 and first_row >= 0):
         raise ValueError(
             f"need 0 <= num_protected ({num_protected}) <= keep ({keep}) <= seq_len ({seq_len}), keep >= 1, "
-            f"n_layers >= 1 ({n_layers}) and first_layer >= 0 ({first_layer})"
+            f"n_layers >= 1 ({n_layers}) and first_row >= 0 ({first_row})"
         )
     free = seq_len - num_protected
-    key = mix32(mix32((position & MASK32) ^ stream) ^ (position >> 32))
+    key = mix32(mix32((counter & MASK32) ^ stream) ^ (counter >> 32))
     second_key = mix32(key ^ 0x27D4EB2F)
     size = batch_size * free
-    counter = torch.arange(first_layer * size, (first_layer + n_layers) * size, device=position.device)
-    counter = counter.view(n_layers, batch_size, free)
-    scores = mix32(mix32(counter ^ key) ^ second_key)
-    token = counter % free  # unique low bits: scores never tie, so every device picks the same tokens
+    cells = torch.arange(first_row * size, (first_row + n_layers) * size, device=counter.device)
+    cells = cells.view(n_layers, batch_size, free)
+    scores = mix32(mix32(cells ^ key) ^ second_key)
+    token = cells % free  # unique low bits: scores never tie, so every device picks the same tokens
     scores = scores << max(1, (free - 1).bit_length()) | token
     kept = scores.topk(keep - num_protected, dim=-1, sorted=False).indices.sort(dim=-1).values
     if num_protected == 0:
@@ -88,12 +88,12 @@ def draw_plan(
 class TokenRouter(nn.Module):
     """The one place a model's kept length lives, and the source of its routing plans.
 
-    The schedule callback sets ``keep`` and, before every training micro-batch, the position
+    The schedule callback sets ``keep`` and, before every training micro-batch, the plan counter
     ``(step, micro_batch)``; the model draws one plan per forward and gives each dropping layer
     its slice. Drawing never changes the router: a forward only reads the plan, so a forward run
     again (activation checkpointing recomputes blocks in backward) keeps the same tokens, and a
     compiled graph mutates no buffer. A loop of one's own moves on between steps with
-    ``advance()`` (or ``next_plan(model)`` for every router of a model), or ``set_position``.
+    ``advance()`` (or ``next_plan(model)`` for every router of a model), or ``set_counter``.
 
     Args:
         num_layers: dropping layers served by one plan.
@@ -102,7 +102,7 @@ class TokenRouter(nn.Module):
         num_protected: leading tokens (e.g. [CLS]) always kept; 0 follows the paper.
     """
 
-    position: torch.Tensor
+    counter: torch.Tensor
 
     def __init__(self, num_layers: int = 1, keep: int | None = None, seed: int = 0, num_protected: int = 0) -> None:
         super().__init__()
@@ -115,8 +115,8 @@ class TokenRouter(nn.Module):
         self.keep = keep
         self.seed = seed
         self.rank = 0
-        # not persistent: the position is set from the step, so checkpoints need not carry it
-        self.register_buffer("position", torch.zeros((), dtype=torch.long), persistent=False)
+        # not persistent: the counter is set from the step, so checkpoints need not carry it
+        self.register_buffer("counter", torch.zeros((), dtype=torch.long), persistent=False)
 
     @property
     def keep(self) -> int | None:
@@ -140,28 +140,28 @@ class TokenRouter(nn.Module):
             return None
         return max(self._keep, self.num_protected)  # type: ignore[type-var]
 
-    def set_position(self, step: int, micro_batch: int = 0) -> None:
+    def set_counter(self, step: int, micro_batch: int = 0) -> None:
         """Point the next plan at (optimizer step, micro-batch): one in-place fill, no host sync."""
-        self.position.fill_(step_position(step, micro_batch))
+        self.counter.fill_(plan_counter(step, micro_batch))
 
     def plan(self, batch_size: int, seq_len: int, n_layers: int | None = None) -> torch.Tensor | None:
         """The current plan's kept indices ``[n_layers, B, keep]``, or None when nothing is dropped.
 
-        Callers draw only in training mode. The same position always gives the same plan.
+        Callers draw only in training mode. The same counter always gives the same plan.
         """
         return self.layer_plan(0, batch_size, seq_len, n_layers or self.num_layers)
 
-    def layer_plan(self, layer: int, batch_size: int, seq_len: int, n_layers: int = 1) -> torch.Tensor | None:
-        """Rows ``layer .. layer + n_layers`` of the current plan: layers that draw their own rows
-        (``apply_random_ltd``) still follow one plan."""
+    def layer_plan(self, first_row: int, batch_size: int, seq_len: int, n_layers: int = 1) -> torch.Tensor | None:
+        """Rows ``first_row .. first_row + n_layers`` of the current plan: layers that draw their
+        own rows (``apply_random_ltd``) still follow one plan."""
         keep = self.kept_length(seq_len)
         if keep is None:
             return None
-        return draw_plan(self.position, self.stream, n_layers, batch_size, seq_len, keep, self.num_protected, layer)
+        return draw_plan(self.counter, self.stream, n_layers, batch_size, seq_len, keep, self.num_protected, first_row)
 
     def advance(self) -> None:
         """Move on to the next plan: the driver's call between training steps, never a forward's."""
-        self.position.add_(1)
+        self.counter.add_(1)
 
     def extra_repr(self) -> str:
         return f"num_layers={self.num_layers}, keep={self._keep}, seed={self.seed}, num_protected={self.num_protected}"
@@ -185,6 +185,6 @@ def find_routers(module: nn.Module) -> list[TokenRouter]:
 
 def next_plan(module: nn.Module) -> None:
     """Move every router of ``module`` on to its next plan: the one call a training loop of one's
-    own makes between steps (``RandomLTDScheduler`` sets the position itself)."""
+    own makes between steps (``RandomLTDScheduler`` sets the counter itself)."""
     for router in find_routers(module):
         router.advance()

@@ -32,10 +32,10 @@ class RandomLTD(nn.Module):
     rule of its name. The kept indices come from a ``TokenRouter``: our models draw one plan per
     forward and pass each dropping layer its slice as the keyword-only ``kept_indices``;
     ``apply_random_ltd`` gives each wrapped layer its row of one shared router's plan
-    (``layer_index``). A wrapper built without a router gets a router of its own and the next
+    (``plan_row``). A wrapper built without a router gets a router of its own and the next
     free plan row, so two such wrappers never keep the same tokens.
 
-    Nothing in a forward changes routing state: the plan is fixed by the router's position,
+    Nothing in a forward changes routing state: the plan is fixed by the router's counter,
     which its driver moves on between steps (``RandomLTDScheduler``, or ``next_plan(model)``
     in a loop of one's own). A forward run again by activation checkpointing therefore keeps
     the same tokens.
@@ -54,7 +54,7 @@ class RandomLTD(nn.Module):
         keep: kept tokens per row; None disables dropping. Sets the router's ``keep``.
         router: source of kept indices and holder of the kept length; shared by a model's
             layers. None: a router of this layer's own (``seed``, ``num_protected``).
-        layer_index: this layer's row of the router's plan. None: row 0 of a given router (or,
+        plan_row: this layer's row of the router's plan. None: row 0 of a given router (or,
             without a router, the next free row of the wrapper's own).
         token_kwargs: extra per-token arguments to gather, by parameter name, each a rule, a
             token axis or several axes (batch is axis 0); they override the defaults.
@@ -76,7 +76,7 @@ class RandomLTD(nn.Module):
         keep: int | None = None,
         *,
         router: TokenRouter | None = None,
-        layer_index: int | None = None,
+        plan_row: int | None = None,
         token_kwargs: Mapping[str, TokenRule | int | Sequence[int]] | None = None,
         static_kwargs: Sequence[str] = (),
         num_protected: int = 0,
@@ -87,11 +87,11 @@ class RandomLTD(nn.Module):
         self.block = block
         if router is None:
             router = TokenRouter(1, keep=keep, seed=seed, num_protected=num_protected)
-            layer_index = next(_STANDALONE_ROWS) if layer_index is None else layer_index
+            plan_row = next(_STANDALONE_ROWS) if plan_row is None else plan_row
         elif keep is not None:
             router.keep = keep
         self.router = router
-        self.layer_index = layer_index or 0
+        self.plan_row = plan_row or 0
         attention = next((m for m in block.modules() if isinstance(m, nn.MultiheadAttention)), None)
         heads = num_heads if num_heads is not None else getattr(attention, "num_heads", None)
         family = rules_for(block)
@@ -119,7 +119,7 @@ class RandomLTD(nn.Module):
         if kept_indices is None:
             if not self.drops(seq_len):
                 return self.block(*args, **kwargs)
-            plan = self.router.layer_plan(self.layer_index, batch, seq_len)
+            plan = self.router.layer_plan(self.plan_row, batch, seq_len)
             assert plan is not None
             kept_indices = plan[0]
         kept = gather_tokens(x, kept_indices)

@@ -95,7 +95,7 @@ def test_each_mask_form_matches_a_per_row_reference(kind, keyword, form):
     layer.block.eval()  # the wrapper drops (training mode); the block itself runs without dropout
     mask = masks()[form]
     x = torch.randn(B, T, C)
-    kept = layer.router.layer_plan(layer.layer_index, B, T)[0]
+    kept = layer.router.layer_plan(layer.plan_row, B, T)[0]
     y = layer(x, **{keyword: mask})
     for row in range(B):
         idx = kept[row]
@@ -117,8 +117,8 @@ def test_an_unusable_mask_is_an_error_naming_the_keyword():
 def test_separate_wrappers_never_keep_the_same_tokens():
     """The README's ``RandomLTD(block)`` twice: each wrapper has its own row of the plan."""
     first, second = RandomLTD(SDPABlock(), KEEP), RandomLTD(SDPABlock(), KEEP)
-    draws = [(first.router.layer_plan(first.layer_index, B, T), second.router.layer_plan(second.layer_index, B, T))]
-    assert first.layer_index != second.layer_index
+    draws = [(first.router.layer_plan(first.plan_row, B, T), second.router.layer_plan(second.plan_row, B, T))]
+    assert first.plan_row != second.plan_row
     assert not torch.equal(*draws[0])
 
 
@@ -158,7 +158,7 @@ def test_applied_layers_draw_different_indices_and_eval_equals_the_unwrapped_mod
 def test_layers_by_path_and_clear_errors():
     model = apply_random_ltd(encoder(), ["layers.0", "layers.3"], keep=KEEP)
     assert isinstance(model.layers[0], RandomLTD) and isinstance(model.layers[3], RandomLTD)
-    assert [model.layers[i].layer_index for i in (0, 3)] == [0, 1]
+    assert [model.layers[i].plan_row for i in (0, 3)] == [0, 1]
     with pytest.raises(ValueError, match="out of range for the 4 blocks of 'layers'"):
         apply_random_ltd(encoder(), [4])
     with pytest.raises(ValueError, match=r"'layers\.9' is not a module path"):

@@ -171,7 +171,7 @@ def test_a_positional_integer_tensor_reaches_the_block_not_the_kept_indices():
     layer = RandomLTD(Offset(), keep=4).train()
     offsets = torch.ones(2, 4, dtype=torch.long)  # [B, k] integers, the second positional argument
     out = layer(torch.zeros(2, 10, 3), offsets)
-    kept = layer.router.layer_plan(layer.layer_index, 2, 10)[0]
+    kept = layer.router.layer_plan(layer.plan_row, 2, 10)[0]
     assert torch.equal(out.sum(-1).gt(0), torch.zeros(2, 10, dtype=torch.bool).scatter(1, kept, True))
     assert out.max() == 4.0  # the block received it
     with pytest.raises(ValueError, match=r"argument 'offsets' of Offset has shape \(2, 10\)"):
@@ -193,7 +193,7 @@ def test_axis_zero_tables_are_gathered_or_refused_by_name():
         layer(torch.zeros(2, 10, 3), (torch.zeros(3), torch.zeros(10)))  # inside tuples too
     gathering = RandomLTD(SlicesItsTable(), keep=4, token_kwargs={"table": functools.partial(_rows, 0)}).train()
     out = gathering(torch.zeros(2, 10, 3), table)
-    kept = gathering.router.layer_plan(gathering.layer_index, 2, 10)[0]
+    kept = gathering.router.layer_plan(gathering.plan_row, 2, 10)[0]
     expected = torch.zeros(2, 10, 3).scatter(
         1, kept.unsqueeze(-1).expand(-1, -1, 3), kept.unsqueeze(-1).float().expand(-1, -1, 3)
     )

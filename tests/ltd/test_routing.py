@@ -3,11 +3,11 @@ import math
 import pytest
 import torch
 
-from lightning_ltd.ltd import TokenRouter, draw_plan, step_position, step_seed, stream_id
+from lightning_ltd.ltd import TokenRouter, draw_plan, plan_counter, step_seed, stream_id
 
 
 def plan_at(step, micro=0, seed=0, rank=0, n_layers=3, batch=4, seq=32, keep=8, protected=0):
-    position = torch.tensor(step_position(step, micro))
+    position = torch.tensor(plan_counter(step, micro))
     return draw_plan(position, stream_id(seed, rank), n_layers, batch, seq, keep, protected)
 
 
@@ -92,20 +92,20 @@ def test_bad_keep_rejected(keep):
         draw_plan(torch.tensor(0), 0, 1, 2, 20, keep)
 
 
-def test_drawing_never_moves_the_router_advance_does_and_set_position_rewinds():
+def test_drawing_never_moves_the_router_advance_does_and_set_counter_rewinds():
     router = TokenRouter(num_layers=2, keep=4, seed=9)
     first = router.plan(3, 12)
     assert torch.equal(router.plan(3, 12), first)  # a forward only reads the plan (recomputation keeps it)
     router.advance()
     second = router.plan(3, 12)
     assert not torch.equal(first, second)  # the driver's call between steps gives a fresh plan
-    router.set_position(0)
+    router.set_counter(0)
     assert torch.equal(router.plan(3, 12), first)
-    router.set_position(11, 2)
-    expected = draw_plan(torch.tensor(step_position(11, 2)), stream_id(9, 0), 2, 3, 12, 4)
+    router.set_counter(11, 2)
+    expected = draw_plan(torch.tensor(plan_counter(11, 2)), stream_id(9, 0), 2, 3, 12, 4)
     assert torch.equal(router.plan(3, 12), expected)
     router.rank = 1
-    router.set_position(11, 2)
+    router.set_counter(11, 2)
     assert not torch.equal(router.plan(3, 12), expected)
 
 
@@ -129,7 +129,7 @@ def test_plan_equals_a_plain_python_reference():
     from lightning_ltd.ltd.routing import mix32
 
     step, seed, rank, n_layers, batch, seq, keep = 12, 5, 1, 2, 3, 10, 4
-    position = step_position(step)
+    position = plan_counter(step)
     key = mix32(mix32((position & 0xFFFFFFFF) ^ stream_id(seed, rank)) ^ (position >> 32))
     second_key = mix32(key ^ 0x27D4EB2F)
     expected = []

@@ -20,7 +20,7 @@ def first_draw(layer, batch, seq):
     """The indices a fresh standalone layer keeps on its first training call: its own row of
     its seed's first plan."""
     router = TokenRouter(1, keep=layer.keep, seed=layer.router.seed)
-    return router.layer_plan(layer.layer_index, batch, seq)[0]
+    return router.layer_plan(layer.plan_row, batch, seq)[0]
 
 
 @pytest.mark.parametrize("setting", ["eval", "none", "full", "over"])
@@ -102,7 +102,7 @@ def test_padded_keys_stay_masked(full_mask):
     # and padding content does not leak into real tokens
     x2 = x.clone()
     x2[:, 9:] = torch.randn(B, 3, C) * 100
-    layer.router.set_position(0)
+    layer.router.set_counter(0)
     y2 = layer(x2, attn_mask=mask)
     torch.testing.assert_close(y2[:, :9], y[:, :9])
 
@@ -151,9 +151,9 @@ def test_given_indices_are_used_and_shared_router_holds_one_keep():
     indices = torch.tensor([[0, 3, 4], [1, 2, 11], [5, 6, 7]])
     y = first(x, kept_indices=indices)
     torch.testing.assert_close(gather_tokens(y, indices), first.block(gather_tokens(x, indices)))
-    before = router.position.clone()
+    before = router.counter.clone()
     first(x, kept_indices=indices)
-    assert torch.equal(router.position, before)  # given indices draw nothing
+    assert torch.equal(router.counter, before)  # given indices draw nothing
 
 
 def test_standalone_layer_keeps_its_plan_until_the_driver_moves_it_on():

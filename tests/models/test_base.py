@@ -34,7 +34,7 @@ def test_activation_checkpointing_gives_the_same_gradients_with_dropping_and_dro
     for checkpointing in (False, True):
         model = build(kind, checkpointing).train()
         model.keep = 8
-        model.router.set_position(7, 0)
+        model.router.set_counter(7, 0)
         widths = []
         for layer in model.modules():
             if type(layer).__name__ == "Block":

@@ -7,7 +7,7 @@ from torch.utils.data import DataLoader
 
 from lightning_ltd.callbacks import RandomLTDScheduler
 from lightning_ltd.data.mlm import bucket_widths, pad_batch
-from lightning_ltd.ltd import step_position
+from lightning_ltd.ltd import plan_counter
 from lightning_ltd.models import BERT, GPT, BERTConfig, GPTConfig, ViT, ViTConfig
 from lightning_ltd.models.compile import compile_model, count_graphs, is_compiled
 from lightning_ltd.modules import BERTModule
@@ -34,10 +34,10 @@ def test_fullgraph_compile_in_training_mode_agrees_with_eager(kind):
     for model in (eager, compiled):
         model.train()
         model.keep = 8
-        model.router.set_position(5, 1)
+        model.router.set_counter(5, 1)
     out_eager, out_compiled = eager(*inputs), compiled_forward(*inputs)  # fullgraph: a break would raise
     torch.testing.assert_close(out_compiled, out_eager)
-    assert compiled.router.position.item() == eager.router.position.item() == step_position(5, 1)  # no mutation
+    assert compiled.router.counter.item() == eager.router.counter.item() == plan_counter(5, 1)  # no mutation
     out_eager.square().mean().backward()
     out_compiled.square().mean().backward()
     for (name, a), b in zip(eager.named_parameters(), compiled.parameters(), strict=True):
