@@ -42,20 +42,6 @@ def is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def int_problems(minimum: int, **values: object) -> list[str]:
-    """``name=value must be an integer >= minimum`` for each value that is not one (None is skipped)."""
-    return [
-        f"{name}={value!r} must be an integer >= {minimum}"
-        for name, value in values.items()
-        if value is not None and (not is_int(value) or value < minimum)  # type: ignore[operator]
-    ]
-
-
-def positive_int_problems(**values: object) -> list[str]:
-    """``name=value must be a positive integer`` for each value that is not one."""
-    return [problem.replace("an integer >= 1", "a positive integer") for problem in int_problems(1, **values)]
-
-
 class SettingWarning(UserWarning):
     """A setting that works, but probably not as meant; ``train.py`` shows it as one line naming
     the setting (``warning: lr.warmup_steps=50 ...``), not as a location in Hydra's internals."""

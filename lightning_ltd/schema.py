@@ -247,37 +247,3 @@ def field_problems(instance: Any) -> list[str]:
         for f in dataclasses.fields(instance)
         if f.name in hints and not accepts(hints[f.name], getattr(instance, f.name))
     ]
-
-
-def key_coverage(node: Any, key: str = "", own: dict[str, Any] | None = None) -> tuple[list[str], list[str]]:
-    """(keys a schema covers, keys none covers) under ``node``, the schema-coverage measure: a
-    key of a node with a ``_target_`` needs an annotation of that constructor; ``own`` annotates
-    the keys of ``node`` itself (the run's top level). Nested groups are walked, not counted."""
-    from omegaconf import DictConfig, ListConfig
-
-    covered: list[str] = []
-    uncovered: list[str] = []
-    if isinstance(node, ListConfig):
-        for i, item in enumerate(node):
-            inner = key_coverage(item, f"{key}[{i}]")
-            covered, uncovered = covered + inner[0], uncovered + inner[1]
-        return covered, uncovered
-    if not isinstance(node, DictConfig):
-        return covered, uncovered
-    hints = constructor_hints(str(node._target_)) if "_target_" in node else own or {}
-    for name in node:
-        full, child = f"{key}.{name}" if key else str(name), node._get_node(name)
-        nested = isinstance(child, DictConfig | ListConfig)
-        if name in HYDRA_KEYS:
-            continue
-        if (
-            nested
-            and (name not in hints or isinstance(child, ListConfig))
-            and ("_target_" in child or "_target_" not in node or isinstance(child, ListConfig))
-        ):
-            inner = key_coverage(child, full)
-            covered, uncovered = covered + inner[0], uncovered + inner[1]
-            if name not in hints or not isinstance(child, ListConfig):
-                continue
-        (covered if name in hints else uncovered).append(full)
-    return covered, uncovered

@@ -1,12 +1,14 @@
 """Every config key is checked against the annotation of the constructor it feeds (``schema.py``)."""
 
+import types
 import typing
+from typing import Any
 
 import pytest
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from lightning_ltd.cli import ConfigError, build
-from lightning_ltd.schema import accepts, constructor_hints, key_coverage, type_problems
+from lightning_ltd.schema import HYDRA_KEYS, accepts, constructor_hints, type_problems
 from lightning_ltd.settings import RunSettings
 from tests.conftest import CONF_DIR
 
@@ -44,8 +46,18 @@ def group_nodes():
 WRONG = {bool: "maybe", int: "abc", float: "abc", str: 12}
 
 
+def plain_type(hint):
+    """``Annotated[int, Bounds(1)]`` -> ``int``, inside unions too."""
+    if typing.get_origin(hint) is typing.Annotated:
+        return typing.get_args(hint)[0]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return typing.Union[tuple(plain_type(a) for a in typing.get_args(hint))]  # noqa: UP007
+    return hint
+
+
 def wrong_value(hint):
     """A value the hint excludes, when it allows one plain type (or a set of literals) besides None."""
+    hint = plain_type(hint)
     if typing.get_origin(hint) is typing.Literal:
         return "no-such-option"
     members = [a for a in typing.get_args(hint) if a is not type(None)] if typing.get_args(hint) else [hint]
@@ -82,6 +94,38 @@ def test_booleans_are_only_booleans_and_numbers_never_booleans():
     assert accepts(float, 3) and not accepts(float, False) and not accepts(float, "0.1")
     assert accepts(int | None, None) and accepts(list[int], [1, 2]) and not accepts(list[int], [1, "a"])
     assert accepts(tuple[float, ...], (0.9, 0.95)) and not accepts(typing.Sequence[float], "ab")
+
+
+def key_coverage(node: Any, key: str = "", own: dict[str, Any] | None = None) -> tuple[list[str], list[str]]:
+    """(keys a schema covers, keys none covers) under ``node``, the schema-coverage measure: a
+    key of a node with a ``_target_`` needs an annotation of that constructor; ``own`` annotates
+    the keys of ``node`` itself (the run's top level). Nested groups are walked, not counted."""
+    covered: list[str] = []
+    uncovered: list[str] = []
+    if isinstance(node, ListConfig):
+        for i, item in enumerate(node):
+            inner = key_coverage(item, f"{key}[{i}]")
+            covered, uncovered = covered + inner[0], uncovered + inner[1]
+        return covered, uncovered
+    if not isinstance(node, DictConfig):
+        return covered, uncovered
+    hints = constructor_hints(str(node._target_)) if "_target_" in node else own or {}
+    for name in node:
+        full, child = f"{key}.{name}" if key else str(name), node._get_node(name)
+        nested = isinstance(child, DictConfig | ListConfig)
+        if name in HYDRA_KEYS:
+            continue
+        if (
+            nested
+            and (name not in hints or isinstance(child, ListConfig))
+            and ("_target_" in child or "_target_" not in node or isinstance(child, ListConfig))
+        ):
+            inner = key_coverage(child, full)
+            covered, uncovered = covered + inner[0], uncovered + inner[1]
+            if name not in hints or not isinstance(child, ListConfig):
+                continue
+        (covered if name in hints else uncovered).append(full)
+    return covered, uncovered
 
 
 def compositions():

@@ -10,7 +10,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.nn.utils import get_total_norm
 
-from lightning_ltd.errors import int_problems, positive_int_problems, raise_if
+from lightning_ltd.schema import Count, PositiveInt, checked
 
 
 class NonFiniteLossError(RuntimeError):
@@ -38,9 +38,8 @@ class NonFiniteLossGuard(Callback):
         skip_steps: how many non-finite optimizer steps to skip before stopping (0: stop at the first).
     """
 
-    def __init__(self, check_every_n_steps: int | None = None, skip_steps: int = 0) -> None:
-        problems = positive_int_problems(check_every_n_steps=check_every_n_steps)
-        raise_if(problems + int_problems(0, skip_steps=skip_steps))
+    @checked
+    def __init__(self, check_every_n_steps: PositiveInt | None = None, skip_steps: Count = 0) -> None:
         self.check_every_n_steps = check_every_n_steps
         self.skip_steps = skip_steps
         self.skipped: list[int] = []

@@ -12,8 +12,8 @@ from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 
 from lightning_ltd.callbacks.schedule import RandomLTDScheduler
-from lightning_ltd.errors import InvalidFieldsError, is_number
 from lightning_ltd.ltd import budget_saving, effective_tokens
+from lightning_ltd.schema import PositiveFloat, checked
 
 
 class RunSummary(Callback):
@@ -47,9 +47,10 @@ class RunSummary(Callback):
         baseline_tokens: the baseline's budget in (effective = data) tokens; None: no budget saving.
     """
 
-    def __init__(self, metrics: Sequence[str] = ("val/loss", "val/ppl"), baseline_tokens: float | None = None) -> None:
-        if baseline_tokens is not None and not (is_number(baseline_tokens) and baseline_tokens > 0):
-            raise InvalidFieldsError([f"baseline_tokens={baseline_tokens!r} must be a number > 0, or null"])
+    @checked
+    def __init__(
+        self, metrics: Sequence[str] = ("val/loss", "val/ppl"), baseline_tokens: PositiveFloat | None = None
+    ) -> None:
         self.metrics = tuple(metrics)
         self.baseline_tokens = baseline_tokens
         self.start_metrics: dict[str, float] = {}

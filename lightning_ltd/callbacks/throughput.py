@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import lightning as L
 from lightning.pytorch.callbacks import ThroughputMonitor
 
-from lightning_ltd.errors import int_problems, raise_if
 from lightning_ltd.modules.base import RandomLTDModule
+from lightning_ltd.schema import Bounds, checked
 
 
 class TokenThroughputMonitor(ThroughputMonitor):
@@ -25,8 +25,8 @@ class TokenThroughputMonitor(ThroughputMonitor):
     ``train/batches``, ``train/samples`` counters.
     """
 
-    def __init__(self, window_size: int = 100, **kwargs: Any) -> None:
-        raise_if(int_problems(2, window_size=window_size))  # throughput needs two points in the window
+    @checked
+    def __init__(self, window_size: Annotated[int, Bounds(2)] = 100, **kwargs: Any) -> None:  # two points at least
         super().__init__(batch_size_fn=self._rows, length_fn=self._tokens, window_size=window_size, **kwargs)
         self._module: RandomLTDModule | None = None
 
