@@ -154,3 +154,36 @@ def test_every_key_of_every_composition_is_covered_by_a_schema():
 def test_coverage_finds_a_key_no_constructor_takes():
     node = OmegaConf.create({"ltd": {"_target_": "lightning_ltd.callbacks.RandomLTDScheduler", "min_kep": 3}})
     assert key_coverage(node) == ([], ["ltd.min_kep"])
+
+
+def test_checked_applies_the_schema_to_python_calls_with_ranges():
+    from lightning_ltd.callbacks import NonFiniteLossGuard, RandomLTDScheduler
+    from lightning_ltd.errors import InvalidFieldsError
+    from lightning_ltd.modules import GPTModule
+
+    with pytest.raises(InvalidFieldsError) as err:
+        GPTModule(lr=0, betas=(0.9, 1.0), dropout=-0.1, position="alibi", n_layer=2.5)
+    assert err.value.problems == [
+        "n_layer=2.5 must be a positive integer",
+        "dropout=-0.1 must be a number in [0, 1)",
+        "position='alibi' must be one of learned, rotary",
+        "lr=0 must be a number > 0",
+        "betas=(0.9, 1.0) must be two numbers in [0, 1)",
+    ]
+    with pytest.raises(InvalidFieldsError, match=r"^skip_steps=-1 must be an integer >= 0$"):
+        NonFiniteLossGuard(skip_steps=-1)
+    assert RandomLTDScheduler(min_keep=8, max_keep=8).min_keep == 8  # in range: nothing raised
+    assert GPTModule(n_layer=3, ltd_layers=range(1, 2)).model.config.ltd_layers == [1]  # any sequence
+
+
+def test_the_trainer_overlay_narrows_lightnings_annotations(train_config):
+    for override, message in [
+        ("trainer.max_epochs=abc", "trainer.max_epochs='abc' must be an integer >= -1, or null"),
+        ("trainer.check_val_every_n_epoch=0", "trainer.check_val_every_n_epoch=0 must be a positive integer"),
+        ("seed=-1", "seed=-1 must be an integer in [0, 4294967295], or null"),
+        ("seed=99999999999", "seed=99999999999 must be an integer in [0, 4294967295]"),
+        ("validate_before_fit=maybe", "validate_before_fit='maybe' must be true or false"),
+    ]:
+        with pytest.raises(ConfigError) as err:
+            build(train_config(override))
+        assert message in str(err.value), override

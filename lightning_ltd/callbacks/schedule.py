@@ -113,23 +113,9 @@ class RandomLTDScheduler(Callback):
 
     @property
     def ledger(self) -> LayerTokenLedger:
-        """The layer-token ledger (``LayerTokenLogger`` owns it)."""
+        """The layer-token ledger (``LayerTokenLogger`` owns it): ``consumed`` and ``full``
+        layer-tokens over all ranks as of the last sync, and their ``saving``."""
         return self.logger.ledger
-
-    @property
-    def layer_tokens(self) -> int:
-        """Layer-tokens consumed over all ranks, as of the last sync."""
-        return self.ledger.consumed
-
-    @property
-    def full_layer_tokens(self) -> int:
-        """Layer-tokens the same batches would have cost at full length (synced total)."""
-        return self.ledger.full
-
-    @property
-    def saving(self) -> float:
-        """Theoretical layer-token saving of the run so far (vs the same batches at full length)."""
-        return self.ledger.saving
 
     @property
     def budget_stop_step(self) -> int | None:

@@ -74,7 +74,7 @@ class RunSummary(Callback):
         """Where this ``fit`` starts (after a resume restored the step and the ledger)."""
         self._start_step = trainer.global_step
         scheduler = find_scheduler(trainer)
-        self._start_full_tokens = scheduler.full_layer_tokens if scheduler is not None else 0
+        self._start_full_tokens = scheduler.ledger.full if scheduler is not None else 0
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
@@ -103,20 +103,20 @@ class RunSummary(Callback):
     def _token_counts(self, scheduler: RandomLTDScheduler, n_layer: int, wall_time: float) -> dict[str, Any]:
         """The whole run's layer-tokens and savings; this segment's throughput."""
         counts: dict[str, Any] = {
-            "layer_tokens": scheduler.layer_tokens,
-            "full_layer_tokens": scheduler.full_layer_tokens,
-            "schedule_saving": scheduler.saving,
+            "layer_tokens": scheduler.ledger.consumed,
+            "full_layer_tokens": scheduler.ledger.full,
+            "schedule_saving": scheduler.ledger.saving,
         }
         if not n_layer:
             return counts
         if wall_time > 0:  # tokens read in this segment
             counts["tokens_per_s"] = (
-                effective_tokens(scheduler.full_layer_tokens - self._start_full_tokens, n_layer) / wall_time
+                effective_tokens(scheduler.ledger.full - self._start_full_tokens, n_layer) / wall_time
             )
-        counts["effective_tokens"] = effective_tokens(scheduler.layer_tokens, n_layer)
+        counts["effective_tokens"] = effective_tokens(scheduler.ledger.consumed, n_layer)
         if self.baseline_tokens is not None:
             counts["baseline_tokens"] = self.baseline_tokens
-            counts["budget_saving"] = budget_saving(scheduler.layer_tokens, n_layer, self.baseline_tokens)
+            counts["budget_saving"] = budget_saving(scheduler.ledger.consumed, n_layer, self.baseline_tokens)
         return counts
 
 

@@ -1,4 +1,4 @@
-"""Text data: a default corpus that ships with Python, users' own files, byte-level tokens.
+"""Text data: a default corpus that ships with Python or users' own files, packed into next-token blocks.
 
 Tokens are packed into non-overlapping blocks of ``block_size + 1`` (inputs plus the shifted
 targets); every ``val_every``-th block goes to validation, so the split is deterministic, spread

@@ -202,6 +202,28 @@ class RandomLTDModule(L.LightningModule):
         self.hparams.update({k: v for k, v in arch.items() if k in self.hparams})
         return weights
 
+    def architecture(self, *names: str, **fixed: Any) -> dict[str, Any]:
+        """The hparams that shape the network (``adopt_pretrained`` may replace them)."""
+        return {**{name: self.hparams[name] for name in names}, **fixed}
+
+    def build_model(
+        self, network: type[torch.nn.Module], config_class: type, arch: dict[str, Any], weights: Any, **settings: Any
+    ) -> Any:
+        """``self.model``: ``network`` of ``config_class(**arch, **settings)`` with the hparams'
+        ``ltd_layers``, ``activation_checkpointing`` and ``seed``, then the converted pretrained
+        ``weights`` (None: none) loaded into it. Returns the config."""
+        layers = self.hparams.ltd_layers
+        config = config_class(
+            **arch,
+            **settings,
+            ltd_layers=None if layers is None else list(layers),
+            activation_checkpointing=self.hparams.activation_checkpointing,
+        )
+        self.model = network(config, seed=self.hparams.seed)
+        if weights is not None:
+            self.load_pretrained_weights(weights, str(self.hparams.pretrained))
+        return config
+
     def load_pretrained_weights(self, weights: dict[str, torch.Tensor], source: str) -> None:
         """Load converted weights into ``self.model``, or raise one error listing every bad key."""
         check_state_dict(self.model.state_dict(), weights, source)

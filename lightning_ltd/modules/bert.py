@@ -49,26 +49,10 @@ class BERTModule(MaskedLMModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        arch = {
-            "vocab_size": vocab_size,
-            "block_size": block_size,
-            "n_layer": n_layer,
-            "n_head": n_head,
-            "n_embd": n_embd,
-            "type_vocab_size": type_vocab_size,
-            "pre_norm": pre_norm,
-            "layer_norm_eps": layer_norm_eps,
-        }
+        names = ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "type_vocab_size", "pre_norm")
+        arch = self.architecture(*names, "layer_norm_eps")
         weights = self.adopt_pretrained(arch, pretrained, read_hf_bert)  # config.json decides the architecture
-        config = BERTConfig(
-            **arch,
-            dropout=dropout,
-            ltd_layers=None if ltd_layers is None else list(ltd_layers),
-            activation_checkpointing=activation_checkpointing,
-        )
-        self.model = BERT(config, seed=seed)
-        if weights is not None:
-            self.load_pretrained_weights(weights, str(pretrained))
+        config = self.build_model(BERT, BERTConfig, arch, weights, dropout=dropout)
         self.add_metrics(config.vocab_size)  # sized from the built model: a pretrained folder's vocabulary wins
 
     def save_pretrained(self, path: str | Path) -> Path:

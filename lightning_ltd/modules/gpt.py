@@ -50,27 +50,11 @@ class GPTModule(NextTokenModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        arch = {
-            "vocab_size": vocab_size,
-            "block_size": block_size,
-            "n_layer": n_layer,
-            "n_head": n_head,
-            "n_embd": n_embd,
-            "bias": bias,
-            "position": position,
-            "layer_norm_eps": 1e-5,
-        }
-        weights = self.adopt_pretrained(arch, pretrained, read_hf_gpt2)  # config.json decides the architecture
-        config = GPTConfig(
-            **arch,
-            dropout=dropout,
-            rotary_base=rotary_base,
-            ltd_layers=None if ltd_layers is None else list(ltd_layers),
-            activation_checkpointing=activation_checkpointing,
+        arch = self.architecture(
+            "vocab_size", "block_size", "n_layer", "n_head", "n_embd", "bias", "position", layer_norm_eps=1e-5
         )
-        self.model = GPT(config, seed=seed)
-        if weights is not None:
-            self.load_pretrained_weights(weights, str(pretrained))
+        weights = self.adopt_pretrained(arch, pretrained, read_hf_gpt2)  # config.json decides the architecture
+        self.build_model(GPT, GPTConfig, arch, weights, dropout=dropout, rotary_base=rotary_base)
         self.add_metrics()
 
     def save_pretrained(self, path: str | Path) -> Path:

@@ -63,29 +63,14 @@ class ViTModule(RandomLTDModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        arch = {
-            "image_size": image_size,
-            "patch_size": patch_size,
-            "in_channels": in_channels,
-            "num_classes": 10 if num_classes is None else num_classes,
-            "n_layer": n_layer,
-            "n_head": n_head,
-            "n_embd": n_embd,
-            "layer_norm_eps": layer_norm_eps,
-        }
+        names = ("image_size", "patch_size", "in_channels", "n_layer", "n_head", "n_embd", "layer_norm_eps")
+        arch = self.architecture(*names, num_classes=10 if num_classes is None else num_classes)
         weights = self.adopt_pretrained(arch, pretrained, lambda path: read_timm_vit(path, pretrained_head_size))
         if weights is not None and num_classes is not None and num_classes != arch["num_classes"]:
             # finetuning on other classes: a fresh head, as timm.create_model(num_classes=...) does
             weights = {k: v for k, v in weights.items() if not k.startswith("head.")}
             arch["num_classes"] = self.hparams["num_classes"] = num_classes
-        config = ViTConfig(
-            **arch,
-            dropout=dropout,
-            protect_cls=protect_cls,
-            ltd_layers=None if ltd_layers is None else list(ltd_layers),
-            activation_checkpointing=activation_checkpointing,
-        )
-        self.model = ViT(config, seed=seed)
+        config = self.build_model(ViT, ViTConfig, arch, None, dropout=dropout, protect_cls=protect_cls)
         self.val_loss = MeanMetric()
         self.val_acc = MulticlassAccuracy(num_classes=config.num_classes, average="micro")
         if weights is not None:

@@ -38,16 +38,16 @@ def test_keep_follows_mslg_per_optimizer_step_and_tokens_are_counted(accumulate)
         assert keep == (scheduled if scheduled < width - 1 else None)  # None: the batch is not longer
         keep = scheduled
         expected_tokens += layer_tokens_per_step(rows, width - 1, keep, 4, 2)
-    assert scheduler.layer_tokens == expected_tokens
-    assert scheduler.full_layer_tokens == 12 * accumulate * 4 * 24 * 4
-    assert 0 < scheduler.saving < 0.5
+    assert scheduler.ledger.consumed == expected_tokens
+    assert scheduler.ledger.full == 12 * accumulate * 4 * 24 * 4
+    assert 0 < scheduler.ledger.saving < 0.5
 
 
 def test_disabled_runs_the_plain_model():
     scheduler = RandomLTDScheduler(enabled=False)
     module = fit(scheduler, steps=3)
     assert {keep for _, keep, _ in module.seen} == {None}
-    assert scheduler.saving == 0.0
+    assert scheduler.ledger.saving == 0.0
 
 
 def test_state_round_trip():
@@ -73,7 +73,7 @@ def test_lr_follows_scheduled_layer_tokens_in_closed_form(accumulate):
     schedule = LayerTokenLR(total_steps=12, warmup_steps=2, min_lr=1e-4)
     scheduler = RandomLTDScheduler(min_keep=4, max_keep=24, ramp_steps=8, granularity=4, lr=schedule)
     module = fit(scheduler, accumulate=accumulate)
-    assert schedule.total == scheduler.layer_tokens  # decays exactly over what the run consumed
+    assert schedule.total == scheduler.ledger.consumed  # decays exactly over what the run consumed
     per_step = [accumulate * layer_tokens_per_step(4, 24, mslg_keep(t, 4, 24, 8, 4), 4, 2) for t in range(12)]
     for step, lr, _ in module.lrs:
         expected = warmup_decay_lr(sum(per_step[:step]), 3e-3, schedule.warmup, schedule.total, 1e-4, "cosine")
@@ -88,7 +88,7 @@ def test_stop_at_layer_token_budget():
     scheduler = RandomLTDScheduler(min_keep=4, max_keep=24, ramp_steps=8, granularity=4, lr=schedule)
     module = fit(scheduler, steps=1000)
     per_step = [layer_tokens_per_step(4, 24, keep, 4, 2) for _, keep, _ in module.seen]
-    assert scheduler.layer_tokens == sum(per_step) >= budget
+    assert scheduler.ledger.consumed == sum(per_step) >= budget
     assert sum(per_step[:-1]) < budget  # stopped at the first step that reached it
 
 
@@ -112,7 +112,7 @@ def test_ledger_syncs_only_on_logging_steps_and_at_the_end(monkeypatch):
     trainer.fit(module, DataLoader(torch.randint(0, 32, (80, 25)), batch_size=4))
     assert len(syncs) == 20 // 5 + 1  # four logging steps and the end of the run
     expected = sum(layer_tokens_per_step(4, 24, mslg_keep(t, 4, 24, 8, 4), 4, 2) for t in range(20))
-    assert scheduler.layer_tokens == expected and scheduler.full_layer_tokens == 20 * 4 * 24 * 4
+    assert scheduler.ledger.consumed == expected and scheduler.ledger.full == 20 * 4 * 24 * 4
 
 
 def test_lr_in_steps_means_steps_whatever_the_padded_widths():

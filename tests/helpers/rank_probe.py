@@ -39,7 +39,7 @@ class RankProbe(Callback):
                 "step": trainer.global_step,
                 "keep": scheduler.keep_at(scheduler.driver.micro_batch.step),
                 "lr": trainer.optimizers[0].param_groups[0]["lr"],  # the next step's, on every rank
-                "layer_tokens": scheduler.layer_tokens,
+                "layer_tokens": scheduler.ledger.consumed,
                 "loss": float(outputs["loss"]),
                 "indices": self._plans[-1],
                 "batch_first_tokens": batch[:, 0].tolist(),

@@ -106,3 +106,13 @@ def test_sgd_with_momentum_keeps_the_weight_decay_groups():
     assert [group["weight_decay"] for group in optimizer.param_groups] == [5e-4, 0.0]
     with pytest.raises(ValueError, match=r"optimizer='adam' must be one of adamw, sgd"):
         ViTModule(optimizer="adam")
+
+
+def test_sizes_come_from_the_models_config_unless_the_module_sets_them():
+    from lightning_ltd.modules import GPTModule, ViTModule
+
+    gpt, vit = GPTModule(n_layer=3, block_size=24), ViTModule(image_size=8, patch_size=4)
+    assert (gpt.num_layers, gpt.max_seq_len, vit.max_seq_len) == (3, 24, 5)  # ViT: 4 patches + [CLS]
+    gpt.max_seq_len = 16  # a module of one's own may state its own
+    assert gpt.max_seq_len == 16 and gpt.model.config.block_size == 24
+    assert CausalEncoderLM().contract_problems() == []
