@@ -35,6 +35,10 @@ class RandomLTDScheduler(Callback):
     - ``LayerTokenLogger``: the layer-token ledger, summed over ranks only on logging steps, at
       checkpoints and at the end, and its ``train/...`` metrics.
 
+    Logged on logging steps: ``train/keep``, ``train/layer_tokens``, ``train/effective_tokens``
+    (layer-tokens / layers, Megatron's count), ``train/schedule_saving`` (layer-tokens skipped so
+    far against the same batches at full length) and, with ``lr``, ``train/lr``.
+
     Args:
         enabled: False runs the plain baseline but still counts layer-tokens and drives the LR.
         min_keep: kept length at step 0.
