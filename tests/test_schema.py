@@ -136,6 +136,7 @@ def compositions():
             yield [f"{path.parent.name}={path.stem}"]
 
 
+@pytest.mark.slow  # composes 39 configurations (about 5 s)
 def test_every_key_of_every_composition_is_covered_by_a_schema():
     """The coverage measure: each key reaches an annotation (a constructor's, an overlay's, or
     ``RunSettings``), so a wrong type or range is caught for every key, not a listed few."""
