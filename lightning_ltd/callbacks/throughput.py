@@ -14,8 +14,8 @@ from lightning_ltd.schema import Bounds, checked
 class TokenThroughputMonitor(ThroughputMonitor):
     """``ThroughputMonitor`` that reads rows and tokens from ``pl_module.token_shape``.
 
-    FLOPs come from the module's ``flops_per_batch``, which ``RandomLTDScheduler`` updates every
-    step from the kept length, so FLOP/s stay honest while the kept length ramps up. Config
+    FLOPs come from the module's ``flops_per_batch``, derived from the batch in flight and the
+    routers' kept length, so FLOP/s stay honest while the kept length ramps up. Config
     files cannot hold lambdas, hence this subclass.
 
     Logs what ``ThroughputMonitor`` logs, every ``log_every_n_steps`` once ``window_size``
