@@ -18,6 +18,7 @@ def load_script():
     return module
 
 
+@pytest.mark.slow  # two short replication runs (about 9 s)
 @pytest.mark.parametrize("task", ["gpt", "vit"])
 def test_short_protocol_runs_and_reports(tmp_path, task):
     replicate = load_script()

@@ -114,6 +114,7 @@ def test_graphs_over_a_whole_schedule_with_padded_widths_meet_the_bound_exactly(
     assert len(graphs) == bound, graphs
 
 
+@pytest.mark.slow  # a whole train.py run under torch.compile (about 8 s)
 def test_train_py_with_model_compile_runs_one_graph_per_shape(train_config, monkeypatch):
     """``model.compile=true`` through the real configs (aot_eager instead of inductor, for time)."""
     import functools
