@@ -35,7 +35,8 @@ class RoutingDriver(Callback):
     (dropout) from the same coordinates, so a resumed run needs no RNG state.
 
     It also owns the two facts the other pieces read: ``micro_batch`` (the batch in flight) and
-    ``scheduled`` (the scheduled layer-tokens counter, built from the first batch's shape).
+    ``scheduled`` (the scheduled layer-tokens counter, built from the first batch's shape and,
+    after a resume, continuing from the count the checkpoint recorded: ``anchor``).
 
     Args are ``RandomLTDScheduler``'s of the same names.
     """
@@ -58,6 +59,7 @@ class RoutingDriver(Callback):
         self.schedule = None if max_keep is None else KeptLengthSchedule(*self._settings(max_keep))
         self.scheduled: ScheduledLayerTokens | None = None
         self.micro_batch: MicroBatch | None = None
+        self.anchor = (0, 0)  # (step, scheduled layer-tokens before it) of the checkpoint resumed from
         self._nominal_len: int | None = None
         self._routers: list[TokenRouter] = []
 
@@ -109,7 +111,7 @@ class RoutingDriver(Callback):
         if self.step_seeding:
             torch.manual_seed(step_seed(pl_module.ltd_seed, pl_module.global_rank, step, index))
         if self.scheduled is None:
-            self.scheduled = ScheduledLayerTokens(self.run_shape(trainer, pl_module, rows, seq_len))
+            self.scheduled = ScheduledLayerTokens(self.run_shape(trainer, pl_module, rows, seq_len), self.anchor)
 
     def run_shape(self, trainer: L.Trainer, pl_module: RandomLTDModule, rows: int, seq_len: int) -> RunShape:
         """One optimizer step at the nominal width (the data's block size, else this batch's)."""

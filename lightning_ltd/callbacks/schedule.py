@@ -138,10 +138,18 @@ class RandomLTDScheduler(Callback):
         what the data module reads (a resume checks it is the same)."""
         self.sync(trainer)
         state = {**self.state_dict(), "data_source": data_source(trainer.datamodule)}
+        scheduled = self.driver.scheduled
+        if scheduled is not None:  # where the LR and the budget stand, whatever the next run's batch
+            state["scheduled_step"] = trainer.global_step
+            state["scheduled_layer_tokens"] = scheduled.before(trainer.global_step)
+            state["global_batch"] = scheduled.shape.global_batch
         checkpoint.setdefault("callbacks", {})[self.state_key] = state
 
     def state_dict(self) -> dict[str, Any]:
         return self.ledger.state_dict()
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """The ledger's totals, and the scheduled layer-tokens the resumed run continues from."""
         self.ledger.load_state_dict(state_dict)
+        if "scheduled_layer_tokens" in state_dict:
+            self.driver.anchor = (int(state_dict["scheduled_step"]), int(state_dict["scheduled_layer_tokens"]))

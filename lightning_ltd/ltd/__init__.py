@@ -1,6 +1,6 @@
 """Random-LTD in plain PyTorch: sampling, gather/scatter, the wrapper and the schedules."""
 
-from lightning_ltd.ltd.apply import apply_random_ltd
+from lightning_ltd.ltd.apply import apply_random_ltd, set_rank
 from lightning_ltd.ltd.families import BlockRules, register_block_rules, rules_for
 from lightning_ltd.ltd.lr import LayerTokenLR, RunShape, StepLR
 from lightning_ltd.ltd.routing import (
@@ -37,6 +37,7 @@ from lightning_ltd.ltd.wrapper import RandomLTD, find_ltd_layers
 
 __all__ = [
     "apply_random_ltd",
+    "set_rank",
     "BlockRules",
     "gather_positions",
     "gather_rotary",

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from torch import nn
 
-from lightning_ltd.ltd.routing import TokenRouter
+from lightning_ltd.ltd.routing import TokenRouter, find_routers
 from lightning_ltd.ltd.tokens import TokenRule
 from lightning_ltd.ltd.wrapper import RandomLTD
 
@@ -20,6 +20,7 @@ def apply_random_ltd(
     blocks: str | None = None,
     keep: int | None = None,
     seed: int = 0,
+    rank: int = 0,
     num_protected: int = 0,
     token_kwargs: Mapping[str, TokenRule | int | Sequence[int]] | None = None,
     static_kwargs: Sequence[str] = (),
@@ -49,12 +50,16 @@ def apply_random_ltd(
             ``nn.ModuleList`` / ``nn.Sequential`` of same-class modules.
         keep: the initial kept length (None: no dropping until someone sets it).
         seed, num_protected: the router's (``TokenRouter``).
+        rank: this process's data-parallel rank, part of the plan's key, so that in a DDP loop
+            of one's own each rank drops different tokens (``set_rank(model, rank)`` changes it
+            later; ``RandomLTDModule`` sets it from Lightning's ``global_rank`` at setup).
         token_kwargs, static_kwargs, num_heads: as ``RandomLTD``'s, for every wrapped layer.
     """
     if hasattr(model, ROUTER_NAME):
         raise ValueError(f"model already has {ROUTER_NAME!r}: apply_random_ltd once per model")
     paths = layer_paths(model, layers, blocks)
     router = TokenRouter(len(paths), keep=keep, seed=seed, num_protected=num_protected)
+    set_rank(router, rank)
     for index, path in enumerate(paths):
         parent_path, _, name = path.rpartition(".")
         parent = model.get_submodule(parent_path) if parent_path else model
@@ -70,6 +75,15 @@ def apply_random_ltd(
         setattr(parent, name, wrapped)
     model.add_module(ROUTER_NAME, router)
     return model
+
+
+def set_rank(module: nn.Module, rank: int) -> None:
+    """Give every ``TokenRouter`` of ``module`` the data-parallel ``rank`` (an integer >= 0): ranks
+    then draw independent plans from one seed, as DistributedSampler gives them different data."""
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 0:
+        raise ValueError(f"rank={rank!r} must be an integer >= 0")
+    for router in find_routers(module):
+        router.rank = rank
 
 
 def layer_paths(model: nn.Module, layers: Sequence[int | str], blocks: str | None) -> list[str]:

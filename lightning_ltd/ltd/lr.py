@@ -41,23 +41,27 @@ class RunShape:
         """Layer-tokens of optimizer step ``step`` under this run's kept-length schedule."""
         return layer_tokens_per_step(self.global_batch, self.seq_len, self.keep_at(step), self.n_layer, self.n_dropping)
 
-    def layer_tokens_of_steps(self, steps: int) -> int:
-        """Layer-tokens the first ``steps`` steps consume under this run's kept-length schedule."""
-        return ScheduledLayerTokens(self).before(steps)
-
 
 class ScheduledLayerTokens:
     """Layer-tokens the schedule consumes before a step, kept as a running sum: O(1) per step,
-    O(steps) after a jump (a resume)."""
+    O(steps) after a jump.
 
-    def __init__(self, shape: RunShape) -> None:
+    ``anchor`` is ``(step, layer-tokens before it)`` as a checkpoint recorded them: a run resumed
+    with another global batch (another number of GPUs) continues from the count it had, instead
+    of re-counting every past step at the new batch, so its LR and budget go on where they were.
+    Steps before the anchor are counted at this run's shape (a warmup given in steps, say).
+    """
+
+    def __init__(self, shape: RunShape, anchor: tuple[int, int] = (0, 0)) -> None:
         self.shape = shape
-        self._step = 0
-        self._tokens = 0
+        self.anchor = anchor
+        self._step, self._tokens = anchor
 
     def before(self, step: int) -> int:
+        if step < self.anchor[0]:
+            return sum(self.shape.step_layer_tokens(t) for t in range(step))
         if step < self._step:
-            self._step, self._tokens = 0, 0
+            self._step, self._tokens = self.anchor
         while self._step < step:
             self._tokens += self.shape.step_layer_tokens(self._step)
             self._step += 1
@@ -70,7 +74,7 @@ class LRSchedule(Protocol):
     unit: str  # "layer_tokens" or "steps": what ``progress`` counts
     budget: int | None  # layer-tokens after which to stop, or None
 
-    def resolve(self, shape: RunShape) -> None: ...
+    def resolve(self, counter: ScheduledLayerTokens) -> None: ...
 
     def lr(self, progress: float, base_lr: float) -> float: ...
 
@@ -93,7 +97,7 @@ class LayerTokenLRScheduler(LRScheduler):
     def start(self, counter: ScheduledLayerTokens, step: int) -> None:
         """Resolve the schedule for the run's shape and set the LR of optimizer step ``step``."""
         if self.counter is None:
-            self.schedule.resolve(counter.shape)
+            self.schedule.resolve(counter)
         self.counter = counter
         self.base_lrs = [group["initial_lr"] for group in self.optimizer.param_groups]  # a resume's saved peak
         self.last_epoch = step
@@ -201,14 +205,16 @@ class LayerTokenLR:
         self.warmup: int = self.warmup_layer_tokens or 0
         self.resolved = False
 
-    def resolve(self, shape: RunShape) -> None:
-        """Turn totals given in tokens or steps into layer-tokens for this run."""
+    def resolve(self, counter: ScheduledLayerTokens) -> None:
+        """Turn totals given in tokens or steps into layer-tokens for this run (steps: what its
+        counter counts before them)."""
+        shape = counter.shape
         if self.total_tokens is not None:
             self.total = self.total_tokens * shape.n_layer
         elif self.total_steps is not None:
-            self.total = shape.layer_tokens_of_steps(self.total_steps)
+            self.total = counter.before(self.total_steps)
         if self.warmup_steps is not None:
-            self.warmup = shape.layer_tokens_of_steps(self.warmup_steps)
+            self.warmup = counter.before(self.warmup_steps)
         elif self.warmup_tokens is not None:
             self.warmup = self.warmup_tokens * shape.n_layer
         assert self.total is not None
@@ -243,7 +249,7 @@ class StepLR:
         self.decay = decay
         self.min_lr = min_lr
 
-    def resolve(self, shape: RunShape) -> None:
+    def resolve(self, counter: ScheduledLayerTokens) -> None:
         """Nothing to resolve: steps are steps."""
 
     def lr(self, progress: float, base_lr: float) -> float:

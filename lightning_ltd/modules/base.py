@@ -11,7 +11,7 @@ import lightning as L
 import torch
 
 from lightning_ltd.errors import SettingWarning, is_int
-from lightning_ltd.ltd import RandomLTD, TokenRouter, find_ltd_layers, find_routers
+from lightning_ltd.ltd import RandomLTD, TokenRouter, find_ltd_layers, find_routers, set_rank
 from lightning_ltd.models.compile import compile_model, is_compiled
 from lightning_ltd.modules.optim import build_optimizer, clip_sharded, decayed_names
 from lightning_ltd.pretrained.io import check_state_dict
@@ -241,8 +241,7 @@ class RandomLTDModule(L.LightningModule):
         the plan's key); TF32 matmuls on GPUs (float32 matmuls at TF32 speed; bf16 autocast is
         unaffected)."""
         self.check_contract()
-        for router in self.routers():
-            router.rank = self.global_rank
+        set_rank(self, self.global_rank)
         on_cuda = self._trainer is not None and self.trainer.strategy.root_device.type == "cuda"
         if on_cuda or self.device.type == "cuda":
             torch.set_float32_matmul_precision("high")

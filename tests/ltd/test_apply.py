@@ -180,3 +180,27 @@ def test_hugging_face_extended_masks_keep_their_broadcast_query_axis():
     gathered = gather_mask(mask, kept)
     assert gathered.shape == (B, 1, 1, KEEP)
     assert torch.equal(gathered[:, 0, 0], mask[:, 0, 0].gather(1, kept))
+
+
+def test_ranks_of_a_loop_of_ones_own_drop_different_tokens():
+    """``apply_random_ltd(rank=...)`` / ``set_rank``: two DDP ranks with one seed draw two plans."""
+    from lightning_ltd.ltd import set_rank
+
+    def plan(rank):
+        model = apply_random_ltd(
+            nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 4),
+            [1, 2],
+            keep=4,
+            seed=3,
+            rank=rank,
+        )
+        return model.ltd_router.plan(2, 12)
+
+    assert torch.equal(plan(0), plan(0)) and not torch.equal(plan(0), plan(1))
+    model = apply_random_ltd(
+        nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 4), [1, 2], keep=4, seed=3
+    )
+    set_rank(model, 1)
+    assert torch.equal(model.ltd_router.plan(2, 12), plan(1))
+    with pytest.raises(ValueError, match="rank=-1 must be an integer >= 0"):
+        set_rank(model, -1)

@@ -4,6 +4,7 @@ import pytest
 
 from lightning_ltd.errors import InvalidFieldsError
 from lightning_ltd.ltd import LayerTokenLR, RunShape, StepLR, layer_tokens_per_step, mslg_keep, warmup_decay_lr
+from lightning_ltd.ltd.lr import ScheduledLayerTokens
 
 BASE, MIN = 1e-3, 1e-4
 
@@ -37,17 +38,17 @@ def shape(enabled=True):
 
 def test_totals_in_tokens_and_steps_become_layer_tokens():
     by_tokens = LayerTokenLR(total_tokens=1e6)
-    by_tokens.resolve(shape())
+    by_tokens.resolve(ScheduledLayerTokens(shape()))
     assert by_tokens.total == 6_000_000  # full-length layer-tokens of a million tokens
 
     by_steps = LayerTokenLR(total_steps=20, warmup_steps=3)
-    by_steps.resolve(shape())
+    by_steps.resolve(ScheduledLayerTokens(shape()))
     expected = sum(layer_tokens_per_step(8, 64, mslg_keep(t, 16, 64, 10, 8), 6, 4) for t in range(20))
     assert by_steps.total == expected < 20 * 8 * 64 * 6
     assert by_steps.warmup == sum(layer_tokens_per_step(8, 64, mslg_keep(t, 16, 64, 10, 8), 6, 4) for t in range(3))
 
     baseline = LayerTokenLR(total_steps=20)
-    baseline.resolve(shape(enabled=False))
+    baseline.resolve(ScheduledLayerTokens(shape(enabled=False)))
     assert baseline.total == 20 * 8 * 64 * 6
 
 
@@ -57,7 +58,7 @@ def test_effective_tokens_drive_the_same_schedule_as_layer_tokens():
     by_tokens = LayerTokenLR(total_tokens=2e5, warmup_tokens=1e4, min_lr=MIN, stop_at_budget=True)
     by_layer_tokens = LayerTokenLR(total_layer_tokens=1.2e6, warmup_layer_tokens=6e4, min_lr=MIN, stop_at_budget=True)
     for schedule in (by_tokens, by_layer_tokens):
-        schedule.resolve(shape())
+        schedule.resolve(ScheduledLayerTokens(shape()))
     assert (by_tokens.total, by_tokens.warmup, by_tokens.budget) == (1_200_000, 60_000, 1_200_000)
     for consumed in (0, 30_000, 60_000, 500_000, 1_200_000):
         assert by_tokens.lr(consumed, BASE) == by_layer_tokens.lr(consumed, BASE)
@@ -67,7 +68,7 @@ def test_effective_tokens_drive_the_same_schedule_as_layer_tokens():
 
 def test_lr_by_layer_tokens_matches_closed_form():
     schedule = LayerTokenLR(total_layer_tokens=1e6, warmup_layer_tokens=1e5, min_lr=MIN)
-    schedule.resolve(shape())
+    schedule.resolve(ScheduledLayerTokens(shape()))
     for consumed in (0, 25_000, 100_000, 400_000, 1_000_000, 2_000_000):
         assert schedule.lr(consumed, BASE) == warmup_decay_lr(consumed, BASE, 100_000, 1_000_000, MIN, "cosine")
     assert schedule.budget is None
@@ -87,7 +88,7 @@ def test_bad_settings_named():
         LayerTokenLR(total_tokens=-1.0)
     mixed = LayerTokenLR(total_tokens=100, warmup_steps=5)
     with pytest.raises(InvalidFieldsError, match="must not exceed the total"):
-        mixed.resolve(shape())
+        mixed.resolve(ScheduledLayerTokens(shape()))
 
 
 def test_step_lr_is_the_same_curve_in_steps():
