@@ -1,19 +1,27 @@
-"""Lightning callbacks: the random-LTD schedule, throughput, the run summary, the final checkpoint and
-the non-finite loss guard."""
+"""Lightning callbacks: the random-LTD schedule (and its pieces), throughput, the run summary, the
+final checkpoint and the non-finite loss guard."""
 
+from lightning_ltd.callbacks.budget import LayerTokenBudget
 from lightning_ltd.callbacks.checkpoint import FinalCheckpoint
 from lightning_ltd.callbacks.guard import NonFiniteLossError, NonFiniteLossGuard
+from lightning_ltd.callbacks.ledger import LayerTokenLogger
+from lightning_ltd.callbacks.lr import ScheduledLR
 from lightning_ltd.callbacks.model_summary import ParameterSummary
+from lightning_ltd.callbacks.routing import RoutingDriver
 from lightning_ltd.callbacks.schedule import RandomLTDScheduler
 from lightning_ltd.callbacks.summary import RunSummary
 from lightning_ltd.callbacks.throughput import TokenThroughputMonitor
 
 __all__ = [
     "FinalCheckpoint",
+    "LayerTokenBudget",
+    "LayerTokenLogger",
     "NonFiniteLossError",
     "NonFiniteLossGuard",
     "ParameterSummary",
     "RandomLTDScheduler",
+    "RoutingDriver",
     "RunSummary",
+    "ScheduledLR",
     "TokenThroughputMonitor",
 ]

@@ -64,9 +64,10 @@ class RandomLTDScheduler(Callback):
             raise_if([f"min_keep={min_keep} must be <= max_keep={max_keep}"])
         self.driver = RoutingDriver(enabled, min_keep, max_keep, ramp_steps, granularity, step_seeding)
         self.logger = LayerTokenLogger(self.driver)
-        self.lr = None if lr is None else ScheduledLR(lr, self.driver)
+        self.scheduled_lr = None if lr is None else ScheduledLR(lr, self.driver)
         self.budget = None if lr is None else LayerTokenBudget(lr, self.driver)
-        self.parts: list[Callback] = [p for p in (self.driver, self.lr, self.budget, self.logger) if p is not None]
+        pieces = (self.driver, self.scheduled_lr, self.budget, self.logger)
+        self.parts: list[Callback] = [piece for piece in pieces if piece is not None]
 
     # ---- hooks: each runs that hook of every piece, in order ---------------------------------
 
@@ -105,7 +106,7 @@ class RandomLTDScheduler(Callback):
     @property
     def lr_schedule(self) -> LRSchedule | None:
         """The ``lr`` argument."""
-        return None if self.lr is None else self.lr.schedule
+        return None if self.scheduled_lr is None else self.scheduled_lr.schedule
 
     def keep_at(self, step: int) -> int | None:
         """The kept length for optimizer step ``step`` (None when dropping is disabled)."""
