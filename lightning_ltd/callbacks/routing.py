@@ -109,7 +109,8 @@ class RoutingDriver(Callback):
             router.keep = routed
             router.set_counter(step, index)
         if self.step_seeding:
-            torch.manual_seed(step_seed(pl_module.ltd_seed, pl_module.global_rank, step, index))
+            seed = self._routers[0].seed if self._routers else pl_module.ltd_seed  # no module walk per batch
+            torch.manual_seed(step_seed(seed, pl_module.global_rank, step, index))
         if self.scheduled is None:
             self.scheduled = ScheduledLayerTokens(self.run_shape(trainer, pl_module, rows, seq_len), self.anchor)
 
