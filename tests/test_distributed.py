@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def train_ddp(run_dir: Path, *overrides: str, base: tuple[str, ...] = tuple(TINY)) -> list[list[dict]]:
+    """A ``trainer=ddp_cpu`` run (2 ranks unless ``trainer.devices`` overrides it): each rank's
+    probe rows (an empty list for a rank that did not run)."""
     probe = run_dir / "probe"
     command = [
         sys.executable,
@@ -34,7 +36,7 @@ def train_ddp(run_dir: Path, *overrides: str, base: tuple[str, ...] = tuple(TINY
         *overrides,
     ]
     subprocess.run(command, cwd=ROOT, check=True, timeout=240, capture_output=True)
-    return [json.loads((probe / f"rank{r}.json").read_text()) for r in range(2)]
+    return [json.loads(path.read_text()) if (path := probe / f"rank{r}.json").exists() else [] for r in range(2)]
 
 
 @pytest.mark.slow
@@ -57,8 +59,9 @@ def test_ddp_ranks_differ_where_they_should_and_agree_where_they_must(tmp_path):
         assert again == straight[2:]  # steps 3 and 4: same tokens, data, LR, ledger and losses
 
 
-@pytest.mark.slow
-def test_ddp_ranks_read_disjoint_blocks_that_cover_the_epoch(tmp_path):
+def epoch_of_64_blocks(tmp_path: Path) -> tuple[tuple[str, ...], dict]:
+    """Token shards of 64 training blocks of 33 tokens (one epoch: 8 batches of 8 rows), and
+    each block's index by content."""
     import json as json_module
 
     from lightning_ltd.data.prepare import prepare
@@ -73,30 +76,55 @@ def test_ddp_ranks_read_disjoint_blocks_that_cover_the_epoch(tmp_path):
     blocks = ShardBlocks(shards, meta["train"], meta["dtype"], 33)
     index_of = {tuple(blocks[i].tolist()): i for i in range(len(blocks))}
     assert len(blocks) == 64 == len(index_of)
-    tokens_data = [o for o in TINY if not o.startswith("data.max_bytes")]
-    command = [
-        sys.executable,
-        "train.py",
-        "trainer=ddp_cpu",
-        *tokens_data,
+    data = [o for o in TINY if not o.startswith("data.max_bytes")]
+    return (
+        *data,
         "data=tokens",
         f"data.path={shards}",
         "data.num_workers=1",
-        "trainer.max_steps=4",  # one epoch: 64 blocks = 2 ranks x 8 rows x 4 steps
-        "lr.warmup_steps=1",
-        "trainer.val_check_interval=4",
-        "+callbacks.probe._target_=tests.helpers.rank_probe.RankProbe",
-        f"+callbacks.probe.out_dir={tmp_path / 'probe'}",
         "+callbacks.probe.record_batches=true",
-        f"hydra.run.dir={tmp_path / 'run'}",
-    ]
-    subprocess.run(command, cwd=ROOT, check=True, timeout=240, capture_output=True)
-    seen = []
-    for rank in range(2):
-        rows = json.loads((tmp_path / "probe" / f"rank{rank}.json").read_text())
-        seen.append([index_of[tuple(row)] for step in rows for row in step["batch"]])
+    ), index_of
+
+
+def blocks_seen(rows: list[dict], index_of: dict) -> list[int]:
+    return [index_of[tuple(row)] for step in rows for row in step["batch"]]
+
+
+@pytest.mark.slow
+def test_ddp_ranks_read_disjoint_blocks_that_cover_the_epoch(tmp_path):
+    data, index_of = epoch_of_64_blocks(tmp_path)
+    ranks = train_ddp(tmp_path / "run", "trainer.max_steps=4", base=data)  # one epoch: 2 ranks x 8 rows x 4 steps
+    seen = [blocks_seen(rows, index_of) for rows in ranks]
     assert not set(seen[0]) & set(seen[1])  # disjoint
     assert sorted(seen[0] + seen[1]) == list(range(64))  # together: the whole epoch, once
+
+
+@pytest.mark.slow  # four short runs of 1 and 2 gloo ranks: about 60 s
+@pytest.mark.parametrize(("before", "after", "saved_at"), [(2, 1, 1), (1, 2, 3)])
+def test_a_resume_on_another_world_size_continues_the_epoch_the_lr_and_the_ledger(tmp_path, before, after, saved_at):
+    """The epoch goes on with no block skipped or repeated; the ledger continues from the
+    recorded count at the new global batch, and the LR moves on from where it was, no jump."""
+    data, index_of = epoch_of_64_blocks(tmp_path)
+    every = f"callbacks.model_checkpoint.every_n_train_steps={saved_at}"
+    straight = train_ddp(tmp_path / "straight", f"trainer.devices={before}", every, base=data)[:before]
+    checkpoint = tmp_path / "straight" / "checkpoints" / f"step_{saved_at:07d}.ckpt"
+    steps_left = (64 - 8 * before * saved_at) // (8 * after)  # the rest of the epoch at the new world size
+    resumed = train_ddp(
+        tmp_path / "resumed",
+        f"trainer.devices={after}",
+        f"ckpt_path={checkpoint}",
+        f"trainer.max_steps={saved_at + steps_left}",
+        base=data,
+    )[:after]
+    before_resume = [i for rank in straight for i in blocks_seen(rank[:saved_at], index_of)]
+    after_resume = [i for rank in resumed for i in blocks_seen(rank, index_of)]
+    assert len(set(before_resume + after_resume)) == len(before_resume + after_resume)  # nothing twice
+    assert 64 - len(before_resume) - len(after_resume) < 8 * after  # nothing skipped but the drop_last tail
+    old_step = straight[0][saved_at]["layer_tokens"] - straight[0][saved_at - 1]["layer_tokens"]
+    new_step = resumed[0][0]["layer_tokens"] - straight[0][saved_at - 1]["layer_tokens"]
+    assert new_step * before == old_step * after  # the count goes on from the record, at the new batch
+    lr_at_save, lr_next = straight[0][saved_at - 1]["lr"], straight[0][saved_at]["lr"]
+    assert abs(resumed[0][0]["lr"] - lr_at_save) <= abs(lr_next - lr_at_save) * max(after / before, 1) + 1e-12
 
 
 @pytest.mark.slow

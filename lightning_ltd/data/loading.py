@@ -1,9 +1,12 @@
-"""A training DataLoader that resumes mid-epoch exactly, with no extra dependency.
+"""A training DataLoader that resumes mid-epoch exactly, also on another number of ranks.
 
 Lightning saves and restores a train loader's position when the loader has ``state_dict`` /
 ``load_state_dict`` (otherwise a resumed run re-reads its epoch from the start). The order of
-epoch ``e`` is a pure function of ``(seed, e)``, computed index by index in O(1) memory, so the
-state is just (epoch, batches served).
+epoch ``e`` is a pure function of ``(seed, e)``, computed index by index in O(1) memory, and the
+ranks share it (rank ``r`` of ``R`` takes positions ``r, r + R, ...``), so the whole data
+position is one number: how many positions of the shared order the epoch has served. That
+number means the same at any world size or batch size, which is what lets a resume on another
+GPU count continue the epoch with no sample skipped or repeated.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ class ResumableSampler(Sampler[Any]):
     The order is a pseudo-random permutation computed index by index (``keyed_hash.permuted_index``), so
     memory stays flat whatever the dataset size. With ``num_replicas > 1`` rank ``r`` takes every
     ``num_replicas``-th position of the shared permutation (truncated to equal length), as
-    ``DistributedSampler`` does. With ``with_epoch`` it yields ``(epoch, index)`` pairs, so a
-    dataset can make per-sample randomness (MLM masks) a pure function of both.
+    ``DistributedSampler`` does. ``served`` (positions of the shared order already consumed by all
+    ranks) makes the next pass start after them. With ``with_epoch`` it yields ``(epoch, index)``
+    pairs, so a dataset can make per-sample randomness (MLM masks) a pure function of both.
     """
 
     def __init__(
@@ -44,68 +48,111 @@ class ResumableSampler(Sampler[Any]):
         self.rank = rank
         self.with_epoch = with_epoch
         self.epoch = 0
-        self.start = 0
+        self.served = 0
 
     def set_epoch(self, epoch: int) -> None:
         """Lightning calls this at every epoch start; a new epoch starts at its beginning."""
         if epoch != self.epoch:
             self.epoch = epoch
-            self.start = 0
+            self.served = 0
 
     def __iter__(self) -> Iterator[Any]:
-        start, self.start = self.start, 0  # a resume offset applies to one pass only
+        served, self.served = self.served, 0  # a resume offset applies to one pass only
         epoch = self.epoch
         round_keys = permutation_keys(self.seed, epoch)
-        for position in range(start, len(self)):
-            shared = self.rank + position * self.num_replicas
+        for position in range(self.remaining(served)):
+            shared = served + self.rank + position * self.num_replicas
             index = permuted_index(shared, self.size, round_keys) if self.shuffle else shared
             yield (epoch, index) if self.with_epoch else index
 
+    def remaining(self, served: int) -> int:
+        """Indices this rank yields after ``served`` shared positions (equal on every rank)."""
+        return max(self.size - served, 0) // self.num_replicas
+
     def __len__(self) -> int:
-        return self.size // self.num_replicas
+        return self.remaining(0)
 
 
 class ResumableDataLoader(DataLoader):
-    """A DataLoader over a ``ResumableSampler`` whose state is (epoch, batches served).
+    """A DataLoader over a ``ResumableSampler`` whose state is the shared data position.
 
     Batches are counted as they leave the loader, i.e. as the training loop receives them
     (Lightning does not prefetch from loaders of known length), so the count is exact whatever
-    the number of workers.
+    the number of workers. A checkpoint written at another world size or batch size is remapped
+    on load: the epoch continues after the positions already served, and (``trainer`` given) the
+    fit loop's batch count is moved to the equivalent point of the new epoch, so the epoch ends
+    exactly when its data does.
     """
 
-    def __init__(self, dataset: Dataset[Any], batch_size: int, sampler: ResumableSampler, **kwargs: Any) -> None:
+    def __init__(
+        self, dataset: Dataset[Any], batch_size: int, sampler: ResumableSampler, trainer: Any = None, **kwargs: Any
+    ) -> None:
         super().__init__(dataset, batch_size=batch_size, sampler=sampler, drop_last=True, **kwargs)
+        self.trainer = trainer
         self.batches_served = 0
+        self._resumed_batches = 0
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
-        sampler: ResumableSampler = self.sampler  # type: ignore[assignment]
-        assert self.batch_size is not None
-        self.batches_served = sampler.start // self.batch_size
+        self.batches_served, self._resumed_batches = self._resumed_batches, 0
         for batch in super().__iter__():
             self.batches_served += 1
             yield batch
 
-    def state_dict(self) -> dict[str, Any]:
-        """Position in the data: (epoch, batches served) and the seed that orders it."""
+    @property
+    def samples_served(self) -> int:
+        """Positions of the shared order this epoch has served, on all ranks together."""
+        assert self.batch_size is not None
         sampler: ResumableSampler = self.sampler  # type: ignore[assignment]
-        return {"epoch": sampler.epoch, "batches_served": self.batches_served, "seed": sampler.seed}
+        return self.batches_served * self.batch_size * sampler.num_replicas
+
+    def state_dict(self) -> dict[str, Any]:
+        """The data position (epoch, shared positions served), the seed that orders it, and the
+        world and batch size that served it (so a resume can tell a remap from a continuation)."""
+        sampler: ResumableSampler = self.sampler  # type: ignore[assignment]
+        return {
+            "epoch": sampler.epoch,
+            "batches_served": self.batches_served,
+            "seed": sampler.seed,
+            "samples_served": self.samples_served,
+            "num_replicas": sampler.num_replicas,
+            "batch_size": self.batch_size,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         sampler: ResumableSampler = self.sampler  # type: ignore[assignment]
         if state.get("seed", sampler.seed) != sampler.seed:
             raise ValueError(f"checkpoint data order has seed {state['seed']}, this loader has {sampler.seed}")
         assert self.batch_size is not None
+        saved_batches = int(state["batches_served"])
+        served = int(state.get("samples_served", saved_batches * self.batch_size * sampler.num_replicas))
         sampler.epoch = int(state["epoch"])
-        sampler.start = int(state["batches_served"]) * self.batch_size
-        self.batches_served = int(state["batches_served"])
+        sampler.served = served
+        # the batch of the new epoch that ends where the remaining data does
+        self._resumed_batches = len(self) - sampler.remaining(served) // self.batch_size
+        if self._resumed_batches != saved_batches:
+            self._move_loop_position(self._resumed_batches - saved_batches, state)
+
+    def _move_loop_position(self, shift: int, state: dict[str, Any]) -> None:
+        """Tell Lightning's epoch loop (restored before the loader, reset after it) that the epoch
+        is ``shift`` batches further on, so its count and the loader's end agree."""
+        if self.trainer is None:
+            raise ValueError(
+                f"trainer.devices: the checkpoint's data position was written by {state.get('num_replicas')} "
+                f"rank(s) at batch size {state.get('batch_size')}; remapping it needs the loader's trainer"
+            )
+        current = self.trainer.fit_loop.epoch_loop.batch_progress.current
+        current.ready += shift
+        current.started += shift
+        current.processed += shift
+        current.completed += shift
 
 
 def resumable_train_loader(
     dataset: Dataset[Any], batch_size: int, seed: int, trainer: Any = None, with_epoch: bool = False, **kwargs: Any
 ) -> ResumableDataLoader:
     """The training loader of our DataModules: shuffled per epoch, sharded over the trainer's
-    data-parallel ranks (so run with ``use_distributed_sampler=False``), resumable mid-epoch;
-    ``with_epoch``: the dataset is indexed by ``(epoch, index)``."""
+    data-parallel ranks (so run with ``use_distributed_sampler=False``), resumable mid-epoch and
+    across world sizes; ``with_epoch``: the dataset is indexed by ``(epoch, index)``."""
     replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
     sampler = ResumableSampler(
         len(dataset),  # type: ignore[arg-type]
@@ -114,4 +161,4 @@ def resumable_train_loader(
         rank=rank,
         with_epoch=with_epoch,
     )
-    return ResumableDataLoader(dataset, batch_size, sampler, **kwargs)
+    return ResumableDataLoader(dataset, batch_size, sampler, trainer, **kwargs)

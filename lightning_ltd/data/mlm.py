@@ -207,11 +207,6 @@ class MLMDataModule(L.LightningDataModule):
         """Every batch width this module can produce (the compiled-graph bound counts them)."""
         return bucket_widths(self.block_size, self.pad_to_multiple_of)
 
-    @property
-    def global_rank(self) -> int:
-        """This process's data-parallel rank (0 outside a Trainer): masks differ per rank."""
-        return self.trainer.global_rank if self.trainer is not None else 0
-
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
@@ -225,7 +220,8 @@ class MLMDataModule(L.LightningDataModule):
                 f"path={self.path!r}: {len(segments)} segments of >= {self.min_len} bytes, too few for "
                 f"batch_size={self.batch_size} plus validation"
             )
-        self.train_set = MaskedRows(train, self.vocab, self.seed + self.global_rank, self.mask_prob)
+        # masks are a function of (seed, epoch, index), the same on any rank and at any world size
+        self.train_set = MaskedRows(train, self.vocab, self.seed, self.mask_prob)
         self.val_set = MaskedRows(val, self.vocab, self.seed + 1, self.mask_prob)
 
     def train_dataloader(self) -> ResumableDataLoader:

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from lightning_ltd.data.loading import ResumableDataLoader, ResumableSampler
+from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader
 from lightning_ltd.data.mlm import Framed, MaskedRows, pad_batch
 from lightning_ltd.data.vocabulary import MLM_VOCAB_SIZE, Vocabulary, masked_lm_vocabulary, shard_vocabulary
 from lightning_ltd.errors import DataError
@@ -188,12 +188,14 @@ class TokensDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> ResumableDataLoader:
         assert self.train_set is not None, "call setup() first"
-        replicas, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer is not None else (1, 0)
-        sampler = ResumableSampler(
-            len(self.train_set), seed=self.seed, num_replicas=replicas, rank=rank, with_epoch=self.mlm
-        )
-        return ResumableDataLoader(
-            self.train_set, self.batch_size, sampler, num_workers=self.num_workers, collate_fn=self.collate()
+        return resumable_train_loader(
+            self.train_set,
+            self.batch_size,
+            self.seed,
+            self.trainer,
+            with_epoch=self.mlm,
+            num_workers=self.num_workers,
+            collate_fn=self.collate(),
         )
 
     def collate(self) -> Callable[[list[Any]], Any] | None:
