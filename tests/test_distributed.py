@@ -142,6 +142,82 @@ def test_ddp_skips_a_bad_step_on_every_rank(tmp_path):
     assert all(math.isfinite(r["loss"]) for rows in (rank0, rank1) for r in rows[2:])
 
 
+def run_ddp_expecting_failure(run_dir: Path, *overrides: str) -> tuple[int, list[dict]]:
+    """A 2-rank run that should stop: rank 0's exit code and what stopped each rank (after
+    checking that no rank is left running, i.e. none hangs in a collective)."""
+    import time
+
+    probe = run_dir / "probe"
+    command = [
+        sys.executable,
+        "train.py",
+        "trainer=ddp_cpu",
+        *TINY,
+        "trainer.max_steps=6",
+        "lr.warmup_steps=1",
+        "callbacks.model_checkpoint.every_n_train_steps=2",
+        "callbacks.model_checkpoint.save_top_k=-1",
+        "+callbacks.probe._target_=tests.helpers.rank_probe.RankProbe",
+        f"+callbacks.probe.out_dir={probe}",
+        f"hydra.run.dir={run_dir}",
+        *overrides,
+    ]
+    result = subprocess.run(command, cwd=ROOT, timeout=240, capture_output=True, text=True)
+    deadline = time.monotonic() + 30
+    while len(list(probe.glob("rank*.error.json"))) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    errors = [json.loads((probe / f"rank{r}.error.json").read_text()) for r in range(2)]
+    for error in errors:
+        while time.monotonic() < deadline and running(error["pid"]):
+            time.sleep(0.5)
+        assert not running(error["pid"]), f"rank process {error['pid']} still runs: it hangs in a collective"
+    return result.returncode, errors
+
+
+def running(pid: int) -> bool:
+    """Whether the process is alive (a zombie waiting to be reaped has exited)."""
+    status = Path(f"/proc/{pid}/status")
+    try:
+        return "\tZ" not in next(line for line in status.read_text().splitlines() if line.startswith("State:"))
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def checkpoints_are_finite(run_dir: Path) -> list[str]:
+    import torch
+
+    names = []
+    for path in sorted((run_dir / "checkpoints").glob("step_*.ckpt")):
+        weights = torch.load(path, weights_only=True)["state_dict"]
+        assert all(torch.isfinite(w).all() for w in weights.values() if w.is_floating_point()), path
+        names.append(path.name)
+    return names
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", ["BadLossAt", "InfGradAt"])
+def test_a_nan_on_one_rank_stops_every_rank_at_once_before_the_due_checkpoint(tmp_path, fault):
+    """Rank 1 alone goes non-finite at step 3 (the one a checkpoint is due after): both ranks
+    raise the same error with the same exit code, no rank hangs, and no checkpoint holds it."""
+    bad = [f"+callbacks.bad._target_=tests.helpers.poison.{fault}", "+callbacks.bad.steps=[3]", "+callbacks.bad.rank=1"]
+    code, errors = run_ddp_expecting_failure(tmp_path, *bad, "trainer.log_every_n_steps=50")
+    assert code == 3
+    assert [e["type"] for e in errors] == ["NonFiniteLossError"] * 2
+    assert errors[0]["message"] == errors[1]["message"] and "at optimizer step 3" in errors[0]["message"]
+    assert checkpoints_are_finite(tmp_path) == ["step_0000002.ckpt"]  # step 4's was refused on both ranks
+
+
+@pytest.mark.slow
+def test_skip_mode_skips_one_ranks_nan_everywhere_and_stops_everywhere_past_the_bound(tmp_path):
+    bad = ["+callbacks.bad._target_=tests.helpers.poison.BadLossAt", "+callbacks.bad.rank=1"]
+    code, errors = run_ddp_expecting_failure(
+        tmp_path, *bad, "+callbacks.bad.steps=[1,3]", "callbacks.nonfinite_guard.skip_steps=1"
+    )
+    assert code == 3 and [e["type"] for e in errors] == ["NonFiniteLossError"] * 2
+    assert "optimizer step 3, after 1 skipped step(s) [1]" in errors[1]["message"]
+    assert checkpoints_are_finite(tmp_path) == ["step_0000002.ckpt"]  # written after the skipped step 1
+
+
 @pytest.mark.slow  # two 2-rank runs of a tiny Hugging Face Llama: about 50 s
 def test_ddp_with_a_hugging_face_llama_differs_agrees_and_resumes_exactly(tmp_path):
     from lightning_ltd.pretrained.tiny import tiny_llama

@@ -39,9 +39,8 @@ def test_command_line_exits_3_with_one_line(tmp_path):
     command = [sys.executable, "train.py", *EXPLODING, f"hydra.run.dir={tmp_path}", *quiet]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 3
-    assert (
-        result.stderr.strip().splitlines()[-1].startswith("error: the training loss was not finite at optimizer step")
-    )
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("error: the training loss or its gradients were not finite at optimizer step")
 
 
 BAD_STEPS = ["+callbacks.bad._target_=tests.helpers.poison.BadLossAt", "+callbacks.bad.steps=[3,7]"]
@@ -79,3 +78,30 @@ def test_skip_steps_stops_at_the_first_bad_step_past_the_bound(train_config, tmp
     stopped = r"not finite at optimizer step 7, after 1 skipped step\(s\) \[3\]"
     with pytest.warns(UserWarning, match="skipped optimizer step 3"), pytest.raises(NonFiniteLossError, match=stopped):
         train(cfg)
+
+
+def test_a_finite_loss_with_infinite_gradients_stops_before_the_checkpoint(train_config, tmp_path):
+    inf_grad = ["+callbacks.inf._target_=tests.helpers.poison.InfGradAt", "+callbacks.inf.steps=[4]"]
+    every = "callbacks.model_checkpoint.every_n_train_steps=5"
+    with pytest.raises(NonFiniteLossError, match="or its gradients were not finite at optimizer step 4:"):
+        train(train_config(*inf_grad, every, "trainer.max_steps=10", "trainer.log_every_n_steps=50"))
+    assert not list(tmp_path.rglob("*.ckpt"))  # step 5's checkpoint would have held the inf update
+
+
+def test_a_non_finite_weight_is_never_checkpointed_even_when_the_loss_looks_finite(train_config, tmp_path):
+    from lightning.pytorch.callbacks import Callback
+
+    class InfWeightAtSave(Callback):  # a weight goes bad after the last loss was computed
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            if trainer.global_step == 5:
+                with torch.no_grad():
+                    next(pl_module.parameters())[0].fill_(float("inf"))
+
+    from lightning_ltd.cli import build, run
+
+    cfg = train_config("callbacks.model_checkpoint.every_n_train_steps=5", "trainer.max_steps=10")
+    module, datamodule, trainer = build(cfg)
+    trainer.callbacks.insert(0, InfWeightAtSave())
+    with pytest.raises(NonFiniteLossError, match="a weight was not finite at optimizer step 5"):
+        run(cfg, module, datamodule, trainer)
+    assert not list(tmp_path.rglob("*.ckpt"))

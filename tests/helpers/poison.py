@@ -33,3 +33,23 @@ class BadLossAt(Callback):
         if self._hook is not None:
             self._hook.remove()
             self._hook = None
+
+
+class InfGradAt(Callback):
+    """At the given steps one weight's gradient is infinite while the loss stays finite (on one
+    data-parallel rank only, when ``rank`` is given): what an overflow in backward looks like."""
+
+    def __init__(self, steps: list[int], rank: int | None = None) -> None:
+        self.steps = set(steps)
+        self.rank = rank
+        self._hook = None
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if trainer.global_step in self.steps and self.rank in (None, trainer.global_rank):
+            weight = next(p for p in pl_module.parameters() if p.requires_grad)
+            self._hook = weight.register_hook(lambda grad: grad * float("inf"))
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None

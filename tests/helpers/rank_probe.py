@@ -1,6 +1,7 @@
 """A callback for multi-process tests: each rank writes what it saw, step by step, to JSON."""
 
 import json
+import os
 from pathlib import Path
 
 from lightning.pytorch.callbacks import Callback
@@ -50,3 +51,9 @@ class RankProbe(Callback):
     def on_fit_end(self, trainer, pl_module):
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / f"rank{trainer.global_rank}.json").write_text(json.dumps(self.rows))
+
+    def on_exception(self, trainer, pl_module, exception):
+        """What stopped this rank, and its process id (a test checks it is gone)."""
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        error = {"pid": os.getpid(), "type": type(exception).__name__, "message": str(exception)}
+        (self.out_dir / f"rank{trainer.global_rank}.error.json").write_text(json.dumps(error))
