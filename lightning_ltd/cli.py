@@ -19,12 +19,12 @@ from lightning.pytorch.callbacks import Callback, ModelSummary, ProgressBar
 from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf, open_dict
 
-from lightning_ltd.callbacks import NonFiniteLossError, RandomLTDScheduler, RunSummary
+from lightning_ltd.callbacks import NonFiniteLossError, RandomLTDScheduler, RunSummary, ValidateFirst
 from lightning_ltd.checkpoint import unwritable_folder
 from lightning_ltd.console import log_through_root, quiet_console
 from lightning_ltd.errors import InvalidFieldsError, is_number
 from lightning_ltd.modules import RandomLTDModule
-from lightning_ltd.resume import data_source, resume_problems
+from lightning_ltd.resume import data_source, resume_problems, strategy_kind
 from lightning_ltd.schema import type_problems, value_problems
 from lightning_ltd.settings import RunSettings
 
@@ -166,8 +166,8 @@ def setting_problems(cfg: DictConfig) -> list[str]:
     """What can be judged from the config alone (no object built, no file read but ``ckpt_path``'s)."""
     problems = required_problems(cfg) + run_setting_problems(cfg) + cross_check(cfg) + folder_problems(cfg)
     ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path is not None and not Path(ckpt_path).is_file():
-        problems.append(f"ckpt_path={ckpt_path!r}: no such checkpoint file")
+    if ckpt_path is not None and not Path(ckpt_path).expanduser().exists():
+        problems.append(f"ckpt_path={ckpt_path!r}: no such checkpoint file or folder")
     return problems
 
 
@@ -216,7 +216,8 @@ def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataMo
     problems = keep_problems(scheduler, module, datamodule) + vocabulary_problems(datamodule, module)
     if cfg.get("ckpt_path") is not None:
         max_steps = OmegaConf.select(cfg, "trainer.max_steps", default=None)
-        problems += resume_problems(cfg.ckpt_path, module, data_source(datamodule), max_steps)
+        strategy = strategy_kind(OmegaConf.select(cfg, "trainer.strategy", default="auto"))
+        problems += resume_problems(cfg.ckpt_path, module, data_source(datamodule), max_steps, strategy)
     stop_if(problems)
     try:
         datamodule.setup("fit")  # read the data now, so a bad path fails before training
@@ -293,10 +294,11 @@ def run_hydra_job(cfg: DictConfig) -> int:
 def run(
     cfg: DictConfig, module: L.LightningModule, datamodule: L.LightningDataModule, trainer: L.Trainer
 ) -> dict[str, Any]:
-    """Optionally validate first (the summary's starting point), fit; return the summary."""
+    """Optionally validate first (the summary's starting point: inside ``fit``, so every strategy
+    wraps the model once), fit; return the summary."""
     resuming = cfg.get("ckpt_path") is not None
     if cfg.get("validate_before_fit", True) and not resuming:
-        trainer.validate(module, datamodule=datamodule, verbose=False)
+        trainer.callbacks.append(ValidateFirst())
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     summary = next((c for c in trainer.callbacks if isinstance(c, RunSummary)), None)
     return dict(summary.summary) if summary is not None else {}

@@ -8,6 +8,8 @@ from typing import Any
 import lightning as L
 import torch
 
+from lightning_ltd.checkpoint_layout import read_checkpoint
+
 ARCHITECTURE_KEYS = (
     "vocab_size",
     "block_size",
@@ -40,45 +42,58 @@ def data_source(datamodule: Any) -> str | None:
     return DEFAULT_CORPUS if path is None else str(Path(str(path)).expanduser().absolute())
 
 
-def read_checkpoint(path: str) -> tuple[dict[str, Any] | None, str | None]:
-    """The checkpoint (memory-mapped, ``weights_only=True``), or why it is not one."""
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as err:  # torch raises many kinds for corrupt, truncated or foreign files
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        return None, f"not a readable checkpoint ({first_line[:160]})"
-    if not isinstance(checkpoint, dict) or not {"state_dict", "global_step"} <= set(checkpoint):
-        return None, "not a Lightning checkpoint (no state_dict and global_step)"
-    return checkpoint, None
-
-
-def resume_problems(path: str, module: L.LightningModule, data_source: str | None, max_steps: int | None) -> list[str]:
-    """Everything about ``path`` that does not fit this run, each naming the key."""
-    checkpoint, reason = read_checkpoint(path)
-    if checkpoint is None:
+def resume_problems(
+    path: str, module: L.LightningModule, data_source: str | None, max_steps: int | None, strategy: str = "other"
+) -> list[str]:
+    """Everything about ``path`` that does not fit this run, each naming the key. ``strategy``:
+    ``deepspeed``, ``fsdp`` or ``other`` (``strategy_kind``), which decides the layouts it loads."""
+    saved, reason = read_checkpoint(path)
+    if saved is None:
         return [f"ckpt_path={path!r}: {reason}"]
-    problems = []
-    saved = checkpoint.get("hyper_parameters") or {}
+    problems = layout_problems(saved.layout, strategy)
     for key in ARCHITECTURE_KEYS:
-        if key in saved and key in module.hparams and _plain(saved[key]) != _plain(module.hparams[key]):
-            problems.append(
-                f"model.{key}={_plain(module.hparams[key])!r} differs from the checkpoint's {_plain(saved[key])!r}"
-            )
+        ours, theirs = _plain(module.hparams.get(key)), _plain(saved.hyper_parameters.get(key))
+        if key in saved.hyper_parameters and key in module.hparams and theirs != ours:
+            problems.append(f"model.{key}={ours!r} differs from the checkpoint's {theirs!r}")
     if not problems:
-        problems += _weight_problems(checkpoint["state_dict"], module.state_dict())
-    step = int(checkpoint["global_step"])
-    if max_steps is not None and max_steps >= 0 and step >= max_steps:
-        problems.append(f"trainer.max_steps={max_steps}: the checkpoint is already at step {step}, nothing to train")
-    saved_source = (checkpoint.get("callbacks") or {}).get(SCHEDULER_STATE, {}).get("data_source")
+        problems += _weight_problems(saved.weight_shapes, module.state_dict())
+    if max_steps is not None and max_steps >= 0 and saved.global_step >= max_steps:
+        problems.append(
+            f"trainer.max_steps={max_steps}: the checkpoint is already at step {saved.global_step}, nothing to train"
+        )
+    saved_source = saved.callbacks.get(SCHEDULER_STATE, {}).get("data_source")
     if saved_source is not None and data_source is not None and saved_source != data_source:
         problems.append(f"data.path={data_source!r} differs from the checkpoint's data {saved_source!r}")
     return [f"ckpt_path={path!r}: {problem}" for problem in problems]
 
 
-def _weight_problems(saved: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> list[str]:
+def layout_problems(layout: str, strategy: str) -> list[str]:
+    """A folder resumes only under the strategy that writes it; a file under any but DeepSpeed
+    (which loads its own folders)."""
+    if layout == "deepspeed" and strategy != "deepspeed":
+        return ["a DeepSpeed checkpoint folder resumes with trainer=deepspeed only (set trainer.strategy)"]
+    if layout == "sharded" and strategy != "fsdp":
+        return ["a sharded FSDP checkpoint folder resumes with trainer=fsdp only (set trainer.strategy)"]
+    if layout == "file" and strategy == "deepspeed":
+        return [
+            "trainer.strategy: DeepSpeed resumes from its own checkpoint folders, not a single file "
+            "(load its weights with model.pretrained, or resume with the strategy that wrote it)"
+        ]
+    return []
+
+
+def strategy_kind(strategy: Any) -> str:
+    """``deepspeed``, ``fsdp`` or ``other`` for a ``trainer.strategy`` value (a name, a config
+    node with ``_target_``, or a strategy object)."""
+    target = strategy.get("_target_", "") if hasattr(strategy, "get") else strategy
+    name = (target if isinstance(target, str) else type(target).__name__).lower()
+    return "deepspeed" if "deepspeed" in name else "fsdp" if "fsdp" in name else "other"
+
+
+def _weight_problems(saved: dict[str, tuple[int, ...]], expected: dict[str, torch.Tensor]) -> list[str]:
     missing = sorted(set(expected) - set(saved))
     unexpected = sorted(set(saved) - set(expected))
-    reshaped = sorted(k for k in set(saved) & set(expected) if tuple(saved[k].shape) != tuple(expected[k].shape))
+    reshaped = sorted(k for k in set(saved) & set(expected) if saved[k] != tuple(expected[k].shape))
     if not (missing or unexpected or reshaped):
         return []
     examples = (missing + unexpected + reshaped)[:3]

@@ -11,6 +11,7 @@ from lightning_ltd.callbacks.routing import RoutingDriver
 from lightning_ltd.callbacks.schedule import RandomLTDScheduler
 from lightning_ltd.callbacks.summary import RunSummary
 from lightning_ltd.callbacks.throughput import TokenThroughputMonitor
+from lightning_ltd.callbacks.validate_first import ValidateFirst
 
 __all__ = [
     "FinalCheckpoint",
@@ -24,4 +25,5 @@ __all__ = [
     "RunSummary",
     "ScheduledLR",
     "TokenThroughputMonitor",
+    "ValidateFirst",
 ]

@@ -8,7 +8,6 @@ from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities import rank_zero_info
 
 from lightning_ltd.callbacks.schedule import RandomLTDScheduler
@@ -64,7 +63,9 @@ class RunSummary(Callback):
         return {name: float(found[name]) for name in self.metrics if name in found}
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.state.fn == TrainerFn.VALIDATING and not self.start_metrics:
+        """The first validation before any training step (``trainer.validate`` or ``ValidateFirst``)
+        is the starting point."""
+        if trainer.global_step == 0 and not trainer.sanity_checking and not self.start_metrics:
             self.start_metrics = self._read(trainer)
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

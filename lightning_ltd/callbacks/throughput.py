@@ -118,4 +118,5 @@ class TokenThroughputMonitor(ThroughputMonitor):
         if not trainer.sanity_checking and self._batches.get(RunningStage.VALIDATING):
             self._sample(trainer)
             self._compute(trainer, trainer._evaluation_loop.batch_progress.total.ready)
-        super().on_validation_end(trainer, *args)
+        if RunningStage.TRAINING in self._t0s:  # not the validation that precedes training (ValidateFirst)
+            super().on_validation_end(trainer, *args)

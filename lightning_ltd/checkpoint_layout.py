@@ -1,0 +1,133 @@
+"""What a checkpoint holds, read the same way from each layout Lightning writes: one file (most
+strategies, FSDP with ``state_dict_type: full``), a DeepSpeed folder, a sharded FSDP folder.
+
+A resume check needs the run's metadata (step, hyperparameters, callback states) and the
+weights' names and shapes, not the weights: every reader below loads no tensor data but the
+single file's (memory-mapped), and each loads with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+
+Layout = Literal["file", "deepspeed", "sharded"]
+DEEPSPEED_TAG_FILE = "latest"  # DeepSpeed writes the tag of the newest save here
+DEEPSPEED_MODEL_STATES = "mp_rank_00_model_states.pt"
+SHARDED_METADATA = "meta.pt"  # Lightning's non-tensor part of a sharded FSDP checkpoint
+DEEPSPEED_PREFIX = "_forward_module."  # Lightning's wrapper around the module DeepSpeed holds
+SHARDED_PREFIX = "model."  # the key Lightning's FSDP saves the module's state under
+STRATEGY_OF_LAYOUT = {"deepspeed": "trainer=deepspeed", "sharded": "trainer=fsdp with state_dict_type: sharded"}
+
+
+@dataclass
+class SavedRun:
+    """The parts of a checkpoint a resume check reads."""
+
+    layout: Layout
+    global_step: int
+    hyper_parameters: dict[str, Any]
+    callbacks: dict[str, Any]
+    weight_shapes: dict[str, tuple[int, ...]]
+    loops: dict[str, Any]
+
+
+def checkpoint_layout(path: Path) -> Layout | None:
+    """The layout at ``path`` (None: not a checkpoint Lightning writes)."""
+    if path.is_file():
+        return "file"
+    if path.is_dir() and (path / SHARDED_METADATA).is_file():
+        return "sharded"
+    if path.is_dir() and ((path / DEEPSPEED_TAG_FILE).is_file() or any(path.glob(f"*/{DEEPSPEED_MODEL_STATES}"))):
+        return "deepspeed"
+    return None
+
+
+def read_checkpoint(path: str) -> tuple[SavedRun | None, str | None]:
+    """The checkpoint's run, or why it is not one."""
+    location = Path(path).expanduser()
+    layout = checkpoint_layout(location)
+    if layout is None:
+        kind = "a folder" if location.is_dir() else "no such file or folder"
+        return None, f"{kind}, not a checkpoint (neither a file, a DeepSpeed folder nor a sharded FSDP folder)"
+    try:
+        return _READERS[layout](location), None
+    except _NotACheckpoint as err:
+        return None, str(err)
+    except Exception as err:  # torch raises many kinds for corrupt, truncated or foreign files
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return None, f"not a readable checkpoint ({first_line[:160]})"
+
+
+class _NotACheckpoint(ValueError):
+    pass
+
+
+def _load(path: Path) -> dict[str, Any]:
+    loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    if not isinstance(loaded, dict) or "global_step" not in loaded:
+        raise _NotACheckpoint(f"not a Lightning checkpoint ({path.name} has no global_step)")
+    return loaded
+
+
+def _saved_run(layout: Layout, checkpoint: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> SavedRun:
+    return SavedRun(
+        layout=layout,
+        global_step=int(checkpoint["global_step"]),
+        hyper_parameters=dict(checkpoint.get("hyper_parameters") or {}),
+        callbacks=dict(checkpoint.get("callbacks") or {}),
+        weight_shapes=shapes,
+        loops=dict(checkpoint.get("loops") or {}),
+    )
+
+
+def _read_file(path: Path) -> SavedRun:
+    checkpoint = _load(path)
+    if "state_dict" not in checkpoint:
+        raise _NotACheckpoint("not a Lightning checkpoint (no state_dict)")
+    return _saved_run("file", checkpoint, {k: tuple(v.shape) for k, v in checkpoint["state_dict"].items()})
+
+
+def _read_deepspeed(path: Path) -> SavedRun:
+    """``<dir>/<tag>/mp_rank_00_model_states.pt``: Lightning's client state beside DeepSpeed's
+    ``module`` (whole weights at ZeRO 1-2) or ``param_shapes`` (ZeRO-3, weights in the shards)."""
+    tag_file = path / DEEPSPEED_TAG_FILE
+    if tag_file.is_file():
+        tag = tag_file.read_text().strip()
+    else:
+        tag = next(path.glob(f"*/{DEEPSPEED_MODEL_STATES}")).parent.name
+    states = path / tag / DEEPSPEED_MODEL_STATES
+    if not states.is_file():
+        raise _NotACheckpoint(f"a DeepSpeed folder without {tag}/{DEEPSPEED_MODEL_STATES}")
+    checkpoint = _load(states)
+    module = checkpoint.get("module") or {}
+    shapes = {k: tuple(v.shape) for k, v in module.items() if isinstance(v, torch.Tensor)}
+    for group in checkpoint.get("param_shapes") or []:  # ZeRO-3: the module's entries are placeholders
+        shapes.update({k: tuple(v) for k, v in group.items()})
+    return _saved_run("deepspeed", checkpoint, {_strip(k, DEEPSPEED_PREFIX): v for k, v in shapes.items()})
+
+
+def _read_sharded(path: Path) -> SavedRun:
+    """``meta.pt`` (everything but tensors) and the distributed checkpoint's ``.metadata``
+    (every tensor's name and global shape)."""
+    from torch.distributed.checkpoint import FileSystemReader
+    from torch.distributed.checkpoint.metadata import TensorStorageMetadata
+
+    checkpoint = _load(path / SHARDED_METADATA)
+    metadata = FileSystemReader(str(path)).read_metadata().state_dict_metadata
+    shapes = {
+        _strip(k, SHARDED_PREFIX): tuple(v.size)
+        for k, v in metadata.items()
+        if isinstance(v, TensorStorageMetadata) and k.startswith(SHARDED_PREFIX)
+    }
+    return _saved_run("sharded", checkpoint, shapes)
+
+
+def _strip(name: str, prefix: str) -> str:
+    return name[len(prefix) :] if name.startswith(prefix) else name
+
+
+_READERS = {"file": _read_file, "deepspeed": _read_deepspeed, "sharded": _read_sharded}

@@ -1,0 +1,121 @@
+"""Resume checks read DeepSpeed and sharded-FSDP checkpoint folders (built here as those
+strategies write them) as they read single files, and refuse a layout the strategy cannot load."""
+
+import pytest
+import torch
+
+from lightning_ltd.checkpoint_layout import read_checkpoint
+from lightning_ltd.cli import ConfigError, build, train
+from lightning_ltd.resume import resume_problems, strategy_kind
+from tests.conftest import compose_train
+
+COMMON = ["lr.total_steps=8", "callbacks.model_checkpoint.every_n_train_steps=4", "ltd.ramp_steps=8"]
+NOT_WEIGHTS = ("state_dict", "optimizer_states")
+
+
+@pytest.fixture(scope="module")
+def step4(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("step4")
+    train(compose_train(run_dir, *COMMON, "trainer.max_steps=4"))
+    return run_dir / "checkpoints" / "last.ckpt"
+
+
+def deepspeed_folder(checkpoint_file, folder, zero3=False):
+    """What ``DeepSpeedStrategy.save_checkpoint`` writes: Lightning's dict without weights and
+    optimizer as DeepSpeed's client state, beside the engine's module (names under Lightning's
+    ``_forward_module`` wrapper; ZeRO-3: empty placeholders plus ``param_shapes``)."""
+    checkpoint = torch.load(checkpoint_file, weights_only=True)
+    weights = {f"_forward_module.{k}": v for k, v in checkpoint["state_dict"].items()}
+    module = {k: torch.empty(0) for k in weights} if zero3 else weights
+    states = {
+        "module": module,
+        "param_shapes": [{k: v.shape for k, v in weights.items()}] if zero3 else None,
+        "global_steps": checkpoint["global_step"],
+        "ds_version": "0.16.0",
+        **{k: v for k, v in checkpoint.items() if k not in NOT_WEIGHTS},
+    }
+    (folder / "checkpoint").mkdir(parents=True)
+    torch.save(states, folder / "checkpoint" / "mp_rank_00_model_states.pt")
+    torch.save({"optimizer_state_dict": {}}, folder / "checkpoint" / "zero_pp_rank_0_mp_rank_00_optim_states.pt")
+    (folder / "latest").write_text("checkpoint")
+    return folder
+
+
+def sharded_folder(checkpoint_file, folder):
+    """What ``FSDPStrategy(state_dict_type="sharded").save_checkpoint`` writes: a distributed
+    checkpoint of model and optimizer, and ``meta.pt`` with the rest."""
+    import warnings
+
+    import torch.distributed.checkpoint as dcp
+
+    checkpoint = torch.load(checkpoint_file, weights_only=True)
+    tensors = {"model": checkpoint["state_dict"], "optimizer_0": {"step": torch.tensor(4.0)}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "assuming the intent is to save in a single process"
+        dcp.save(tensors, checkpoint_id=str(folder))
+    torch.save({k: v for k, v in checkpoint.items() if k not in NOT_WEIGHTS}, folder / "meta.pt")
+    return folder
+
+
+LAYOUTS = {
+    "deepspeed": lambda file, folder: deepspeed_folder(file, folder),
+    "deepspeed-zero3": lambda file, folder: deepspeed_folder(file, folder, zero3=True),
+    "sharded": sharded_folder,
+}
+STRATEGY_FOR = {"deepspeed": "deepspeed", "deepspeed-zero3": "deepspeed", "sharded": "fsdp"}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_a_folder_reads_as_the_file_it_was_written_from(tmp_path, step4, layout):
+    folder = LAYOUTS[layout](step4, tmp_path / "ckpt")
+    from_file, _ = read_checkpoint(str(step4))
+    from_folder, reason = read_checkpoint(str(folder))
+    assert reason is None and from_folder.layout == layout.split("-")[0]
+    assert from_folder.global_step == from_file.global_step == 4
+    assert from_folder.weight_shapes == from_file.weight_shapes  # names and shapes, wrapper prefixes gone
+    assert from_folder.hyper_parameters == from_file.hyper_parameters
+    assert from_folder.callbacks == from_file.callbacks
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_a_folder_gets_the_same_checks_as_a_file(tmp_path, step4, layout):
+    folder = LAYOUTS[layout](step4, tmp_path / "ckpt")
+    strategy = STRATEGY_FOR[layout]
+    module, _, _ = build(compose_train(tmp_path / "fits", *COMMON))
+    assert resume_problems(str(folder), module, None, 8, strategy) == []
+    assert "nothing to train" in resume_problems(str(folder), module, None, 4, strategy)[0]
+    other, _, _ = build(compose_train(tmp_path / "other", *COMMON, "model.n_embd=64"))
+    assert (
+        "model.n_embd=64 differs from the checkpoint's 32" in resume_problems(str(folder), other, None, 8, strategy)[0]
+    )
+    wrong = resume_problems(str(folder), module, None, 8, "other")
+    assert wrong and f"resumes with trainer={strategy} only" in wrong[0]
+
+
+def test_the_command_line_refuses_a_layout_its_strategy_cannot_load_in_one_line(tmp_path, step4):
+    folder = deepspeed_folder(step4, tmp_path / "ds")
+    with pytest.raises(ConfigError, match=r"a DeepSpeed checkpoint folder resumes with trainer=deepspeed only") as err:
+        build(compose_train(tmp_path / "run", *COMMON, f"ckpt_path={folder}"))
+    assert "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match=r"DeepSpeed resumes from its own checkpoint folders, not a single file"):
+        build(
+            compose_train(
+                tmp_path / "run2", *COMMON, "trainer=deepspeed", "trainer.accelerator=cpu", f"ckpt_path={step4}"
+            )
+        )
+
+
+def test_a_folder_that_is_no_checkpoint_and_a_broken_one_are_named(tmp_path, step4):
+    (tmp_path / "empty").mkdir()
+    assert "not a checkpoint" in read_checkpoint(str(tmp_path / "empty"))[1]
+    folder = deepspeed_folder(step4, tmp_path / "ds")
+    (folder / "latest").write_text("elsewhere")
+    assert "without elsewhere/mp_rank_00_model_states.pt" in read_checkpoint(str(folder))[1]
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [("ddp", "other"), ("deepspeed_stage_3", "deepspeed"), ("fsdp", "fsdp"), ({"_target_": "x.FSDPStrategy"}, "fsdp")],
+)
+def test_strategy_kind(value, kind):
+    assert strategy_kind(value) == kind
