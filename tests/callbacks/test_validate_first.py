@@ -15,9 +15,10 @@ def test_the_in_fit_validation_equals_a_separate_validate_and_starts_the_summary
     summary = run(cfg, module, datamodule, trainer)
     assert any(isinstance(c, ValidateFirst) and c.ran for c in trainer.callbacks)
     assert summary["val/loss_start"] == pytest.approx(separate, rel=1e-6)  # same model, same batches, eval mode
-    assert next(c for c in trainer.callbacks if isinstance(c, RunSummary)).start_metrics["val/loss"] == summary[
-        "val/loss_start"
-    ]
+    assert (
+        next(c for c in trainer.callbacks if isinstance(c, RunSummary)).start_metrics["val/loss"]
+        == summary["val/loss_start"]
+    )
     assert trainer.global_step == 3 and module.training  # training went on in train mode
 
 

@@ -202,3 +202,54 @@ def test_meta_naming_a_shard_outside_its_folder_is_refused(tmp_path):
     (shards / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(DataError, match=r"names shard '\.\./secret\.bin', outside the folder"):
         TokensDataModule(str(shards))
+
+
+def test_many_shards_read_under_a_low_open_file_limit_with_workers(tmp_path):
+    """200 shards, 2 workers, a shuffled epoch, at most 64 descriptors for the whole process
+    tree: the pool closes the least recently used shard instead of keeping all 200 open."""
+    import subprocess
+    import sys
+    import textwrap
+
+    import numpy as np
+
+    for number in range(200):
+        np.arange(number * 40, number * 40 + 40, dtype=np.uint16).tofile(tmp_path / f"shard{number:03d}.bin")
+    script = textwrap.dedent(f"""
+        import resource, torch
+        from pathlib import Path
+        from torch.utils.data import DataLoader
+        from lightning_ltd.data.loading import ResumableSampler
+        from lightning_ltd.data.tokens import ShardBlocks
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+        shards = [{{"file": f"shard{{n:03d}}.bin", "tokens": 40}} for n in range(200)]
+        blocks = ShardBlocks(Path({str(tmp_path)!r}), shards, "uint16", 10)
+        loader = DataLoader(blocks, batch_size=20, sampler=ResumableSampler(len(blocks), seed=1), num_workers=2)
+        seen = torch.cat([b.reshape(-1) for b in loader])
+        assert sorted(seen.tolist()) == list(range(8000)), "every token once"
+        print("ok", len(blocks))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["ok", "800"]
+
+
+def test_the_pool_of_open_files_stays_bounded_and_reuses_the_recent(tmp_path):
+    from lightning_ltd.data.tokens import OpenFiles
+
+    files = []
+    for number in range(10):
+        (tmp_path / f"f{number}").write_bytes(b"x")
+        files.append(str(tmp_path / f"f{number}"))
+    pool = OpenFiles(3)
+    first = pool.fd(files[0])
+    for file in files[1:3]:
+        pool.fd(file)
+    assert pool.fd(files[0]) == first  # reused, now the most recent
+    pool.fd(files[3])  # closes files[1], the least recently used
+    assert len(pool) == 3 and pool.fd(files[0]) == first
+    for file in files:
+        pool.fd(file)
+    assert len(pool) == 3
+    pool.close()
+    assert len(pool) == 0
