@@ -59,6 +59,30 @@ def test_ddp_ranks_differ_where_they_should_and_agree_where_they_must(tmp_path):
         assert again == straight[2:]  # steps 3 and 4: same tokens, data, LR, ledger and losses
 
 
+@pytest.mark.slow  # one 2-rank and one 1-rank run: about 25 s
+def test_validation_is_sharded_over_ranks_and_its_reduced_metrics_equal_one_rank(tmp_path):
+    """Each rank evaluates its half of the validation set; the reduced val/loss and val/ppl
+    (at the pre-fit validation, identical weights) equal one rank evaluating all of it."""
+    whole = ("trainer.max_steps=1", "trainer.limit_val_batches=1.0")
+    two = train_ddp(tmp_path / "two", *whole)
+    one = train_ddp(tmp_path / "one", *whole, "trainer.devices=1")
+    assert two[1] and not one[1]
+    rows = [
+        json.loads((tmp_path / run / "probe" / f"rank{r}.val.json").read_text())["rows"]
+        for run, r in (("two", 0), ("two", 1), ("one", 0))
+    ]
+    assert rows[0] == rows[1] and rows[0] + rows[1] == rows[2]  # halves (this validation set is even)
+
+    def first_validation(run):
+        with open(next((tmp_path / run).rglob("metrics.csv"))) as metrics:
+            row = next(r for r in csv.DictReader(metrics) if r.get("val/loss"))
+        return float(row["val/loss"]), float(row["val/ppl"])
+
+    (loss_two, ppl_two), (loss_one, ppl_one) = first_validation("two"), first_validation("one")
+    assert loss_two == pytest.approx(loss_one, rel=1e-6) and ppl_two == pytest.approx(ppl_one, rel=1e-6)
+    assert ppl_one == pytest.approx(math.exp(loss_one), rel=1e-6)
+
+
 def epoch_of_64_blocks(tmp_path: Path) -> tuple[tuple[str, ...], dict]:
     """Token shards of 64 training blocks of 33 tokens (one epoch: 8 batches of 8 rows), and
     each block's index by content."""

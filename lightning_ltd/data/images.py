@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader
+from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader, sharded_eval_loader
 from lightning_ltd.errors import DataError
 from lightning_ltd.schema import HoldOut, PositiveInt, checked
 
@@ -74,7 +74,7 @@ class ImageDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader[tuple[torch.Tensor, torch.Tensor]]:
         assert self.val_set is not None, "call setup() first"
-        return DataLoader(self.val_set, batch_size=self.batch_size)
+        return sharded_eval_loader(self.val_set, self.batch_size, self.trainer)
 
 
 class DigitsDataModule(ImageDataModule):

@@ -162,3 +162,33 @@ def resumable_train_loader(
         with_epoch=with_epoch,
     )
     return ResumableDataLoader(dataset, batch_size, sampler, trainer, **kwargs)
+
+
+class EvalShard(Sampler[int]):
+    """Rank ``r``'s share of an evaluation set: indices ``r, r + R, ...`` of its first
+    ``floor(N / R) * R`` samples, in order.
+
+    Every rank gets the same number of samples, so sharded strategies (FSDP, ZeRO-3), whose
+    every forward is a collective, run the same number of batches on each rank; and no sample
+    is repeated (``DistributedSampler`` pads with repeats), so the metrics the ranks reduce are
+    those of the whole set, less at most ``R - 1`` samples at its end.
+    """
+
+    def __init__(self, size: int, num_replicas: int = 1, rank: int = 0) -> None:
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank={rank} must be in [0, num_replicas={num_replicas})")
+        self.size, self.num_replicas, self.rank = size, num_replicas, rank
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.rank, len(self) * self.num_replicas, self.num_replicas))
+
+    def __len__(self) -> int:
+        return self.size // self.num_replicas
+
+
+def sharded_eval_loader(dataset: Dataset[Any], batch_size: int, trainer: Any = None, **kwargs: Any) -> DataLoader:
+    """The validation loader of our DataModules: each data-parallel rank evaluates its own share
+    (``EvalShard``); torchmetrics reduces the metrics over ranks."""
+    replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+    sampler = EvalShard(len(dataset), replicas, rank)  # type: ignore[arg-type]
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, **kwargs)

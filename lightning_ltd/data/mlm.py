@@ -19,7 +19,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader
+from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader, sharded_eval_loader
 from lightning_ltd.data.text import load_corpus, resolve_text_files
 from lightning_ltd.data.vocabulary import (
     PAD,
@@ -244,4 +244,4 @@ class MLMDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader[dict[str, torch.Tensor]]:
         assert self.val_set is not None, "call setup() first"
-        return DataLoader(self.val_set, batch_size=self.batch_size, collate_fn=self.padding())
+        return sharded_eval_loader(self.val_set, self.batch_size, self.trainer, collate_fn=self.padding())

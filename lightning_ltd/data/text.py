@@ -17,7 +17,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader
+from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader, sharded_eval_loader
 from lightning_ltd.data.vocabulary import ByteVocabulary, HFVocabulary, Vocabulary
 from lightning_ltd.errors import DataError
 from lightning_ltd.schema import Count, HoldOut, PositiveInt, checked
@@ -178,4 +178,4 @@ class TextDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader[torch.Tensor]:
         assert self.val_set is not None, "call setup() first"
-        return DataLoader(self.val_set, batch_size=self.batch_size, num_workers=self.num_workers)
+        return sharded_eval_loader(self.val_set, self.batch_size, self.trainer, num_workers=self.num_workers)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader
+from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader, sharded_eval_loader
 from lightning_ltd.data.mlm import Framed, MaskedRows, pad_batch
 from lightning_ltd.data.vocabulary import MLM_VOCAB_SIZE, Vocabulary, masked_lm_vocabulary, shard_vocabulary
 from lightning_ltd.errors import DataError
@@ -244,8 +244,8 @@ class TokensDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader[Any]:
         assert self.val_set is not None, "call setup() first"
-        return DataLoader(
-            self.val_set, batch_size=self.batch_size, num_workers=self.num_workers, collate_fn=self.collate()
+        return sharded_eval_loader(
+            self.val_set, self.batch_size, self.trainer, num_workers=self.num_workers, collate_fn=self.collate()
         )
 
 

@@ -7,12 +7,20 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
-from torchmetrics.text import Perplexity
 
 from lightning_ltd.data.mlm import IGNORE_INDEX
 from lightning_ltd.modules.base import RandomLTDModule, StepOutput
 
 MaskedBatch = dict[str, torch.Tensor]
+
+
+class ExpOfMean(MeanMetric):
+    """``exp`` of a weighted mean, reduced over ranks as the mean is: perplexity from the
+    token-weighted cross-entropy the loss already computed. (torchmetrics' ``Perplexity``
+    repeats it through an fp32 softmax over ``[B * T, vocab]``: 3.3 GB at 8 x 2048 x 50k.)"""
+
+    def compute(self) -> torch.Tensor:
+        return torch.exp(super().compute())
 
 
 class NextTokenModule(RandomLTDModule):
@@ -25,7 +33,7 @@ class NextTokenModule(RandomLTDModule):
     def add_metrics(self) -> None:
         """The validation metrics (call in ``__init__``)."""
         self.val_loss = MeanMetric()
-        self.val_ppl = Perplexity()
+        self.val_ppl = ExpOfMean()
 
     def token_shape(self, batch: torch.Tensor) -> tuple[int, int]:
         return int(batch.shape[0]), int(batch.shape[1]) - 1
@@ -41,7 +49,7 @@ class NextTokenModule(RandomLTDModule):
         """Logs ``val/loss`` (token-weighted) and ``val/ppl``."""
         loss, logits, targets = self.model_step(batch)
         self.val_loss.update(loss, weight=targets.numel())
-        self.val_ppl.update(logits, targets)
+        self.val_ppl.update(loss, weight=targets.numel())
         self.log("val/loss", self.val_loss, prog_bar=True)
         self.log("val/ppl", self.val_ppl)
 

@@ -133,3 +133,12 @@ def test_a_remap_without_the_trainer_is_refused_naming_the_devices_key():
     state = rank_loaders(2, 64, 4, 0)[0].state_dict() | {"batches_served": 3, "samples_served": 24}
     with pytest.raises(ValueError, match=r"trainer.devices: the checkpoint's data position was written by 2 rank"):
         rank_loaders(1, 64, 4, 0)[0].load_state_dict(state)
+
+
+def test_eval_shards_are_disjoint_equal_ordered_and_cover_all_but_the_tail():
+    from lightning_ltd.data.loading import EvalShard
+
+    for size, replicas in ((10, 1), (10, 2), (10, 3), (7, 4)):
+        shares = [list(EvalShard(size, replicas, r)) for r in range(replicas)]
+        assert len({len(s) for s in shares}) == 1 and all(s == sorted(s) for s in shares)
+        assert sorted(chain(*shares)) == list(range(size // replicas * replicas))

@@ -16,6 +16,7 @@ class RankProbe(Callback):
         self.out_dir = Path(out_dir)
         self.record_batches = record_batches
         self.rows: list[dict] = []
+        self.val_rows = 0
         self._plans: list = []
 
     def setup(self, trainer, pl_module, stage):
@@ -48,9 +49,13 @@ class RankProbe(Callback):
             }
         )
 
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        self.val_rows += pl_module.token_shape(batch)[0]
+
     def on_fit_end(self, trainer, pl_module):
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / f"rank{trainer.global_rank}.json").write_text(json.dumps(self.rows))
+        (self.out_dir / f"rank{trainer.global_rank}.val.json").write_text(json.dumps({"rows": self.val_rows}))
 
     def on_exception(self, trainer, pl_module, exception):
         """What stopped this rank, and its process id (a test checks it is gone)."""
