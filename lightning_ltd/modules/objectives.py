@@ -47,7 +47,7 @@ class NextTokenModule(RandomLTDModule):
 
     def validation_step(self, batch: torch.Tensor, batch_idx: int) -> None:
         """Logs ``val/loss`` (token-weighted) and ``val/ppl``."""
-        loss, logits, targets = self.model_step(batch)
+        loss, _, targets = self.model_step(batch)
         self.val_loss.update(loss, weight=targets.numel())
         self.val_ppl.update(loss, weight=targets.numel())
         self.log("val/loss", self.val_loss, prog_bar=True)

@@ -1,4 +1,5 @@
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -62,3 +63,55 @@ def test_image_folder_errors_name_the_path(tmp_path, prepare, message):
     with pytest.raises(DataError, match=re.escape(message)) as err:
         ImageFolderDataModule(str(root), image_size=8, batch_size=1).setup()
     assert str(root) in str(err.value) and "\n" not in str(err.value)
+
+
+def noisy_folder(root, per_class, size=24):
+    generator = torch.Generator().manual_seed(0)
+    for name in ("cat", "dog", "eel"):
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = torch.randint(0, 256, (size, size + 3, 3), generator=generator, dtype=torch.uint8)
+            Image.fromarray(pixels.numpy()).save(root / name / f"{i}.png")
+    return root
+
+
+def test_image_folder_batches_equal_an_eager_decode_normalised_with_all_training_pixels(tmp_path):
+    root = noisy_folder(tmp_path / "images", per_class=6)
+    dm = ImageFolderDataModule(str(root), channels=3, image_size=16, batch_size=4, val_every=3, num_workers=2)
+    dm.setup()
+    eager = torch.stack([dm.read(Path(f)) for f in dm.train_set.files])
+    assert dm.train_set.mean == pytest.approx(eager.mean().item(), rel=1e-6)
+    assert dm.train_set.std == pytest.approx(eager.std().item(), rel=1e-5)
+    expected = (eager - eager.mean()) / eager.std()
+    index_of = {f: i for i, f in enumerate(dm.train_set.files)}
+    batches = list(dm.train_dataloader())  # decoded in 2 worker processes
+    seen = torch.cat([images for images, _ in batches])
+    order = list(dm.train_dataloader().sampler)
+    assert torch.allclose(seen, expected[[index_of[dm.train_set.files[i]] for i in order][: len(seen)]], atol=1e-5)
+    assert len(dm.val_set) == 6 and next(iter(dm.val_dataloader()))[0].shape == (4, 3, 16, 16)
+
+
+def test_image_folder_memory_does_not_grow_with_the_number_of_images(tmp_path):
+    """The datasets hold names and labels: tens of bytes per image, not C x H x W floats."""
+    import pickle
+
+    sizes = []
+    for per_class in (4, 40):  # pickled as a spawned worker receives them
+        dm = ImageFolderDataModule(
+            str(noisy_folder(tmp_path / f"n{per_class}", per_class)), image_size=224, batch_size=2
+        )
+        dm.setup()
+        sizes.append(len(pickle.dumps(dm.train_set)) + len(pickle.dumps(dm.val_set)))
+    per_image = (sizes[1] - sizes[0]) / (3 * 36)
+    assert per_image < 300  # an eager 3 x 224 x 224 float32 image is 602,112 bytes
+
+
+def test_an_image_too_large_to_decode_is_named_before_training(tmp_path):
+    root = make_folder(tmp_path / "images")
+    Image.MAX_IMAGE_PIXELS, saved = 1000, Image.MAX_IMAGE_PIXELS  # 12 x 10 = 120 pixels: fine; 60 x 40 is a bomb
+    try:
+        Image.new("RGB", (60, 40)).save(root / "dog" / "huge.png")
+        with pytest.raises(DataError, match=r"huge\.png'?: not a readable image \(DecompressionBombError\)"):
+            ImageFolderDataModule(str(root), image_size=8, batch_size=1).setup()
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
