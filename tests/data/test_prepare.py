@@ -155,3 +155,34 @@ def test_command_line_prints_one_line_and_exits_2(tmp_path):
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: path={str(tmp_path / 'nope')!r}: no such file or directory"]
+
+
+def test_the_bpe_sample_is_bounded_spread_over_the_corpus_and_whole_lines(tmp_path):
+    from lightning_ltd.data.prepare import PIECE_BYTES, sample_text
+
+    files = []
+    for number in range(6):  # 6 files of 1.5 MB, each line naming its file
+        path = tmp_path / f"part{number}.txt"
+        line = f"file{number} " + "word " * 30 + "\n"
+        path.write_text(line * (3 * PIECE_BYTES // 2 // len(line)))
+        files.append(path)
+    sample = list(sample_text(files, 3 * PIECE_BYTES))
+    assert sum(len(piece) for piece in sample) <= 3 * PIECE_BYTES
+    assert len(sample) == 3 and all(piece.endswith("\n") and piece.startswith("file") for piece in sample)
+    assert {piece[:5] for piece in sample} == {"file0", "file2", "file4"}  # evenly spaced, first to last
+    whole = list(sample_text(files[:1], 10 * PIECE_BYTES))
+    assert "".join(whole) == files[0].read_text()  # within the budget: the whole corpus
+
+
+def test_prepare_trains_the_bpe_on_a_sample_and_still_encodes_everything(tmp_path):
+    from tokenizers import Tokenizer
+
+    docs = write_corpus(tmp_path / "corpus")
+    meta = prepare(
+        [str(tmp_path / "corpus")], str(tmp_path / "out"), "bpe", vocab_size=400, bpe_sample_mb=0.001, progress=False
+    )
+    tokenizer = Tokenizer.from_file(str(tmp_path / "out" / "tokenizer" / "tokenizer.json"))
+    text = tokenizer.decode(stream(tmp_path / "out", meta).tolist(), skip_special_tokens=True)
+    assert text == "".join(d.decode() for d in docs)  # byte-level: every byte encodes, sampled or not
+    with pytest.raises(DataError, match=r"bpe_sample_mb=0 must be > 0"):
+        prepare([str(tmp_path / "corpus")], str(tmp_path / "bad"), "bpe", bpe_sample_mb=0, progress=False)
