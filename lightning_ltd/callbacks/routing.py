@@ -49,6 +49,7 @@ class RoutingDriver(Callback):
         ramp_steps: int = 1000,
         granularity: int = 8,
         step_seeding: bool = True,
+        compile_buckets: int | None = 16,
     ) -> None:
         self.enabled = enabled
         self.min_keep = min_keep
@@ -56,7 +57,8 @@ class RoutingDriver(Callback):
         self.ramp_steps = ramp_steps
         self.granularity = granularity
         self.step_seeding = step_seeding
-        self.schedule = None if max_keep is None else KeptLengthSchedule(*self._settings(max_keep))
+        self.compile_buckets = compile_buckets
+        self.schedule = None if max_keep is None else KeptLengthSchedule(*self._settings(max_keep, None))
         self.scheduled: ScheduledLayerTokens | None = None
         self.micro_batch: MicroBatch | None = None
         self.anchor = (0, 0)  # (step, scheduled layer-tokens before it) of the checkpoint resumed from
@@ -75,12 +77,13 @@ class RoutingDriver(Callback):
         max_keep = self.max_keep or self._nominal_len or pl_module.max_seq_len
         if self.enabled and self.min_keep > max_keep:
             raise_if([f"min_keep={self.min_keep} must be <= max_keep={max_keep} (the sequence length)"])
-        self.schedule = KeptLengthSchedule(*self._settings(max_keep))
+        compiled = bool(getattr(pl_module, "hparams", {}).get("compile"))  # one graph per kept length
+        self.schedule = KeptLengthSchedule(*self._settings(max_keep, self.compile_buckets if compiled else None))
         widths = getattr(trainer.datamodule, "widths", None) if trainer.datamodule is not None else None
         allow_recompiles(count_graphs(widths or [self._nominal_len or pl_module.max_seq_len], self.distinct_keeps()))
 
-    def _settings(self, max_keep: int) -> tuple[bool, int, int, int, int]:
-        return self.enabled, self.min_keep, max_keep, self.ramp_steps, self.granularity
+    def _settings(self, max_keep: int, buckets: int | None) -> tuple[bool, int, int, int, int, int | None]:
+        return self.enabled, self.min_keep, max_keep, self.ramp_steps, self.granularity, buckets
 
     def keep_at(self, step: int) -> int | None:
         """The kept length for optimizer step ``step`` (None when dropping is disabled)."""

@@ -47,6 +47,9 @@ class RandomLTDScheduler(Callback):
         granularity: kept lengths are multiples of this (the paper's "step", 8 or 16).
         lr: learning-rate schedule; None leaves the optimizer's LR alone.
         step_seeding: reseed the global RNG before every training micro-batch.
+        compile_buckets: with a compiled module (``compile=True``), the schedule uses at most
+            this many kept lengths (each rounded up to the next of them; ``KeptLengthSchedule``),
+            since each is a compiled graph; None: every MSLG length.
     """
 
     @checked
@@ -59,10 +62,11 @@ class RandomLTDScheduler(Callback):
         granularity: PositiveInt = 8,
         lr: LRSchedule | None = None,
         step_seeding: bool = True,
+        compile_buckets: PositiveInt | None = 16,
     ) -> None:
         if max_keep is not None and min_keep > max_keep:
             raise_if([f"min_keep={min_keep} must be <= max_keep={max_keep}"])
-        self.driver = RoutingDriver(enabled, min_keep, max_keep, ramp_steps, granularity, step_seeding)
+        self.driver = RoutingDriver(enabled, min_keep, max_keep, ramp_steps, granularity, step_seeding, compile_buckets)
         self.logger = LayerTokenLogger(self.driver)
         self.scheduled_lr = None if lr is None else ScheduledLR(lr, self.driver)
         self.budget = None if lr is None else LayerTokenBudget(lr, self.driver)
@@ -102,6 +106,7 @@ class RandomLTDScheduler(Callback):
     ramp_steps = driver_setting("ramp_steps")
     granularity = driver_setting("granularity")
     step_seeding = driver_setting("step_seeding")
+    compile_buckets = driver_setting("compile_buckets")
 
     @property
     def lr_schedule(self) -> LRSchedule | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import functools
 import math
 import typing
 from collections.abc import Sequence
@@ -29,25 +31,57 @@ def mslg_keep(step: int, min_keep: int, max_keep: int, ramp_steps: int, granular
 
 @dataclass(frozen=True)
 class KeptLengthSchedule:
-    """The MSLG kept length of every optimizer step of one run (None throughout when off)."""
+    """The MSLG kept length of every optimizer step of one run (None throughout when off).
+
+    With ``buckets`` the schedule uses at most that many kept lengths: each step keeps the
+    smallest of ``buckets`` lengths, evenly spaced over the MSLG grid from ``min_keep`` to
+    ``max_keep``, that is at least its MSLG length (never fewer tokens than MSLG). A compiled
+    model has one graph per kept length, so this bounds the compiles of any schedule; the
+    layer-token count, the LR and the budget follow the bucketed lengths, the ones computed.
+    """
 
     enabled: bool
     min_keep: int
     max_keep: int
     ramp_steps: int
     granularity: int
+    buckets: int | None = None
+
+    def mslg_keep_at(self, step: int) -> int:
+        """The unbucketed MSLG kept length of optimizer step ``step``."""
+        return mslg_keep(step, self.min_keep, self.max_keep, self.ramp_steps, self.granularity)
 
     def keep_at(self, step: int) -> int | None:
         """The kept length for optimizer step ``step`` (None when dropping is disabled)."""
         if not self.enabled:
             return None
-        return mslg_keep(step, self.min_keep, self.max_keep, self.ramp_steps, self.granularity)
+        keep = self.mslg_keep_at(step)
+        if self.buckets is None:
+            return keep
+        lengths = self.bucket_lengths
+        return lengths[bisect.bisect_left(lengths, keep)]
+
+    @functools.cached_property
+    def mslg_keeps(self) -> list[int]:
+        """Every MSLG kept length of the ramp, ascending."""
+        return sorted({self.mslg_keep_at(t) for t in range(self.ramp_steps + 1)})
+
+    @functools.cached_property
+    def bucket_lengths(self) -> list[int]:
+        """The ``buckets`` kept lengths a bucketed schedule uses: MSLG lengths evenly spaced by
+        rank, the smallest and the largest included."""
+        keeps, count = self.mslg_keeps, self.buckets or len(self.mslg_keeps)
+        if count >= len(keeps):
+            return keeps
+        if count == 1:
+            return [keeps[-1]]
+        return sorted({keeps[round(i * (len(keeps) - 1) / (count - 1))] for i in range(count)})
 
     def distinct_keeps(self) -> list[int | None]:
         """Every kept length the whole schedule uses, ascending (each is one compiled graph)."""
         if not self.enabled:
             return [None]
-        return sorted({self.keep_at(t) for t in range(self.ramp_steps + 1)})  # type: ignore[type-var]
+        return list(self.bucket_lengths if self.buckets is not None else self.mslg_keeps)
 
 
 def drops(keep: int | None, seq_len: int) -> bool:

@@ -50,3 +50,44 @@ def test_default_and_validated_layers():
         validate_dropping_layers([4], 4)
     with pytest.raises(ValueError, match="repeat"):
         validate_dropping_layers([1, 1], 4)
+
+
+def test_bucketed_kept_lengths_are_few_evenly_spaced_and_never_below_mslg():
+    from lightning_ltd.ltd.schedule import KeptLengthSchedule
+
+    exact = KeptLengthSchedule(True, 128, 2048, 1000, 16)
+    bucketed = KeptLengthSchedule(True, 128, 2048, 1000, 16, buckets=16)
+    lengths = bucketed.distinct_keeps()
+    assert len(exact.distinct_keeps()) == 121 and len(lengths) == 16
+    assert lengths[0] == 128 and lengths[-1] == 2048 and all(k % 16 == 0 for k in lengths)
+    gaps = {b - a for a, b in zip(lengths, lengths[1:], strict=False)}
+    assert max(gaps) - min(gaps) <= 16  # evenly spaced on the 16-grid
+    for step in range(0, 1100, 7):
+        keep, mslg = bucketed.keep_at(step), exact.keep_at(step)
+        assert keep in lengths and keep >= mslg  # never fewer tokens than MSLG
+        assert keep == min(k for k in lengths if k >= mslg)  # the next bucket up
+    assert KeptLengthSchedule(True, 8, 32, 20, 8, buckets=16).distinct_keeps() == [8, 16, 24, 32]  # few: all
+    assert KeptLengthSchedule(True, 8, 32, 20, 8, buckets=1).distinct_keeps() == [32]
+    assert KeptLengthSchedule(False, 8, 32, 20, 8, buckets=4).distinct_keeps() == [None]
+
+
+@pytest.mark.parametrize("experiment", ["gpt3_1.3b", "gpt3_1.3b_300b"])
+def test_the_compiled_1_3b_recipe_compiles_at_most_20_graphs_per_rank(tmp_path, experiment):
+    """Counted from the composed recipe, not compiled: with model.compile=true its 121 MSLG
+    lengths become 16 buckets, 16 training graphs (15 dropping + full length) and 1 evaluation."""
+    from hydra.utils import instantiate
+
+    from lightning_ltd.ltd.schedule import KeptLengthSchedule
+    from lightning_ltd.models.compile import count_graphs
+    from tests.conftest import compose_train
+
+    cfg = compose_train(tmp_path, f"experiment={experiment}", "model.compile=true", tiny=False)
+    scheduler = instantiate(cfg.ltd)
+    ltd = cfg.ltd
+    exact = KeptLengthSchedule(True, ltd.min_keep, ltd.max_keep, ltd.ramp_steps, ltd.granularity)
+    bucketed = KeptLengthSchedule(
+        True, ltd.min_keep, ltd.max_keep, ltd.ramp_steps, ltd.granularity, scheduler.compile_buckets
+    )
+    width = cfg.data.block_size
+    assert count_graphs([width], exact.distinct_keeps()) == 122
+    assert count_graphs([width], bucketed.distinct_keeps()) == 17 <= 20

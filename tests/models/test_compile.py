@@ -115,8 +115,11 @@ def test_graphs_over_a_whole_schedule_with_padded_widths_meet_the_bound_exactly(
 
 
 @pytest.mark.slow  # a whole train.py run under torch.compile (about 8 s)
-def test_train_py_with_model_compile_runs_one_graph_per_shape(train_config, monkeypatch):
-    """``model.compile=true`` through the real configs (aot_eager instead of inductor, for time)."""
+@pytest.mark.parametrize(("buckets", "expected"), [(16, [8, 12, 16, 20, 24, 28, 32]), (3, [8, 20, 32])])
+def test_train_py_with_model_compile_runs_one_graph_per_shape(train_config, monkeypatch, buckets, expected):
+    """``model.compile=true`` through the real configs (aot_eager instead of inductor, for time):
+    one graph per kept length, at most ``ltd.compile_buckets`` of them, and the layer-tokens
+    counted at the lengths computed."""
     import functools
 
     from lightning_ltd.cli import build, run
@@ -130,14 +133,21 @@ def test_train_py_with_model_compile_runs_one_graph_per_shape(train_config, monk
 
     monkeypatch.setattr(base, "compile_model", functools.partial(compile_model, backend=counting_backend))
     torch._dynamo.reset()
-    cfg = train_config("model.compile=true", "trainer.max_steps=24", "validate_before_fit=false")
+    cfg = train_config(
+        "model.compile=true", "trainer.max_steps=24", "validate_before_fit=false", f"ltd.compile_buckets={buckets}"
+    )
     module, datamodule, trainer = build(cfg)
     summary = run(cfg, module, datamodule, trainer)
     assert is_compiled(module.model) and summary["steps"] == 24
     scheduler = next(c for c in trainer.callbacks if isinstance(c, RandomLTDScheduler))
-    keeps = scheduler.distinct_keeps()  # 8, 12, ..., 32 over 20 steps
-    assert keeps == [8, 12, 16, 20, 24, 28, 32]
-    assert len(graphs) == count_graphs([32], keeps)  # 6 kept lengths, full length, evaluation
+    keeps = scheduler.distinct_keeps()  # MSLG: 8, 12, ..., 32 over 20 steps
+    assert keeps == expected
+    assert len(graphs) == count_graphs([32], keeps)  # the dropping lengths, full length, evaluation
+    from lightning_ltd.ltd import layer_tokens_per_step
+
+    rows, layers = cfg.data.batch_size, module.num_layers
+    by_hand = sum(layer_tokens_per_step(rows, 32, scheduler.keep_at(step), layers, layers - 2) for step in range(24))
+    assert scheduler.ledger.consumed == by_hand  # the bucketed lengths, the ones computed
 
 
 @pytest.mark.slow  # a subprocess or several compilations
