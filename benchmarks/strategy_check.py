@@ -28,8 +28,11 @@ SHORT = [
     "lr.warmup_steps=2",
     "ltd.ramp_steps=10",
     "callbacks.model_checkpoint.every_n_train_steps=10",
-    "validate_before_fit=false",
+    "trainer.gradient_clip_val=1.0",
 ]
+"""Short, with the defaults that matter kept: pre-fit validation and clipping (through the
+wrapped root under FSDP). ``ckpt_path=DIR/checkpoints/last.ckpt trainer.max_steps=30``
+resumes a first run from its last checkpoint (step 20: a file, or the strategy's folder)."""
 
 
 def main(overrides: list[str]) -> None:
@@ -49,7 +52,8 @@ def main(overrides: list[str]) -> None:
     print(f"weights finite      {finite}")
     for group in groups:  # elements on this rank: sharded strategies hold a slice
         print(f"AdamW group wd={group['weight_decay']:<5} {sum(p.numel() for p in group['params']):,} elements")
-    print(f"checkpoints         {sorted(p.name for p in (output / 'checkpoints').glob('*'))}")
+    print(f"resumed from        {cfg.get('ckpt_path')}")
+    print(f"checkpoints         {sorted(p.name for p in (Path(cfg.paths.output_dir) / 'checkpoints').glob('*'))}")
 
 
 if __name__ == "__main__":

@@ -1,3 +1,5 @@
+import itertools
+
 import pytest
 
 from lightning_ltd.ltd import (
@@ -60,7 +62,7 @@ def test_bucketed_kept_lengths_are_few_evenly_spaced_and_never_below_mslg():
     lengths = bucketed.distinct_keeps()
     assert len(exact.distinct_keeps()) == 121 and len(lengths) == 16
     assert lengths[0] == 128 and lengths[-1] == 2048 and all(k % 16 == 0 for k in lengths)
-    gaps = {b - a for a, b in zip(lengths, lengths[1:], strict=False)}
+    gaps = {b - a for a, b in itertools.pairwise(lengths)}
     assert max(gaps) - min(gaps) <= 16  # evenly spaced on the 16-grid
     for step in range(0, 1100, 7):
         keep, mslg = bucketed.keep_at(step), exact.keep_at(step)
