@@ -32,7 +32,6 @@ class SavedRun:
     hyper_parameters: dict[str, Any]
     callbacks: dict[str, Any]
     weight_shapes: dict[str, tuple[int, ...]]
-    loops: dict[str, Any]
 
 
 def checkpoint_layout(path: Path) -> Layout | None:
@@ -80,7 +79,6 @@ def _saved_run(layout: Layout, checkpoint: dict[str, Any], shapes: dict[str, tup
         hyper_parameters=dict(checkpoint.get("hyper_parameters") or {}),
         callbacks=dict(checkpoint.get("callbacks") or {}),
         weight_shapes=shapes,
-        loops=dict(checkpoint.get("loops") or {}),
     )
 
 

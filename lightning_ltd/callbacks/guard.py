@@ -81,9 +81,10 @@ class NonFiniteLossGuard(Callback):
         self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer: torch.optim.Optimizer
     ) -> None:
         grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        bad = torch.zeros((), dtype=torch.bool) if not grads else ~torch.isfinite(get_total_norm(grads))
+        bad = ~torch.isfinite(get_total_norm(grads)) if grads else None  # NaN and inf propagate to the norm
         if not self.skip_steps:
-            self._record(bad)  # on the device; NaN and inf propagate to the norm
+            if bad is not None:  # DeepSpeed ZeRO holds no gradients on the parameters: the loss judges
+                self._record(bad)  # on the device
             return
         if not trainer.strategy.reduce_boolean_decision(bool(bad), all=False):
             return
@@ -112,7 +113,8 @@ class NonFiniteLossGuard(Callback):
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         """Every rank runs this before any writes: raising here aborts the save everywhere."""
         self.check(trainer)
-        local_bad = any(not bool(torch.isfinite(p.detach()).all()) for p in pl_module.parameters() if p.numel())
+        finite = [torch.isfinite(p.detach()).all() for p in pl_module.parameters() if p.numel()]
+        local_bad = bool(finite) and not bool(torch.stack(finite).all())  # one host sync per save
         if trainer.strategy.reduce_boolean_decision(local_bad, all=False):
             raise NonFiniteLossError(
                 f"a weight was not finite at optimizer step {trainer.global_step}: stopped, no checkpoint written "

@@ -90,10 +90,10 @@ class ResumableDataLoader(DataLoader):
         super().__init__(dataset, batch_size=batch_size, sampler=sampler, drop_last=True, **kwargs)
         self.trainer = trainer
         self.batches_served = 0
-        self._resumed_batches = 0
 
     def __iter__(self) -> Iterator[Any]:  # type: ignore[override]
-        self.batches_served, self._resumed_batches = self._resumed_batches, 0
+        sampler: ResumableSampler = self.sampler  # type: ignore[assignment]
+        self.batches_served = self.batches_before(sampler.served)  # 0 unless resuming (set_epoch resets it)
         for batch in super().__iter__():
             self.batches_served += 1
             yield batch
@@ -127,10 +127,16 @@ class ResumableDataLoader(DataLoader):
         served = int(state.get("samples_served", saved_batches * self.batch_size * sampler.num_replicas))
         sampler.epoch = int(state["epoch"])
         sampler.served = served
-        # the batch of the new epoch that ends where the remaining data does
-        self._resumed_batches = len(self) - sampler.remaining(served) // self.batch_size
-        if self._resumed_batches != saved_batches:
-            self._move_loop_position(self._resumed_batches - saved_batches, state)
+        resumed_batches = self.batches_before(served)
+        if resumed_batches != saved_batches:
+            self._move_loop_position(resumed_batches - saved_batches, state)
+
+    def batches_before(self, served: int) -> int:
+        """This epoch's batch (at this world and batch size) after which the data left starting
+        at shared position ``served`` fills the rest: the loop's count ends where the data does."""
+        assert self.batch_size is not None
+        sampler: ResumableSampler = self.sampler  # type: ignore[assignment]
+        return len(self) - sampler.remaining(served) // self.batch_size if served else 0
 
     def _move_loop_position(self, shift: int, state: dict[str, Any]) -> None:
         """Tell Lightning's epoch loop (restored before the loader, reset after it) that the epoch

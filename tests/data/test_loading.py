@@ -142,3 +142,17 @@ def test_eval_shards_are_disjoint_equal_ordered_and_cover_all_but_the_tail():
         shares = [list(EvalShard(size, replicas, r)) for r in range(replicas)]
         assert len({len(s) for s in shares}) == 1 and all(s == sorted(s) for s in shares)
         assert sorted(chain(*shares)) == list(range(size // replicas * replicas))
+
+
+def test_a_resume_at_the_end_of_an_epoch_starts_the_next_one_whole():
+    old = rank_loaders(2, 64, 4, 0)
+    for dl in old:
+        assert len(list(dl)) == 8
+    state = old[0].state_dict()
+    assert state["batches_served"] == 8 and state["samples_served"] == 64
+    new = rank_loaders(1, 64, 4, 0, batches_before=8)
+    new[0].load_state_dict(state)
+    assert list(new[0]) == []  # nothing left of epoch 0 on one rank either
+    new[0].sampler.set_epoch(1)  # Lightning, at the next epoch
+    batches = list(new[0])
+    assert len(batches) == 16 and new[0].batches_served == 16  # the whole epoch 1, counted from 0
