@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import torch
 
+from lightning_ltd.fingerprint import CHECKPOINT_KEY as FINGERPRINT_KEY
+
 Layout = Literal["file", "deepspeed", "sharded"]
 DEEPSPEED_TAG_FILE = "latest"  # DeepSpeed writes the tag of the newest save here
 DEEPSPEED_MODEL_STATES = "mp_rank_00_model_states.pt"
@@ -32,6 +34,7 @@ class SavedRun:
     hyper_parameters: dict[str, Any]
     callbacks: dict[str, Any]
     weight_shapes: dict[str, tuple[int, ...]]
+    fingerprint: dict[str, Any] | None  # the run's trajectory keys (``lightning_ltd.fingerprint``)
 
 
 def checkpoint_layout(path: Path) -> Layout | None:
@@ -79,6 +82,7 @@ def _saved_run(layout: Layout, checkpoint: dict[str, Any], shapes: dict[str, tup
         hyper_parameters=dict(checkpoint.get("hyper_parameters") or {}),
         callbacks=dict(checkpoint.get("callbacks") or {}),
         weight_shapes=shapes,
+        fingerprint=checkpoint.get(FINGERPRINT_KEY),
     )
 
 

@@ -23,6 +23,7 @@ from lightning_ltd.callbacks import NonFiniteLossError, RandomLTDScheduler, RunS
 from lightning_ltd.checkpoint import unwritable_folder
 from lightning_ltd.console import log_through_root, quiet_console
 from lightning_ltd.errors import InvalidFieldsError, is_number
+from lightning_ltd.fingerprint import RunFingerprint, content_fingerprint, run_fingerprint
 from lightning_ltd.modules import RandomLTDModule
 from lightning_ltd.resume import data_source, resume_problems, strategy_kind
 from lightning_ltd.schema import type_problems, value_problems
@@ -214,10 +215,14 @@ def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataMo
     if hasattr(datamodule, "use_objective"):  # data that serves several objectives serves the module's
         datamodule.use_objective(getattr(module, "objective", "lm"))
     problems = keep_problems(scheduler, module, datamodule) + vocabulary_problems(datamodule, module)
+    fingerprint = run_fingerprint(cfg, data_content(datamodule))
+    callbacks.append(RunFingerprint(fingerprint))
     if cfg.get("ckpt_path") is not None:
         max_steps = OmegaConf.select(cfg, "trainer.max_steps", default=None)
         strategy = strategy_kind(OmegaConf.select(cfg, "trainer.strategy", default="auto"))
-        problems += resume_problems(cfg.ckpt_path, module, data_source(datamodule), max_steps, strategy)
+        problems += resume_problems(
+            cfg.ckpt_path, module, data_source(datamodule), max_steps, strategy, fingerprint=fingerprint
+        )
     stop_if(problems)
     try:
         datamodule.setup("fit")  # read the data now, so a bad path fails before training
@@ -229,6 +234,14 @@ def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataMo
             callbacks = [c for c in callbacks if not isinstance(c, kind)]  # the switch alone turns ours off
     trainer = instantiate_group(cfg, "trainer", callbacks=callbacks, logger=logger)
     return module, datamodule, trainer
+
+
+def data_content(datamodule: Any) -> str:
+    """The fingerprint of what the data module reads: its ``path``'s content, or its class for
+    data that ships with a package (the digits)."""
+    if not hasattr(datamodule, "path"):
+        return type(datamodule).__qualname__
+    return content_fingerprint(datamodule.path)
 
 
 EXIT_BAD_INPUT = 2

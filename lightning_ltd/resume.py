@@ -9,6 +9,7 @@ import lightning as L
 import torch
 
 from lightning_ltd.checkpoint_layout import read_checkpoint
+from lightning_ltd.fingerprint import fingerprint_problems
 
 ARCHITECTURE_KEYS = (
     "vocab_size",
@@ -43,14 +44,22 @@ def data_source(datamodule: Any) -> str | None:
 
 
 def resume_problems(
-    path: str, module: L.LightningModule, data_source: str | None, max_steps: int | None, strategy: str = "other"
+    path: str,
+    module: L.LightningModule,
+    data_source: str | None,
+    max_steps: int | None,
+    strategy: str = "other",
+    fingerprint: dict[str, Any] | None = None,
 ) -> list[str]:
     """Everything about ``path`` that does not fit this run, each naming the key. ``strategy``:
-    ``deepspeed``, ``fsdp`` or ``other`` (``strategy_kind``), which decides the layouts it loads."""
+    ``deepspeed``, ``fsdp`` or ``other`` (``strategy_kind``), which decides the layouts it loads;
+    ``fingerprint``: this run's (``run_fingerprint``), compared with the checkpoint's."""
     saved, reason = read_checkpoint(path)
     if saved is None:
         return [f"ckpt_path={path!r}: {reason}"]
     problems = layout_problems(saved.layout, strategy)
+    if fingerprint is not None:
+        problems += fingerprint_problems(saved.fingerprint, fingerprint)
     for key in ARCHITECTURE_KEYS:
         ours, theirs = _plain(module.hparams.get(key)), _plain(saved.hyper_parameters.get(key))
         if key in saved.hyper_parameters and key in module.hparams and theirs != ours:
@@ -62,7 +71,8 @@ def resume_problems(
             f"trainer.max_steps={max_steps}: the checkpoint is already at step {saved.global_step}, nothing to train"
         )
     saved_source = saved.callbacks.get(SCHEDULER_STATE, {}).get("data_source")
-    if saved_source is not None and data_source is not None and saved_source != data_source:
+    compared_content = fingerprint is not None and saved.fingerprint is not None  # a path may move, content not
+    if saved_source is not None and data_source is not None and saved_source != data_source and not compared_content:
         problems.append(f"data.path={data_source!r} differs from the checkpoint's data {saved_source!r}")
     return [f"ckpt_path={path!r}: {problem}" for problem in problems]
 

@@ -1,0 +1,118 @@
+"""What defines a run's trajectory, recorded in every checkpoint and compared on resume.
+
+A checkpoint resumed by a run of other settings continues a trajectory neither run describes
+(another ramp, another LR, a ledger of two batch sizes). The fingerprint is every key of the
+``model``, ``data``, ``ltd`` and ``lr`` groups, the seed and the trainer keys that change the
+update (accumulation, clipping, precision), as written (an interpolation such as
+``total_steps: ${trainer.max_steps}`` compares as its expression, so extending ``max_steps``
+extends the schedule instead of being a difference), plus a fingerprint of the data's content
+(so a corpus copied elsewhere resumes and one swapped in place does not). ``MAY_CHANGE`` lists
+the keys of those groups a resume may change; everything outside them (``trainer.max_steps``,
+logging and checkpoint cadence, callbacks, loggers, devices) may change too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.callbacks import Callback
+from omegaconf import DictConfig, OmegaConf
+
+TRAJECTORY = (
+    "model",
+    "data",
+    "ltd",
+    "lr",
+    "seed",
+    "trainer.accumulate_grad_batches",
+    "trainer.gradient_clip_val",
+    "trainer.gradient_clip_algorithm",
+    "trainer.precision",
+)
+MAY_CHANGE = ("data.num_workers", "data.path", "model.pretrained")
+"""Keys of the trajectory groups a resume may change: how many workers read, where the data
+lives (its content is compared instead), where pretrained weights came from (the checkpoint has
+them)."""
+DATA_CONTENT = "data.content"
+CHECKPOINT_KEY = "run_fingerprint"
+SAMPLED_FILES = 64  # files whose bytes (head and tail) enter a folder's content fingerprint
+SAMPLED_BYTES = 1 << 16
+
+
+def run_fingerprint(cfg: DictConfig, data_content: str | None) -> dict[str, Any]:
+    """The run's trajectory keys (dotted, as written) and ``data.content``."""
+    flat: dict[str, Any] = {}
+    for key in TRAJECTORY:
+        node = OmegaConf.select(cfg, key, default=None, throw_on_resolution_failure=False)
+        if isinstance(node, DictConfig):
+            _flatten(key, OmegaConf.to_container(node, resolve=False), flat)
+        else:
+            flat[key] = _plain(node)
+    for key in MAY_CHANGE:
+        flat.pop(key, None)
+    flat[DATA_CONTENT] = data_content
+    return flat
+
+
+def _flatten(prefix: str, value: Any, into: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for name, item in value.items():
+            _flatten(f"{prefix}.{name}", item, into)
+    else:
+        into[prefix] = _plain(value)
+
+
+def _plain(value: Any) -> Any:
+    """Types a ``weights_only`` checkpoint load accepts and ``==`` compares as written."""
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value if value is None or isinstance(value, bool | int | float | str) else str(value)
+
+
+def content_fingerprint(path: str | Path | None) -> str:
+    """A hash of what ``path`` holds: for a file its size and first and last 64 KB; for a folder
+    every file's relative name and size, and the bytes of up to 64 of them, evenly spaced (a
+    prepared folder's ``meta.json`` among them). Moving or copying the data keeps it."""
+    if path is None:
+        return "(the embedded default corpus)"
+    root = Path(path).expanduser()
+    digest = hashlib.sha256()
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    step = max(1, len(files) // SAMPLED_FILES)
+    for index, file in enumerate(files):
+        size = file.stat().st_size
+        digest.update(f"{file.relative_to(root) if file != root else file.name}\0{size}\0".encode())
+        if index % step == 0 or file.name == "meta.json":
+            with open(file, "rb") as handle:
+                digest.update(handle.read(SAMPLED_BYTES))
+                if size > 2 * SAMPLED_BYTES:
+                    handle.seek(size - SAMPLED_BYTES)
+                    digest.update(handle.read(SAMPLED_BYTES))
+    return digest.hexdigest()[:32]
+
+
+def fingerprint_problems(saved: dict[str, Any] | None, current: dict[str, Any]) -> list[str]:
+    """One problem listing every trajectory key the new run changed (none for a checkpoint
+    written before fingerprints were recorded)."""
+    if saved is None:
+        return []
+    changed = [key for key in sorted(set(saved) | set(current)) if saved.get(key) != current.get(key)]
+    if not changed:
+        return []
+    listed = ", ".join(f"{key}: {saved.get(key)!r} -> {current.get(key)!r}" for key in changed)
+    return [
+        f"this run differs from the checkpoint's in {listed} (a resume may change trainer.max_steps, logging, "
+        f"checkpoint cadence, devices and {', '.join(MAY_CHANGE)}; start a new run to change the rest)"
+    ]
+
+
+class RunFingerprint(Callback):
+    """Writes the run's fingerprint into every checkpoint (``checkpoint["run_fingerprint"]``)."""
+
+    def __init__(self, fingerprint: dict[str, Any]) -> None:
+        self.fingerprint = fingerprint
+
+    def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CHECKPOINT_KEY] = dict(self.fingerprint)

@@ -1,0 +1,87 @@
+"""A resume is refused, in one line listing every key, when the new run changes its trajectory;
+allowed changes, and the same data at another path, resume."""
+
+import shutil
+
+import pytest
+
+from lightning_ltd.cli import ConfigError, build, train
+from lightning_ltd.fingerprint import content_fingerprint
+from tests.conftest import compose_train
+
+COMMON = ["lr.total_steps=12", "callbacks.model_checkpoint.every_n_train_steps=6", "ltd.ramp_steps=8"]
+
+
+@pytest.fixture(scope="module")
+def corpus_run(tmp_path_factory):
+    """A 6-step run on a text file of its own, and its checkpoint."""
+    folder = tmp_path_factory.mktemp("fingerprinted")
+    corpus = folder / "corpus.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog, again and again.\n" * 2000)
+    train(compose_train(folder / "run", *COMMON, f"data.path={corpus}", "trainer.max_steps=6"))
+    return corpus, folder / "run" / "checkpoints" / "last.ckpt"
+
+
+def resume(tmp_path, corpus, checkpoint, *overrides):
+    return build(compose_train(tmp_path, *COMMON, f"data.path={corpus}", f"ckpt_path={checkpoint}", *overrides))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "listed"),
+    [
+        (["ltd.ramp_steps=9"], "ltd.ramp_steps: 8 -> 9"),
+        (["ltd.min_keep=16"], "ltd.min_keep: 8 -> 16"),
+        (["ltd=off"], "ltd.enabled: True -> False"),
+        (["lr=step_cosine"], "lr._target_: 'lightning_ltd.ltd.LayerTokenLR' -> 'lightning_ltd.ltd.StepLR'"),
+        (["lr.min_lr=1e-5"], "lr.min_lr:"),
+        (["data.batch_size=4"], "data.batch_size: 8 -> 4"),
+        (["model.dropout=0.1"], "model.dropout: 0.0 -> 0.1"),
+        (["seed=5"], "seed: 1234 -> 5"),
+        (["+trainer.accumulate_grad_batches=2"], "trainer.accumulate_grad_batches: None -> 2"),
+        (["model.dropout=0.1", "ltd.min_keep=16"], "ltd.min_keep: 8 -> 16, model.dropout: 0.0 -> 0.1"),
+    ],
+)
+def test_a_resume_that_changes_the_trajectory_is_refused_listing_every_key(tmp_path, corpus_run, overrides, listed):
+    corpus, checkpoint = corpus_run
+    with pytest.raises(ConfigError) as err:
+        resume(tmp_path, corpus, checkpoint, *overrides)
+    message = str(err.value)
+    assert "this run differs from the checkpoint's in" in message and listed in message and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["trainer.max_steps=12"],
+        ["trainer.max_steps=20", "data.num_workers=1", "trainer.log_every_n_steps=3"],
+        ["callbacks.model_checkpoint.every_n_train_steps=2", "trainer.val_check_interval=4"],
+    ],
+)
+def test_allowed_changes_resume(tmp_path, corpus_run, overrides):
+    corpus, checkpoint = corpus_run
+    resume(tmp_path, corpus, checkpoint, *overrides)  # builds: no ConfigError
+
+
+def test_the_same_data_elsewhere_resumes_and_other_data_in_place_does_not(tmp_path, corpus_run):
+    corpus, checkpoint = corpus_run
+    copy = tmp_path / "moved" / "corpus.txt"
+    copy.parent.mkdir()
+    shutil.copy(corpus, copy)
+    resume(tmp_path / "a", copy, checkpoint)
+    swapped = tmp_path / "swapped.txt"
+    swapped.write_text(corpus.read_text().upper())
+    assert swapped.stat().st_size == corpus.stat().st_size  # same size, other content
+    with pytest.raises(ConfigError, match=r"data\.content: '[0-9a-f]+' -> '[0-9a-f]+'"):
+        resume(tmp_path / "b", swapped, checkpoint)
+
+
+def test_a_folder_fingerprint_follows_names_sizes_and_sampled_bytes_not_the_location(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name / "sub").mkdir(parents=True)
+        (tmp_path / name / "meta.json").write_text('{"x": 1}')
+        (tmp_path / name / "sub" / "shard.bin").write_bytes(b"\x01" * 300_000)
+    assert content_fingerprint(tmp_path / "a") == content_fingerprint(tmp_path / "b")
+    (tmp_path / "b" / "sub" / "shard.bin").write_bytes(b"\x01" * 299_999 + b"\x02")  # the last byte
+    assert content_fingerprint(tmp_path / "a") != content_fingerprint(tmp_path / "b")
+    (tmp_path / "b" / "meta.json").write_text('{"x": 2}')
+    assert content_fingerprint(tmp_path / "a") != content_fingerprint(tmp_path / "b")
