@@ -8,7 +8,7 @@ single file's (memory-mapped), and each loads with ``weights_only=True``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +35,8 @@ class SavedRun:
     callbacks: dict[str, Any]
     weight_shapes: dict[str, tuple[int, ...]]
     fingerprint: dict[str, Any] | None  # the run's trajectory keys (``lightning_ltd.fingerprint``)
+    weight_dtypes: dict[str, torch.dtype] = field(default_factory=dict)
+    non_finite: str | None = None  # the first weight or optimizer state holding a NaN or inf (files only)
 
 
 def checkpoint_layout(path: Path) -> Layout | None:
@@ -87,10 +89,26 @@ def _saved_run(layout: Layout, checkpoint: dict[str, Any], shapes: dict[str, tup
 
 
 def _read_file(path: Path) -> SavedRun:
+    """Names, shapes and dtypes of the weights, and the first non-finite tensor among them and
+    the optimizer's states (read through the memory map: the file is scanned once)."""
     checkpoint = _load(path)
     if "state_dict" not in checkpoint:
         raise _NotACheckpoint("not a Lightning checkpoint (no state_dict)")
-    return _saved_run("file", checkpoint, {k: tuple(v.shape) for k, v in checkpoint["state_dict"].items()})
+    weights = checkpoint["state_dict"]
+    saved = _saved_run("file", checkpoint, {k: tuple(v.shape) for k, v in weights.items()})
+    saved.weight_dtypes = {k: v.dtype for k, v in weights.items()}
+    optimizer = {
+        f"optimizer_states[{i}].state[{param}].{name}": value
+        for i, state in enumerate(checkpoint.get("optimizer_states") or [])
+        for param, moments in (state.get("state") or {}).items()
+        for name, value in moments.items()
+    }
+    saved.non_finite = next((k for k, v in {**weights, **optimizer}.items() if _non_finite(v)), None)
+    return saved
+
+
+def _non_finite(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all())
 
 
 def _read_deepspeed(path: Path) -> SavedRun:

@@ -220,8 +220,9 @@ def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataMo
     if cfg.get("ckpt_path") is not None:
         max_steps = OmegaConf.select(cfg, "trainer.max_steps", default=None)
         strategy = strategy_kind(OmegaConf.select(cfg, "trainer.strategy", default="auto"))
+        precision = OmegaConf.select(cfg, "trainer.precision", default="32-true")
         problems += resume_problems(
-            cfg.ckpt_path, module, data_source(datamodule), max_steps, strategy, fingerprint=fingerprint
+            cfg.ckpt_path, module, data_source(datamodule), max_steps, strategy, fingerprint, precision
         )
     stop_if(problems)
     try:

@@ -50,10 +50,12 @@ def resume_problems(
     max_steps: int | None,
     strategy: str = "other",
     fingerprint: dict[str, Any] | None = None,
+    precision: Any = "32-true",
 ) -> list[str]:
     """Everything about ``path`` that does not fit this run, each naming the key. ``strategy``:
     ``deepspeed``, ``fsdp`` or ``other`` (``strategy_kind``), which decides the layouts it loads;
-    ``fingerprint``: this run's (``run_fingerprint``), compared with the checkpoint's."""
+    ``fingerprint``: this run's (``run_fingerprint``), compared with the checkpoint's;
+    ``precision``: the trainer's, which decides the dtype its weights are stored in."""
     saved, reason = read_checkpoint(path)
     if saved is None:
         return [f"ckpt_path={path!r}: {reason}"]
@@ -65,7 +67,13 @@ def resume_problems(
         if key in saved.hyper_parameters and key in module.hparams and theirs != ours:
             problems.append(f"model.{key}={ours!r} differs from the checkpoint's {theirs!r}")
     if not problems:
-        problems += _weight_problems(saved.weight_shapes, module.state_dict())
+        expected = module.state_dict()
+        stored = weight_dtype(precision)
+        problems += _weight_problems(saved.weight_shapes, expected) or _dtype_problems(
+            saved.weight_dtypes, expected, stored
+        )
+    if saved.non_finite is not None:
+        problems.append(f"{saved.non_finite} holds a NaN or inf: resume from an earlier checkpoint")
     if max_steps is not None and max_steps >= 0 and saved.global_step >= max_steps:
         problems.append(
             f"trainer.max_steps={max_steps}: the checkpoint is already at step {saved.global_step}, nothing to train"
@@ -110,6 +118,29 @@ def _weight_problems(saved: dict[str, tuple[int, ...]], expected: dict[str, torc
     return [
         f"its weights do not fit the model ({len(missing)} missing, {len(unexpected)} unexpected, "
         f"{len(reshaped)} of another shape, e.g. {', '.join(examples)})"
+    ]
+
+
+def weight_dtype(precision: Any) -> torch.dtype | None:
+    """The dtype a ``-true`` ``trainer.precision`` converts the module's floating weights to
+    (None: the module keeps its own, as mixed precision does)."""
+    return {"bf16-true": torch.bfloat16, "16-true": torch.float16, "64-true": torch.float64, "64": torch.float64}.get(
+        str(precision)
+    )
+
+
+def _dtype_problems(
+    saved: dict[str, torch.dtype], expected: dict[str, torch.Tensor], floats: torch.dtype | None
+) -> list[str]:
+    """A weight stored in another dtype would be cast silently on load (int64 zeros included)."""
+    wanted = {k: floats if floats is not None and v.is_floating_point() else v.dtype for k, v in expected.items()}
+    cast = [k for k in wanted if k in saved and saved[k] != wanted[k]]
+    if not cast:
+        return []
+    first = cast[0]
+    return [
+        f"{len(cast)} weight(s) are stored in another dtype than this run's, e.g. {first} is "
+        f"{str(saved[first]).removeprefix('torch.')}, not {str(wanted[first]).removeprefix('torch.')}"
     ]
 
 

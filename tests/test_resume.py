@@ -87,3 +87,32 @@ def test_a_file_that_is_not_a_checkpoint_names_its_path(tmp_path, step10_checkpo
         build(compose_train(tmp_path, *COMMON, f"ckpt_path={bad}"))
     expected = "not a Lightning checkpoint" if kind == "foreign" else "not a readable checkpoint"
     assert f"ckpt_path={str(bad)!r}: {expected}" in str(err.value) and "\n" not in str(err.value)
+
+
+NAME = "model.transformer.h.0.attn.c_attn.weight"
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda w, o: w.update({NAME: torch.zeros_like(w[NAME], dtype=torch.int64)}), "is int64, not float32"),
+        (lambda w, o: w.update({NAME: w[NAME].half()}), "is float16, not float32"),
+        (lambda w, o: w.update({NAME: w[NAME].double()}), "is float64, not float32"),
+        (lambda w, o: w[NAME].view(-1)[3].fill_(float("nan")), f"{NAME} holds a NaN or inf"),
+        (lambda w, o: o["state"][0]["exp_avg_sq"].view(-1)[0].fill_(float("inf")), "exp_avg_sq holds a NaN or inf"),
+    ],
+    ids=["int64", "float16", "float64", "nan-weight", "inf-moment"],
+)
+def test_a_checkpoint_tensor_of_another_dtype_or_not_finite_is_refused_naming_it(
+    tmp_path, step10_checkpoint, damage, message
+):
+    from lightning_ltd.cli import ConfigError, build
+
+    checkpoint = torch.load(step10_checkpoint, weights_only=True)
+    damage(checkpoint["state_dict"], checkpoint["optimizer_states"][0])
+    bad = tmp_path / "damaged.ckpt"
+    torch.save(checkpoint, bad)
+    with pytest.raises(ConfigError) as err:
+        build(compose_train(tmp_path, *COMMON, f"ckpt_path={bad}", f"trainer.max_steps={2 * N}"))
+    assert message in str(err.value) and str(bad) in str(err.value) and "\n" not in str(err.value)
+
