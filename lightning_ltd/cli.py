@@ -16,7 +16,7 @@ import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.accelerators import AcceleratorRegistry
 from lightning.pytorch.callbacks import Callback, ModelSummary, ProgressBar
-from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf, open_dict
 
 from lightning_ltd.callbacks import NonFiniteLossError, RandomLTDScheduler, RunSummary, ValidateFirst
@@ -247,13 +247,15 @@ def data_content(datamodule: Any) -> str:
 
 EXIT_BAD_INPUT = 2
 EXIT_NON_FINITE_LOSS = 3
+EXIT_PREEMPTED = 128 + 15  # SIGTERM (SIGUSR1: 138): a checkpoint of the last whole step was written
 
 
 def run_command(cfg: DictConfig) -> int:
     """``python train.py`` without the process: the exit code, with a failure's one line on stderr.
 
     2: a bad setting, path or checkpoint (nothing ran); 3: the loss went non-finite (the last good
-    checkpoint is kept).
+    checkpoint is kept); 143 / 138: stopped by SIGTERM / SIGUSR1 (preemption), after writing a
+    checkpoint of the last whole step to ``checkpoints/last.ckpt``.
     """
     try:
         train(cfg)
@@ -263,6 +265,9 @@ def run_command(cfg: DictConfig) -> int:
     except NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_NON_FINITE_LOSS
+    except SIGTERMException as err:  # PreemptionCheckpoint wrote the checkpoint and set the code
+        print(f"error: {err.args[0] if err.args else 'stopped by SIGTERM'}", file=sys.stderr)
+        return err.code if isinstance(err.code, int) and err.code else EXIT_PREEMPTED
     return 0
 
 

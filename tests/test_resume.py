@@ -115,4 +115,3 @@ def test_a_checkpoint_tensor_of_another_dtype_or_not_finite_is_refused_naming_it
     with pytest.raises(ConfigError) as err:
         build(compose_train(tmp_path, *COMMON, f"ckpt_path={bad}", f"trainer.max_steps={2 * N}"))
     assert message in str(err.value) and str(bad) in str(err.value) and "\n" not in str(err.value)
-

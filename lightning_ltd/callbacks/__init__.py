@@ -7,6 +7,7 @@ from lightning_ltd.callbacks.guard import NonFiniteLossError, NonFiniteLossGuard
 from lightning_ltd.callbacks.ledger import LayerTokenLogger
 from lightning_ltd.callbacks.lr import ScheduledLR
 from lightning_ltd.callbacks.model_summary import ParameterSummary
+from lightning_ltd.callbacks.preemption import PreemptionCheckpoint
 from lightning_ltd.callbacks.routing import RoutingDriver
 from lightning_ltd.callbacks.schedule import RandomLTDScheduler
 from lightning_ltd.callbacks.summary import RunSummary
@@ -20,6 +21,7 @@ __all__ = [
     "NonFiniteLossError",
     "NonFiniteLossGuard",
     "ParameterSummary",
+    "PreemptionCheckpoint",
     "RandomLTDScheduler",
     "RoutingDriver",
     "RunSummary",
