@@ -242,6 +242,35 @@ def test_skip_mode_skips_one_ranks_nan_everywhere_and_stops_everywhere_past_the_
     assert checkpoints_are_finite(tmp_path) == ["step_0000002.ckpt"]  # written after the skipped step 1
 
 
+@pytest.mark.slow  # three 2-rank runs: about 40 s
+def test_sigterm_on_the_launching_rank_checkpoints_every_rank_and_resumes_exactly(tmp_path):
+    straight = train_ddp(tmp_path / "straight", "trainer.max_steps=6")
+    term = [
+        "+callbacks.term._target_=tests.helpers.signals.SignalAt",
+        "+callbacks.term.step=2",
+        "+callbacks.term.rank=0",
+    ]
+    command = [
+        sys.executable,
+        "train.py",
+        "trainer=ddp_cpu",
+        *TINY,
+        "trainer.max_steps=6",
+        "lr.warmup_steps=1",
+        "trainer.val_check_interval=4",
+        "callbacks.model_checkpoint.every_n_train_steps=100",
+        *term,
+        f"hydra.run.dir={tmp_path / 'stopped'}",
+    ]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
+    checkpoint = tmp_path / "stopped" / "checkpoints" / "last.ckpt"
+    assert result.returncode == 143, result.stderr[-2000:]
+    assert result.stderr.strip().splitlines()[-1].startswith("error: stopped by SIGTERM at optimizer step 3")
+    resumed = train_ddp(tmp_path / "resumed", "trainer.max_steps=6", f"ckpt_path={checkpoint}")
+    for rows, again in zip(straight, resumed, strict=True):
+        assert again == rows[3:]  # steps 4 to 6 on both ranks: same tokens, data, LR, ledger and losses
+
+
 @pytest.mark.slow  # two 2-rank runs of a tiny Hugging Face Llama: about 50 s
 def test_ddp_with_a_hugging_face_llama_differs_agrees_and_resumes_exactly(tmp_path):
     from lightning_ltd.pretrained.tiny import tiny_llama

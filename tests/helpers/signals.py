@@ -8,14 +8,16 @@ from lightning.pytorch.callbacks import Callback
 
 class SignalAt(Callback):
     """Sends ``signal_name`` (``SIGTERM``, ``SIGUSR1``) to this process at the start of the first
-    micro-batch of optimizer step ``step``."""
+    micro-batch of optimizer step ``step`` (on rank ``rank`` only, when given: a scheduler
+    signalling the launching process, which forwards it to the other ranks)."""
 
-    def __init__(self, step: int, signal_name: str = "SIGTERM") -> None:
+    def __init__(self, step: int, signal_name: str = "SIGTERM", rank: int | None = None) -> None:
         self.step = step
+        self.rank = rank
         self.signum = getattr(signal, signal_name)
         self.sent = False
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.global_step == self.step and not self.sent:
+        if trainer.global_step == self.step and not self.sent and self.rank in (None, trainer.global_rank):
             self.sent = True
             os.kill(os.getpid(), self.signum)
