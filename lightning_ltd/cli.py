@@ -26,6 +26,7 @@ from lightning_ltd.errors import InvalidFieldsError, is_number
 from lightning_ltd.fingerprint import RunFingerprint, content_fingerprint, run_fingerprint
 from lightning_ltd.modules import RandomLTDModule
 from lightning_ltd.resume import data_source, resume_problems, strategy_kind
+from lightning_ltd.run_lock import FolderInUseError, RunLock, is_launching_rank, remove_partial_saves
 from lightning_ltd.schema import type_problems, value_problems
 from lightning_ltd.settings import RunSettings
 
@@ -281,7 +282,29 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     """
     quiet_console()
     ensure_output_dir(cfg)
-    return run(cfg, *build(cfg))
+    lock = hold_output_dir(cfg)
+    try:
+        return run(cfg, *build(cfg))
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def hold_output_dir(cfg: DictConfig) -> RunLock | None:
+    """Rank 0 locks ``paths.output_dir`` (one run per folder) and clears the checkpoint folder of
+    an interrupted save's ``.partial`` files; None where this process takes no lock."""
+    folder = OmegaConf.select(cfg, "paths.output_dir", default=None)
+    if not isinstance(folder, str) or not is_launching_rank():
+        return None
+    lock = RunLock(folder)
+    try:
+        lock.acquire()
+    except FolderInUseError as err:
+        raise ConfigError(f"paths.output_dir={folder!r}: {err}") from err
+    checkpoints = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath", default=None)
+    if isinstance(checkpoints, str):
+        remove_partial_saves(checkpoints)
+    return lock
 
 
 def ensure_output_dir(cfg: DictConfig) -> None:

@@ -11,6 +11,8 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from lightning_ltd.schema import checked
+
 LAST = "last.ckpt"
 
 
@@ -28,9 +30,15 @@ class PreemptionCheckpoint(Callback):
     signal`` (143 for SIGTERM, 138 for SIGUSR1: what a shell reports for a process ended by that
     signal) and a one-line message naming the checkpoint; ``train.py`` prints it. Resuming from
     the checkpoint is bit-exact.
+
+    Args:
+        usr1: also take SIGUSR1 as a preemption notice (False: leave SIGUSR1 alone; SLURM's
+            auto-requeue handler, when set, keeps it either way).
     """
 
-    def __init__(self) -> None:
+    @checked
+    def __init__(self, usr1: bool = True) -> None:
+        self.usr1 = usr1
         self.signum: int | None = None
         self._pending = False
         self._step_at_batch_start = 0
@@ -39,7 +47,7 @@ class PreemptionCheckpoint(Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         """After Lightning registered its handlers (it restores what it found at its teardown):
         SIGUSR1, unless something else (SLURM auto-requeue) handles it already."""
-        if hasattr(signal, "SIGUSR1") and signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
+        if self.usr1 and hasattr(signal, "SIGUSR1") and signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
             self._previous_usr1 = signal.signal(signal.SIGUSR1, lambda signum, frame: self._request(trainer, signum))
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -1,0 +1,93 @@
+"""One run per output folder: a lock file that a second run finds, and a killed run leaves stale.
+
+Two runs into one ``hydra.run.dir`` interleave their checkpoints (``last.ckpt``,
+``last-v1.ckpt``) and metrics, and a resume from ``last.ckpt`` then continues the other run. The
+first run's rank 0 creates ``.lightning-ltd.lock`` (``O_EXCL``: atomic) holding its host and
+process id; a second run finds it and stops at start. A lock whose process is gone (the run
+was killed) is stale and taken over. Other ranks of the same run write into the folder too, so
+only global rank 0 takes the lock. With the lock held, no other run can be saving, so leftover
+``.*.partial`` files (an interrupted atomic save) are removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+LOCK_NAME = ".lightning-ltd.lock"
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "GROUP_RANK")
+
+
+class FolderInUseError(RuntimeError):
+    """Another live run holds the output folder's lock."""
+
+
+def is_launching_rank() -> bool:
+    """Whether this process is global rank 0 (the launcher, before any rank variable is set)."""
+    return all(os.environ.get(name, "0") == "0" for name in RANK_VARIABLES)
+
+
+class RunLock:
+    """The lock on ``folder``; ``acquire`` raises ``FolderInUseError`` naming the holder."""
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder).expanduser()
+        self.path = self.folder / LOCK_NAME
+        self.held = False
+
+    def acquire(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):  # a stale lock is removed once, then created anew
+            try:
+                descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self._holder()
+                if holder is not None and _alive(holder):
+                    raise FolderInUseError(
+                        f"another run (pid {holder['pid']} on {holder['host']}, started {holder['started']}) is "
+                        f"writing into this folder; choose another hydra.run.dir, or wait for it"
+                    ) from None
+                self.path.unlink(missing_ok=True)  # stale: its run was killed
+                continue
+            with os.fdopen(descriptor, "w") as handle:
+                json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%F %T")}, handle)
+            self.held = True
+            return
+        raise FolderInUseError(f"{self.path}: could not be created")
+
+    def release(self) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+    def _holder(self) -> dict[str, object] | None:
+        try:
+            holder = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None  # half-written or unreadable: a run killed while creating it
+        return holder if isinstance(holder, dict) and isinstance(holder.get("pid"), int) else None
+
+
+def _alive(holder: dict[str, object]) -> bool:
+    """Whether the holder still runs; on another host it cannot be told, so it counts as alive."""
+    if holder.get("host") != socket.gethostname():
+        return True
+    try:
+        os.kill(int(holder["pid"]), 0)  # type: ignore[call-overload]
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_partial_saves(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the ``.*.partial`` files an interrupted atomic save left in ``folder``."""
+    location = Path(folder).expanduser()
+    removed = sorted(location.glob(".*.partial")) if location.is_dir() else []
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed
