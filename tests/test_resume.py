@@ -20,7 +20,11 @@ def losses(run_dir: Path) -> dict[int, float]:
 
 @pytest.mark.parametrize(
     "settings",
-    [[], ["model.dropout=0.1", "data.num_workers=2"], ["model.dropout=0.1", "model.activation_checkpointing=true"]],
+    [
+        [],
+        pytest.param(["model.dropout=0.1", "data.num_workers=2"], marks=pytest.mark.slow),  # workers: about 4 s
+        ["model.dropout=0.1", "model.activation_checkpointing=true"],
+    ],
     ids=["plain", "dropout0.1-workers2", "dropout0.1-activation-checkpointing"],
 )
 def test_resume_gives_the_same_losses_and_weights(tmp_path, settings):

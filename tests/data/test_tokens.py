@@ -204,6 +204,7 @@ def test_meta_naming_a_shard_outside_its_folder_is_refused(tmp_path):
         TokensDataModule(str(shards))
 
 
+@pytest.mark.slow  # a subprocess with 2 workers: about 8 s
 def test_many_shards_read_under_a_low_open_file_limit_with_workers(tmp_path):
     """200 shards, 2 workers, a shuffled epoch, at most 64 descriptors for the whole process
     tree: the pool closes the least recently used shard instead of keeping all 200 open."""
