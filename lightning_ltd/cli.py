@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import typing
 import warnings
@@ -22,17 +23,34 @@ from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf, open_dict
 from lightning_ltd.callbacks import NonFiniteLossError, RandomLTDScheduler, RunSummary, ValidateFirst
 from lightning_ltd.checkpoint import unwritable_folder
 from lightning_ltd.console import log_through_root, quiet_console
-from lightning_ltd.errors import InvalidFieldsError, is_number
+from lightning_ltd.errors import DataError, InvalidFieldsError, is_number
 from lightning_ltd.fingerprint import RunFingerprint, content_fingerprint, run_fingerprint
 from lightning_ltd.modules import RandomLTDModule
 from lightning_ltd.resume import data_source, resume_problems, strategy_kind
 from lightning_ltd.run_lock import FolderInUseError, RunLock, is_launching_rank, remove_partial_saves
-from lightning_ltd.schema import type_problems, value_problems
+from lightning_ltd.schema import interpolation_source, type_problems, value_problems
 from lightning_ltd.settings import RunSettings
 
 
 class ConfigError(ValueError):
     """A bad setting, reported as one line that names its full key (``ltd.min_keep=...``)."""
+
+
+def with_sources(message: str, node: Any, key: str) -> str:
+    """``lr.total_steps=-1 (from trainer.max_steps) must be ...``: a value another key set names
+    that key, the one the user wrote."""
+    parts = []
+    for problem in message.split("; "):
+        name = problem.removeprefix(f"{key}.").split("=", 1)[0]
+        source = interpolation_source(node, name) if isinstance(node, DictConfig) and name in node else ""
+        parts.append(_insert(problem, source) if source else problem)
+    return "; ".join(parts)
+
+
+def _insert(problem: str, source: str) -> str:
+    """Put `` (from X)`` after the ``key=value`` at the start of ``problem``."""
+    head, _, rest = problem.partition(" must ")
+    return f"{head}{source} must {rest}" if rest else f"{problem}{source}"
 
 
 def instantiate_group(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
@@ -51,7 +69,7 @@ def instantiate_group(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
         while cause.__cause__ is not None and not isinstance(cause, InvalidFieldsError):
             cause = cause.__cause__
         if isinstance(cause, InvalidFieldsError):
-            raise ConfigError(cause.prefixed(key)) from err
+            raise ConfigError(with_sources(cause.prefixed(key), node, key)) from err
         stop_if(type_problems(node, key))
         if isinstance(cause, (ValueError, TypeError, MisconfigurationException)) and cause is not err:
             first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
@@ -87,6 +105,12 @@ def keep_problems(scheduler: RandomLTDScheduler, module: RandomLTDModule, datamo
     data_len = getattr(datamodule, "block_size", None)
     if not problems and isinstance(data_len, int) and scheduler.max_keep is None and scheduler.min_keep > data_len:
         problems.append(f"ltd.min_keep={scheduler.min_keep} exceeds data.block_size={data_len}")
+    sequence = min(module.max_seq_len, data_len) if isinstance(data_len, int) else module.max_seq_len
+    if not problems and scheduler.granularity >= sequence:
+        problems.append(
+            f"ltd.granularity={scheduler.granularity} is not below the sequence length {sequence}: every kept "
+            "length rounds to the whole sequence and nothing is ever dropped (use ltd=off for that)"
+        )
     return problems
 
 
@@ -122,7 +146,17 @@ def folder_problems(cfg: DictConfig) -> list[str]:
         reason = unwritable_folder(folder) if isinstance(folder, str) else None
         if reason:
             problems.append(f"{key}={folder!r}: cannot write there ({reason})")
+    save_dir = OmegaConf.select(cfg, "logger.save_dir", default=None)
+    for key in ("logger.name", "logger.version"):
+        part = OmegaConf.select(cfg, key, default=None)
+        if isinstance(save_dir, str) and isinstance(part, str) and not _stays_inside(save_dir, part):
+            problems.append(f"{key}={part!r} leaves logger.save_dir={save_dir!r}: name a folder inside it")
     return problems
+
+
+def _stays_inside(folder: str, relative: str) -> bool:
+    root = Path(folder).expanduser().absolute()
+    return Path(os.path.normpath(root / relative)).is_relative_to(root) and Path(relative) != Path(".")
 
 
 def vocabulary_problems(datamodule: L.LightningDataModule, module: L.LightningModule) -> list[str]:
@@ -246,6 +280,15 @@ def data_content(datamodule: Any) -> str:
     return content_fingerprint(datamodule.path)
 
 
+def original_message(err: BaseException) -> str:
+    """The error's own line: a DataLoader worker re-raises it with the worker's traceback in the
+    message, whose last line is ``module.Type: the original message``."""
+    lines = [line for line in str(err).strip().splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Caught "):
+        return lines[-1].split(": ", 1)[-1]
+    return lines[0] if lines else type(err).__name__
+
+
 EXIT_BAD_INPUT = 2
 EXIT_NON_FINITE_LOSS = 3
 EXIT_PREEMPTED = 128 + 15  # SIGTERM (SIGUSR1: 138): a checkpoint of the last whole step was written
@@ -266,6 +309,9 @@ def run_command(cfg: DictConfig) -> int:
     except NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_NON_FINITE_LOSS
+    except DataError as err:  # found as the data is read, in the main process or a loader worker
+        print(f"error: {original_message(err)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except SIGTERMException as err:  # PreemptionCheckpoint wrote the checkpoint and set the code
         print(f"error: {err.args[0] if err.args else 'stopped by SIGTERM'}", file=sys.stderr)
         return err.code if isinstance(err.code, int) and err.code else EXIT_PREEMPTED

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -37,6 +38,8 @@ class Bounds:
     high_open: bool = True
 
     def holds(self, value: float) -> bool:
+        if not math.isfinite(value):  # inf passes "> 0" and would train on; NaN compares False anyway
+            return False
         above = self.low is None or (value > self.low if self.low_open else value >= self.low)
         below = self.high is None or (value < self.high if self.high_open else value <= self.high)
         return above and below
@@ -202,8 +205,21 @@ def value_problems(node: DictConfig, hints: dict[str, Any], prefix: str = "") ->
         except Exception:  # an interpolation that does not resolve: Hydra reports it
             continue
         if not accepts(hint, value):
-            problems.append(f"{prefix}{name}={value!r} must be {describe(hint)}")
+            source = interpolation_source(node, str(name))
+            problems.append(f"{prefix}{name}={value!r}{source} must be {describe(hint)}")
     return problems
+
+
+def interpolation_source(node: DictConfig, name: str) -> str:
+    """`` (from trainer.max_steps)`` when the value is another key's, so the message names the
+    key the user set (``lr.total_steps: ${trainer.max_steps}``)."""
+    from omegaconf import OmegaConf
+
+    if not OmegaConf.is_interpolation(node, name):
+        return ""
+    raw = str(node._get_node(name)._value())  # type: ignore[union-attr]
+    inner = raw[2:-1] if raw.startswith("${") and raw.endswith("}") and raw.count("${") == 1 else ""
+    return f" (from {inner})" if inner and ":" not in inner else ""
 
 
 def _plain(node: DictConfig, name: str) -> Any:

@@ -35,6 +35,6 @@ class TrainerSettings:
     log_every_n_steps: Count | None
     accumulate_grad_batches: PositiveInt
     gradient_clip_val: NonNegativeFloat | None
-    limit_train_batches: Count | BatchFraction | None
+    limit_train_batches: PositiveInt | EpochFraction | None  # 0 would train nothing and exit 0
     limit_val_batches: Count | BatchFraction | None
     num_sanity_val_steps: Annotated[int, Bounds(-1)] | None

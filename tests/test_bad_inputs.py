@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import warnings
 from pathlib import Path
 
@@ -73,6 +74,18 @@ CASES: list[tuple[list[str], str]] = [
     (["ltd.max_keep=6"], "ltd.min_keep=8 must be <= max_keep=6"),
     (["ltd.ramp_steps=-1"], "ltd.ramp_steps=-1"),
     (["ltd.granularity=0"], "ltd.granularity=0"),
+    (["ltd.granularity=512"], "ltd.granularity=512 is not below the sequence length 32"),
+    (["ltd.granularity=32"], "nothing is ever dropped"),
+    (["+trainer.limit_train_batches=0"], "trainer.limit_train_batches=0 must be"),
+    (["logger.name=../.."], "logger.name='../..' leaves logger.save_dir"),
+    (["+logger.version=../../x"], "logger.version='../../x' leaves logger.save_dir"),
+    (["trainer.max_steps=-1"], "lr.total_steps=-1 (from trainer.max_steps) must be"),
+    (["model.lr=inf"], "model.lr=inf must be a number > 0"),
+    (["model.weight_decay=nan"], "model.weight_decay=nan must be a number >= 0"),
+    (["data=tokens", "data.path={lots_meta}"], "meta.json says vocab_size='lots', not a positive integer"),
+    (["data=tokens", "data.path={bad_dtype_meta}"], "meta.json says dtype='float7'"),
+    (["ckpt_path={good_ckpt}", "ltd.min_keep=16", "model.dropout=0.1"], "model.dropout: 0.0 -> 0.1"),
+    (["ckpt_path={good_ckpt}", "seed=5"], "seed: 1234 -> 5"),
     (["ltd.granularity=abc"], "ltd.granularity='abc'"),
     # the learning rate
     (["lr.min_lr=0.01"], "lr.min_lr=0.01 must be <= model.lr=0.003"),
@@ -125,7 +138,7 @@ CASES: list[tuple[list[str], str]] = [
     (["ckpt_path={empty_dir}"], "ckpt_path="),
     (["ckpt_path={good_ckpt}", "model.n_embd=64"], "model.n_embd=64 differs from the checkpoint's 32"),
     (["ckpt_path={good_ckpt}", "model.ltd_layers=[1]"], "model.ltd_layers=[1] differs from the checkpoint's"),
-    (["ckpt_path={good_ckpt}", "data.path={long_text}"], "differs from the checkpoint's data"),
+    (["ckpt_path={good_ckpt}", "data.path={long_text}"], "data.content: '(the embedded default corpus)' -> "),
     (["ckpt_path={good_ckpt}", "trainer.max_steps=4"], "trainer.max_steps=4: the checkpoint is already at step 4"),
     # callbacks and logger
     (["callbacks.model_checkpoint.dirpath={notes}"], "callbacks.model_checkpoint.dirpath="),
@@ -177,6 +190,11 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     meta = json.loads((made["shards"] / "meta.json").read_text())
     escaping = json.dumps(meta).replace('"train/', '"../../train/')
     (made["escaping_meta"] / "meta.json").write_text(escaping)
+
+    for name, change in (("lots_meta", {"vocab_size": "lots"}), ("bad_dtype_meta", {"dtype": "float7"})):
+        made[name] = root / name
+        shutil.copytree(made["shards"], made[name])
+        (made[name] / "meta.json").write_text(json.dumps({**meta, **change}))
 
     made["images"] = root / "images"
     made["empty_class_images"] = root / "empty_class_images"

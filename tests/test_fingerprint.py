@@ -30,14 +30,16 @@ def resume(tmp_path, corpus, checkpoint, *overrides):
     ("overrides", "listed"),
     [
         (["ltd.ramp_steps=9"], "ltd.ramp_steps: 8 -> 9"),
-        (["ltd.min_keep=16"], "ltd.min_keep: 8 -> 16"),
-        (["ltd=off"], "ltd.enabled: True -> False"),
+        pytest.param(["ltd.min_keep=16"], "ltd.min_keep: 8 -> 16", marks=pytest.mark.slow),
+        pytest.param(["ltd=off"], "ltd.enabled: True -> False", marks=pytest.mark.slow),
         (["lr=step_cosine"], "lr._target_: 'lightning_ltd.ltd.LayerTokenLR' -> 'lightning_ltd.ltd.StepLR'"),
-        (["lr.min_lr=1e-5"], "lr.min_lr:"),
+        pytest.param(["lr.min_lr=1e-5"], "lr.min_lr:", marks=pytest.mark.slow),
         (["data.batch_size=4"], "data.batch_size: 8 -> 4"),
-        (["model.dropout=0.1"], "model.dropout: 0.0 -> 0.1"),
+        pytest.param(["model.dropout=0.1"], "model.dropout: 0.0 -> 0.1", marks=pytest.mark.slow),
         (["seed=5"], "seed: 1234 -> 5"),
-        (["+trainer.accumulate_grad_batches=2"], "trainer.accumulate_grad_batches: None -> 2"),
+        pytest.param(
+            ["+trainer.accumulate_grad_batches=2"], "trainer.accumulate_grad_batches: None -> 2", marks=pytest.mark.slow
+        ),
         (["model.dropout=0.1", "ltd.min_keep=16"], "ltd.min_keep: 8 -> 16, model.dropout: 0.0 -> 0.1"),
     ],
 )

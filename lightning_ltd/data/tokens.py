@@ -40,6 +40,14 @@ VERSION = 1
 META = "meta.json"
 
 
+DTYPES = ("uint8", "uint16", "uint32")
+
+
+def _is_shard_entry(entry: Any) -> bool:
+    tokens = entry.get("tokens") if isinstance(entry, dict) else None
+    return isinstance(entry, dict) and isinstance(entry.get("file"), str) and isinstance(tokens, int) and tokens >= 0
+
+
 def read_meta(path: str) -> dict[str, Any]:
     """``DIR/meta.json`` of a prepared folder, checked; every problem names the path."""
     folder = Path(path).expanduser()
@@ -54,6 +62,15 @@ def read_meta(path: str) -> dict[str, Any]:
         raise DataError(f"path={path!r}: {META} is not valid JSON ({err})") from err
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("version") != VERSION:
         raise DataError(f"path={path!r}: {META} is not a {FORMAT} v{VERSION} description")
+    vocab_size = meta.get("vocab_size")
+    if not isinstance(vocab_size, int) or isinstance(vocab_size, bool) or vocab_size < 1:
+        raise DataError(f"path={path!r}: {META} says vocab_size={vocab_size!r}, not a positive integer")
+    if meta.get("dtype") not in DTYPES:
+        raise DataError(f"path={path!r}: {META} says dtype={meta.get('dtype')!r}, not one of {', '.join(DTYPES)}")
+    for split in ("train", "val"):
+        shards = meta.get(split)
+        if not isinstance(shards, list) or not all(_is_shard_entry(s) for s in shards):
+            raise DataError(f"path={path!r}: {META} has no list of {{file, tokens}} shards under {split!r}")
     for split in ("train", "val"):
         for shard in meta[split]:
             file = file_inside(folder, shard["file"])
@@ -103,7 +120,13 @@ class ShardBlocks(Dataset[Any]):
     through a bounded pool of open files (``max_open`` per process)."""
 
     def __init__(
-        self, folder: Path, shards: list[dict[str, Any]], dtype: str, width: int, max_open: int = MAX_OPEN_SHARDS
+        self,
+        folder: Path,
+        shards: list[dict[str, Any]],
+        dtype: str,
+        width: int,
+        max_open: int = MAX_OPEN_SHARDS,
+        vocab_size: int | None = None,
     ) -> None:
         self.files = [str(folder / s["file"]) for s in shards]
         self.dtype = np.dtype(dtype)
@@ -111,6 +134,7 @@ class ShardBlocks(Dataset[Any]):
         per_shard = [s["tokens"] // width for s in shards]
         self.starts = np.cumsum([0, *per_shard]).tolist()  # block index where each shard begins
         self.max_open = max_open
+        self.vocab_size = vocab_size  # ids at or above it are refused as they are read
         self._files: OpenFiles | None = None
         self._pid = -1
 
@@ -124,7 +148,15 @@ class ShardBlocks(Dataset[Any]):
         shard = bisect.bisect_right(self.starts, index) - 1
         offset = (index - self.starts[shard]) * self.width * self.dtype.itemsize
         raw = os.pread(self._fd(self.files[shard]), self.width * self.dtype.itemsize, offset)
-        return np.frombuffer(raw, dtype=self.dtype).astype(np.int64)
+        block = np.frombuffer(raw, dtype=self.dtype).astype(np.int64)
+        if self.vocab_size is not None and len(block) and int(block.max()) >= self.vocab_size:
+            position = int(np.argmax(block >= self.vocab_size))
+            at = offset // self.dtype.itemsize + position
+            raise DataError(
+                f"path={self.files[shard]!r}: token id {int(block[position])} at token {at:,} is not below "
+                f"the vocabulary size {self.vocab_size} that meta.json declares"
+            )
+        return block
 
     def _fd(self, file: str) -> int:
         if self._files is None or self._pid != os.getpid():  # a worker process opens its own descriptors
@@ -204,7 +236,11 @@ class TokensDataModule(L.LightningDataModule):
             return
         width = self.block_size + (0 if self.mlm else 1)  # LM blocks carry the shifted target
         folder = Path(self.path).expanduser()
-        train, val = (ShardBlocks(folder, self.meta[split], self.meta["dtype"], width) for split in ("train", "val"))
+        vocab = int(self.meta["vocab_size"])
+        train, val = (
+            ShardBlocks(folder, self.meta[split], self.meta["dtype"], width, vocab_size=vocab)
+            for split in ("train", "val")
+        )
         for name, blocks in (("train", train), ("val", val)):
             if len(blocks) == 0:
                 tokens = sum(s["tokens"] for s in self.meta[name])

@@ -30,8 +30,8 @@ def signal_at(step: int, name: str = "SIGTERM") -> list[str]:
     ("name", "code", "settings"),
     [
         ("SIGTERM", 143, []),
-        ("SIGUSR1", 138, ["model.dropout=0.1"]),
-        ("SIGTERM", 143, ["+trainer.accumulate_grad_batches=2"]),  # sent mid-step: the step finishes first
+        pytest.param("SIGUSR1", 138, ["model.dropout=0.1"], marks=pytest.mark.slow),
+        pytest.param("SIGTERM", 143, ["+trainer.accumulate_grad_batches=2"], marks=pytest.mark.slow),  # mid-step
     ],
     ids=["sigterm", "sigusr1-dropout", "sigterm-accumulating"],
 )

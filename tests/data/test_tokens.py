@@ -51,7 +51,7 @@ def losses(run_dir: Path) -> dict[int, float]:
     [
         ["data.num_workers=0"],
         ["data.num_workers=2", "model.dropout=0.1"],
-        ["experiment=bert_mlm", "data.num_workers=2"],
+        pytest.param(["experiment=bert_mlm", "data.num_workers=2"], marks=pytest.mark.slow),  # about 3 s
     ],
     ids=["gpt", "gpt-workers2-dropout", "bert-mlm-workers2"],
 )
@@ -254,3 +254,35 @@ def test_the_pool_of_open_files_stays_bounded_and_reuses_the_recent(tmp_path):
     assert len(pool) == 3
     pool.close()
     assert len(pool) == 0
+
+
+@pytest.mark.slow  # two short train.py runs: about 12 s
+@pytest.mark.parametrize("workers", [0, 2])
+def test_token_ids_beyond_the_declared_vocabulary_stop_the_run_naming_the_shard(tmp_path, capsys, workers):
+    """A meta.json that under-reports its vocabulary passes the start check (100 <= the model's
+    256); the first block read with a larger id stops the run in one line, in a worker too."""
+    import json as json_module
+
+    from lightning_ltd.cli import EXIT_BAD_INPUT, run_command
+    from lightning_ltd.data.prepare import prepare
+    from tests.conftest import TINY, compose_train
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog. " * 800)  # bytes up to 'z' = 122
+    prepare([str(corpus)], str(tmp_path / "shards"), val_fraction=0.2, progress=False)
+    meta_file = tmp_path / "shards" / "meta.json"
+    meta_file.write_text(json_module.dumps({**json_module.loads(meta_file.read_text()), "vocab_size": 100}))
+    data = [o for o in TINY if not o.startswith("data.")] + ["data.block_size=32", "data.batch_size=8"]
+    cfg = compose_train(
+        tmp_path / "run",
+        *data,
+        "data=tokens",
+        f"data.path={tmp_path / 'shards'}",
+        f"data.num_workers={workers}",
+        "trainer.max_steps=2",
+        tiny=False,
+    )
+    assert run_command(cfg) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: path=") and "-00000.bin" in err[-1]
+    assert "is not below the vocabulary size 100 that meta.json declares" in err[-1]
