@@ -174,6 +174,34 @@ def vocabulary_problems(datamodule: L.LightningDataModule, module: L.LightningMo
     ]
 
 
+SERVED_BY = {
+    "lm": "data=text or data=tokens",
+    "mlm": "data=mlm or data=tokens",
+    "images": "data=digits or data=imagefolder",
+}
+
+
+def batch_problems(datamodule: Any, module: Any) -> list[str]:
+    """The data module's batches (``produces``) against what the module trains on
+    (``objective``), and an image's channels and size against the ViT's: a mismatch would fail
+    at the first batch, after files are written."""
+    served, taken = getattr(datamodule, "produces", None), getattr(module, "objective", None)
+    if served in (None, "auto") or taken is None:
+        return []
+    if served != taken:
+        return [
+            f"{type(module).__name__} trains on {taken} batches but {type(datamodule).__name__} serves {served} "
+            f"batches: use {SERVED_BY.get(taken, 'a data module that serves them')}"
+        ]
+    problems = []
+    hparams = getattr(module, "hparams", {})
+    for data_key, model_key in (("channels", "in_channels"), ("image_size", "image_size")):
+        ours, theirs = getattr(datamodule, data_key, None), hparams.get(model_key) if served == "images" else None
+        if ours is not None and theirs is not None and ours != theirs:
+            problems.append(f"data.{data_key}={ours} does not match model.{model_key}={theirs}")
+    return problems
+
+
 def class_problems(datamodule: L.LightningDataModule, module: L.LightningModule) -> list[str]:
     """Labels the classifier head cannot produce would fail mid-run; say so now."""
     classes = getattr(datamodule, "classes", None)
@@ -249,6 +277,7 @@ def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataMo
     stop_if(problems)
     if hasattr(datamodule, "use_objective"):  # data that serves several objectives serves the module's
         datamodule.use_objective(getattr(module, "objective", "lm"))
+    stop_if(batch_problems(datamodule, module))
     problems = keep_problems(scheduler, module, datamodule) + vocabulary_problems(datamodule, module)
     fingerprint = run_fingerprint(cfg, data_content(datamodule))
     callbacks.append(RunFingerprint(fingerprint))

@@ -42,6 +42,9 @@ class ImageDataModule(L.LightningDataModule):
         seed: shuffling seed.
     """
 
+    produces = "images"  # the batches it serves, against the module's ``objective`` (checked at start)
+    channels = 1
+
     @checked
     def __init__(
         self, image_size: PositiveInt = 32, batch_size: PositiveInt = 64, val_every: HoldOut = 5, seed: int = 0

@@ -163,6 +163,8 @@ class MLMDataModule(L.LightningDataModule):
             each is one compiled graph with ``model.compile=true``.
     """
 
+    produces = "mlm"  # the batches it serves, against the module's ``objective`` (checked at start)
+
     @checked
     def __init__(
         self,

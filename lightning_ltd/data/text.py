@@ -111,6 +111,8 @@ class TextDataModule(L.LightningDataModule):
         tokenizer: a local Hugging Face tokenizer directory; None: UTF-8 bytes.
     """
 
+    produces = "lm"  # the batches it serves, against the module's ``objective`` (checked at start)
+
     @checked
     def __init__(
         self,

@@ -210,6 +210,11 @@ class TokensDataModule(L.LightningDataModule):
         self.train_set: Dataset[Any] | None = None
         self.val_set: Dataset[Any] | None = None
 
+    @property
+    def produces(self) -> str:
+        """The batches it serves: ``mlm`` or ``lm`` (``auto`` serves what the module takes)."""
+        return "auto" if self.objective == "auto" else ("mlm" if self.objective == "mlm" else "lm")
+
     def use_objective(self, objective: str) -> None:
         """Serve ``lm`` or ``mlm`` batches (``train.py`` calls this with the module's objective)."""
         if self.objective == "auto":
