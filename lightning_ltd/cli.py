@@ -320,6 +320,7 @@ def original_message(err: BaseException) -> str:
 
 EXIT_BAD_INPUT = 2
 EXIT_NON_FINITE_LOSS = 3
+EXIT_OS_ERROR = 5  # the machine refused a file operation (disk full, permissions, a lost mount)
 EXIT_PREEMPTED = 128 + 15  # SIGTERM (SIGUSR1: 138): a checkpoint of the last whole step was written
 
 
@@ -327,7 +328,8 @@ def run_command(cfg: DictConfig) -> int:
     """``python train.py`` without the process: the exit code, with a failure's one line on stderr.
 
     2: a bad setting, path or checkpoint (nothing ran); 3: the loss went non-finite (the last good
-    checkpoint is kept); 143 / 138: stopped by SIGTERM / SIGUSR1 (preemption), after writing a
+    checkpoint is kept); 5: a file operation failed (disk full, permissions), naming the file;
+    143 / 138: stopped by SIGTERM / SIGUSR1 (preemption), after writing a
     checkpoint of the last whole step to ``checkpoints/last.ckpt``.
     """
     try:
@@ -341,6 +343,11 @@ def run_command(cfg: DictConfig) -> int:
     except DataError as err:  # found as the data is read, in the main process or a loader worker
         print(f"error: {original_message(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as err:
+        if err.filename is None:  # not about a path: an unexpected failure keeps its traceback
+            raise
+        print(f"error: {err.filename}: {err.strerror or err}", file=sys.stderr)  # a full disk, a lost mount
+        return EXIT_OS_ERROR
     except SIGTERMException as err:  # PreemptionCheckpoint wrote the checkpoint and set the code
         print(f"error: {err.args[0] if err.args else 'stopped by SIGTERM'}", file=sys.stderr)
         return err.code if isinstance(err.code, int) and err.code else EXIT_PREEMPTED

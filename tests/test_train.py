@@ -184,3 +184,19 @@ def test_several_bad_groups_are_reported_together(train_config):
         "model.n_embd=32 must be divisible by n_head=5",
     ):
         assert part in message
+
+
+def test_a_failed_file_operation_mid_run_is_one_line_naming_the_file(train_config, capsys, monkeypatch):
+    """A full disk at the checkpoint save: exit 5, one line with the file, no traceback."""
+    import errno
+
+    from lightning_ltd.checkpoint import AtomicCheckpointIO
+    from lightning_ltd.cli import EXIT_OS_ERROR, run_command
+
+    def full_disk(self, checkpoint, path, storage_options=None):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(AtomicCheckpointIO, "save_checkpoint", full_disk)
+    assert run_command(train_config("trainer.max_steps=4")) == EXIT_OS_ERROR
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and last.endswith("last.ckpt: No space left on device")
