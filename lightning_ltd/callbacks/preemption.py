@@ -3,6 +3,7 @@ then a non-zero exit."""
 
 from __future__ import annotations
 
+import functools
 import signal
 from pathlib import Path
 from typing import Any
@@ -45,10 +46,18 @@ class PreemptionCheckpoint(Callback):
         self._previous_usr1: Any = None
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """After Lightning registered its handlers (it restores what it found at its teardown):
-        SIGUSR1, unless something else (SLURM auto-requeue) handles it already."""
+        """After Lightning registered its handlers (it restores what it found at its teardown).
+
+        SIGTERM's handler replaces Lightning's, which broadcasts to the other ranks from inside
+        the handler: a collective at an arbitrary point of the step, which under DDP can pair
+        with the gradient all-reduce and corrupt it. Here the handler only raises the flag (and
+        forwards the signal to the local ranks, as Lightning's does); the loop's own broadcast
+        at the next batch start shares rank 0's flag. SIGUSR1 the same, unless something else
+        (SLURM auto-requeue) handles it already."""
+        notice = functools.partial(self._request, trainer)
+        signal.signal(signal.SIGTERM, lambda signum, frame: notice(signum))
         if self.usr1 and hasattr(signal, "SIGUSR1") and signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
-            self._previous_usr1 = signal.signal(signal.SIGUSR1, lambda signum, frame: self._request(trainer, signum))
+            self._previous_usr1 = signal.signal(signal.SIGUSR1, lambda signum, frame: notice(signum))
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._restore_usr1()
@@ -59,9 +68,14 @@ class PreemptionCheckpoint(Callback):
             self._previous_usr1 = None
 
     def _request(self, trainer: L.Trainer, signum: int) -> None:
-        """SIGUSR1 takes SIGTERM's path through Lightning's loop (rank 0's flag is broadcast)."""
+        """Both signals take SIGTERM's path through Lightning's loop (rank 0's flag is broadcast
+        at each batch start); the launching process passes the signal on to its local ranks."""
+        connector = trainer._signal_connector
+        launcher = trainer.strategy.launcher
+        if not connector.received_sigterm and not self._pending and launcher is not None:
+            launcher.kill(signum)
         self.signum = signum
-        trainer._signal_connector.received_sigterm = True
+        connector.received_sigterm = True
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
