@@ -16,11 +16,11 @@ from tests.conftest import TINY
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def train_ddp(run_dir: Path, *overrides: str, base: tuple[str, ...] = tuple(TINY)) -> list[list[dict]]:
-    """A ``trainer=ddp_cpu`` run (2 ranks unless ``trainer.devices`` overrides it): each rank's
-    probe rows (an empty list for a rank that did not run)."""
-    probe = run_dir / "probe"
-    command = [
+def ddp_command(run_dir: Path, *overrides: str, base: tuple[str, ...] = tuple(TINY)) -> list[str]:
+    """``python train.py trainer=ddp_cpu`` (2 ranks unless ``trainer.devices`` overrides it),
+    4 short steps with a checkpoint every 2 and a ``RankProbe`` under ``run_dir/probe``; later
+    overrides win."""
+    return [
         sys.executable,
         "train.py",
         "trainer=ddp_cpu",
@@ -31,11 +31,17 @@ def train_ddp(run_dir: Path, *overrides: str, base: tuple[str, ...] = tuple(TINY
         "callbacks.model_checkpoint.every_n_train_steps=2",
         "callbacks.model_checkpoint.save_top_k=-1",
         "+callbacks.probe._target_=tests.helpers.rank_probe.RankProbe",
-        f"+callbacks.probe.out_dir={probe}",
+        f"+callbacks.probe.out_dir={run_dir / 'probe'}",
         f"hydra.run.dir={run_dir}",
         *overrides,
     ]
-    subprocess.run(command, cwd=ROOT, check=True, timeout=240, capture_output=True)
+
+
+def train_ddp(run_dir: Path, *overrides: str, base: tuple[str, ...] = tuple(TINY)) -> list[list[dict]]:
+    """A ``ddp_command`` run that must succeed: each rank's probe rows (an empty list for a rank
+    that did not run)."""
+    probe = run_dir / "probe"
+    subprocess.run(ddp_command(run_dir, *overrides, base=base), cwd=ROOT, check=True, timeout=240, capture_output=True)
     return [json.loads(path.read_text()) if (path := probe / f"rank{r}.json").exists() else [] for r in range(2)]
 
 
@@ -172,20 +178,7 @@ def run_ddp_expecting_failure(run_dir: Path, *overrides: str) -> tuple[int, list
     import time
 
     probe = run_dir / "probe"
-    command = [
-        sys.executable,
-        "train.py",
-        "trainer=ddp_cpu",
-        *TINY,
-        "trainer.max_steps=6",
-        "lr.warmup_steps=1",
-        "callbacks.model_checkpoint.every_n_train_steps=2",
-        "callbacks.model_checkpoint.save_top_k=-1",
-        "+callbacks.probe._target_=tests.helpers.rank_probe.RankProbe",
-        f"+callbacks.probe.out_dir={probe}",
-        f"hydra.run.dir={run_dir}",
-        *overrides,
-    ]
+    command = ddp_command(run_dir, "trainer.max_steps=6", *overrides)
     result = subprocess.run(command, cwd=ROOT, timeout=240, capture_output=True, text=True)
     deadline = time.monotonic() + 30
     while len(list(probe.glob("rank*.error.json"))) < 2 and time.monotonic() < deadline:
@@ -254,18 +247,9 @@ def test_sigterm_on_the_launching_rank_checkpoints_every_rank_and_resumes_exactl
         "+callbacks.term.step=2",
         "+callbacks.term.rank=0",
     ]
-    command = [
-        sys.executable,
-        "train.py",
-        "trainer=ddp_cpu",
-        *TINY,
-        "trainer.max_steps=6",
-        "lr.warmup_steps=1",
-        "trainer.val_check_interval=4",
-        "callbacks.model_checkpoint.every_n_train_steps=100",
-        *term,
-        f"hydra.run.dir={tmp_path / 'stopped'}",
-    ]
+    command = ddp_command(
+        tmp_path / "stopped", "trainer.max_steps=6", "callbacks.model_checkpoint.every_n_train_steps=100", *term
+    )
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
     checkpoint = tmp_path / "stopped" / "checkpoints" / "last.ckpt"
     assert result.returncode == 143, result.stderr[-2000:]

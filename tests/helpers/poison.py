@@ -16,18 +16,21 @@ class PoisonAt(Callback):
                 next(pl_module.parameters()).fill_(float("nan"))
 
 
-class BadLossAt(Callback):
-    """The loss (and so every gradient) is NaN at the given steps only: a bad batch (on one
-    data-parallel rank only, when ``rank`` is given)."""
+class OneStepFault(Callback):
+    """A hook that ``attach`` installs at the given steps (on one data-parallel rank only, when
+    ``rank`` is given) and that is removed when the batch ends."""
 
     def __init__(self, steps: list[int], rank: int | None = None) -> None:
         self.steps = set(steps)
         self.rank = rank
         self._hook = None
 
+    def attach(self, pl_module):
+        raise NotImplementedError
+
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
         if trainer.global_step in self.steps and self.rank in (None, trainer.global_rank):
-            self._hook = pl_module.register_forward_hook(lambda module, args, output: output * float("nan"))
+            self._hook = self.attach(pl_module)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if self._hook is not None:
@@ -35,21 +38,17 @@ class BadLossAt(Callback):
             self._hook = None
 
 
-class InfGradAt(Callback):
-    """At the given steps one weight's gradient is infinite while the loss stays finite (on one
-    data-parallel rank only, when ``rank`` is given): what an overflow in backward looks like."""
+class BadLossAt(OneStepFault):
+    """The loss (and so every gradient) is NaN at the given steps only: a bad batch."""
 
-    def __init__(self, steps: list[int], rank: int | None = None) -> None:
-        self.steps = set(steps)
-        self.rank = rank
-        self._hook = None
+    def attach(self, pl_module):
+        return pl_module.register_forward_hook(lambda module, args, output: output * float("nan"))
 
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.global_step in self.steps and self.rank in (None, trainer.global_rank):
-            weight = next(p for p in pl_module.parameters() if p.requires_grad)
-            self._hook = weight.register_hook(lambda grad: grad * float("inf"))
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if self._hook is not None:
-            self._hook.remove()
-            self._hook = None
+class InfGradAt(OneStepFault):
+    """At the given steps one weight's gradient is infinite while the loss stays finite: what an
+    overflow in backward looks like."""
+
+    def attach(self, pl_module):
+        weight = next(p for p in pl_module.parameters() if p.requires_grad)
+        return weight.register_hook(lambda grad: grad * float("inf"))
