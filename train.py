@@ -8,6 +8,7 @@ import hydra
 from omegaconf import DictConfig
 
 from lightning_ltd.cli import run_hydra_job
+from lightning_ltd.entry import launch
 
 
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")
@@ -16,4 +17,4 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    launch(main)  # a bad override is one line, exit 2; the run folder is locked before Hydra writes

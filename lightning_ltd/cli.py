@@ -27,7 +27,7 @@ from lightning_ltd.errors import DataError, InvalidFieldsError, is_number
 from lightning_ltd.fingerprint import RunFingerprint, content_fingerprint, run_fingerprint
 from lightning_ltd.modules import RandomLTDModule
 from lightning_ltd.resume import data_source, resume_problems, strategy_kind
-from lightning_ltd.run_lock import FolderInUseError, RunLock, is_launching_rank, remove_partial_saves
+from lightning_ltd.run_lock import FolderInUseError, RunLock, hold, is_launching_rank, remove_partial_saves
 from lightning_ltd.schema import interpolation_source, type_problems, value_problems
 from lightning_ltd.settings import RunSettings
 
@@ -373,14 +373,14 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 def hold_output_dir(cfg: DictConfig) -> RunLock | None:
-    """Rank 0 locks ``paths.output_dir`` (one run per folder) and clears the checkpoint folder of
-    an interrupted save's ``.partial`` files; None where this process takes no lock."""
+    """Rank 0 locks ``paths.output_dir`` (one run per folder; the entry point may hold it already)
+    and clears the checkpoint folder of an interrupted save's ``.partial`` files; None where this
+    process takes no lock."""
     folder = OmegaConf.select(cfg, "paths.output_dir", default=None)
     if not isinstance(folder, str) or not is_launching_rank():
         return None
-    lock = RunLock(folder)
     try:
-        lock.acquire()
+        lock = hold(folder)
     except FolderInUseError as err:
         raise ConfigError(f"paths.output_dir={folder!r}: {err}") from err
     checkpoints = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath", default=None)

@@ -34,7 +34,7 @@ class RunLock:
     """The lock on ``folder``; ``acquire`` raises ``FolderInUseError`` naming the holder."""
 
     def __init__(self, folder: str | os.PathLike[str]) -> None:
-        self.folder = Path(folder).expanduser()
+        self.folder = Path(folder).expanduser().absolute()
         self.path = self.folder / LOCK_NAME
         self.held = False
 
@@ -55,6 +55,7 @@ class RunLock:
             with os.fdopen(descriptor, "w") as handle:
                 json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%F %T")}, handle)
             self.held = True
+            _HELD[self.folder] = self
             return
         raise FolderInUseError(f"{self.path}: could not be created")
 
@@ -62,6 +63,7 @@ class RunLock:
         if self.held:
             self.path.unlink(missing_ok=True)
             self.held = False
+            _HELD.pop(self.folder, None)
 
     def _holder(self) -> dict[str, object] | None:
         try:
@@ -69,6 +71,27 @@ class RunLock:
         except (OSError, ValueError):
             return None  # half-written or unreadable: a run killed while creating it
         return holder if isinstance(holder, dict) and isinstance(holder.get("pid"), int) else None
+
+
+_HELD: dict[Path, RunLock] = {}
+"""The locks this process holds, by folder: the entry point takes a folder's lock before Hydra
+writes into it, and the run it starts continues under that lock instead of taking its own."""
+
+
+def hold(folder: str | os.PathLike[str]) -> RunLock:
+    """This process's lock on ``folder``: the one it already holds, or a new one acquired."""
+    held = _HELD.get(Path(folder).expanduser().absolute())
+    if held is not None:
+        return held
+    lock = RunLock(folder)
+    lock.acquire()
+    return lock
+
+
+def release_all() -> None:
+    """Release every lock this process holds (the entry point's last step, however it ends)."""
+    for lock in list(_HELD.values()):
+        lock.release()
 
 
 def _alive(holder: dict[str, object]) -> bool:

@@ -2,7 +2,6 @@
 taken over, and an interrupted save's leftovers are removed."""
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -10,18 +9,19 @@ import sys
 import pytest
 
 from lightning_ltd.cli import ConfigError, train
-from lightning_ltd.run_lock import LOCK_NAME, FolderInUseError, RunLock
+from lightning_ltd.run_lock import LOCK_NAME, FolderInUseError, RunLock, hold, release_all
 from tests.conftest import compose_train
+from tests.helpers.locks import live_lock
 
 
 def test_a_second_run_into_a_held_folder_stops_at_start_writing_nothing(tmp_path):
-    first = RunLock(tmp_path)
-    first.acquire()  # a live run (this process) holds the folder
+    first = live_lock(tmp_path)  # a live run holds the folder
     before = sorted(p.name for p in tmp_path.rglob("*"))
-    with pytest.raises(ConfigError, match=rf"paths.output_dir='{tmp_path}': another run \(pid {os.getpid()} on "):
+    with pytest.raises(ConfigError, match=rf"paths.output_dir='{tmp_path}': another run \(pid {first.pid} on "):
         train(compose_train(tmp_path, "trainer.max_steps=2"))
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # no checkpoint, no metrics
-    first.release()
+    first.kill()
+    first.wait()
     train(compose_train(tmp_path, "trainer.max_steps=2"))  # free again: it runs
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file() and not (tmp_path / LOCK_NAME).exists()
 
@@ -35,6 +35,16 @@ def test_a_killed_runs_lock_is_stale_and_its_partial_save_is_removed(tmp_path):
     leftover.write_bytes(b"half a checkpoint")
     train(compose_train(tmp_path, "trainer.max_steps=2"))
     assert not leftover.exists() and (tmp_path / "checkpoints" / "last.ckpt").is_file()
+
+
+def test_the_lock_is_one_per_process_and_folder(tmp_path):
+    """The entry point takes it before Hydra writes; the run it starts continues under it."""
+    first = hold(tmp_path)
+    assert hold(tmp_path / ".") is first and first.held
+    first.release()
+    assert not (tmp_path / LOCK_NAME).exists() and hold(tmp_path) is not first
+    release_all()
+    assert not (tmp_path / LOCK_NAME).exists()
 
 
 def test_a_lock_held_on_another_host_counts_as_live(tmp_path):

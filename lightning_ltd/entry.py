@@ -1,0 +1,102 @@
+"""Around a ``@hydra.main`` task: bad overrides as one line, and the run folder locked before
+Hydra writes into it.
+
+Hydra reports a composition error (``ltd=foo``, ``foo=1``, ``model.lr=[1``) in several lines with
+exit 1, and writes ``.hydra/`` and ``train.log`` into ``hydra.run.dir`` before the task starts:
+a second run into a folder in use would overwrite the first run's ``.hydra/config.yaml`` before
+``train`` could refuse it. ``launch`` asks Hydra to re-raise instead of reporting
+(``HYDRA_FULL_ERROR``, only until the task starts and only if the user has not set it), prints
+one line and exits 2; ``FolderLock``, a Hydra callback (``hydra.callbacks.folder_lock``), takes
+the lock in ``on_run_start``, before the folder is written.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from hydra.errors import CompactHydraException
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from lightning_ltd.cli import EXIT_BAD_INPUT, main
+from lightning_ltd.run_lock import FolderInUseError, hold, is_launching_rank, release_all
+
+RAISE_VARIABLE = "HYDRA_FULL_ERROR"
+OURS = "LIGHTNING_LTD_SET_HYDRA_FULL_ERROR"
+"""Marks a ``HYDRA_FULL_ERROR`` that ``launch`` set (and the task start removes again), so that
+the rank processes a launcher starts from this one's environment do not take it for the user's."""
+
+
+def launch(hydra_main: Callable[[], Any]) -> None:
+    """Run ``hydra_main`` (a ``@hydra.main`` function): a composition error is one line on
+    stderr and exit 2; with ``HYDRA_FULL_ERROR=1`` set by the user, Hydra's own
+    report stays."""
+    ours = os.environ.get(RAISE_VARIABLE) is None or os.environ.get(OURS) == "1"
+    if ours:
+        os.environ[RAISE_VARIABLE] = os.environ[OURS] = "1"
+    try:
+        hydra_main()
+    except CompactHydraException as err:
+        if not ours:
+            raise
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
+    finally:
+        restore_error_reports()
+        release_all()
+
+
+def restore_error_reports() -> None:
+    """Undo ``launch``'s ``HYDRA_FULL_ERROR``: from the task on, Hydra reports as usual."""
+    if os.environ.pop(OURS, None) == "1":
+        os.environ.pop(RAISE_VARIABLE, None)
+
+
+def one_line(err: BaseException) -> str:
+    """Hydra's message (lines joined, its config search path left out) and the OmegaConf error
+    behind it, on one line."""
+    lines: list[str] = []
+    for line in (line.strip() for line in str(err).splitlines()):
+        if line.startswith("Config search path"):
+            break
+        if line:  # the options Hydra lists one per line after "Available options in 'ltd':"
+            options_follow = bool(lines) and (lines[-1].endswith(":") or lines[-1].endswith(","))
+            lines.append(f"{lines.pop()} {line}," if options_follow else line)
+    message = " ".join(lines).rstrip(",") or type(err).__name__
+    override = getattr(err, "override", None)
+    if override:
+        message = f"{override}: {message}"
+    options = getattr(err, "options", None)
+    if options and "Available options" not in message:
+        message += f" (available: {', '.join(options)})"
+    cause = err.__cause__
+    if isinstance(cause, OmegaConfBaseException) and str(cause).strip():
+        message += f" ({str(cause).strip().splitlines()[0]})"
+    return message
+
+
+class FolderLock(Callback):
+    """Lock ``hydra.run.dir`` before Hydra writes into it; ``train`` continues under the lock and
+    releases it. Removes ``launch``'s ``HYDRA_FULL_ERROR`` when the task starts."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        folder = OmegaConf.select(config, "hydra.run.dir", default=None)
+        if not isinstance(folder, str) or not is_launching_rank():
+            return
+        try:
+            hold(folder)
+        except FolderInUseError as err:  # Hydra turns a callback's exception into a warning and goes on
+            print(f"error: hydra.run.dir={folder!r}: {err}", file=sys.stderr)
+            sys.exit(EXIT_BAD_INPUT)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        restore_error_reports()
+
+
+def train_main() -> None:
+    """``lightning-ltd-train``: ``cli.main`` with one-line composition errors."""
+    launch(main)
