@@ -1,9 +1,11 @@
 """What a checkpoint holds, read the same way from each layout Lightning writes: one file (most
 strategies, FSDP with ``state_dict_type: full``), a DeepSpeed folder, a sharded FSDP folder.
 
-A resume check needs the run's metadata (step, hyperparameters, callback states) and the
-weights' names and shapes, not the weights: every reader below loads no tensor data but the
-single file's (memory-mapped), and each loads with ``weights_only=True``.
+A resume check needs the run's metadata (step, hyperparameters, callback states), the weights'
+names, shapes and dtypes, and whether any weight or optimizer state holds a NaN or inf. Files
+are read through a memory map, a sharded folder's tensors a bounded batch at a time
+(``SCAN_BYTES``), so memory stays flat; everything loads with ``weights_only=True`` (a DeepSpeed
+optimizer file that needs more, its loss scaler object, is left to DeepSpeed's own load).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ DEEPSPEED_MODEL_STATES = "mp_rank_00_model_states.pt"
 SHARDED_METADATA = "meta.pt"  # Lightning's non-tensor part of a sharded FSDP checkpoint
 DEEPSPEED_PREFIX = "_forward_module."  # Lightning's wrapper around the module DeepSpeed holds
 SHARDED_PREFIX = "model."  # the key Lightning's FSDP saves the module's state under
+SCAN_BYTES = 256 * 2**20  # a sharded folder's tensors are read for the NaN scan this many bytes at a time
 STRATEGY_OF_LAYOUT = {"deepspeed": "trainer=deepspeed", "sharded": "trainer=fsdp with state_dict_type: sharded"}
 
 
@@ -36,7 +39,7 @@ class SavedRun:
     weight_shapes: dict[str, tuple[int, ...]]
     fingerprint: dict[str, Any] | None  # the run's trajectory keys (``lightning_ltd.fingerprint``)
     weight_dtypes: dict[str, torch.dtype] = field(default_factory=dict)
-    non_finite: str | None = None  # the first weight or optimizer state holding a NaN or inf (files only)
+    non_finite: str | None = None  # the first weight or optimizer state holding a NaN or inf
 
 
 def checkpoint_layout(path: Path) -> Layout | None:
@@ -97,18 +100,27 @@ def _read_file(path: Path) -> SavedRun:
     weights = checkpoint["state_dict"]
     saved = _saved_run("file", checkpoint, {k: tuple(v.shape) for k, v in weights.items()})
     saved.weight_dtypes = {k: v.dtype for k, v in weights.items()}
-    optimizer = {
-        f"optimizer_states[{i}].state[{param}].{name}": value
-        for i, state in enumerate(checkpoint.get("optimizer_states") or [])
-        for param, moments in (state.get("state") or {}).items()
-        for name, value in moments.items()
-    }
-    saved.non_finite = next((k for k, v in {**weights, **optimizer}.items() if _non_finite(v)), None)
+    saved.non_finite = first_non_finite(weights) or first_non_finite(
+        checkpoint.get("optimizer_states") or [], "optimizer_states"
+    )
     return saved
 
 
-def _non_finite(value: Any) -> bool:
-    return isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all())
+def first_non_finite(value: Any, name: str = "") -> str | None:
+    """The name (``optimizer_states[0].state[3].exp_avg``) of the first floating tensor in
+    ``value`` (nested dicts and lists) that holds a NaN or inf; None if there is none."""
+    if isinstance(value, torch.Tensor):
+        return name if value.is_floating_point() and not bool(torch.isfinite(value).all()) else None
+    if isinstance(value, dict):
+        items = (
+            (f"{name}[{k}]" if name and not isinstance(k, str) else f"{name}.{k}" if name else str(k), v)
+            for k, v in value.items()
+        )
+    elif isinstance(value, (list, tuple)):
+        items = ((f"{name}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    return next((found for key, item in items if (found := first_non_finite(item, key)) is not None), None)
 
 
 def _read_deepspeed(path: Path) -> SavedRun:
@@ -127,7 +139,27 @@ def _read_deepspeed(path: Path) -> SavedRun:
     shapes = {k: tuple(v.shape) for k, v in module.items() if isinstance(v, torch.Tensor)}
     for group in checkpoint.get("param_shapes") or []:  # ZeRO-3: the module's entries are placeholders
         shapes.update({k: tuple(v) for k, v in group.items()})
-    return _saved_run("deepspeed", checkpoint, {_strip(k, DEEPSPEED_PREFIX): v for k, v in shapes.items()})
+    saved = _saved_run("deepspeed", checkpoint, {_strip(k, DEEPSPEED_PREFIX): v for k, v in shapes.items()})
+    # dtypes are DeepSpeed's to choose (bf16 modules under bf16-mixed): only finiteness is checked
+    module_name = first_non_finite({_strip(k, DEEPSPEED_PREFIX): v for k, v in module.items()})
+    saved.non_finite = (
+        f"{tag}/{DEEPSPEED_MODEL_STATES}: {module_name}" if module_name else _deepspeed_optimizer_nan(path / tag)
+    )
+    return saved
+
+
+def _deepspeed_optimizer_nan(folder: Path) -> str | None:
+    """The first NaN or inf in the ZeRO optimizer partitions of ``folder`` that load as plain
+    tensors (those that pickle DeepSpeed objects are DeepSpeed's to load)."""
+    for partition in sorted(folder.glob("*optim_states.pt")):
+        try:
+            state = torch.load(partition, map_location="cpu", weights_only=True, mmap=True)
+        except Exception:  # DeepSpeed's loss scaler is an object weights_only refuses
+            continue
+        found = first_non_finite(state)
+        if found:
+            return f"{folder.name}/{partition.name}: {found}"
+    return None
 
 
 def _read_sharded(path: Path) -> SavedRun:
@@ -138,12 +170,36 @@ def _read_sharded(path: Path) -> SavedRun:
 
     checkpoint = _load(path / SHARDED_METADATA)
     metadata = FileSystemReader(str(path)).read_metadata().state_dict_metadata
-    shapes = {
-        _strip(k, SHARDED_PREFIX): tuple(v.size)
-        for k, v in metadata.items()
-        if isinstance(v, TensorStorageMetadata) and k.startswith(SHARDED_PREFIX)
-    }
-    return _saved_run("sharded", checkpoint, shapes)
+    tensors = {k: v for k, v in metadata.items() if isinstance(v, TensorStorageMetadata)}
+    weights = {_strip(k, SHARDED_PREFIX): v for k, v in tensors.items() if k.startswith(SHARDED_PREFIX)}
+    saved = _saved_run("sharded", checkpoint, {k: tuple(v.size) for k, v in weights.items()})
+    saved.weight_dtypes = {k: v.properties.dtype for k, v in weights.items()}
+    saved.non_finite = _sharded_nan(path, tensors)
+    return saved
+
+
+def _sharded_nan(path: Path, tensors: dict[str, Any]) -> str | None:
+    """The first floating tensor of a distributed checkpoint holding a NaN or inf, read in
+    batches of at most ``SCAN_BYTES`` (a single larger tensor alone)."""
+    import warnings
+
+    import torch.distributed.checkpoint as dcp
+
+    floating = [(k, v) for k, v in tensors.items() if v.properties.dtype.is_floating_point]
+    batch: dict[str, torch.Tensor] = {}
+    for index, (key, meta) in enumerate(floating):
+        batch[key] = torch.empty(meta.size, dtype=meta.properties.dtype)
+        size = sum(t.numel() * t.element_size() for t in batch.values())
+        if size < SCAN_BYTES and index + 1 < len(floating):
+            continue
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "assuming the intent is to load in a single process"
+            dcp.load(batch, storage_reader=dcp.FileSystemReader(str(path)), no_dist=True)
+        found = first_non_finite(batch)
+        if found:
+            return found
+        batch = {}
+    return None
 
 
 def _strip(name: str, prefix: str) -> str:

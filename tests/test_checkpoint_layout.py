@@ -119,3 +119,62 @@ def test_a_folder_that_is_no_checkpoint_and_a_broken_one_are_named(tmp_path, ste
 )
 def test_strategy_kind(value, kind):
     assert strategy_kind(value) == kind
+
+
+def poisoned(checkpoint_file, tmp_path, where):
+    """A copy of the checkpoint with a NaN in one weight or one optimizer moment."""
+    checkpoint = torch.load(checkpoint_file, weights_only=True)
+    if where == "weight":
+        name = next(k for k, v in checkpoint["state_dict"].items() if v.is_floating_point())
+        checkpoint["state_dict"][name].view(-1)[0] = float("nan")
+    else:
+        checkpoint["optimizer_states"][0]["state"][0]["exp_avg_sq"].view(-1)[0] = float("inf")
+    target = tmp_path / f"{where}.ckpt"
+    torch.save(checkpoint, target)
+    return target
+
+
+def test_a_folder_with_a_nan_weight_is_refused_naming_it(tmp_path, step4):
+    module, _, _ = build(compose_train(tmp_path / "fits", *COMMON))
+    bad = poisoned(step4, tmp_path, "weight")
+    for layout, strategy in (("deepspeed", "deepspeed"), ("sharded", "fsdp")):
+        folder = LAYOUTS[layout](bad, tmp_path / layout)
+        problems = resume_problems(str(folder), module, None, 8, strategy)
+        assert len(problems) == 1 and "holds a NaN or inf" in problems[0], problems
+        assert "model." in problems[0]
+    zero3 = LAYOUTS["deepspeed-zero3"](step4, tmp_path / "zero3")  # placeholders only: nothing to scan
+    assert read_checkpoint(str(zero3))[0].non_finite is None
+
+
+def test_a_nan_optimizer_moment_is_found_in_every_layout(tmp_path, step4):
+    """The file's optimizer states, a sharded folder's ``optimizer_0`` and a ZeRO partition."""
+    bad = poisoned(step4, tmp_path, "moment")
+    assert read_checkpoint(str(bad))[0].non_finite == "optimizer_states[0].state[0].exp_avg_sq"
+    moments = torch.load(bad, weights_only=True)["optimizer_states"][0]["state"][0]
+    folder = LAYOUTS["deepspeed"](step4, tmp_path / "ds")
+    partition = folder / "checkpoint" / "zero_pp_rank_0_mp_rank_00_optim_states.pt"
+    torch.save({"optimizer_state_dict": {"base_optimizer_state": {"state": {0: moments}}}}, partition)
+    found = read_checkpoint(str(folder))[0].non_finite
+    assert found == f"checkpoint/{partition.name}: optimizer_state_dict.base_optimizer_state.state[0].exp_avg_sq"
+
+    import torch.distributed.checkpoint as dcp
+
+    sharded = tmp_path / "sharded"
+    with pytest.warns(UserWarning):
+        dcp.save({"model": {"w": torch.ones(2)}, "optimizer_0": {"state": {"w": moments}}}, checkpoint_id=str(sharded))
+    torch.save({"global_step": 4}, sharded / "meta.pt")
+    assert read_checkpoint(str(sharded))[0].non_finite == "optimizer_0.state.w.exp_avg_sq"
+
+
+def test_a_sharded_scan_reads_in_bounded_batches(tmp_path, step4, monkeypatch):
+    """With a budget below one tensor every tensor is its own batch, and a late NaN is still found."""
+    import lightning_ltd.checkpoint_layout as layout
+
+    monkeypatch.setattr(layout, "SCAN_BYTES", 1)
+    checkpoint = torch.load(step4, weights_only=True)
+    untied = [k for k, v in checkpoint["state_dict"].items() if v.is_floating_point() and "wte" not in k]
+    last = [k for k in untied if "lm_head" not in k][-1]  # the head shares the embedding's storage
+    checkpoint["state_dict"][last].view(-1)[-1] = float("nan")
+    torch.save(checkpoint, tmp_path / "late.ckpt")
+    folder = sharded_folder(tmp_path / "late.ckpt", tmp_path / "sharded")
+    assert read_checkpoint(str(folder))[0].non_finite == f"model.{last}"

@@ -1,0 +1,302 @@
+"""A catalogue of bad inputs that ``tests/test_bad_inputs.py`` does not hold, each run through
+``python train.py`` as a user would: how many end as they should (a non-zero exit with one
+``error:`` line and, for a refused input, no checkpoint or metrics written).
+
+    python benchmarks/bad_input_catalogue.py [--jobs 2] [--only SUBSTRING] [--json OUT]
+
+Each row is (class, overrides); placeholders in braces name files made here. An outcome is
+``one line`` (what we want), ``accepted`` (exit 0: the mistake went unnoticed), ``traceback``
+(more than one stderr line) or ``wrote files`` (refused, but after writing a checkpoint or
+metrics). The classes follow issue 22; the inputs are new samples of each class.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = [
+    "model.n_layer=4",
+    "model.n_embd=32",
+    "model.n_head=2",
+    "data.block_size=32",
+    "data.batch_size=8",
+    "data.max_bytes=120000",
+    "ltd.min_keep=8",
+    "ltd.ramp_steps=4",
+    "ltd.granularity=4",
+    "lr.warmup_steps=1",
+    "trainer.max_steps=4",
+    "trainer.val_check_interval=4",
+    "trainer.limit_val_batches=2",
+    "trainer.enable_progress_bar=false",
+    "callbacks.model_checkpoint.every_n_train_steps=2",
+]
+"""A run of seconds: an input that is wrongly accepted finishes quickly too."""
+
+VIT = ["experiment=vit_digits", "trainer.max_steps=2", "trainer.limit_val_batches=1", "data.batch_size=4"]
+
+CATALOGUE: list[tuple[str, list[str]]] = [
+    # settings of the wrong type or out of range
+    ("range", ["trainer.max_steps=1.5"]),
+    ("range", ["trainer.max_epochs=-2"]),
+    ("range", ["trainer.val_check_interval=1.5"]),
+    ("range", ["trainer.limit_val_batches=abc"]),
+    ("range", ["+trainer.limit_train_batches=-1"]),
+    ("range", ["+trainer.limit_train_batches=1.5"]),
+    ("range", ["trainer.gradient_clip_val=inf"]),
+    ("range", ["trainer.gradient_clip_val=nan"]),
+    ("range", ["+trainer.gradient_clip_algorithm=foo"]),
+    ("range", ["trainer.devices=abc"]),
+    ("range", ["trainer.devices=-2"]),
+    ("range", ["+trainer.num_nodes=0"]),
+    ("range", ["trainer.strategy=foo"]),
+    ("range", ["trainer.log_every_n_steps=abc"]),
+    ("range", ["+trainer.max_time=abc"]),
+    ("range", ["+trainer.accumulate_grad_batches=1.5"]),
+    ("range", ["trainer.check_val_every_n_epoch=-1"]),
+    ("range", ["trainer.num_sanity_val_steps=-5"]),
+    ("range", ["+trainer.deterministic=maybe"]),
+    ("range", ["+trainer.nope=1"]),
+    ("range", ["validate_before_fit=maybe"]),
+    ("range", ["seed=[1,2]"]),
+    ("range", ["ckpt_path=123"]),
+    ("range", ["model.betas=[0.9,-0.1]"]),
+    ("range", ["model.betas=abc"]),
+    ("range", ["model.betas=[nan,0.9]"]),
+    ("range", ["model.dropout=nan"]),
+    ("range", ["model.n_head=-2"]),
+    ("range", ["model.vocab_size=abc"]),
+    ("range", ["model.vocab_size=-1"]),
+    ("range", ["model.ltd_layers=[1,1]"]),
+    ("range", ["model.ltd_layers=5"]),
+    ("range", ["model.n_embd=abc"]),
+    ("range", ["model.block_size=0"]),
+    ("range", ["model.weight_decay=inf"]),
+    ("range", ["model.lr=-inf"]),
+    ("range", ["model.compile=maybe"]),
+    ("range", ["ltd.min_keep=abc"]),
+    ("range", ["ltd.min_keep=8.5"]),
+    ("range", ["ltd.ramp_steps=abc"]),
+    ("range", ["ltd.ramp_steps=1.5"]),
+    ("range", ["ltd.max_keep=0"]),
+    ("range", ["ltd.granularity=-4"]),
+    ("range", ["ltd.compile_buckets=0"]),
+    ("range", ["+ltd.foo=1"]),
+    ("range", ["lr.warmup_steps=1.5"]),
+    ("range", ["lr.min_lr=nan"]),
+    ("range", ["lr.min_lr=inf"]),
+    ("range", ["lr=layer_token_budget", "lr.total_layer_tokens=abc"]),
+    ("range", ["lr=layer_token_budget", "lr.total_layer_tokens=0"]),
+    ("range", ["lr.total_steps=abc"]),
+    ("range", ["+lr.foo=1"]),
+    ("range", ["data.block_size=abc"]),
+    ("range", ["data.batch_size=1.5"]),
+    ("range", ["data.val_every=-1"]),
+    ("range", ["data.max_bytes=abc"]),
+    ("range", ["callbacks.model_checkpoint.save_top_k=-5"]),
+    ("range", ["callbacks.model_checkpoint.mode=foo"]),
+    ("range", ["callbacks.model_checkpoint.every_n_train_steps=abc"]),
+    ("range", ["callbacks.nonfinite_guard.skip_steps=-1"]),
+    ("range", ["callbacks.nonfinite_guard.check_every_n_steps=0"]),
+    ("range", ["+logger.flush_logs_every_n_steps=0"]),
+    # composition: unknown options and keys, bad override grammar
+    ("composition", ["ltd=maybe"]),
+    ("composition", ["trainer=tpu"]),
+    ("composition", ["lr=cosine"]),
+    ("composition", ["model.lr=[1,"]),
+    ("composition", ["modle.lr=0.1"]),
+    # settings that would run but make no sense
+    ("nonsense", ["ltd.min_keep=32", "ltd.max_keep=32"]),
+    ("nonsense", ["model=bert_small", "data=mlm", "data.mask_prob=0", *VIT[1:2]]),
+    ("nonsense", ["model=bert_small", "data=mlm", "data.mask_prob=nan", *VIT[1:2]]),
+    ("nonsense", ["callbacks.model_checkpoint.monitor=val/nope", "callbacks.model_checkpoint.save_top_k=1"]),
+    ("nonsense", ["trainer.limit_val_batches=0", "callbacks.model_checkpoint.monitor=val/loss"]),
+    # paths that leave the run folder or cannot be written
+    ("paths", ["callbacks.model_checkpoint.filename=../../escaped"]),
+    ("paths", ["logger.name=/tmp/elsewhere"]),
+    ("paths", ["logger.save_dir=/proc/nope"]),
+    ("paths", ["callbacks.model_checkpoint.dirpath=/proc/nope"]),
+    ("paths", ["hydra.run.dir=/proc/nope"]),
+    # data files
+    ("data", ["data.path={binary}"]),
+    ("data", ["data.path=/dev/null"]),
+    ("data", ["data.tokenizer={broken_tokenizer}"]),
+    ("data", ["data.tokenizer={notes}"]),
+    ("data", ["data=tokens", "data.path={shards_missing}"]),
+    ("data", ["data=tokens", "data.path={shards_short}"]),
+    ("data", ["data=tokens", "data.path={shards_odd}"]),
+    ("data", ["data=tokens", "data.path={notes}"]),
+    ("data", ["data=tokens", "data.path={shards_negative}"]),
+    ("data", [*VIT, "data=imagefolder", "data.path={images_corrupt}"]),
+    ("data", [*VIT, "data=imagefolder", "data.path={images_one_class}"]),
+    ("data", [*VIT, "data=imagefolder", "data.path={notes}"]),
+    ("data", [*VIT, "data=imagefolder", "data.path={images_text_png}"]),
+    # checkpoints to resume from
+    ("checkpoint", ["ckpt_path={ckpt_no_state_dict}"]),
+    ("checkpoint", ["ckpt_path={ckpt_wrong_shape}"]),
+    ("checkpoint", ["ckpt_path={ckpt_extra_key}"]),
+    ("checkpoint", ["ckpt_path={ckpt_missing_key}"]),
+    ("checkpoint", ["ckpt_path={ckpt_no_loops}"]),
+    ("checkpoint", ["ckpt_path={ckpt_nan_step}"]),
+    ("checkpoint", ["ckpt_path={ckpt_int_moment}"]),
+    ("checkpoint", ["ckpt_path={random_folder}"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "model=bert_small", "data=mlm"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "model.betas=[0.8,0.9]"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "lr.warmup_steps=3"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "+trainer.accumulate_grad_batches=2"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "model.weight_decay=0.01"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "ltd.granularity=8"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "model.position=rotary"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "data=tokens", "data.path={shards}"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "trainer.gradient_clip_val=0.5"]),
+]
+
+
+def make_files(root: Path) -> dict[str, Path]:
+    """The files the catalogue names: text, tokenizers, shards, images, checkpoints."""
+    from lightning_ltd.data.prepare import prepare
+
+    made = {"notes": root / "notes.txt", "binary": root / "binary.txt", "long": root / "long.txt"}
+    made["notes"].write_text("not a checkpoint\n")
+    made["binary"].write_bytes(os.urandom(200_000))
+    made["long"].write_text("the quick brown fox jumps over the lazy dog. " * 400)
+    made["broken_tokenizer"] = root / "broken_tokenizer"
+    made["broken_tokenizer"].mkdir()
+    (made["broken_tokenizer"] / "tokenizer.json").write_text("{ not json")
+    made["random_folder"] = root / "random_folder"
+    made["random_folder"].mkdir()
+    (made["random_folder"] / "weights.bin").write_bytes(os.urandom(1024))
+
+    made["shards"] = root / "shards"
+    prepare([str(made["long"])], str(made["shards"]), val_fraction=0.2, progress=False)
+    meta = json.loads((made["shards"] / "meta.json").read_text())
+    for name in ("shards_missing", "shards_short", "shards_odd", "shards_negative"):
+        made[name] = root / name
+        shutil.copytree(made["shards"], made[name])
+    (made["shards_missing"] / "train-00000.bin").unlink()
+    train_bin = made["shards_short"] / "train-00000.bin"
+    train_bin.write_bytes(train_bin.read_bytes()[:5000])  # meta.json still says 13906 tokens
+    odd = {**meta, "dtype": "uint16", "vocab_size": 256}  # 13906 bytes are not whole uint16 tokens
+    (made["shards_odd"] / "meta.json").write_text(json.dumps(odd))
+    negative = {**meta, "train": [{**meta["train"][0], "tokens": -5}]}
+    (made["shards_negative"] / "meta.json").write_text(json.dumps(negative))
+
+    for name, classes in (("images_corrupt", "ab"), ("images_one_class", "a"), ("images_text_png", "ab")):
+        made[name] = root / name
+        for index, label in enumerate(classes):
+            (made[name] / label).mkdir(parents=True)
+            for i in range(6):
+                Image.new("L", (8, 8), color=30 * index + i).save(made[name] / label / f"{i}.png")
+    (made["images_corrupt"] / "a" / "3.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(300))
+    (made["images_text_png"] / "b" / "2.png").write_text("a text file with an image's name\n")
+
+    made.update(make_checkpoints(root, made))
+    return made
+
+
+def make_checkpoints(root: Path, made: dict[str, Path]) -> dict[str, Path]:
+    """A good tiny run's last checkpoint and damaged copies of it."""
+    run = root / "good_run"
+    result = subprocess.run(
+        [sys.executable, "train.py", *TINY, f"hydra.run.dir={run}"], cwd=ROOT, capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise SystemExit(f"the good run failed: {result.stderr[-2000:]}")
+    good = run / "checkpoints" / "last.ckpt"
+    checkpoints = {"good_ckpt": good}
+    base = torch.load(good, map_location="cpu", weights_only=False)
+
+    def damaged(name: str, change) -> None:
+        checkpoint = torch.load(good, map_location="cpu", weights_only=False)
+        change(checkpoint)
+        checkpoints[name] = root / f"{name}.ckpt"
+        torch.save(checkpoint, checkpoints[name])
+
+    first = next(iter(base["state_dict"]))
+    damaged("ckpt_no_state_dict", lambda c: c.pop("state_dict"))
+    damaged("ckpt_wrong_shape", lambda c: c["state_dict"].__setitem__(first, torch.zeros(3, 3)))
+    damaged("ckpt_extra_key", lambda c: c["state_dict"].__setitem__("model.extra.weight", torch.zeros(2)))
+    damaged("ckpt_missing_key", lambda c: c["state_dict"].pop(first))
+    damaged("ckpt_no_loops", lambda c: c.pop("loops"))
+
+    def nan_step(c):
+        c["optimizer_states"][0]["state"][0]["step"] = torch.tensor(float("nan"))
+
+    def int_moment(c):
+        state = c["optimizer_states"][0]["state"][0]
+        state["exp_avg"] = state["exp_avg"].to(torch.int64)
+
+    damaged("ckpt_nan_step", nan_step)
+    damaged("ckpt_int_moment", int_moment)
+    return checkpoints
+
+
+def outcome(case: list[str], files: dict[str, Path], work: Path) -> dict[str, object]:
+    """Run one case through ``train.py``; classify how it ended."""
+    run_dir = work / f"run_{abs(hash(tuple(case)))}"
+    overrides = [item.format(**{k: str(v) for k, v in files.items()}) for item in case]
+    base = [] if any(o.startswith(("experiment=", "model=")) for o in overrides) else TINY
+    if not any(o.startswith("hydra.run.dir=") for o in overrides):
+        overrides.append(f"hydra.run.dir={run_dir}")
+    if any("good_ckpt" in item for item in case):
+        base = [*TINY, "trainer.max_steps=8"]
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "train.py", *base, *overrides], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
+    err = result.stderr.strip().splitlines()
+    wrote = [p.name for p in run_dir.rglob("*") if p.suffix in (".ckpt", ".csv")] if run_dir.exists() else []
+    if result.returncode == 0:
+        verdict = "accepted"
+    elif len(err) != 1 or not err[0].startswith("error: "):
+        verdict = "traceback"
+    elif result.returncode == 2 and wrote:
+        verdict = "wrote files"
+    else:
+        verdict = "one line"
+    return {
+        "case": " ".join(case),
+        "verdict": verdict,
+        "exit": result.returncode,
+        "stderr_lines": len(err),
+        "last_line": err[-1][:300] if err else "",
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> list[dict[str, object]]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--only", default="", help="run the cases whose text holds this")
+    parser.add_argument("--json", type=Path, default=None, help="write the rows here")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="bad_input_catalogue_"))
+    files = make_files(work)
+    cases = [(kind, case) for kind, case in CATALOGUE if args.only in " ".join(case)]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        rows = list(pool.map(lambda item: {"class": item[0], **outcome(item[1], files, work)}, cases))
+    for row in rows:
+        print(f"{row['verdict']:<12} {row['exit']:>4}  {row['class']:<12} {row['case']}\n{'':23}{row['last_line']}")
+    handled = sum(row["verdict"] == "one line" for row in rows)
+    print(f"\n{handled} of {len(rows)} handled as one line ({100 * handled / max(len(rows), 1):.1f} %)")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
