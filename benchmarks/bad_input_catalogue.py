@@ -99,7 +99,7 @@ CATALOGUE: list[tuple[str, list[str]]] = [
     ("range", ["lr.min_lr=nan"]),
     ("range", ["lr.min_lr=inf"]),
     ("range", ["lr=layer_token_budget", "lr.total_layer_tokens=abc"]),
-    ("range", ["lr=layer_token_budget", "lr.total_layer_tokens=0"]),
+    ("range", ["lr=layer_token_budget", "lr.total_layer_tokens=0", "lr.warmup_steps=null"]),
     ("range", ["lr.total_steps=abc"]),
     ("range", ["+lr.foo=1"]),
     ("range", ["data.block_size=abc"]),
@@ -107,7 +107,9 @@ CATALOGUE: list[tuple[str, list[str]]] = [
     ("range", ["data.val_every=-1"]),
     ("range", ["data.max_bytes=abc"]),
     ("range", ["callbacks.model_checkpoint.save_top_k=-5"]),
-    ("range", ["callbacks.model_checkpoint.mode=foo"]),
+    ("range", ["+callbacks.model_checkpoint.mode=foo"]),
+    ("range", ["+trainer.strategy=foo"]),
+    ("range", ["trainer.precision=16-mixed"]),
     ("range", ["callbacks.model_checkpoint.every_n_train_steps=abc"]),
     ("range", ["callbacks.nonfinite_guard.skip_steps=-1"]),
     ("range", ["callbacks.nonfinite_guard.check_every_n_steps=0"]),
@@ -122,8 +124,19 @@ CATALOGUE: list[tuple[str, list[str]]] = [
     ("nonsense", ["ltd.min_keep=32", "ltd.max_keep=32"]),
     ("nonsense", ["model=bert_small", "data=mlm", "data.mask_prob=0", *VIT[1:2]]),
     ("nonsense", ["model=bert_small", "data=mlm", "data.mask_prob=nan", *VIT[1:2]]),
-    ("nonsense", ["callbacks.model_checkpoint.monitor=val/nope", "callbacks.model_checkpoint.save_top_k=1"]),
-    ("nonsense", ["trainer.limit_val_batches=0", "callbacks.model_checkpoint.monitor=val/loss"]),
+    ("nonsense", ["+callbacks.model_checkpoint.monitor=val/nope", "callbacks.model_checkpoint.save_top_k=1"]),
+    (
+        "nonsense",
+        [
+            "trainer.limit_val_batches=0",
+            "+callbacks.model_checkpoint.monitor=val/loss",
+            "callbacks.model_checkpoint.save_top_k=1",
+        ],
+    ),
+    ("nonsense", ["ltd.ramp_steps=0"]),
+    ("nonsense", ["data.batch_size=100000"]),
+    ("nonsense", ["data.val_every=100000"]),
+    ("nonsense", ["data=tokens", "data.path={shards}", "data.block_size=30000", "model.block_size=30000"]),
     # paths that leave the run folder or cannot be written
     ("paths", ["callbacks.model_checkpoint.filename=../../escaped"]),
     ("paths", ["logger.name=/tmp/elsewhere"]),
@@ -140,6 +153,9 @@ CATALOGUE: list[tuple[str, list[str]]] = [
     ("data", ["data=tokens", "data.path={shards_odd}"]),
     ("data", ["data=tokens", "data.path={notes}"]),
     ("data", ["data=tokens", "data.path={shards_negative}"]),
+    ("data", ["data=tokens", "data.path={shards_no_train}"]),
+    ("data", ["data.tokenizer={tokenizer}", "data.path={binary}", "model.vocab_size=320"]),
+    ("data", [*VIT, "data=imagefolder", "data.path={images_huge}"]),
     ("data", [*VIT, "data=imagefolder", "data.path={images_corrupt}"]),
     ("data", [*VIT, "data=imagefolder", "data.path={images_one_class}"]),
     ("data", [*VIT, "data=imagefolder", "data.path={notes}"]),
@@ -162,6 +178,9 @@ CATALOGUE: list[tuple[str, list[str]]] = [
     ("checkpoint", ["ckpt_path={good_ckpt}", "model.position=rotary"]),
     ("checkpoint", ["ckpt_path={good_ckpt}", "data=tokens", "data.path={shards}"]),
     ("checkpoint", ["ckpt_path={good_ckpt}", "trainer.gradient_clip_val=0.5"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "trainer.precision=bf16-true"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "data.block_size=16"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "ltd.compile_buckets=4", "model.compile=true"]),
 ]
 
 
@@ -183,7 +202,7 @@ def make_files(root: Path) -> dict[str, Path]:
     made["shards"] = root / "shards"
     prepare([str(made["long"])], str(made["shards"]), val_fraction=0.2, progress=False)
     meta = json.loads((made["shards"] / "meta.json").read_text())
-    for name in ("shards_missing", "shards_short", "shards_odd", "shards_negative"):
+    for name in ("shards_missing", "shards_short", "shards_odd", "shards_negative", "shards_no_train"):
         made[name] = root / name
         shutil.copytree(made["shards"], made[name])
     (made["shards_missing"] / "train-00000.bin").unlink()
@@ -193,6 +212,8 @@ def make_files(root: Path) -> dict[str, Path]:
     (made["shards_odd"] / "meta.json").write_text(json.dumps(odd))
     negative = {**meta, "train": [{**meta["train"][0], "tokens": -5}]}
     (made["shards_negative"] / "meta.json").write_text(json.dumps(negative))
+    (made["shards_no_train"] / "meta.json").write_text(json.dumps({**meta, "train": []}))
+    made["tokenizer"] = make_tokenizer(root / "tokenizer")
 
     for name, classes in (("images_corrupt", "ab"), ("images_one_class", "a"), ("images_text_png", "ab")):
         made[name] = root / name
@@ -202,9 +223,23 @@ def make_files(root: Path) -> dict[str, Path]:
                 Image.new("L", (8, 8), color=30 * index + i).save(made[name] / label / f"{i}.png")
     (made["images_corrupt"] / "a" / "3.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(300))
     (made["images_text_png"] / "b" / "2.png").write_text("a text file with an image's name\n")
+    made["images_huge"] = root / "images_huge"
+    shutil.copytree(made["images_corrupt"], made["images_huge"])
+    Image.new("1", (20000, 20000)).save(made["images_huge"] / "a" / "3.png")  # 400 M pixels, a few kB
 
     made.update(make_checkpoints(root, made))
     return made
+
+
+def make_tokenizer(folder: Path) -> Path:
+    """A small byte-level BPE tokenizer, saved as transformers saves one (320 tokens)."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(["the quick brown fox jumps over the lazy dog"] * 50, vocab_size=300, show_progress=False)
+    PreTrainedTokenizerFast(tokenizer_object=bpe).save_pretrained(folder)
+    return folder
 
 
 def make_checkpoints(root: Path, made: dict[str, Path]) -> dict[str, Path]:
@@ -249,10 +284,12 @@ def outcome(case: list[str], files: dict[str, Path], work: Path) -> dict[str, ob
     run_dir = work / f"run_{abs(hash(tuple(case)))}"
     overrides = [item.format(**{k: str(v) for k, v in files.items()}) for item in case]
     base = [] if any(o.startswith(("experiment=", "model=")) for o in overrides) else TINY
+    if "data=tokens" in overrides:
+        base = [o for o in base if not o.startswith("data.max_bytes=")]  # token shards have no such key
     if not any(o.startswith("hydra.run.dir=") for o in overrides):
         overrides.append(f"hydra.run.dir={run_dir}")
-    if any("good_ckpt" in item for item in case):
-        base = [*TINY, "trainer.max_steps=8"]
+    if any("ckpt" in item for item in case):
+        base = [*base, "trainer.max_steps=8"]  # the checkpoints are at step 4
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "train.py", *base, *overrides], cwd=ROOT, capture_output=True, text=True, timeout=600

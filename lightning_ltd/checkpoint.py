@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -51,10 +52,25 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 def unwritable_folder(folder: str | os.PathLike[str]) -> str | None:
     """Why checkpoints cannot be written under ``folder`` (None if they can), checked before any work."""
     existing = Path(folder).expanduser().absolute()
+    missing = None
     while not existing.exists():
-        existing = existing.parent
+        existing, missing = existing.parent, existing
     if not existing.is_dir():
         return f"{existing} is a file, not a folder"
     if not os.access(existing, os.W_OK | os.X_OK):
         return f"{existing} is not writable"
+    return None if missing is None else uncreatable(missing)
+
+
+def uncreatable(folder: Path) -> str | None:
+    """Why ``folder`` (whose parent exists) cannot be created, found by creating and removing
+    it: permission bits do not tell (root, read-only mounts, ``/proc``)."""
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        return None
+    except OSError as err:
+        return f"cannot create {folder} ({err.strerror or err})"
+    with contextlib.suppress(OSError):  # another process has put something there since: it can be written
+        folder.rmdir()
     return None

@@ -25,6 +25,7 @@ from lightning_ltd.checkpoint import unwritable_folder
 from lightning_ltd.console import log_through_root, quiet_console
 from lightning_ltd.errors import DataError, InvalidFieldsError, is_number
 from lightning_ltd.fingerprint import RunFingerprint, content_fingerprint, run_fingerprint
+from lightning_ltd.ltd.schedule import mslg_keep
 from lightning_ltd.modules import RandomLTDModule
 from lightning_ltd.resume import data_source, resume_problems, strategy_kind
 from lightning_ltd.run_lock import FolderInUseError, RunLock, hold, is_launching_rank, remove_partial_saves
@@ -106,12 +107,22 @@ def keep_problems(scheduler: RandomLTDScheduler, module: RandomLTDModule, datamo
     if not problems and isinstance(data_len, int) and scheduler.max_keep is None and scheduler.min_keep > data_len:
         problems.append(f"ltd.min_keep={scheduler.min_keep} exceeds data.block_size={data_len}")
     sequence = min(module.max_seq_len, data_len) if isinstance(data_len, int) else module.max_seq_len
-    if not problems and scheduler.granularity >= sequence:
-        problems.append(
-            f"ltd.granularity={scheduler.granularity} is not below the sequence length {sequence}: every kept "
-            "length rounds to the whole sequence and nothing is ever dropped (use ltd=off for that)"
-        )
-    return problems
+    reason = None if problems else never_drops(scheduler, sequence)
+    return [f"{reason}: nothing is ever dropped (use ltd=off for that)"] if reason else problems
+
+
+def never_drops(scheduler: RandomLTDScheduler, sequence: int) -> str | None:
+    """Why no step of the schedule keeps fewer than ``sequence`` tokens (None: some step does).
+    The MSLG length only grows, so its first step decides."""
+    if scheduler.granularity >= sequence:
+        return f"ltd.granularity={scheduler.granularity} is not below the sequence length {sequence}"
+    top = min(scheduler.max_keep or sequence, sequence)
+    first = mslg_keep(0, min(scheduler.min_keep, top), top, scheduler.ramp_steps, scheduler.granularity)
+    if first < sequence:
+        return None
+    if scheduler.ramp_steps == 0:
+        return f"ltd.ramp_steps=0 starts the schedule at its end, the whole sequence of {sequence}"
+    return f"ltd.min_keep={scheduler.min_keep} is not below the sequence length {sequence}"
 
 
 def run_setting_problems(cfg: DictConfig) -> list[str]:
@@ -146,12 +157,19 @@ def folder_problems(cfg: DictConfig) -> list[str]:
         reason = unwritable_folder(folder) if isinstance(folder, str) else None
         if reason:
             problems.append(f"{key}={folder!r}: cannot write there ({reason})")
-    save_dir = OmegaConf.select(cfg, "logger.save_dir", default=None)
-    for key in ("logger.name", "logger.version"):
-        part = OmegaConf.select(cfg, key, default=None)
-        if isinstance(save_dir, str) and isinstance(part, str) and not _stays_inside(save_dir, part):
-            problems.append(f"{key}={part!r} leaves logger.save_dir={save_dir!r}: name a folder inside it")
+    for folder_key, key in INSIDE:
+        folder, part = (OmegaConf.select(cfg, k, default=None) for k in (folder_key, key))
+        if isinstance(folder, str) and isinstance(part, str) and not _stays_inside(folder, part):
+            problems.append(f"{key}={part!r} leaves {folder_key}={folder!r}: name a path inside it")
     return problems
+
+
+INSIDE = (
+    ("logger.save_dir", "logger.name"),
+    ("logger.save_dir", "logger.version"),
+    ("callbacks.model_checkpoint.dirpath", "callbacks.model_checkpoint.filename"),
+)
+"""Names that Lightning joins to a folder: ``../..`` or an absolute path would write elsewhere."""
 
 
 def _stays_inside(folder: str, relative: str) -> bool:
@@ -230,7 +248,7 @@ def setting_problems(cfg: DictConfig) -> list[str]:
     """What can be judged from the config alone (no object built, no file read but ``ckpt_path``'s)."""
     problems = required_problems(cfg) + run_setting_problems(cfg) + cross_check(cfg) + folder_problems(cfg)
     ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path is not None and not Path(ckpt_path).expanduser().exists():
+    if isinstance(ckpt_path, str) and not Path(ckpt_path).expanduser().exists():  # other types: the schema
         problems.append(f"ckpt_path={ckpt_path!r}: no such checkpoint file or folder")
     return problems
 

@@ -89,8 +89,9 @@ class FolderLock(Callback):
             return
         try:
             hold(folder)
-        except FolderInUseError as err:  # Hydra turns a callback's exception into a warning and goes on
-            print(f"error: hydra.run.dir={folder!r}: {err}", file=sys.stderr)
+        except (FolderInUseError, OSError) as err:  # Hydra turns a callback's exception into a warning
+            reason = f"cannot create it ({err.strerror})" if isinstance(err, OSError) and err.strerror else err
+            print(f"error: hydra.run.dir={folder!r}: {reason}", file=sys.stderr)
             sys.exit(EXIT_BAD_INPUT)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:

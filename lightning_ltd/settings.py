@@ -23,6 +23,13 @@ class RunSettings:
     paths: dict[str, str]
 
 
+@overlay("lightning.pytorch.loggers.CSVLogger")
+class CSVLoggerSettings:
+    """``flush_logs_every_n_steps=0`` divides by zero at the first logged step."""
+
+    flush_logs_every_n_steps: PositiveInt
+
+
 @overlay("lightning.pytorch.Trainer")
 class TrainerSettings:
     """Narrower than ``lightning.pytorch.Trainer``'s annotations where a value it accepts would

@@ -95,6 +95,16 @@ CASES: list[tuple[list[str], str]] = [
     (["ckpt_path={good_ckpt}", "ltd.min_keep=16", "model.dropout=0.1"], "model.dropout: 0.0 -> 0.1"),
     (["ckpt_path={good_ckpt}", "seed=5"], "seed: 1234 -> 5"),
     (["ltd.granularity=abc"], "ltd.granularity='abc'"),
+    (["ltd.min_keep=32"], "ltd.min_keep=32 is not below the sequence length 32: nothing is ever dropped"),
+    (["ltd.ramp_steps=0"], "ltd.ramp_steps=0 starts the schedule at its end, the whole sequence of 32"),
+    (["ckpt_path=123"], "ckpt_path=123 must be a string, or null"),
+    (["+logger.flush_logs_every_n_steps=0"], "logger.flush_logs_every_n_steps=0 must be a positive integer"),
+    (
+        ["callbacks.model_checkpoint.filename=../../escaped"],
+        "callbacks.model_checkpoint.filename='../../escaped' leaves callbacks.model_checkpoint.dirpath=",
+    ),
+    (["logger.save_dir=/proc/nope"], "logger.save_dir='/proc/nope': cannot write there (cannot create /proc/nope"),
+    (["data.tokenizer={broken_tokenizer}"], "data.tokenizer='{broken_tokenizer}': not a readable tokenizer folder"),
     # the learning rate
     (["lr.min_lr=0.01"], "lr.min_lr=0.01 must be <= model.lr=0.003"),
     (["lr.min_lr=-1"], "lr.min_lr=-1"),
@@ -187,6 +197,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     made["broken_config"] = root / "pretrained"
     made["broken_config"].mkdir()
     (made["broken_config"] / "config.json").write_text("{ not json")
+    made["broken_tokenizer"] = root / "broken_tokenizer"
+    made["broken_tokenizer"].mkdir()
+    (made["broken_tokenizer"] / "tokenizer.json").write_text("{ not json")
 
     made["shards"] = root / "shards"
     prepare([str(made["long_text"])], str(made["shards"]), val_fraction=0.2, progress=False)

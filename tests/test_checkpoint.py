@@ -44,3 +44,12 @@ def test_checkpoint_folder_that_cannot_be_written_is_an_error_at_start(train_con
 def test_the_trainer_configs_use_atomic_saves(train_config):
     _, _, trainer = build(train_config())
     assert isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO)
+
+
+def test_a_folder_is_probed_by_creating_it_and_nothing_is_left(tmp_path):
+    from lightning_ltd.checkpoint import unwritable_folder
+
+    assert unwritable_folder(tmp_path / "a" / "b" / "c") is None and list(tmp_path.iterdir()) == []
+    assert unwritable_folder("/proc/nope/deeper") == "cannot create /proc/nope (No such file or directory)"
+    (tmp_path / "file").write_text("x")
+    assert unwritable_folder(tmp_path / "file" / "sub") == f"{tmp_path / 'file'} is a file, not a folder"

@@ -70,6 +70,11 @@ def test_a_folder_in_use_is_refused_before_hydra_writes_into_it(monkeypatch, cap
     assert sorted(p.name for p in tmp_path.iterdir()) == [".hydra", LOCK_NAME]  # no train.log either
 
 
+def test_a_run_folder_that_cannot_be_created_is_one_line(monkeypatch, capsys):
+    code, err = launched(monkeypatch, capsys, "hydra.run.dir=/proc/nope/run")
+    assert code == 2 and err == "error: hydra.run.dir='/proc/nope/run': cannot create it (No such file or directory)"
+
+
 @pytest.mark.slow  # a whole (tiny) run
 def test_a_run_keeps_the_entry_points_lock_and_releases_it(monkeypatch, capsys, tmp_path):
     overrides = [o for o in TINY if not o.startswith("~")] + ["trainer.max_steps=2"]

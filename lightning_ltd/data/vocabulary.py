@@ -88,7 +88,11 @@ class HFVocabulary(Vocabulary):
                 f"tokenizer={path!r}: no tokenizer in the folder ({', '.join(TOKENIZER_FILES)}); "
                 "give a tokenizer folder, or null for bytes"
             )
-        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        except Exception as err:  # a damaged tokenizer.json, a foreign config: many kinds
+            reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+            raise DataError(f"tokenizer={path!r}: not a readable tokenizer folder ({reason})") from err
         t = self.tokenizer
         specials = {name: getattr(t, f"{name}_token_id") for name in SPECIALS}
         specials = {name: value for name, value in specials.items() if value is not None}
