@@ -154,7 +154,7 @@ CATALOGUE: list[tuple[str, list[str]]] = [
     ("data", ["data=tokens", "data.path={notes}"]),
     ("data", ["data=tokens", "data.path={shards_negative}"]),
     ("data", ["data=tokens", "data.path={shards_no_train}"]),
-    ("data", ["data.tokenizer={tokenizer}", "data.path={binary}", "model.vocab_size=320"]),
+    ("data", ["data.tokenizer={tokenizer}", "data.path={binary}", "model.vocab_size=512"]),
     ("data", [*VIT, "data=imagefolder", "data.path={images_huge}"]),
     ("data", [*VIT, "data=imagefolder", "data.path={images_corrupt}"]),
     ("data", [*VIT, "data=imagefolder", "data.path={images_one_class}"]),
@@ -187,6 +187,7 @@ CATALOGUE: list[tuple[str, list[str]]] = [
 def make_files(root: Path) -> dict[str, Path]:
     """The files the catalogue names: text, tokenizers, shards, images, checkpoints."""
     from lightning_ltd.data.prepare import prepare
+    from lightning_ltd.pretrained.tiny import tiny_tokenizer
 
     made = {"notes": root / "notes.txt", "binary": root / "binary.txt", "long": root / "long.txt"}
     made["notes"].write_text("not a checkpoint\n")
@@ -213,7 +214,8 @@ def make_files(root: Path) -> dict[str, Path]:
     negative = {**meta, "train": [{**meta["train"][0], "tokens": -5}]}
     (made["shards_negative"] / "meta.json").write_text(json.dumps(negative))
     (made["shards_no_train"] / "meta.json").write_text(json.dumps({**meta, "train": []}))
-    made["tokenizer"] = make_tokenizer(root / "tokenizer")
+    made["tokenizer"] = root / "tokenizer"
+    tiny_tokenizer(made["tokenizer"])  # at most 512 tokens
 
     for name, classes in (("images_corrupt", "ab"), ("images_one_class", "a"), ("images_text_png", "ab")):
         made[name] = root / name
@@ -229,17 +231,6 @@ def make_files(root: Path) -> dict[str, Path]:
 
     made.update(make_checkpoints(root, made))
     return made
-
-
-def make_tokenizer(folder: Path) -> Path:
-    """A small byte-level BPE tokenizer, saved as transformers saves one (320 tokens)."""
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import PreTrainedTokenizerFast
-
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(["the quick brown fox jumps over the lazy dog"] * 50, vocab_size=300, show_progress=False)
-    PreTrainedTokenizerFast(tokenizer_object=bpe).save_pretrained(folder)
-    return folder
 
 
 def make_checkpoints(root: Path, made: dict[str, Path]) -> dict[str, Path]:
