@@ -1,5 +1,7 @@
 """Every bad setting, path and checkpoint a user may give: ``python train.py`` exits 2 with one
 stderr line naming the key or path, before any work (no validation, no checkpoint, no metrics).
+Each row runs through the entry point ``train.py`` runs (in this process: Hydra's main, its
+callbacks, the task).
 
 The table is the issue's 86 inputs and more; each row is (overrides, text the line must hold).
 Placeholders in braces name files the ``files`` fixture makes. ``test_train.py`` keeps a fast
@@ -15,12 +17,12 @@ import warnings
 from pathlib import Path
 
 import pytest
-from omegaconf import DictConfig
 from PIL import Image
 
-from lightning_ltd.cli import EXIT_BAD_INPUT, run_command, train
+from lightning_ltd.cli import EXIT_BAD_INPUT, train
 from lightning_ltd.data.prepare import prepare
-from tests.conftest import QUICK, compose_train
+from tests.conftest import QUICK, TINY, compose_train
+from tests.helpers.entry import launched
 
 CASES: list[tuple[list[str], str]] = [
     # the run
@@ -168,13 +170,13 @@ CASES: list[tuple[list[str], str]] = [
 that resume from it set the same depth (see ``overrides_for``)."""
 
 
-def compose_case(run_dir: Path, case: list[str], files: dict[str, Path]) -> DictConfig:
+def case_overrides(case: list[str], files: dict[str, Path]) -> list[str]:
     """The tiny GPT run for GPT rows; other models and data at their own sizes (built, never run)."""
     overrides = [item.format(**{k: str(v) for k, v in files.items()}) for item in case]
     if any("good_ckpt" in item for item in case):
         overrides.insert(0, "model.n_layer=4")
     tiny = not any(item.startswith(("data=", "model=", "experiment=")) for item in case)
-    return compose_train(run_dir, *([] if tiny else QUICK), *overrides, tiny=tiny)
+    return [*(TINY if tiny else QUICK), *overrides]
 
 
 @pytest.fixture(scope="module")
@@ -250,12 +252,11 @@ def written_files(folder: Path) -> list[Path]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case, expected", CASES, ids=[" ".join(case) for case, _ in CASES])
-def test_bad_input_stops_with_one_line_naming_it(files, tmp_path, capsys, case, expected):
+def test_bad_input_stops_with_one_line_naming_it(files, tmp_path, capsys, monkeypatch, case, expected):
+    """Through the entry point ``python train.py`` runs (Hydra's main, its callbacks, the task)."""
     run_dir = tmp_path / "run"
-    cfg = compose_case(run_dir, case, files)
     with warnings.catch_warnings(record=True) as shown:
-        code = run_command(cfg)
-    err = capsys.readouterr().err.strip()
+        code, err = launched(monkeypatch, capsys, *case_overrides(case, files), f"hydra.run.dir={run_dir}")
     assert not shown, [str(w.message) for w in shown]  # a warning would be more lines on stderr
     assert code == EXIT_BAD_INPUT, err
     assert len(err.splitlines()) == 1 and err.startswith("error: "), err

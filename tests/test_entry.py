@@ -12,17 +12,10 @@ from lightning_ltd.cli import main
 from lightning_ltd.entry import OURS, RAISE_VARIABLE, launch
 from lightning_ltd.run_lock import LOCK_NAME
 from tests.conftest import TINY
+from tests.helpers.entry import launched
 from tests.helpers.locks import live_lock
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def launched(monkeypatch, capsys, *argv: str) -> tuple[int, str]:
-    """``lightning-ltd-train ARGV`` in this process: its exit code and stderr."""
-    monkeypatch.setattr(sys, "argv", ["lightning-ltd-train", *argv])
-    with pytest.raises(SystemExit) as stopped:
-        launch(main)
-    return stopped.value.code, capsys.readouterr().err.strip()
 
 
 @pytest.mark.parametrize(
