@@ -40,6 +40,8 @@ class SavedRun:
     fingerprint: dict[str, Any] | None  # the run's trajectory keys (``lightning_ltd.fingerprint``)
     weight_dtypes: dict[str, torch.dtype] = field(default_factory=dict)
     non_finite: str | None = None  # the first weight or optimizer state holding a NaN or inf
+    missing: tuple[str, ...] = ()  # parts of a full training checkpoint it lacks (``RESUME_STATE``)
+    moment_dtypes: dict[str, torch.dtype] = field(default_factory=dict)  # optimizer states but ``step`` (files)
 
 
 def checkpoint_layout(path: Path) -> Layout | None:
@@ -80,8 +82,16 @@ def _load(path: Path) -> dict[str, Any]:
     return loaded
 
 
+RESUME_STATE = ("loops", "optimizer_states")
+"""What an exact resume reads besides the weights: the loops' progress (the data position
+included) and the optimizer's moments. A ``save_weights_only`` checkpoint lacks both; DeepSpeed
+and sharded folders keep the optimizer in their own files."""
+
+
 def _saved_run(layout: Layout, checkpoint: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> SavedRun:
+    needed = RESUME_STATE if layout == "file" else RESUME_STATE[:1]
     return SavedRun(
+        missing=tuple(key for key in needed if key not in checkpoint),
         layout=layout,
         global_step=int(checkpoint["global_step"]),
         hyper_parameters=dict(checkpoint.get("hyper_parameters") or {}),
@@ -100,9 +110,15 @@ def _read_file(path: Path) -> SavedRun:
     weights = checkpoint["state_dict"]
     saved = _saved_run("file", checkpoint, {k: tuple(v.shape) for k, v in weights.items()})
     saved.weight_dtypes = {k: v.dtype for k, v in weights.items()}
-    saved.non_finite = first_non_finite(weights) or first_non_finite(
-        checkpoint.get("optimizer_states") or [], "optimizer_states"
-    )
+    optimizers = checkpoint.get("optimizer_states") or []
+    saved.non_finite = first_non_finite(weights) or first_non_finite(optimizers, "optimizer_states")
+    saved.moment_dtypes = {
+        f"optimizer_states[{i}].state[{param}].{name}": value.dtype
+        for i, optimizer in enumerate(optimizers)
+        for param, moments in (optimizer.get("state") or {}).items()
+        for name, value in moments.items()
+        if isinstance(value, torch.Tensor) and name != "step"
+    }
     return saved
 
 

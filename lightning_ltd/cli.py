@@ -14,6 +14,7 @@ from typing import Any
 
 import hydra
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.accelerators import AcceleratorRegistry
 from lightning.pytorch.callbacks import Callback, ModelSummary, ProgressBar
@@ -132,7 +133,34 @@ def run_setting_problems(cfg: DictConfig) -> list[str]:
     problems = value_problems(cfg, typing.get_type_hints(RunSettings, include_extras=True))
     if isinstance(trainer, DictConfig) and "_target_" in trainer:
         problems += type_problems(trainer, "trainer")
-    return problems + accelerator_problems((trainer or {}).get("accelerator"))
+    trainer = trainer or {}
+    return (
+        problems
+        + accelerator_problems(trainer.get("accelerator"))
+        + precision_problems(trainer)
+        + monitor_problems(cfg)
+    )
+
+
+def precision_problems(trainer: Any) -> list[str]:
+    """float16 mixed precision on a CPU: Lightning would run bf16-mixed instead, not what was set."""
+    precision, accelerator = str(trainer.get("precision", "32-true")), trainer.get("accelerator", "auto")
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+    if precision in ("16-mixed", "16") and on_cpu:
+        return [f"trainer.precision={precision!r} needs a GPU (on CPU: bf16-mixed, bf16-true or 32-true)"]
+    return []
+
+
+def monitor_problems(cfg: DictConfig) -> list[str]:
+    """A checkpoint monitor on a validation metric, with validation switched off, never saves."""
+    monitor = OmegaConf.select(cfg, "callbacks.model_checkpoint.monitor", default=None)
+    no_validation = OmegaConf.select(cfg, "trainer.limit_val_batches", default=None) == 0
+    if isinstance(monitor, str) and monitor.startswith("val") and no_validation:
+        return [
+            f"callbacks.model_checkpoint.monitor={monitor!r} is a validation metric, but trainer.limit_val_batches=0 "
+            "switches validation off"
+        ]
+    return []
 
 
 def accelerator_problems(name: Any) -> list[str]:
@@ -336,6 +364,14 @@ def original_message(err: BaseException) -> str:
     return lines[0] if lines else type(err).__name__
 
 
+def setting_message(err: Exception) -> str:
+    """Ours name their keys; Lightning's (``ModelCheckpoint(monitor='val/nope') could not find
+    the monitored key ...``) name the callback or argument, up to its ``HINT``."""
+    if isinstance(err, InvalidFieldsError):
+        return str(err)
+    return f"trainer: {' '.join(str(err).split()).split(' HINT:')[0]}"
+
+
 EXIT_BAD_INPUT = 2
 EXIT_NON_FINITE_LOSS = 3
 EXIT_OS_ERROR = 5  # the machine refused a file operation (disk full, permissions, a lost mount)
@@ -345,7 +381,9 @@ EXIT_PREEMPTED = 128 + 15  # SIGTERM (SIGUSR1: 138): a checkpoint of the last wh
 def run_command(cfg: DictConfig) -> int:
     """``python train.py`` without the process: the exit code, with a failure's one line on stderr.
 
-    2: a bad setting, path or checkpoint (nothing ran); 3: the loss went non-finite (the last good
+    2: a bad setting, path or checkpoint (nothing ran; a setting that can only be judged once the
+    run has started, such as an LR warmup in steps longer than a total in layer-tokens, stops it
+    where it is found); 3: the loss went non-finite (the last good
     checkpoint is kept); 5: a file operation failed (disk full, permissions), naming the file;
     143 / 138: stopped by SIGTERM / SIGUSR1 (preemption), after writing a
     checkpoint of the last whole step to ``checkpoints/last.ckpt``.
@@ -360,6 +398,9 @@ def run_command(cfg: DictConfig) -> int:
         return EXIT_NON_FINITE_LOSS
     except DataError as err:  # found as the data is read, in the main process or a loader worker
         print(f"error: {original_message(err)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except (InvalidFieldsError, MisconfigurationException) as err:  # a setting judged once the run's shape is known
+        print(f"error: {setting_message(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as err:
         if err.filename is None:  # not about a path: an unexpected failure keeps its traceback

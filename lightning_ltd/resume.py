@@ -66,11 +66,18 @@ def resume_problems(
         ours, theirs = _plain(module.hparams.get(key)), _plain(saved.hyper_parameters.get(key))
         if key in saved.hyper_parameters and key in module.hparams and theirs != ours:
             problems.append(f"model.{key}={ours!r} differs from the checkpoint's {theirs!r}")
+    if saved.missing:
+        problems.append(
+            f"it holds no {' and no '.join(saved.missing)} (a weights-only save?): an exact resume needs both; "
+            "start from its weights with model.pretrained instead"
+        )
     if not problems:
         expected = module.state_dict()
         stored = weight_dtype(precision)
-        problems += _weight_problems(saved.weight_shapes, expected) or _dtype_problems(
-            saved.weight_dtypes, expected, stored
+        problems += (
+            _weight_problems(saved.weight_shapes, expected)
+            or _dtype_problems(saved.weight_dtypes, expected, stored)
+            or _moment_problems(saved.moment_dtypes, stored)
         )
     if saved.non_finite is not None:
         problems.append(f"{saved.non_finite} holds a NaN or inf: resume from an earlier checkpoint")
@@ -141,6 +148,20 @@ def _dtype_problems(
     return [
         f"{len(cast)} weight(s) are stored in another dtype than this run's, e.g. {first} is "
         f"{str(saved[first]).removeprefix('torch.')}, not {str(wanted[first]).removeprefix('torch.')}"
+    ]
+
+
+def _moment_problems(saved: dict[str, torch.dtype], floats: torch.dtype | None) -> list[str]:
+    """Optimizer moments are cast to their parameter's dtype on load: an integer moment would
+    restart from its rounded values, a float16 one lose range, without a word."""
+    wanted = floats or torch.float32
+    cast = [k for k, dtype in saved.items() if dtype != wanted]
+    if not cast:
+        return []
+    first = cast[0]
+    return [
+        f"{len(cast)} optimizer state(s) are stored in another dtype than this run's, e.g. {first} is "
+        f"{str(saved[first]).removeprefix('torch.')}, not {str(wanted).removeprefix('torch.')}"
     ]
 
 

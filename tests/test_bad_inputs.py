@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from lightning_ltd.cli import EXIT_BAD_INPUT, train
@@ -106,6 +107,17 @@ CASES: list[tuple[list[str], str]] = [
         "callbacks.model_checkpoint.filename='../../escaped' leaves callbacks.model_checkpoint.dirpath=",
     ),
     (["logger.save_dir=/proc/nope"], "logger.save_dir='/proc/nope': cannot write there (cannot create /proc/nope"),
+    (["trainer.precision=16-mixed"], "trainer.precision='16-mixed' needs a GPU (on CPU: bf16-mixed"),
+    (
+        ["trainer.limit_val_batches=0", "+callbacks.model_checkpoint.monitor=val/loss"],
+        "callbacks.model_checkpoint.monitor='val/loss' is a validation metric, but trainer.limit_val_batches=0",
+    ),
+    (
+        ["lr=layer_token_budget", "lr.total_layer_tokens=0", "lr.warmup_layer_tokens=null"],
+        "lr.total_layer_tokens=0 must be a positive integer",
+    ),
+    (["ckpt_path={weights_only_ckpt}"], "it holds no loops and no optimizer_states (a weights-only save?)"),
+    (["ckpt_path={int_moment_ckpt}"], "optimizer state(s) are stored in another dtype than this run's, e.g. "),
     (["data.tokenizer={broken_tokenizer}"], "data.tokenizer='{broken_tokenizer}': not a readable tokenizer folder"),
     # the learning rate
     (["lr.min_lr=0.01"], "lr.min_lr=0.01 must be <= model.lr=0.003"),
@@ -166,15 +178,16 @@ CASES: list[tuple[list[str], str]] = [
     (["callbacks.throughput.window_size=0"], "callbacks.throughput"),
     (["logger.save_dir={notes}"], "logger.save_dir="),
 ]
-"""The good checkpoint was trained with ``model.n_layer=4`` (dropping layers [1, 2]), so the rows
-that resume from it set the same depth (see ``overrides_for``)."""
+"""The good checkpoint was trained with ``model.n_layer=4`` (dropping layers [1, 2]) and
+``lr.warmup_steps=1``, so the rows that resume from it or its damaged copies set the same
+(see ``case_overrides``)."""
 
 
 def case_overrides(case: list[str], files: dict[str, Path]) -> list[str]:
     """The tiny GPT run for GPT rows; other models and data at their own sizes (built, never run)."""
     overrides = [item.format(**{k: str(v) for k, v in files.items()}) for item in case]
-    if any("good_ckpt" in item for item in case):
-        overrides.insert(0, "model.n_layer=4")
+    if any("_ckpt}" in item for item in case):  # the good run's shape and warmup (see ``files``)
+        overrides[:0] = ["model.n_layer=4", "lr.warmup_steps=1"]
     tiny = not any(item.startswith(("data=", "model=", "experiment=")) for item in case)
     return [*(TINY if tiny else QUICK), *overrides]
 
@@ -242,6 +255,15 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     made["truncated_ckpt"] = root / "truncated.ckpt"
     data = made["good_ckpt"].read_bytes()
     made["truncated_ckpt"].write_bytes(data[: len(data) // 2])
+    checkpoint = torch.load(made["good_ckpt"], weights_only=True)
+    made["weights_only_ckpt"] = root / "weights_only.ckpt"
+    torch.save(
+        {k: v for k, v in checkpoint.items() if k not in ("loops", "optimizer_states")}, made["weights_only_ckpt"]
+    )
+    moments = checkpoint["optimizer_states"][0]["state"][0]
+    moments["exp_avg"] = moments["exp_avg"].to(torch.int64)  # zeros once cast back: a silent restart
+    made["int_moment_ckpt"] = root / "int_moment.ckpt"
+    torch.save(checkpoint, made["int_moment_ckpt"])
     return made
 
 

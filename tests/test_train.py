@@ -200,3 +200,29 @@ def test_a_failed_file_operation_mid_run_is_one_line_naming_the_file(train_confi
     assert run_command(train_config("trainer.max_steps=4")) == EXIT_OS_ERROR
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("error: ") and last.endswith("last.ckpt: No space left on device")
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["lr=layer_token_budget", "lr.warmup_layer_tokens=null", "lr.warmup_steps=3", "lr.total_layer_tokens=1000"],
+            "error: lr.warmup_steps=3 is longer than lr.total_layer_tokens=1000: ",
+        ),
+        (
+            ["+callbacks.model_checkpoint.monitor=val/nope", "callbacks.model_checkpoint.save_top_k=1"],
+            "error: trainer: `ModelCheckpoint(monitor='val/nope')` could not find the monitored key",
+        ),
+    ],
+)
+def test_a_setting_judged_only_once_the_run_started_is_one_line(train_config, capsys, overrides, message):
+    """The LR schedule resolves against the run's shape at its first batch; Lightning looks a
+    checkpoint monitor up at the first save: what they refuse is one line, exit 2."""
+    from lightning_ltd.cli import EXIT_BAD_INPUT, run_command
+
+    code = run_command(
+        train_config("trainer.max_steps=4", "callbacks.model_checkpoint.every_n_train_steps=2", *overrides)
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == EXIT_BAD_INPUT and err[-1].startswith(message), err
+    assert not any(line.startswith("Traceback") for line in err)

@@ -20,7 +20,7 @@ from torch.optim.lr_scheduler import LRScheduler
 
 from lightning_ltd.errors import SettingWarning, raise_if
 from lightning_ltd.ltd.schedule import Decay, layer_tokens_per_step, warmup_decay_lr
-from lightning_ltd.schema import Count, NonNegativeFloat, checked
+from lightning_ltd.schema import Count, NonNegativeFloat, PositiveInt, checked
 
 
 @dataclass(frozen=True)
@@ -160,9 +160,9 @@ class LayerTokenLR:
     @checked
     def __init__(
         self,
-        total_layer_tokens: Count | None = None,
-        total_tokens: Count | None = None,
-        total_steps: Count | None = None,
+        total_layer_tokens: PositiveInt | None = None,
+        total_tokens: PositiveInt | None = None,
+        total_steps: PositiveInt | None = None,
         warmup_layer_tokens: Count | None = None,
         warmup_steps: Count | None = None,
         decay: Decay = "cosine",
@@ -193,7 +193,7 @@ class LayerTokenLR:
         if sum(value is not None for value in warmups.values()) > 1:
             problems.append(f"{'/'.join(warmups)}: give at most one")
         warmup, total = self.warmup_layer_tokens, self.total_layer_tokens
-        if not problems and (warmup or 0) > (total or float("inf")):
+        if not problems and warmup is not None and total is not None and warmup > total:
             problems.append(f"warmup_layer_tokens={warmup} must be <= total_layer_tokens={total}")
         raise_if(problems)
         if self.warmup_steps is not None and self.total_steps is not None:
@@ -219,8 +219,19 @@ class LayerTokenLR:
             self.warmup = self.warmup_tokens * shape.n_layer
         assert self.total is not None
         if self.warmup > self.total:
-            raise_if([f"warmup ({self.warmup:,} layer-tokens) must not exceed the total ({self.total:,})"])
+            warmup = next(f"{k}={v}" for k, v in self._given("warmup").items() if v is not None)
+            total = next(f"{k}={v}" for k, v in self._given("total").items() if v is not None)
+            raise_if(
+                [
+                    f"lr.{warmup} is longer than lr.{total}: {self.warmup:,} against {self.total:,} "
+                    "layer-tokens in this run"
+                ]
+            )
         self.resolved = True
+
+    def _given(self, kind: str) -> dict[str, int | None]:
+        """The ``total_*`` or ``warmup_*`` keys as given."""
+        return {k: v for k, v in vars(self).items() if k.startswith(f"{kind}_")}
 
     def lr(self, progress: float, base_lr: float) -> float:
         """The learning rate at ``progress`` (this schedule's unit) for a peak of ``base_lr``."""

@@ -84,11 +84,15 @@ def test_bad_settings_named():
         LayerTokenLR(total_layer_tokens=10, warmup_layer_tokens=50)
     with pytest.raises(InvalidFieldsError, match="decay='step'"):
         StepLR(total_steps=10, decay="step")
-    with pytest.raises(InvalidFieldsError, match=r"total_tokens=-1\.0 must be an integer >= 0"):
+    with pytest.raises(InvalidFieldsError, match=r"total_tokens=-1\.0 must be a positive integer"):
         LayerTokenLR(total_tokens=-1.0)
     mixed = LayerTokenLR(total_tokens=100, warmup_steps=5)
-    with pytest.raises(InvalidFieldsError, match="must not exceed the total"):
+    with pytest.raises(
+        InvalidFieldsError, match=r"lr.warmup_steps=5 is longer than lr.total_tokens=100: [\d,]+ against"
+    ):
         mixed.resolve(ScheduledLayerTokens(shape()))
+    with pytest.raises(InvalidFieldsError, match="total_layer_tokens=0 must be a positive integer"):
+        LayerTokenLR(total_layer_tokens=0)  # a budget of nothing
 
 
 def test_step_lr_is_the_same_curve_in_steps():
