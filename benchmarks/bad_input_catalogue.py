@@ -183,6 +183,48 @@ CATALOGUE: list[tuple[str, list[str]]] = [
     ("checkpoint", ["ckpt_path={good_ckpt}", "ltd.compile_buckets=4", "model.compile=true"]),
 ]
 
+HELD_OUT: list[tuple[str, list[str]]] = [
+    ("range", ["trainer.val_check_interval=0.0"]),
+    ("range", ["trainer.limit_val_batches=1.5"]),
+    ("range", ["trainer.log_every_n_steps=0"]),
+    ("range", ["callbacks.throughput.window_size=abc"]),
+    ("range", ["callbacks.lr_monitor.logging_interval=hour"]),
+    ("range", ["callbacks.progress_bar.refresh_rate=-1"]),
+    ("range", ["callbacks.summary.baseline_tokens=-5"]),
+    ("range", ["callbacks.preemption.usr1=maybe"]),
+    ("range", ["model.activation_checkpointing=maybe"]),
+    ("range", ["model.n_layer=abc"]),
+    ("range", ["model.position=rotary", "model.n_embd=30", "model.n_head=2"]),
+    ("range", ["ltd.step_seeding=maybe"]),
+    ("range", ["ltd.enabled=abc"]),
+    ("range", ["lr=step_cosine", "lr.min_lr=0.1"]),
+    ("range", ["lr=constant", "lr.warmup_steps=-3"]),
+    ("range", ["data.seed=-3"]),
+    ("range", ["seed=4294967296"]),
+    ("range", [*VIT, "data.image_size=abc"]),
+    ("range", [*VIT, "model.patch_size=0"]),
+    ("range", ["model=bert_small", "data=mlm", "data.pad_to_multiple_of=abc", *VIT[1:2]]),
+    ("nonsense", [*VIT, "model.num_classes=1"]),
+    ("paths", ["hydra.run.dir={notes}"]),
+    ("paths", ["logger.save_dir={notes}/sub"]),
+    ("data", ["data.path={hidden_only}"]),
+    ("data", ["data.path={dangling}"]),
+    ("data", ["data.num_workers=2", "data.path={binary}"]),
+    ("data", ["data=tokens", "data.path={shards_train_string}"]),
+    ("data", ["data=tokens", "data.path={shards_vocab_small}"]),
+    ("data", [*VIT, "data=imagefolder", "data.path={images_zero_byte}"]),
+    ("data", ["model.pretrained={empty_dir}"]),
+    ("data", ["model.pretrained={random_folder}"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "data.batch_size=4"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "model.n_head=4"]),
+    ("checkpoint", ["ckpt_path={ckpt_bool_weight}"]),
+    ("checkpoint", ["ckpt_path={ckpt_inf_weight}"]),
+    ("checkpoint", ["ckpt_path={ckpt_zero_byte}"]),
+    ("checkpoint", ["ckpt_path={ckpt_hparams_string}"]),
+    ("checkpoint", ["ckpt_path={ckpt_negative_step}"]),
+]
+"""Written after the catalogue's fixes, run once before any fix of its own: the held-out measure."""
+
 
 def make_files(root: Path) -> dict[str, Path]:
     """The files the catalogue names: text, tokenizers, shards, images, checkpoints."""
@@ -203,7 +245,8 @@ def make_files(root: Path) -> dict[str, Path]:
     made["shards"] = root / "shards"
     prepare([str(made["long"])], str(made["shards"]), val_fraction=0.2, progress=False)
     meta = json.loads((made["shards"] / "meta.json").read_text())
-    for name in ("shards_missing", "shards_short", "shards_odd", "shards_negative", "shards_no_train"):
+    names = ("shards_missing", "shards_short", "shards_odd", "shards_negative", "shards_no_train")
+    for name in (*names, "shards_train_string", "shards_vocab_small"):
         made[name] = root / name
         shutil.copytree(made["shards"], made[name])
     (made["shards_missing"] / "train-00000.bin").unlink()
@@ -214,6 +257,15 @@ def make_files(root: Path) -> dict[str, Path]:
     negative = {**meta, "train": [{**meta["train"][0], "tokens": -5}]}
     (made["shards_negative"] / "meta.json").write_text(json.dumps(negative))
     (made["shards_no_train"] / "meta.json").write_text(json.dumps({**meta, "train": []}))
+    (made["shards_train_string"] / "meta.json").write_text(json.dumps({**meta, "train": "abc"}))
+    (made["shards_vocab_small"] / "meta.json").write_text(json.dumps({**meta, "vocab_size": 40}))
+    made["empty_dir"] = root / "empty_dir"
+    made["empty_dir"].mkdir()
+    made["hidden_only"] = root / "hidden_only"
+    made["hidden_only"].mkdir()
+    (made["hidden_only"] / ".notes.txt").write_text("the quick brown fox " * 1000)
+    made["dangling"] = root / "dangling.txt"
+    made["dangling"].symlink_to(root / "gone.txt")
     made["tokenizer"] = root / "tokenizer"
     tiny_tokenizer(made["tokenizer"])  # at most 512 tokens
 
@@ -225,6 +277,10 @@ def make_files(root: Path) -> dict[str, Path]:
                 Image.new("L", (8, 8), color=30 * index + i).save(made[name] / label / f"{i}.png")
     (made["images_corrupt"] / "a" / "3.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(300))
     (made["images_text_png"] / "b" / "2.png").write_text("a text file with an image's name\n")
+    made["images_zero_byte"] = root / "images_zero_byte"
+    for label in "ab":
+        shutil.copytree(made["images_one_class"] / "a", made["images_zero_byte"] / label)
+    (made["images_zero_byte"] / "a" / "0.png").write_bytes(b"")
     made["images_huge"] = root / "images_huge"
     shutil.copytree(made["images_corrupt"], made["images_huge"])
     Image.new("1", (20000, 20000)).save(made["images_huge"] / "a" / "3.png")  # 400 M pixels, a few kB
@@ -265,6 +321,12 @@ def make_checkpoints(root: Path, made: dict[str, Path]) -> dict[str, Path]:
         state = c["optimizer_states"][0]["state"][0]
         state["exp_avg"] = state["exp_avg"].to(torch.int64)
 
+    damaged("ckpt_bool_weight", lambda c: c["state_dict"].__setitem__(first, c["state_dict"][first].bool()))
+    damaged("ckpt_inf_weight", lambda c: c["state_dict"][first].view(-1).__setitem__(0, float("inf")))
+    damaged("ckpt_hparams_string", lambda c: c.__setitem__("hyper_parameters", "not a dict"))
+    damaged("ckpt_negative_step", lambda c: c.__setitem__("global_step", -5))
+    checkpoints["ckpt_zero_byte"] = root / "zero_byte.ckpt"
+    checkpoints["ckpt_zero_byte"].write_bytes(b"")
     damaged("ckpt_nan_step", nan_step)
     damaged("ckpt_int_moment", int_moment)
     return checkpoints
@@ -310,10 +372,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--only", default="", help="run the cases whose text holds this")
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
+    parser.add_argument("--held-out", action="store_true", help="run the held-out rows (HELD_OUT) instead")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bad_input_catalogue_"))
     files = make_files(work)
-    cases = [(kind, case) for kind, case in CATALOGUE if args.only in " ".join(case)]
+    rows_of = HELD_OUT if args.held_out else CATALOGUE
+    cases = [(kind, case) for kind, case in rows_of if args.only in " ".join(case)]
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda item: {"class": item[0], **outcome(item[1], files, work)}, cases))
     for row in rows:

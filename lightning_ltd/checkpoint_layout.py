@@ -76,9 +76,17 @@ class _NotACheckpoint(ValueError):
 
 
 def _load(path: Path) -> dict[str, Any]:
+    if path.stat().st_size == 0:
+        raise _NotACheckpoint(f"{path.name} is empty (a save that never completed?)")
     loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     if not isinstance(loaded, dict) or "global_step" not in loaded:
         raise _NotACheckpoint(f"not a Lightning checkpoint ({path.name} has no global_step)")
+    step = loaded["global_step"]
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise _NotACheckpoint(f"global_step={step!r} in {path.name} is not a step count")
+    for key in ("hyper_parameters", "callbacks", "loops"):
+        if loaded.get(key) is not None and not isinstance(loaded[key], dict):
+            raise _NotACheckpoint(f"its {key} is a {type(loaded[key]).__name__}, not a mapping")
     return loaded
 
 

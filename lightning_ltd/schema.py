@@ -63,6 +63,8 @@ Fraction = Annotated[float, Bounds(0, 1)]
 """A probability that may be 0 but not 1 (dropout, momentum): ``[0, 1)``."""
 OpenFraction = Annotated[float, Bounds(0, 1, low_open=True)]
 """A probability that is neither 0 nor 1 (the masking rate): ``(0, 1)``."""
+Seed = Annotated[int, Bounds(0, 2**32 - 1, high_open=False)]
+"""What ``seed_everything`` accepts (numpy's seed range): the run's, the data's and the model's."""
 HoldOut = Annotated[int, Bounds(2)]
 """``val_every``: every n-th item is held out, so at least every second one trains."""
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from lightning_ltd.schema import Bounds, Count, NonNegativeFloat, PositiveInt, overlay
+from lightning_ltd.schema import Bounds, Count, NonNegativeFloat, PositiveInt, Seed, overlay
 
-Seed = Annotated[int, Bounds(0, 2**32 - 1, high_open=False)]
-"""What ``seed_everything`` accepts (numpy's seed range)."""
 EpochFraction = Annotated[float, Bounds(0, 1, low_open=True, high_open=False)]
 BatchFraction = Annotated[float, Bounds(0, 1, high_open=False)]
 
@@ -30,6 +28,13 @@ class CSVLoggerSettings:
     flush_logs_every_n_steps: PositiveInt
 
 
+@overlay("lightning.pytorch.callbacks.TQDMProgressBar")
+class ProgressBarSettings:
+    """A negative refresh rate runs, drawing nothing useful (0 switches the bar off)."""
+
+    refresh_rate: Count
+
+
 @overlay("lightning.pytorch.Trainer")
 class TrainerSettings:
     """Narrower than ``lightning.pytorch.Trainer``'s annotations where a value it accepts would
@@ -39,7 +44,7 @@ class TrainerSettings:
     max_epochs: Annotated[int, Bounds(-1)] | None
     val_check_interval: PositiveInt | EpochFraction | None
     check_val_every_n_epoch: PositiveInt | None
-    log_every_n_steps: Count | None
+    log_every_n_steps: PositiveInt | None  # 0 would log nothing and leave the NaN guard unchecked
     accumulate_grad_batches: PositiveInt
     gradient_clip_val: NonNegativeFloat | None
     limit_train_batches: PositiveInt | EpochFraction | None  # 0 would train nothing and exit 0

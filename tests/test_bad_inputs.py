@@ -107,6 +107,17 @@ CASES: list[tuple[list[str], str]] = [
         "callbacks.model_checkpoint.filename='../../escaped' leaves callbacks.model_checkpoint.dirpath=",
     ),
     (["logger.save_dir=/proc/nope"], "logger.save_dir='/proc/nope': cannot write there (cannot create /proc/nope"),
+    (["trainer.log_every_n_steps=0"], "trainer.log_every_n_steps=0 must be a positive integer"),
+    (  # the tiny run drops the bar (QUICK): add it back
+        [
+            "+callbacks.progress_bar._target_=lightning.pytorch.callbacks.TQDMProgressBar",
+            "+callbacks.progress_bar.refresh_rate=-1",
+        ],
+        "callbacks.progress_bar.refresh_rate=-1 must be an integer >= 0",
+    ),
+    (["data.seed=-3"], "data.seed=-3 must be an integer in [0, 4294967295]"),
+    (["ckpt_path={empty_ckpt}"], "empty.ckpt is empty (a save that never completed?)"),
+    (["ckpt_path={negative_step_ckpt}"], "global_step=-5 in negative_step.ckpt is not a step count"),
     (["trainer.precision=16-mixed"], "trainer.precision='16-mixed' needs a GPU (on CPU: bf16-mixed"),
     (
         ["trainer.limit_val_batches=0", "+callbacks.model_checkpoint.monitor=val/loss"],
@@ -256,6 +267,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     data = made["good_ckpt"].read_bytes()
     made["truncated_ckpt"].write_bytes(data[: len(data) // 2])
     checkpoint = torch.load(made["good_ckpt"], weights_only=True)
+    made["empty_ckpt"] = root / "empty.ckpt"
+    made["empty_ckpt"].write_bytes(b"")
+    made["negative_step_ckpt"] = root / "negative_step.ckpt"
+    torch.save({**checkpoint, "global_step": -5}, made["negative_step_ckpt"])
     made["weights_only_ckpt"] = root / "weights_only.ckpt"
     torch.save(
         {k: v for k, v in checkpoint.items() if k not in ("loops", "optimizer_states")}, made["weights_only_ckpt"]

@@ -19,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader, sharded_eval_loader
 from lightning_ltd.errors import DataError
-from lightning_ltd.schema import Count, HoldOut, PositiveInt, checked
+from lightning_ltd.schema import Count, HoldOut, PositiveInt, Seed, checked
 
 
 def split_per_class(labels: torch.Tensor, val_every: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,7 +47,7 @@ class ImageDataModule(L.LightningDataModule):
 
     @checked
     def __init__(
-        self, image_size: PositiveInt = 32, batch_size: PositiveInt = 64, val_every: HoldOut = 5, seed: int = 0
+        self, image_size: PositiveInt = 32, batch_size: PositiveInt = 64, val_every: HoldOut = 5, seed: Seed = 0
     ) -> None:
         super().__init__()
         self.image_size = image_size

@@ -30,7 +30,7 @@ from lightning_ltd.data.vocabulary import (
 )
 from lightning_ltd.errors import DataError
 from lightning_ltd.keyed_hash import keyed_seed
-from lightning_ltd.schema import Bounds, Count, HoldOut, OpenFraction, PositiveInt, checked
+from lightning_ltd.schema import Bounds, Count, HoldOut, OpenFraction, PositiveInt, Seed, checked
 
 IGNORE_INDEX = -100
 BYTES = ByteVocabulary(masked_lm=True)
@@ -176,7 +176,7 @@ class MLMDataModule(L.LightningDataModule):
         val_every: HoldOut = 20,
         max_bytes: PositiveInt | None = None,
         num_workers: Count = 0,
-        seed: int = 0,
+        seed: Seed = 0,
         tokenizer: str | None = None,
         pad_to_multiple_of: PositiveInt = 8,
     ) -> None:

@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader, sharded_eval_loader
 from lightning_ltd.data.vocabulary import ByteVocabulary, HFVocabulary, Vocabulary
 from lightning_ltd.errors import DataError
-from lightning_ltd.schema import Count, HoldOut, PositiveInt, checked
+from lightning_ltd.schema import Count, HoldOut, PositiveInt, Seed, checked
 
 
 def default_corpus(max_bytes: int | None = None) -> bytes:
@@ -122,7 +122,7 @@ class TextDataModule(L.LightningDataModule):
         val_every: HoldOut = 20,
         max_bytes: PositiveInt | None = None,
         num_workers: Count = 0,
-        seed: int = 0,
+        seed: Seed = 0,
         tokenizer: str | None = None,
     ) -> None:
         super().__init__()

@@ -32,7 +32,7 @@ from lightning_ltd.data.mlm import Framed, MaskedRows, pad_batch
 from lightning_ltd.data.vocabulary import MLM_VOCAB_SIZE, Vocabulary, masked_lm_vocabulary, shard_vocabulary
 from lightning_ltd.errors import DataError
 from lightning_ltd.paths import file_inside
-from lightning_ltd.schema import Count, OpenFraction, PositiveInt, checked
+from lightning_ltd.schema import Count, OpenFraction, PositiveInt, Seed, checked
 
 Objective = Literal["auto", "lm", "mlm"]
 FORMAT = "lightning-ltd-tokens"  # what meta.json says a prepared folder is
@@ -194,7 +194,7 @@ class TokensDataModule(L.LightningDataModule):
         block_size: PositiveInt = 128,
         batch_size: PositiveInt = 16,
         num_workers: Count = 0,
-        seed: int = 0,
+        seed: Seed = 0,
         objective: Objective = "auto",
         mask_prob: OpenFraction = 0.15,
     ) -> None:

@@ -15,7 +15,7 @@ from lightning_ltd.modules.objectives import MaskedLMModule
 from lightning_ltd.modules.optim import Betas
 from lightning_ltd.pretrained.convert import bert_to_hf, read_hf_bert
 from lightning_ltd.pretrained.io import save_hf_directory
-from lightning_ltd.schema import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, checked
+from lightning_ltd.schema import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Seed, checked
 
 
 class BERTModule(MaskedLMModule):
@@ -42,7 +42,7 @@ class BERTModule(MaskedLMModule):
         lr: PositiveFloat = 1e-3,
         weight_decay: NonNegativeFloat = 0.01,
         betas: Betas = (0.9, 0.98),
-        seed: int = 0,
+        seed: Seed = 0,
         pretrained: str | None = None,
         compile: bool = False,
         compile_mode: CompileMode | None = None,

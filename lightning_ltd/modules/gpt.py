@@ -15,7 +15,7 @@ from lightning_ltd.modules.objectives import NextTokenModule
 from lightning_ltd.modules.optim import Betas
 from lightning_ltd.pretrained.convert import gpt_to_hf, read_hf_gpt2
 from lightning_ltd.pretrained.io import save_hf_directory
-from lightning_ltd.schema import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, checked
+from lightning_ltd.schema import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Seed, checked
 
 
 class GPTModule(NextTokenModule):
@@ -43,7 +43,7 @@ class GPTModule(NextTokenModule):
         lr: PositiveFloat = 3e-3,
         weight_decay: NonNegativeFloat = 0.1,
         betas: Betas = (0.9, 0.95),
-        seed: int = 0,
+        seed: Seed = 0,
         pretrained: str | None = None,
         compile: bool = False,
         compile_mode: CompileMode | None = None,

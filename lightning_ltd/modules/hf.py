@@ -23,7 +23,7 @@ from lightning_ltd.pretrained.hf_models import (
     quiet_transformers,
     save_tokenizer,
 )
-from lightning_ltd.schema import Fraction, NonNegativeFloat, PositiveFloat, checked
+from lightning_ltd.schema import Fraction, NonNegativeFloat, PositiveFloat, Seed, checked
 
 
 class HuggingFaceModel(RandomLTDModule):
@@ -60,7 +60,7 @@ class HuggingFaceModel(RandomLTDModule):
         betas: Betas = (0.9, 0.95),
         optimizer: OptimizerName = "adamw",
         momentum: Fraction = 0.9,
-        seed: int = 0,
+        seed: Seed = 0,
         compile: bool = False,
         compile_mode: CompileMode | None = None,
     ) -> None:

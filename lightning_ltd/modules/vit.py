@@ -16,7 +16,7 @@ from lightning_ltd.modules.base import RandomLTDModule, StepOutput
 from lightning_ltd.modules.optim import Betas, OptimizerName
 from lightning_ltd.pretrained.convert import read_timm_vit, vit_to_timm
 from lightning_ltd.pretrained.io import save_weight_file
-from lightning_ltd.schema import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, checked
+from lightning_ltd.schema import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Seed, checked
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -55,7 +55,7 @@ class ViTModule(RandomLTDModule):
         optimizer: OptimizerName = "adamw",
         momentum: Fraction = 0.9,
         label_smoothing: Fraction = 0.0,
-        seed: int = 0,
+        seed: Seed = 0,
         pretrained: str | None = None,
         pretrained_head_size: PositiveInt = 64,
         compile: bool = False,
