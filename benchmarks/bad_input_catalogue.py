@@ -223,7 +223,48 @@ HELD_OUT: list[tuple[str, list[str]]] = [
     ("checkpoint", ["ckpt_path={ckpt_hparams_string}"]),
     ("checkpoint", ["ckpt_path={ckpt_negative_step}"]),
 ]
-"""Written after the catalogue's fixes, run once before any fix of its own: the held-out measure."""
+"""Round 3: written after the catalogue's fixes, run once before any fix of its own."""
+
+HELD_OUT_2: list[tuple[str, list[str]]] = [
+    ("range", ["trainer.val_check_interval=-0.5"]),
+    ("range", ["trainer.gradient_clip_val=abc"]),
+    ("range", ["+trainer.accumulate_grad_batches=-2"]),
+    ("range", ["+trainer.min_steps=-3"]),
+    ("range", ["+trainer.fast_dev_run=abc"]),
+    ("range", ["+trainer.overfit_batches=-1"]),
+    ("range", ["+trainer.detect_anomaly=maybe"]),
+    ("range", ["+trainer.reload_dataloaders_every_n_epochs=-1"]),
+    ("range", ["callbacks.model_checkpoint.save_last=maybe"]),
+    ("range", ["callbacks.nonfinite_guard.skip_steps=abc"]),
+    ("range", ["callbacks.throughput.window_size=1"]),
+    ("range", ["callbacks.model_summary.max_depth=-2"]),
+    ("range", ["model.lr=1e400"]),
+    ("range", ["model.betas=[0.9,0.95,0.99]"]),
+    ("range", ["model.dropout=1"]),
+    ("range", ["model.bias=2"]),
+    ("range", ["model.ltd_layers=[-1]"]),
+    ("range", ["model.ltd_layers=[1.5]"]),
+    ("range", ["ltd.max_keep=-3"]),
+    ("range", ["ltd.granularity=1.5"]),
+    ("range", ["lr.decay=Cosine"]),
+    ("range", ["lr.min_lr=abc"]),
+    ("range", ["lr=step_cosine", "lr.total_steps=0"]),
+    ("range", ["data.max_bytes=-5"]),
+    ("nonsense", ["model.compile=true", "model.compile_mode=reduce-overhead"]),
+    ("nonsense", ["data=tokens", "data.path={shards}", "data.objective=mlm"]),
+    ("nonsense", [*VIT, "data.batch_size=100000"]),
+    ("nonsense", [*VIT, "model.in_channels=3"]),
+    ("paths", ["trainer.default_root_dir={notes}"]),
+    ("paths", ["callbacks.model_checkpoint.dirpath={notes}/x"]),
+    ("data", ["data.path={empty_dir}/nested"]),
+    ("data", ["data=tokens", "data.path={shards}", "data.batch_size=0"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "model.vocab_size=300"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "ltd.min_keep=12"]),
+    ("checkpoint", ["ckpt_path={ckpt_fp16_weight}"]),
+    ("checkpoint", ["ckpt_path={ckpt_state_dict_list}"]),
+    ("checkpoint", ["ckpt_path={good_run}/checkpoints"]),
+]
+"""Round 4: written after round 3's fixes, run once before any fix of its own."""
 
 
 def make_files(root: Path) -> dict[str, Path]:
@@ -298,7 +339,7 @@ def make_checkpoints(root: Path, made: dict[str, Path]) -> dict[str, Path]:
     if result.returncode != 0:
         raise SystemExit(f"the good run failed: {result.stderr[-2000:]}")
     good = run / "checkpoints" / "last.ckpt"
-    checkpoints = {"good_ckpt": good}
+    checkpoints = {"good_ckpt": good, "good_run": run}
     base = torch.load(good, map_location="cpu", weights_only=False)
 
     def damaged(name: str, change) -> None:
@@ -325,6 +366,8 @@ def make_checkpoints(root: Path, made: dict[str, Path]) -> dict[str, Path]:
     damaged("ckpt_inf_weight", lambda c: c["state_dict"][first].view(-1).__setitem__(0, float("inf")))
     damaged("ckpt_hparams_string", lambda c: c.__setitem__("hyper_parameters", "not a dict"))
     damaged("ckpt_negative_step", lambda c: c.__setitem__("global_step", -5))
+    damaged("ckpt_fp16_weight", lambda c: c["state_dict"].__setitem__(first, c["state_dict"][first].half()))
+    damaged("ckpt_state_dict_list", lambda c: c.__setitem__("state_dict", list(c["state_dict"].values())))
     checkpoints["ckpt_zero_byte"] = root / "zero_byte.ckpt"
     checkpoints["ckpt_zero_byte"].write_bytes(b"")
     damaged("ckpt_nan_step", nan_step)
@@ -372,11 +415,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--only", default="", help="run the cases whose text holds this")
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
-    parser.add_argument("--held-out", action="store_true", help="run the held-out rows (HELD_OUT) instead")
+    parser.add_argument("--held-out", type=int, default=0, help="1: the rows of round 3 instead, 2: of round 4")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bad_input_catalogue_"))
     files = make_files(work)
-    rows_of = HELD_OUT if args.held_out else CATALOGUE
+    rows_of = (CATALOGUE, HELD_OUT, HELD_OUT_2)[args.held_out]
     cases = [(kind, case) for kind, case in rows_of if args.only in " ".join(case)]
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda item: {"class": item[0], **outcome(item[1], files, work)}, cases))

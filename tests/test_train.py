@@ -66,7 +66,7 @@ def test_smoke_run_lowers_val_loss(train_config, tmp_path, ltd):
         ("model.weight_decay=-1", "model.weight_decay=-1 must be a number >= 0"),
         ("trainer.val_check_interval=0", "trainer.val_check_interval=0 must be a positive integer, or a number in"),
         ("trainer.max_steps=ten", "trainer.max_steps='ten' must be a positive integer, or -1"),
-        ("trainer.log_every_n_steps=-1", "trainer.log_every_n_steps=-1 must be an integer >= 0"),
+        ("trainer.log_every_n_steps=-1", "trainer.log_every_n_steps=-1 must be a positive integer"),
         ("data.num_workers=-1", "data.num_workers=-1 must be an integer >= 0"),
         ("model.ltd_layers=[]", "model.ltd_layers: the model has no dropping layers"),
         ("model.n_layer=1", "model.ltd_layers: the model has no dropping layers"),
