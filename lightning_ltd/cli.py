@@ -134,21 +134,32 @@ def run_setting_problems(cfg: DictConfig) -> list[str]:
     if isinstance(trainer, DictConfig) and "_target_" in trainer:
         problems += type_problems(trainer, "trainer")
     trainer = trainer or {}
-    return (
-        problems
-        + accelerator_problems(trainer.get("accelerator"))
-        + precision_problems(trainer)
-        + monitor_problems(cfg)
-    )
+    return problems + accelerator_problems(trainer.get("accelerator")) + gpu_only_problems(cfg) + monitor_problems(cfg)
 
 
-def precision_problems(trainer: Any) -> list[str]:
-    """float16 mixed precision on a CPU: Lightning would run bf16-mixed instead, not what was set."""
-    precision, accelerator = str(trainer.get("precision", "32-true")), trainer.get("accelerator", "auto")
-    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
-    if precision in ("16-mixed", "16") and on_cpu:
-        return [f"trainer.precision={precision!r} needs a GPU (on CPU: bf16-mixed, bf16-true or 32-true)"]
-    return []
+def gpu_only_problems(cfg: DictConfig) -> list[str]:
+    """Settings that only a GPU honours, on a run that will be on the CPU: float16 mixed precision
+    (Lightning would run bf16-mixed instead) and CUDA-graph compile modes (nothing to capture)."""
+    trainer = cfg.get("trainer") or {}
+    accelerator = trainer.get("accelerator", "auto")
+    if not (accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())):
+        return []
+    problems = []
+    precision = str(trainer.get("precision", "32-true"))
+    if precision in ("16-mixed", "16"):
+        problems.append(f"trainer.precision={precision!r} needs a GPU (on CPU: bf16-mixed, bf16-true or 32-true)")
+    model = cfg.get("model") or {}
+    mode = model.get("compile_mode") if model.get("compile") is True else None
+    if mode in CUDA_GRAPH_MODES:
+        problems.append(
+            f"model.compile_mode={mode!r} captures CUDA graphs and needs a GPU (on CPU: default or max-autotune)"
+        )
+    return problems
+
+
+CUDA_GRAPH_MODES = ("reduce-overhead",)
+"""Inductor drops CUDA graphs on a CPU without a word: the mode set would not be the mode run
+(``max-autotune`` still autotunes CPU kernels, so it stays allowed)."""
 
 
 def monitor_problems(cfg: DictConfig) -> list[str]:
@@ -180,7 +191,7 @@ def accelerator_problems(name: Any) -> list[str]:
 def folder_problems(cfg: DictConfig) -> list[str]:
     """Folders the run will write into must be writable now, not after the first hour of training."""
     problems = []
-    for key in ("callbacks.model_checkpoint.dirpath", "logger.save_dir"):
+    for key in ("trainer.default_root_dir", "callbacks.model_checkpoint.dirpath", "logger.save_dir"):
         folder = OmegaConf.select(cfg, key, default=None)
         reason = unwritable_folder(folder) if isinstance(folder, str) else None
         if reason:

@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import inspect
 import math
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -48,11 +49,27 @@ class Bounds:
         if base is int and self.high is None and not self.low_open:
             return "a positive integer" if self.low == 1 else f"an integer >= {self.low}"
         noun = "an integer" if base is int else "a number"
+        if self.low is None and self.high is None:
+            return f"a finite {noun.removeprefix('a ').removeprefix('an ')}"
         if self.high is None:
             return f"{noun} {'>' if self.low_open else '>='} {self.low}"
         if self.low is None:
             return f"{noun} {'<' if self.high_open else '<='} {self.high}"
         return f"{noun} in {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
+
+
+@dataclass(frozen=True)
+class Matches:
+    """The form of a string annotated ``Annotated[str, Matches(r"...", "DD:HH:MM:SS")]``."""
+
+    pattern: str
+    form: str
+
+    def holds(self, value: Any) -> bool:
+        return isinstance(value, str) and re.fullmatch(self.pattern, value) is not None
+
+    def words(self, base: Any) -> str:
+        return f"a string of the form {self.form}"
 
 
 PositiveInt = Annotated[int, Bounds(1)]
@@ -92,21 +109,40 @@ def overlay(target: str) -> Callable[[T], T]:
 
 
 def constructor_hints(target: str) -> dict[str, Any]:
-    """``parameter -> annotation`` of ``target``'s constructor, narrowed by its ``overlay`` (empty
-    when it cannot be read)."""
+    """``parameter -> annotation`` of ``target``'s constructor, narrowed by the ``overlay`` of its
+    class and of every base (a subclass of ``ModelCheckpoint`` takes its overlay; the nearest
+    class's wins); empty when it cannot be read."""
     hints = own_constructor_hints(target)
-    narrower = OVERLAYS.get(target)
-    return hints if narrower is None else {**hints, **typing.get_type_hints(narrower, include_extras=True)}
+    for narrower in reversed(overlays_of(target)):
+        hints.update((name, hint) for name, hint in typing.get_type_hints(narrower, include_extras=True).items())
+    return hints
+
+
+def overlays_of(target: str) -> list[type]:
+    """The overlays registered for ``target``'s class and its bases, nearest first."""
+    cls = resolved_class(target)
+    if cls is None:  # not a class: only an overlay of that very name narrows it
+        return [OVERLAYS[target]] if target in OVERLAYS else []
+    return [OVERLAYS[name] for base in cls.__mro__ for name in OVERLAYS if resolved_class(name) is base]
+
+
+@functools.cache
+def resolved_class(target: str) -> type | None:
+    """The class ``target`` names (``lightning.pytorch.Trainer`` is ``...trainer.trainer.Trainer``)."""
+    from hydra.utils import get_object
+
+    try:
+        found = get_object(target)
+    except Exception:  # not importable here
+        return None
+    return found if isinstance(found, type) else None  # a factory function: nothing to narrow
 
 
 def own_constructor_hints(target: str) -> dict[str, Any]:
     """The annotations of ``target``'s named constructor arguments; a constructor that forwards
     ``**kwargs`` (or ``*args``) adds its bases' too, down to one that forwards nothing."""
-    from hydra.utils import get_class
-
-    try:
-        cls = get_class(target)
-    except Exception:  # not a class: nothing to check
+    cls = resolved_class(target)
+    if cls is None:  # not a class: nothing to check
         return {}
     hints: dict[str, Any] = {}
     for owner in cls.__mro__:
@@ -130,8 +166,8 @@ def accepts(hint: Any, value: Any) -> bool:
     """Whether ``value`` (plain YAML data) is of the annotated type."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is Annotated:
-        bounds = [b for b in hint.__metadata__ if isinstance(b, Bounds)]
-        return accepts(args[0], value) and all(b.holds(value) for b in bounds)
+        limits = [b for b in hint.__metadata__ if isinstance(b, (Bounds, Matches))]
+        return accepts(args[0], value) and all(limit.holds(value) for limit in limits)
     if origin in (typing.Union, types.UnionType):
         return any(accepts(member, value) for member in args)
     if hint is type(None):
@@ -162,8 +198,8 @@ def describe(hint: Any) -> str:
     """``must be ...`` wording for a user, in YAML's terms."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is Annotated:
-        bounds = next((b for b in hint.__metadata__ if isinstance(b, Bounds)), None)
-        return describe(args[0]) if bounds is None else bounds.words(args[0])
+        limit = next((b for b in hint.__metadata__ if isinstance(b, (Bounds, Matches))), None)
+        return describe(args[0]) if limit is None else limit.words(args[0])
     if origin in (typing.Union, types.UnionType):
         members = [describe(member) for member in args if member is not type(None)]
         if type(None) in args and len(members) == 1 and members[0].startswith("one of"):
@@ -178,10 +214,18 @@ def describe(hint: Any) -> str:
         return str(args[0]) if len(args) == 1 else "one of " + ", ".join(map(str, args))
     if origin is tuple and args and args[-1] is not Ellipsis and len(set(args)) == 1:
         count = {2: "two", 3: "three"}.get(len(args), str(len(args)))
-        return f"{count} {describe(args[0]).removeprefix('a ').replace('number', 'numbers')}"
+        return f"{count} {plural(describe(args[0]))}"
     if origin in (list, tuple, Sequence):
-        return "a list" + (f" of {describe(args[0])}" if args else "")
+        return "a list" + (f" of {plural(describe(args[0]))}" if args else "")
+    if origin in (dict, Mapping) or hint in (dict, Mapping):
+        return "a mapping"
     return getattr(hint, "__name__", str(hint))
+
+
+def plural(words: str) -> str:
+    """``an integer >= 0`` -> ``integers >= 0``: the items of a list or tuple."""
+    bare = re.sub(r"^an? ", "", words)
+    return re.sub(r"\b(integer|number|string)\b", r"\1s", bare, count=1)
 
 
 def type_problems(node: DictConfig | None, key: str) -> list[str]:

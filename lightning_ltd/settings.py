@@ -3,12 +3,17 @@ Lightning's annotations let through but it then misuses or rejects mid-run."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from lightning_ltd.schema import Bounds, Count, NonNegativeFloat, PositiveInt, Seed, overlay
+from lightning_ltd.schema import Bounds, Count, Matches, NonNegativeFloat, PositiveFloat, PositiveInt, Seed, overlay
 
 EpochFraction = Annotated[float, Bounds(0, 1, low_open=True, high_open=False)]
 BatchFraction = Annotated[float, Bounds(0, 1, high_open=False)]
+FiniteFloat = Annotated[float, Bounds()]
+Duration = Annotated[str, Matches(r"\s*\d+:\d\d:\d\d:\d\d\s*", "DD:HH:MM:SS")]
+"""What Lightning's ``Timer`` parses (``max_time``, a time-based ``val_check_interval``)."""
+DeviceString = Annotated[str, Matches(r"auto|-1|\d+|\d+(,\d+)*,?", "auto, N or 0,1")]
+"""Lightning's device strings: ``auto``, ``-1`` (all), a count, or a comma-separated id list."""
 
 
 class RunSettings:
@@ -33,20 +38,88 @@ class ProgressBarSettings:
     """A negative refresh rate runs, drawing nothing useful (0 switches the bar off)."""
 
     refresh_rate: Count
+    process_position: Count
 
 
 @overlay("lightning.pytorch.Trainer")
 class TrainerSettings:
-    """Narrower than ``lightning.pytorch.Trainer``'s annotations where a value it accepts would
-    run wrong (``max_steps=0``) or fail later without naming the key."""
+    """Narrower than ``lightning.pytorch.Trainer``'s annotations wherever a value they accept
+    would run wrong (``max_steps=0``, ``min_steps=-3``) or fail later without naming the key.
+    Every numeric argument is here (``tests/test_settings.py`` holds that); the ones Lightning
+    types as objects (``logger``, ``callbacks``, ``plugins``) come from config groups."""
 
+    devices: PositiveInt | Literal[-1] | DeviceString | list[Count]
+    num_nodes: PositiveInt
+    fast_dev_run: bool | PositiveInt
     max_steps: PositiveInt | Literal[-1]
+    min_steps: Count | None
     max_epochs: Annotated[int, Bounds(-1)] | None
-    val_check_interval: PositiveInt | EpochFraction | None
+    min_epochs: Count | None
+    max_time: Duration | dict[str, int] | None
+    val_check_interval: PositiveInt | EpochFraction | Duration | dict[str, int] | None
     check_val_every_n_epoch: PositiveInt | None
     log_every_n_steps: PositiveInt | None  # 0 would log nothing and leave the NaN guard unchecked
     accumulate_grad_batches: PositiveInt
     gradient_clip_val: NonNegativeFloat | None
+    gradient_clip_algorithm: Literal["norm", "value"] | None
     limit_train_batches: PositiveInt | EpochFraction | None  # 0 would train nothing and exit 0
     limit_val_batches: Count | BatchFraction | None
+    limit_test_batches: Count | BatchFraction | None
+    limit_predict_batches: Count | BatchFraction | None
+    overfit_batches: Count | BatchFraction
     num_sanity_val_steps: Annotated[int, Bounds(-1)] | None
+    reload_dataloaders_every_n_epochs: Count
+    profiler: Literal["simple", "advanced", "pytorch", "xla"] | dict[str, Any] | None  # dict: a _target_ node
+    default_root_dir: str | None
+
+
+@overlay("lightning.pytorch.callbacks.ModelCheckpoint")
+class ModelCheckpointSettings:
+    """``save_top_k=-2`` or ``every_n_train_steps=-1`` fail at the first save, mid-run."""
+
+    save_top_k: Annotated[int, Bounds(-1)]
+    every_n_train_steps: Count | None
+    every_n_epochs: Count | None
+    mode: Literal["min", "max"]
+
+
+@overlay("lightning.pytorch.callbacks.ModelSummary")
+class ModelSummarySettings:
+    """-1 is every depth, 0 none; -2 fails when the summary is drawn, after the run has started."""
+
+    max_depth: Annotated[int, Bounds(-1)]
+
+
+@overlay("lightning.pytorch.callbacks.EarlyStopping")
+class EarlyStoppingSettings:
+    """A negative patience stops at the first check; NaN thresholds never compare."""
+
+    patience: Count
+    min_delta: FiniteFloat
+    mode: Literal["min", "max"]
+    stopping_threshold: FiniteFloat | None
+    divergence_threshold: FiniteFloat | None
+
+
+@overlay("lightning.pytorch.strategies.DeepSpeedStrategy")
+class DeepSpeedSettings:
+    """ZeRO stages and buffer sizes: DeepSpeed reads them only once the engine starts."""
+
+    stage: Literal[0, 1, 2, 3]
+    params_buffer_count: PositiveInt
+    params_buffer_size: PositiveInt
+    max_in_cpu: PositiveInt
+    optimizer_buffer_count: PositiveInt
+    block_size: PositiveInt
+    queue_depth: PositiveInt
+    thread_count: PositiveInt
+    sub_group_size: PositiveInt
+    allgather_bucket_size: PositiveInt
+    reduce_bucket_size: PositiveInt
+    logging_batch_size_per_gpu: PositiveInt | Literal["auto"]
+    logging_level: Count
+    loss_scale: NonNegativeFloat  # 0: dynamic loss scaling
+    initial_scale_power: Count
+    loss_scale_window: PositiveInt
+    hysteresis: PositiveInt
+    min_loss_scale: PositiveFloat

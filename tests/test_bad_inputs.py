@@ -130,6 +130,21 @@ CASES: list[tuple[list[str], str]] = [
     (["ckpt_path={weights_only_ckpt}"], "it holds no loops and no optimizer_states (a weights-only save?)"),
     (["ckpt_path={int_moment_ckpt}"], "optimizer state(s) are stored in another dtype than this run's, e.g. "),
     (["data.tokenizer={broken_tokenizer}"], "data.tokenizer='{broken_tokenizer}': not a readable tokenizer folder"),
+    # every argument of Lightning's classes has a range (settings.py), subclasses included
+    (["+trainer.min_steps=-3"], "trainer.min_steps=-3 must be an integer >= 0, or null"),
+    (["+trainer.max_time=soon"], "trainer.max_time='soon' must be a string of the form DD:HH:MM:SS"),
+    (["+trainer.overfit_batches=-1"], "trainer.overfit_batches=-1 must be an integer >= 0"),
+    (["+trainer.gradient_clip_algorithm=l2"], "trainer.gradient_clip_algorithm='l2' must be null or one of"),
+    (["trainer.devices=abc"], "trainer.devices='abc' must be a positive integer, or -1, or a string of the form"),
+    (["callbacks.model_checkpoint.save_top_k=-2"], "callbacks.model_checkpoint.save_top_k=-2 must be an integer >= -1"),
+    (["callbacks.model_summary.max_depth=-2"], "callbacks.model_summary.max_depth=-2 must be an integer >= -1"),
+    (["trainer.default_root_dir={notes}"], "trainer.default_root_dir='{notes}': cannot write there"),
+    (["lr=step_cosine", "lr.total_steps=0"], "lr.total_steps=0 must be a positive integer"),
+    (["lr=step_cosine", "lr.total_steps=null"], "lr.total_steps=None must be a positive integer for decay='cosine'"),
+    (
+        ["model.compile=true", "model.compile_mode=reduce-overhead"],
+        "model.compile_mode='reduce-overhead' captures CUDA graphs and needs a GPU",
+    ),
     # the learning rate
     (["lr.min_lr=0.01"], "lr.min_lr=0.01 must be <= model.lr=0.003"),
     (["lr.min_lr=-1"], "lr.min_lr=-1"),

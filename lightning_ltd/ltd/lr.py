@@ -252,11 +252,20 @@ class StepLR:
 
     @checked
     def __init__(
-        self, total_steps: Count, warmup_steps: Count = 0, decay: Decay = "cosine", min_lr: NonNegativeFloat = 0.0
+        self,
+        total_steps: PositiveInt | None = None,
+        warmup_steps: Count = 0,
+        decay: Decay = "cosine",
+        min_lr: NonNegativeFloat = 0.0,
     ) -> None:
+        # a decay needs a length to decay over (0 would jump to min_lr at once); a constant has none
+        raise_if(
+            [f"total_steps=None must be a positive integer for decay={decay!r} (only decay='constant' needs none)"]
+            if total_steps is None and decay != "constant"
+            else []
+        )
         self.total_steps = total_steps
-        # a constant LR has no end to fit the warmup into (lr=constant leaves total_steps at 0)
-        self.warmup_steps = warmup_steps if decay == "constant" else capped_warmup(warmup_steps, total_steps)
+        self.warmup_steps = warmup_steps if total_steps is None else capped_warmup(warmup_steps, total_steps)
         self.decay = decay
         self.min_lr = min_lr
 
