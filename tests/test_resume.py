@@ -24,8 +24,10 @@ def losses(run_dir: Path) -> dict[int, float]:
         [],
         pytest.param(["model.dropout=0.1", "data.num_workers=2"], marks=pytest.mark.slow),  # workers: about 4 s
         ["model.dropout=0.1", "model.activation_checkpointing=true"],
+        pytest.param(["model.dropout=0.1", "trainer.precision=bf16-true"], marks=pytest.mark.slow),
+        pytest.param(["model.dropout=0.1", "trainer.precision=bf16-mixed"], marks=pytest.mark.slow),
     ],
-    ids=["plain", "dropout0.1-workers2", "dropout0.1-activation-checkpointing"],
+    ids=["plain", "dropout0.1-workers2", "dropout0.1-activation-checkpointing", "bf16-true", "bf16-mixed"],
 )
 def test_resume_gives_the_same_losses_and_weights(tmp_path, settings):
     """Dropout masks are reseeded from (seed, rank, step, micro-batch) and kept indices are a pure

@@ -32,8 +32,9 @@ def signal_at(step: int, name: str = "SIGTERM") -> list[str]:
         ("SIGTERM", 143, []),
         pytest.param("SIGUSR1", 138, ["model.dropout=0.1"], marks=pytest.mark.slow),
         pytest.param("SIGTERM", 143, ["+trainer.accumulate_grad_batches=2"], marks=pytest.mark.slow),  # mid-step
+        pytest.param("SIGTERM", 143, ["trainer.precision=bf16-true", "model.dropout=0.1"], marks=pytest.mark.slow),
     ],
-    ids=["sigterm", "sigusr1-dropout", "sigterm-accumulating"],
+    ids=["sigterm", "sigusr1-dropout", "sigterm-accumulating", "sigterm-bf16-true"],
 )
 def test_a_signal_checkpoints_the_last_whole_step_exits_non_zero_and_resumes_exactly(
     tmp_path, capsys, name, code, settings
