@@ -191,9 +191,16 @@ def accelerator_problems(name: Any) -> list[str]:
 def folder_problems(cfg: DictConfig) -> list[str]:
     """Folders the run will write into must be writable now, not after the first hour of training."""
     problems = []
+    for key in PATH_KEYS:
+        try:
+            path = OmegaConf.select(cfg, key, default=None)
+        except Exception:  # a missing or unresolvable value: required_problems or Hydra name it
+            continue
+        if isinstance(path, str) and not path.strip():  # '' is the current folder: never what was meant
+            problems.append(f"{key}={path!r} is an empty path (null for the default)")
     for key in ("trainer.default_root_dir", "callbacks.model_checkpoint.dirpath", "logger.save_dir"):
         folder = OmegaConf.select(cfg, key, default=None)
-        reason = unwritable_folder(folder) if isinstance(folder, str) else None
+        reason = unwritable_folder(folder) if isinstance(folder, str) and folder.strip() else None
         if reason:
             problems.append(f"{key}={folder!r}: cannot write there ({reason})")
     for folder_key, key in INSIDE:
@@ -202,6 +209,17 @@ def folder_problems(cfg: DictConfig) -> list[str]:
             problems.append(f"{key}={part!r} leaves {folder_key}={folder!r}: name a path inside it")
     return problems
 
+
+PATH_KEYS = (
+    "ckpt_path",
+    "data.path",
+    "data.tokenizer",
+    "model.pretrained",
+    "trainer.default_root_dir",
+    "callbacks.model_checkpoint.dirpath",
+    "logger.save_dir",
+)
+"""Keys that name a file or folder: an empty string would read or write the current folder."""
 
 INSIDE = (
     ("logger.save_dir", "logger.name"),
@@ -287,7 +305,8 @@ def setting_problems(cfg: DictConfig) -> list[str]:
     """What can be judged from the config alone (no object built, no file read but ``ckpt_path``'s)."""
     problems = required_problems(cfg) + run_setting_problems(cfg) + cross_check(cfg) + folder_problems(cfg)
     ckpt_path = cfg.get("ckpt_path")
-    if isinstance(ckpt_path, str) and not Path(ckpt_path).expanduser().exists():  # other types: the schema
+    named = isinstance(ckpt_path, str) and ckpt_path.strip()  # other types: the schema; '': PATH_KEYS
+    if named and not Path(ckpt_path).expanduser().exists():
         problems.append(f"ckpt_path={ckpt_path!r}: no such checkpoint file or folder")
     return problems
 
@@ -449,6 +468,9 @@ def hold_output_dir(cfg: DictConfig) -> RunLock | None:
     folder = OmegaConf.select(cfg, "paths.output_dir", default=None)
     if not isinstance(folder, str) or not is_launching_rank():
         return None
+    reason = unwritable_folder(folder) if folder.strip() else "an empty path"
+    if reason:
+        raise ConfigError(f"paths.output_dir={folder!r}: cannot write there ({reason})")
     try:
         lock = hold(folder)
     except FolderInUseError as err:

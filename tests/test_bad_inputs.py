@@ -139,6 +139,11 @@ CASES: list[tuple[list[str], str]] = [
     (["callbacks.model_checkpoint.save_top_k=-2"], "callbacks.model_checkpoint.save_top_k=-2 must be an integer >= -1"),
     (["callbacks.model_summary.max_depth=-2"], "callbacks.model_summary.max_depth=-2 must be an integer >= -1"),
     (["trainer.default_root_dir={notes}"], "trainer.default_root_dir='{notes}': cannot write there"),
+    (["callbacks.model_checkpoint.dirpath=''"], "callbacks.model_checkpoint.dirpath='' is an empty path"),
+    (["data.path=''"], "data.path='' is an empty path (null for the default)"),
+    (["data.path={shards}"], "data.path='{shards}': a prepared token folder (meta.json): read it with data=tokens"),
+    (["ckpt_path=''"], "ckpt_path='' is an empty path"),
+    (["paths.output_dir={notes}"], "paths.output_dir='{notes}': cannot write there ("),
     (["lr=step_cosine", "lr.total_steps=0"], "lr.total_steps=0 must be a positive integer"),
     (["lr=step_cosine", "lr.total_steps=null"], "lr.total_steps=None must be a positive integer for decay='cosine'"),
     (

@@ -50,6 +50,8 @@ def resolve_text_files(path: str | os.PathLike[str]) -> list[Path]:
         root = Path(text).expanduser()
         if not root.exists():
             raise DataError(f"path={text!r}: no such file or directory")
+        if (root / "meta.json").is_file():  # its shards are token ids: read as text they train on noise
+            raise DataError(f"path={text!r}: a prepared token folder (meta.json): read it with data=tokens")
         files = [root] if root.is_file() else [p for p in root.rglob("*")]
     files = sorted(p for p in files if p.is_file() and not p.name.startswith("."))
     if not files:
