@@ -24,7 +24,7 @@ from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf, open_dict
 from lightning_ltd.callbacks import NonFiniteLossError, RandomLTDScheduler, RunSummary, ValidateFirst
 from lightning_ltd.checkpoint import unwritable_folder
 from lightning_ltd.console import log_through_root, quiet_console
-from lightning_ltd.errors import DataError, InvalidFieldsError, is_number
+from lightning_ltd.errors import DataError, InvalidFieldsError, SettingWarning, is_int, is_number
 from lightning_ltd.fingerprint import RunFingerprint, content_fingerprint, run_fingerprint
 from lightning_ltd.ltd.schedule import mslg_keep
 from lightning_ltd.modules import RandomLTDModule
@@ -374,7 +374,30 @@ def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataMo
         if OmegaConf.select(cfg, switch, default=True) is False:
             callbacks = [c for c in callbacks if not isinstance(c, kind)]  # the switch alone turns ours off
     trainer = instantiate_group(cfg, "trainer", callbacks=callbacks, logger=logger)
+    for message in cadence_warnings(cfg):
+        warnings.warn(message, SettingWarning, stacklevel=2)
     return module, datamodule, trainer
+
+
+def cadence_warnings(cfg: DictConfig) -> list[str]:
+    """Cadences in batches longer than a run of ``trainer.max_steps``: validation (or logging)
+    never happens during the fit. A warning, not an error: the defaults (validation every 300
+    steps) are longer than a short trial run the user never set a cadence for."""
+    trainer = cfg.get("trainer") or {}
+    steps, accumulate = trainer.get("max_steps", -1), trainer.get("accumulate_grad_batches", 1)
+    if not (is_int(steps) and steps > 0 and is_int(accumulate)):
+        return []
+    batches = steps * accumulate
+    validates = trainer.get("limit_val_batches", 1) != 0
+    cadences = (
+        ("val_check_interval", "no validation runs during the fit", validates),
+        ("log_every_n_steps", "no training metric is logged", True),
+    )
+    return [
+        f"trainer.{key}={trainer[key]} is longer than the run (trainer.max_steps={steps}, {batches} batches): {effect}"
+        for key, effect, applies in cadences
+        if applies and is_int(trainer.get(key)) and trainer[key] > batches
+    ]
 
 
 def data_content(datamodule: Any) -> str:

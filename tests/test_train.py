@@ -226,3 +226,26 @@ def test_a_setting_judged_only_once_the_run_started_is_one_line(train_config, ca
     err = capsys.readouterr().err.strip().splitlines()
     assert code == EXIT_BAD_INPUT and err[-1].startswith(message), err
     assert not any(line.startswith("Traceback") for line in err)
+
+
+def test_a_cadence_longer_than_the_run_warns_in_one_line(train_config):
+    """Validation every 10 batches in a 4-step run never validates during the fit; with 3 batches
+    per step the run is 12 batches long and does."""
+    import warnings
+
+    from lightning_ltd.cli import build
+    from lightning_ltd.errors import SettingWarning
+
+    with pytest.warns(SettingWarning) as caught:
+        build(train_config("trainer.max_steps=4", "trainer.val_check_interval=10", "trainer.log_every_n_steps=5"))
+    assert sorted(str(w.message) for w in caught if str(w.message).startswith("trainer.")) == [
+        "trainer.log_every_n_steps=5 is longer than the run (trainer.max_steps=4, 4 batches): no training metric "
+        "is logged",
+        "trainer.val_check_interval=10 is longer than the run (trainer.max_steps=4, 4 batches): no validation runs "
+        "during the fit",
+    ]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=r"trainer\.", category=SettingWarning)
+        build(
+            train_config("trainer.max_steps=4", "trainer.val_check_interval=10", "+trainer.accumulate_grad_batches=3")
+        )
