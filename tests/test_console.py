@@ -33,7 +33,14 @@ NOISE = (
 @pytest.mark.slow  # python train.py in a subprocess: about 15 s
 def test_train_py_prints_only_the_summary_our_warnings_and_writes_the_outputs_the_readme_names(tmp_path):
     overrides = [o for o in TINY if not o.startswith(("trainer.enable_model_summary", "lr.warmup_steps"))]
-    command = [sys.executable, "train.py", *overrides, "trainer.max_steps=12", "lr.warmup_steps=50"]
+    command = [
+        sys.executable,
+        "train.py",
+        *overrides,
+        "trainer.max_steps=12",
+        "trainer.val_check_interval=6",
+        "lr.warmup_steps=50",
+    ]
     done = subprocess.run(
         [*command, f"hydra.run.dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
