@@ -78,6 +78,10 @@ class _NotACheckpoint(ValueError):
 def _load(path: Path) -> dict[str, Any]:
     if path.stat().st_size == 0:
         raise _NotACheckpoint(f"{path.name} is empty (a save that never completed?)")
+    with open(path, "rb") as file:
+        head = file.read(4)
+    if not head.startswith(TORCH_FILE_STARTS):  # text, JSON, safetensors: torch's own error is about mmap
+        raise _NotACheckpoint(f"not a readable checkpoint ({path.name} is neither a torch.save zip nor a pickle)")
     loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     if not isinstance(loaded, dict) or "global_step" not in loaded:
         raise _NotACheckpoint(f"not a Lightning checkpoint ({path.name} has no global_step)")
@@ -89,6 +93,9 @@ def _load(path: Path) -> dict[str, Any]:
             raise _NotACheckpoint(f"its {key} is a {type(loaded[key]).__name__}, not a mapping")
     return loaded
 
+
+TORCH_FILE_STARTS = (b"PK\x03\x04", b"\x80")
+"""``torch.save``'s zip archive, or the legacy format's pickle protocol byte."""
 
 RESUME_STATE = ("loops", "optimizer_states")
 """What an exact resume reads besides the weights: the loops' progress (the data position

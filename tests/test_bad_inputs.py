@@ -195,7 +195,7 @@ CASES: list[tuple[list[str], str]] = [
     (["experiment=gpt2_finetune_tiny"], "model.pretrained must be set"),
     # checkpoints to resume from
     (["ckpt_path=/nope.ckpt"], "ckpt_path='/nope.ckpt': no such checkpoint file"),
-    (["ckpt_path={notes}"], "ckpt_path="),
+    (["ckpt_path={notes}"], "not a readable checkpoint (notes.txt is neither a torch.save zip nor a pickle)"),
     (["ckpt_path={random_pth}"], "ckpt_path="),
     (["ckpt_path={truncated_ckpt}"], "ckpt_path="),
     (["ckpt_path={empty_dir}"], "ckpt_path="),
