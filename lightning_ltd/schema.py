@@ -114,7 +114,7 @@ def constructor_hints(target: str) -> dict[str, Any]:
     class's wins); empty when it cannot be read."""
     hints = own_constructor_hints(target)
     for narrower in reversed(overlays_of(target)):
-        hints.update((name, hint) for name, hint in typing.get_type_hints(narrower, include_extras=True).items())
+        hints.update(typing.get_type_hints(narrower, include_extras=True))
     return hints
 
 
