@@ -311,6 +311,70 @@ HELD_OUT_3: list[tuple[str, list[str]]] = [
 ]
 """Round 5: written after round 4's fixes, run once before any fix of its own."""
 
+HF = [
+    "data.block_size=32",
+    "data.batch_size=2",
+    "data.max_bytes=120000",
+    "ltd.min_keep=8",
+    "ltd.ramp_steps=2",
+    "ltd.granularity=4",
+    "lr.warmup_steps=1",
+    "trainer.max_steps=2",
+    "trainer.val_check_interval=2",
+    "trainer.limit_val_batches=1",
+    "trainer.enable_progress_bar=false",
+]
+"""The Hugging Face modules' small run (their keys differ from ``TINY``'s ``model.*``)."""
+
+LLAMA = ["model=hf_causal_lm", "model.pretrained={tiny_llama}", *HF]
+HF_BERT = ["model=hf_masked_lm", "model.pretrained={tiny_hf_bert}", "data=mlm", *HF]
+
+HELD_OUT_4: list[tuple[str, list[str]]] = [
+    ("range", ["seed=abc"]),
+    ("range", ["data.seed=1.5"]),
+    ("range", ["trainer.precision=42"]),
+    ("range", ["trainer.accelerator=tpu"]),
+    ("range", ["logger.flush_logs_every_n_steps=0"]),
+    ("range", ["callbacks.model_checkpoint.every_n_epochs=abc"]),
+    ("range", ["callbacks.summary.metrics=abc"]),
+    ("range", ["model.n_embd=0"]),
+    ("range", ["ltd.ramp_steps=-1"]),
+    ("range", ["lr=step_cosine", "lr.warmup_steps=abc"]),
+    ("range", [*LLAMA, "model.dropout=1.5"]),
+    ("range", [*LLAMA, "model.attn_implementation=flash"]),
+    ("range", [*LLAMA, "model.ltd_layers=[99]"]),
+    ("range", [*VIT, "data.val_every=0"]),
+    ("range", ["model=bert_small", "data=mlm", "data.min_len=-1", *VIT[1:2]]),
+    ("nonsense", ["model=bert_small", "data=mlm", "data.min_len=1000", *VIT[1:2]]),
+    ("nonsense", ["callbacks.model_checkpoint.monitor=val/nope", "callbacks.model_checkpoint.save_top_k=1"]),
+    ("nonsense", ["callbacks.summary.metrics=[val/nope]"]),
+    ("nonsense", ["+trainer.limit_train_batches=0.0"]),
+    ("nonsense", [*LLAMA, "data=mlm"]),
+    ("nonsense", [*HF_BERT, "data=text"]),
+    ("nonsense", ["model=hf_masked_lm", "model.pretrained={tiny_llama}", "data=mlm", *HF]),
+    ("paths", ["callbacks.model_checkpoint.filename=../../escape"]),
+    ("paths", ["logger.name={notes}_dir/abs"]),
+    ("paths", ["callbacks.model_checkpoint.dirpath=/proc/nope"]),
+    ("paths", ["hydra.run.dir=/proc/nope/run"]),
+    ("data", ["data=tokens", "data.path={shards_dtype_float}"]),
+    ("data", ["data=tokens", "data.path={shards_no_dtype}"]),
+    ("data", ["data=tokens", "data.path={shards}/meta.json"]),
+    ("data", [*VIT, "data=imagefolder", "data.path={images_one_per_class}"]),
+    ("data", ["data.tokenizer={notes}"]),
+    ("data", ["experiment=vit_finetune_tiny", "model.pretrained={notes}", *VIT[1:]]),
+    ("data", ["experiment=vit_finetune_tiny", "model.pretrained={tiny_gpt2}/model.safetensors", *VIT[1:]]),
+    ("data", ["experiment=gpt2_finetune_tiny", "model.pretrained={tiny_llama}", *HF]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "model.weight_decay=0.2"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "+trainer.accumulate_grad_batches=2"]),
+    ("checkpoint", ["ckpt_path={ckpt_truncated}"]),
+    ("checkpoint", ["ckpt_path={ckpt_negative_moment}"]),
+    ("checkpoint", ["ckpt_path={ckpt_no_hparams}"]),
+    ("checkpoint", ["ckpt_path={ckpt_no_lr_schedulers}"]),
+    ("checkpoint", ["ckpt_path={ckpt_lr_string}"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "lr=layer_token_budget"]),
+]
+"""Round 6: written after round 5's fixes, run once before any fix of its own."""
+
 
 def make_files(root: Path) -> dict[str, Path]:
     """The files the catalogue names: text, tokenizers, shards, images, checkpoints."""
@@ -345,6 +409,11 @@ def make_files(root: Path) -> dict[str, Path]:
     (made["shards_no_train"] / "meta.json").write_text(json.dumps({**meta, "train": []}))
     (made["shards_train_string"] / "meta.json").write_text(json.dumps({**meta, "train": "abc"}))
     (made["shards_vocab_small"] / "meta.json").write_text(json.dumps({**meta, "vocab_size": 40}))
+    for name, changed in (("shards_dtype_float", {**meta, "dtype": "float32"}), ("shards_no_dtype", None)):
+        made[name] = root / name
+        shutil.copytree(made["shards"], made[name])
+        written = changed or {key: value for key, value in meta.items() if key != "dtype"}
+        (made[name] / "meta.json").write_text(json.dumps(written))
     made["empty_dir"] = root / "empty_dir"
     made["empty_dir"].mkdir()
     made["hidden_only"] = root / "hidden_only"
@@ -363,6 +432,10 @@ def make_files(root: Path) -> dict[str, Path]:
                 Image.new("L", (8, 8), color=30 * index + i).save(made[name] / label / f"{i}.png")
     (made["images_corrupt"] / "a" / "3.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(300))
     (made["images_text_png"] / "b" / "2.png").write_text("a text file with an image's name\n")
+    made["images_one_per_class"] = root / "images_one_per_class"
+    for index, label in enumerate("ab"):
+        (made["images_one_per_class"] / label).mkdir(parents=True)
+        Image.new("L", (8, 8), color=60 * index).save(made["images_one_per_class"] / label / "0.png")
     made["images_zero_byte"] = root / "images_zero_byte"
     for label in "ab":
         shutil.copytree(made["images_one_class"] / "a", made["images_zero_byte"] / label)
@@ -371,6 +444,10 @@ def make_files(root: Path) -> dict[str, Path]:
     shutil.copytree(made["images_corrupt"], made["images_huge"])
     Image.new("1", (20000, 20000)).save(made["images_huge"] / "a" / "3.png")  # 400 M pixels, a few kB
 
+    from lightning_ltd.pretrained.tiny import tiny_gpt2, tiny_hf_bert, tiny_llama
+
+    for name, writer in (("tiny_llama", tiny_llama), ("tiny_hf_bert", tiny_hf_bert), ("tiny_gpt2", tiny_gpt2)):
+        made[name] = writer(root / name)
     made.update(make_checkpoints(root, made))
     return made
 
@@ -416,6 +493,20 @@ def make_checkpoints(root: Path, made: dict[str, Path]) -> dict[str, Path]:
     checkpoints["ckpt_zero_byte"] = root / "zero_byte.ckpt"
     checkpoints["ckpt_zero_byte"].write_bytes(b"")
     damaged("ckpt_nan_step", nan_step)
+
+    def negative_moment(c):
+        state = c["optimizer_states"][0]["state"][0]
+        state["exp_avg_sq"] = -state["exp_avg_sq"] - 1.0  # finite, but Adam takes its square root
+
+    def lr_string(c):
+        c["optimizer_states"][0]["param_groups"][0]["lr"] = "fast"
+
+    damaged("ckpt_negative_moment", negative_moment)
+    damaged("ckpt_no_hparams", lambda c: c.pop("hyper_parameters"))
+    damaged("ckpt_no_lr_schedulers", lambda c: c.pop("lr_schedulers"))
+    damaged("ckpt_lr_string", lr_string)
+    checkpoints["ckpt_truncated"] = root / "truncated.ckpt"
+    checkpoints["ckpt_truncated"].write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     damaged("ckpt_int_moment", int_moment)
     return checkpoints
 
@@ -460,11 +551,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--only", default="", help="run the cases whose text holds this")
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
-    parser.add_argument("--held-out", type=int, default=0, help="1, 2, 3: the rows of rounds 3, 4, 5")
+    parser.add_argument("--held-out", type=int, default=0, help="1, 2, 3, 4: the rows of rounds 3, 4, 5, 6")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bad_input_catalogue_"))
     files = make_files(work)
-    rows_of = (CATALOGUE, HELD_OUT, HELD_OUT_2, HELD_OUT_3)[args.held_out]
+    rows_of = (CATALOGUE, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4)[args.held_out]
     cases = [(kind, case) for kind, case in rows_of if args.only in " ".join(case)]
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda item: {"class": item[0], **outcome(item[1], files, work)}, cases))
