@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 import torch
 
+from lightning_ltd.errors import first_line
 from lightning_ltd.fingerprint import CHECKPOINT_KEY as FINGERPRINT_KEY
 
 Layout = Literal["file", "deepspeed", "sharded"]
@@ -67,8 +68,7 @@ def read_checkpoint(path: str) -> tuple[SavedRun | None, str | None]:
     except _NotACheckpoint as err:
         return None, str(err)
     except Exception as err:  # torch raises many kinds for corrupt, truncated or foreign files
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        return None, f"not a readable checkpoint ({first_line[:160]})"
+        return None, f"not a readable checkpoint ({first_line(err, 160)})"
 
 
 class _NotACheckpoint(ValueError):
@@ -78,9 +78,7 @@ class _NotACheckpoint(ValueError):
 def _load(path: Path) -> dict[str, Any]:
     if path.stat().st_size == 0:
         raise _NotACheckpoint(f"{path.name} is empty (a save that never completed?)")
-    with open(path, "rb") as file:
-        head = file.read(4)
-    if not head.startswith(TORCH_FILE_STARTS):  # text, JSON, safetensors: torch's own error is about mmap
+    if not is_torch_file(path):  # text, JSON, safetensors: torch's own error is about mmap
         raise _NotACheckpoint(f"not a readable checkpoint ({path.name} is neither a torch.save zip nor a pickle)")
     loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     if not isinstance(loaded, dict) or "global_step" not in loaded:
@@ -96,6 +94,13 @@ def _load(path: Path) -> dict[str, Any]:
 
 TORCH_FILE_STARTS = (b"PK\x03\x04", b"\x80")
 """``torch.save``'s zip archive, or the legacy format's pickle protocol byte."""
+
+
+def is_torch_file(path: Path) -> bool:
+    """Whether ``path`` starts as ``torch.save`` writes: torch's own error for anything else is
+    about memory maps or pickle opcodes, not about the file being of another kind."""
+    with open(path, "rb") as file:
+        return file.read(4).startswith(TORCH_FILE_STARTS)
 
 RESUME_STATE = ("loops", "optimizer_states")
 """What an exact resume reads besides the weights: the loops' progress (the data position

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf, open_dict
 from lightning_ltd.callbacks import NonFiniteLossError, RandomLTDScheduler, RunSummary, ValidateFirst
 from lightning_ltd.checkpoint import unwritable_folder
 from lightning_ltd.console import log_through_root, quiet_console
-from lightning_ltd.errors import DataError, InvalidFieldsError, SettingWarning, is_int, is_number
+from lightning_ltd.errors import DataError, InvalidFieldsError, SettingWarning, first_line, is_int, is_number
 from lightning_ltd.fingerprint import RunFingerprint, content_fingerprint, run_fingerprint
 from lightning_ltd.ltd.schedule import mslg_keep
 from lightning_ltd.modules import RandomLTDModule
@@ -74,8 +74,7 @@ def instantiate_group(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
             raise ConfigError(with_sources(cause.prefixed(key), node, key)) from err
         stop_if(type_problems(node, key))
         if isinstance(cause, (ValueError, TypeError, MisconfigurationException)) and cause is not err:
-            first_line = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-            raise ConfigError(f"{key}: {first_line}") from err
+            raise ConfigError(f"{key}: {first_line(cause, 1000)}") from err
         raise
     stop_if(type_problems(node, key))
     return instance

@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from lightning_ltd.cli import EXIT_BAD_INPUT, main
+from lightning_ltd.errors import first_line
 from lightning_ltd.run_lock import FolderInUseError, hold, is_launching_rank, release_all
 
 RAISE_VARIABLE = "HYDRA_FULL_ERROR"
@@ -75,7 +76,7 @@ def one_line(err: BaseException) -> str:
         message += f" (available: {', '.join(options)})"
     cause = err.__cause__
     if isinstance(cause, OmegaConfBaseException) and str(cause).strip():
-        message += f" ({str(cause).strip().splitlines()[0]})"
+        message += f" ({first_line(cause, 1000)})"
     return message
 
 

@@ -27,6 +27,13 @@ class DataError(InvalidFieldsError):
         super().__init__([problems] if isinstance(problems, str) else problems)
 
 
+def first_line(err: BaseException, limit: int = 200) -> str:
+    """An exception's first line (its type's name if it has no text): what fits a one-line error,
+    since library errors often run to paragraphs of advice."""
+    text = str(err).strip()
+    return text.splitlines()[0][:limit] if text else type(err).__name__
+
+
 def raise_if(problems: Sequence[str]) -> None:
     if problems:
         raise InvalidFieldsError(problems)

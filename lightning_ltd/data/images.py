@@ -29,6 +29,11 @@ def split_per_class(labels: torch.Tensor, val_every: int) -> tuple[torch.Tensor,
         members = (labels == label).nonzero().flatten()
         rank_in_class[members] = torch.arange(len(members))
     is_val = rank_in_class % val_every == 0
+    if bool(is_val.all()):  # every class too small to give one image to training
+        raise DataError(
+            f"val_every={val_every}: all {len(labels)} images go to validation (each class's 1st image, and every "
+            f"{val_every}th after it, is held out); give each class at least 2 images"
+        )
     return (~is_val).nonzero().flatten(), is_val.nonzero().flatten()
 
 

@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from lightning_ltd.data.text import resolve_text_files
 from lightning_ltd.data.tokens import FORMAT, META, VERSION
-from lightning_ltd.errors import DataError
+from lightning_ltd.errors import DataError, first_line
 
 PIECE_BYTES = 1 << 20
 BATCH_BYTES = 8 << 20  # text per encode call: enough runs to keep every core busy, bounded memory
@@ -165,7 +165,7 @@ def hf_encoder(path: str) -> Encoder:
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except Exception as err:  # transformers raises many kinds; the user needs the path and the first line
-        raise DataError(f"tokenizer={path!r}: does not load as a tokenizer: {str(err).splitlines()[0]}") from err
+        raise DataError(f"tokenizer={path!r}: does not load as a tokenizer: {first_line(err)}") from err
     if not getattr(tokenizer, "is_fast", False):
         raise DataError(f"tokenizer={path!r}: needs a fast (Rust) tokenizer, got {type(tokenizer).__name__}")
     names = {"eos": "eos_token_id", "pad": "pad_token_id", "cls": "cls_token_id", "sep": "sep_token_id"}

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from lightning_ltd.errors import DataError
+from lightning_ltd.errors import DataError, first_line
 
 SPECIALS = ("pad", "cls", "sep", "mask")
 PAD, CLS, SEP, MASK = 256, 257, 258, 259  # the byte vocabulary's specials, after the 256 bytes
@@ -91,8 +91,7 @@ class HFVocabulary(Vocabulary):
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         except Exception as err:  # a damaged tokenizer.json, a foreign config: many kinds
-            reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
-            raise DataError(f"tokenizer={path!r}: not a readable tokenizer folder ({reason})") from err
+            raise DataError(f"tokenizer={path!r}: not a readable tokenizer folder ({first_line(err, 160)})") from err
         t = self.tokenizer
         specials = {name: getattr(t, f"{name}_token_id") for name in SPECIALS}
         specials = {name: value for name, value in specials.items() if value is not None}

@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import nn
 
-from lightning_ltd.errors import is_number
+from lightning_ltd.errors import first_line, is_number
 from lightning_ltd.pretrained.io import PretrainedError
 
 
@@ -58,8 +58,7 @@ def load_hf_model(
                 path, config=config, local_files_only=True, **kwargs
             )
     except (OSError, ValueError, KeyError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise PretrainedError(f"pretrained={path!r}: {auto_class} cannot load it ({first_line[:200]})") from err
+        raise PretrainedError(f"pretrained={path!r}: {auto_class} cannot load it ({first_line(err)})") from err
     return model.float().train()  # from_pretrained returns eval mode, which would neither drop tokens nor dropout
 
 

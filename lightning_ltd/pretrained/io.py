@@ -8,13 +8,14 @@ path; key problems list every missing, unexpected and mis-shaped key at once.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from lightning_ltd.errors import InvalidFieldsError
+from lightning_ltd.checkpoint_layout import is_torch_file
+from lightning_ltd.errors import InvalidFieldsError, first_line
 from lightning_ltd.paths import file_inside
 
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -37,13 +38,24 @@ def load_weight_file(path: str | Path) -> dict[str, torch.Tensor]:
             from safetensors.torch import load_file
         except ImportError as err:
             raise PretrainedError(f"{path}: reading .safetensors needs: pip install safetensors") from err
-        return load_file(str(path))
-    state = torch.load(path, map_location="cpu", weights_only=True)
+        return _read(path, load_file, "a .safetensors file")
+    if not is_torch_file(path):
+        raise PretrainedError(f"pretrained={str(path)!r}: not a weight file (not a torch.save file)")
+    state = _read(path, lambda file: torch.load(file, map_location="cpu", weights_only=True), "a torch weight file")
     if isinstance(state, Mapping) and "state_dict" in state and isinstance(state["state_dict"], Mapping):
         state = state["state_dict"]
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise PretrainedError(f"pretrained={str(path)!r}: not a state dict of tensors")
     return dict(state)
+
+
+def _read(path: Path, reader: Callable[[str], Any], form: str) -> Any:
+    """``reader(path)``, its failure on bytes of another kind (text, truncated, foreign pickle) as
+    one line naming the file: the readers raise many exception types, with paragraphs of advice."""
+    try:
+        return reader(str(path))
+    except Exception as err:
+        raise PretrainedError(f"pretrained={str(path)!r}: not readable as {form} ({first_line(err, 160)})") from err
 
 
 def load_hf_directory(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
@@ -67,7 +79,7 @@ def load_hf_directory(path: str | Path) -> tuple[dict[str, Any], dict[str, torch
             return config, load_weight_file(root / name)
         index = root / f"{name}.index.json"
         if index.is_file():
-            shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+            shards = _index_shards(index)
             state: dict[str, torch.Tensor] = {}
             for shard in shards:
                 inside = file_inside(root, shard)
@@ -76,6 +88,18 @@ def load_hf_directory(path: str | Path) -> tuple[dict[str, Any], dict[str, torch
                 state.update(load_weight_file(inside))
             return config, state
     raise PretrainedError(f"pretrained={str(root)!r}: no {' or '.join(HF_WEIGHT_FILES)} (or their index)")
+
+
+def _index_shards(index: Path) -> list[str]:
+    """The shard file names a ``*.index.json`` lists (its ``weight_map`` values)."""
+    try:
+        weight_map = json.loads(index.read_text())["weight_map"]
+        shards = sorted(set(weight_map.values()))
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as err:
+        raise PretrainedError(f"pretrained={str(index)!r}: not a shard index (no weight_map of file names)") from err
+    if not shards or not all(isinstance(shard, str) for shard in shards):
+        raise PretrainedError(f"pretrained={str(index)!r}: its weight_map names no shard files")
+    return shards
 
 
 def save_hf_directory(path: str | Path, config: dict[str, Any], state: Mapping[str, torch.Tensor]) -> Path:
