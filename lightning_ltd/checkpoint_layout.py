@@ -43,6 +43,8 @@ class SavedRun:
     non_finite: str | None = None  # the first weight or optimizer state holding a NaN or inf
     missing: tuple[str, ...] = ()  # parts of a full training checkpoint it lacks (``RESUME_STATE``)
     moment_dtypes: dict[str, torch.dtype] = field(default_factory=dict)  # optimizer states but ``step`` (files)
+    optimizer_states: list[Any] | None = None  # a file's ``optimizer_states`` (memory-mapped); None: elsewhere
+    lr_scheduler_count: int = 0  # how many LR scheduler states it holds (a file's ``lr_schedulers``)
 
 
 def checkpoint_layout(path: Path) -> Layout | None:
@@ -102,10 +104,12 @@ def is_torch_file(path: Path) -> bool:
     with open(path, "rb") as file:
         return file.read(4).startswith(TORCH_FILE_STARTS)
 
-RESUME_STATE = ("loops", "optimizer_states")
+
+RESUME_STATE = ("loops", "optimizer_states", "lr_schedulers")
 """What an exact resume reads besides the weights: the loops' progress (the data position
-included) and the optimizer's moments. A ``save_weights_only`` checkpoint lacks both; DeepSpeed
-and sharded folders keep the optimizer in their own files."""
+included), the optimizer's moments and the LR schedulers' positions (Lightning writes the list
+even when it is empty). A ``save_weights_only`` checkpoint lacks all three; DeepSpeed and
+sharded folders keep the optimizer in their own files."""
 
 
 def _saved_run(layout: Layout, checkpoint: dict[str, Any], shapes: dict[str, tuple[int, ...]]) -> SavedRun:
@@ -131,6 +135,9 @@ def _read_file(path: Path) -> SavedRun:
     saved = _saved_run("file", checkpoint, {k: tuple(v.shape) for k, v in weights.items()})
     saved.weight_dtypes = {k: v.dtype for k, v in weights.items()}
     optimizers = checkpoint.get("optimizer_states") or []
+    saved.optimizer_states = optimizers if isinstance(optimizers, list) else [optimizers]
+    schedulers = checkpoint.get("lr_schedulers") or []
+    saved.lr_scheduler_count = len(schedulers) if isinstance(schedulers, list) else 1
     saved.non_finite = first_non_finite(weights) or first_non_finite(optimizers, "optimizer_states")
     saved.moment_dtypes = {
         f"optimizer_states[{i}].state[{param}].{name}": value.dtype

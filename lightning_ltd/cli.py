@@ -361,7 +361,14 @@ def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataMo
         strategy = strategy_kind(OmegaConf.select(cfg, "trainer.strategy", default="auto"))
         precision = OmegaConf.select(cfg, "trainer.precision", default="32-true")
         problems += resume_problems(
-            cfg.ckpt_path, module, data_source(datamodule), max_steps, strategy, fingerprint, precision
+            cfg.ckpt_path,
+            module,
+            data_source(datamodule),
+            max_steps,
+            strategy,
+            fingerprint,
+            precision,
+            scheduled_lr=lr_schedule is not None,
         )
     stop_if(problems)
     try:

@@ -8,8 +8,9 @@ from typing import Any
 import lightning as L
 import torch
 
-from lightning_ltd.checkpoint_layout import read_checkpoint
+from lightning_ltd.checkpoint_layout import RESUME_STATE, SavedRun, read_checkpoint
 from lightning_ltd.fingerprint import fingerprint_problems
+from lightning_ltd.optimizer_check import fresh_optimizers, optimizer_problems
 
 ARCHITECTURE_KEYS = (
     "vocab_size",
@@ -51,11 +52,13 @@ def resume_problems(
     strategy: str = "other",
     fingerprint: dict[str, Any] | None = None,
     precision: Any = "32-true",
+    scheduled_lr: bool = False,
 ) -> list[str]:
     """Everything about ``path`` that does not fit this run, each naming the key. ``strategy``:
     ``deepspeed``, ``fsdp`` or ``other`` (``strategy_kind``), which decides the layouts it loads;
     ``fingerprint``: this run's (``run_fingerprint``), compared with the checkpoint's;
-    ``precision``: the trainer's, which decides the dtype its weights are stored in."""
+    ``precision``: the trainer's, which decides the dtype its weights are stored in;
+    ``scheduled_lr``: the run's LR schedule adds one scheduler per optimizer (``callbacks.lr``)."""
     saved, reason = read_checkpoint(path)
     if saved is None:
         return [f"ckpt_path={path!r}: {reason}"]
@@ -68,7 +71,8 @@ def resume_problems(
             problems.append(f"model.{key}={ours!r} differs from the checkpoint's {theirs!r}")
     if saved.missing:
         problems.append(
-            f"it holds no {' and no '.join(saved.missing)} (a weights-only save?): an exact resume needs both; "
+            f"it holds no {_listed(saved.missing, 'or')} (a weights-only save?): an exact resume needs "
+            f"{_listed(RESUME_STATE, 'and')}; "
             "start from its weights with model.pretrained instead"
         )
     if not problems:
@@ -78,6 +82,7 @@ def resume_problems(
             _weight_problems(saved.weight_shapes, expected)
             or _dtype_problems(saved.weight_dtypes, expected, stored)
             or _moment_problems(saved.moment_dtypes, stored)
+            or _optimizer_problems(saved, module, scheduled_lr)
         )
     if saved.non_finite is not None:
         problems.append(f"{saved.non_finite} holds a NaN or inf: resume from an earlier checkpoint")
@@ -163,6 +168,22 @@ def _moment_problems(saved: dict[str, torch.dtype], floats: torch.dtype | None) 
         f"{len(cast)} optimizer state(s) are stored in another dtype than this run's, e.g. {first} is "
         f"{str(saved[first]).removeprefix('torch.')}, not {str(wanted).removeprefix('torch.')}"
     ]
+
+
+def _optimizer_problems(saved: SavedRun, module: L.LightningModule, scheduled_lr: bool) -> list[str]:
+    """The checkpoint's optimizer and LR-scheduler states against a fresh optimizer of the
+    module's (skipped for folder layouts, whose optimizer lives in the strategy's own files, and
+    for a ``configure_optimizers`` that needs a trainer)."""
+    fresh = fresh_optimizers(module) if saved.optimizer_states is not None else None
+    if fresh is None:
+        return []
+    optimizers, schedulers = fresh
+    schedulers += len(optimizers) if scheduled_lr else 0
+    return optimizer_problems(saved.optimizer_states or [], saved.lr_scheduler_count, optimizers, schedulers)
+
+
+def _listed(names: tuple[str, ...], last: str) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} {last} {names[-1]}"
 
 
 def _plain(value: Any) -> Any:

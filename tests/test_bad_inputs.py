@@ -127,8 +127,17 @@ CASES: list[tuple[list[str], str]] = [
         ["lr=layer_token_budget", "lr.total_layer_tokens=0", "lr.warmup_layer_tokens=null"],
         "lr.total_layer_tokens=0 must be a positive integer",
     ),
-    (["ckpt_path={weights_only_ckpt}"], "it holds no loops and no optimizer_states (a weights-only save?)"),
+    (["ckpt_path={weights_only_ckpt}"], "it holds no loops, optimizer_states or lr_schedulers (a weights-only save?)"),
     (["ckpt_path={int_moment_ckpt}"], "optimizer state(s) are stored in another dtype than this run's, e.g. "),
+    # the optimizer and scheduler states against a fresh optimizer of the run's (optimizer_check.py)
+    (["ckpt_path={no_schedulers_ckpt}"], "it holds 0 LR scheduler state(s), this run has 1"),
+    (["ckpt_path={lr_string_ckpt}"], "optimizer_states[0].param_groups[0].lr is 'fast', not a finite number"),
+    (["ckpt_path={negative_moment_ckpt}"], "optimizer_states[0].state[0].exp_avg_sq holds negative values"),
+    (
+        ["experiment=vit_digits", "data=imagefolder", "data.path={one_per_class_images}"],
+        "data.val_every=5: all 2 images go to validation",
+    ),
+    (["experiment=vit_finetune_tiny", "model.pretrained={notes}"], "not a weight file (not a torch.save file)"),
     (["data.tokenizer={broken_tokenizer}"], "data.tokenizer='{broken_tokenizer}': not a readable tokenizer folder"),
     # every argument of Lightning's classes has a range (settings.py), subclasses included
     (["+trainer.min_steps=-3"], "trainer.min_steps=-3 must be an integer >= 0, or null"),
@@ -263,6 +272,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         shutil.copytree(made["shards"], made[name])
         (made[name] / "meta.json").write_text(json.dumps({**meta, **change}))
 
+    made["one_per_class_images"] = root / "one_per_class_images"
+    for index, name in enumerate("ab"):
+        (made["one_per_class_images"] / name).mkdir(parents=True)
+        Image.new("L", (8, 8), color=60 * index).save(made["one_per_class_images"] / name / "0.png")
     made["images"] = root / "images"
     made["empty_class_images"] = root / "empty_class_images"
     for folder, classes in ((made["images"], ("a", "b")), (made["empty_class_images"], ("a", "b", "empty"))):
@@ -293,8 +306,45 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     torch.save({**checkpoint, "global_step": -5}, made["negative_step_ckpt"])
     made["weights_only_ckpt"] = root / "weights_only.ckpt"
     torch.save(
-        {k: v for k, v in checkpoint.items() if k not in ("loops", "optimizer_states")}, made["weights_only_ckpt"]
+        {k: v for k, v in checkpoint.items() if k not in ("loops", "optimizer_states", "lr_schedulers")},
+        made["weights_only_ckpt"],
     )
+    optimizer = checkpoint["optimizer_states"][0]
+    for name, damaged in (
+        ("no_schedulers_ckpt", {**checkpoint, "lr_schedulers": []}),  # Lightning's restore would restart the LR
+        (
+            "lr_string_ckpt",
+            {
+                **checkpoint,
+                "optimizer_states": [
+                    {
+                        **optimizer,
+                        "param_groups": [
+                            {**optimizer["param_groups"][0], "lr": "fast"},
+                            *optimizer["param_groups"][1:],
+                        ],
+                    }
+                ],
+            },
+        ),
+        (
+            "negative_moment_ckpt",
+            {
+                **checkpoint,
+                "optimizer_states": [
+                    {
+                        **optimizer,
+                        "state": {
+                            **optimizer["state"],
+                            0: {**optimizer["state"][0], "exp_avg_sq": -1 - optimizer["state"][0]["exp_avg_sq"]},
+                        },
+                    }
+                ],
+            },
+        ),
+    ):
+        made[name] = root / f"{name}.ckpt"
+        torch.save(damaged, made[name])
     moments = checkpoint["optimizer_states"][0]["state"][0]
     moments["exp_avg"] = moments["exp_avg"].to(torch.int64)  # zeros once cast back: a silent restart
     made["int_moment_ckpt"] = root / "int_moment.ckpt"

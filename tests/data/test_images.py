@@ -115,3 +115,18 @@ def test_an_image_too_large_to_decode_is_named_before_training(tmp_path):
             ImageFolderDataModule(str(root), image_size=8, batch_size=1).setup()
     finally:
         Image.MAX_IMAGE_PIXELS = saved
+
+
+@pytest.mark.parametrize("per_class, val_every", [(1, 5), (1, 2)])
+def test_a_folder_too_small_to_train_on_is_named(tmp_path, per_class, val_every):
+    """Every image goes to validation when no class has a second one: one DataError, not a
+    division by zero in the normalisation."""
+    make_folder(tmp_path / "images", per_class=per_class)
+    module = ImageFolderDataModule(path=str(tmp_path / "images"), val_every=val_every, batch_size=1)
+    with pytest.raises(DataError, match=f"val_every={val_every}: all 2 images go to validation"):
+        module.setup()
+
+
+def test_two_images_per_class_leave_one_to_train_on():
+    train, val = split_per_class(torch.tensor([0, 0, 1, 1]), 5)
+    assert train.tolist() == [1, 3] and val.tolist() == [0, 2]
