@@ -28,9 +28,10 @@ from lightning_ltd.errors import DataError, InvalidFieldsError, SettingWarning, 
 from lightning_ltd.fingerprint import RunFingerprint, content_fingerprint, run_fingerprint
 from lightning_ltd.ltd.schedule import mslg_keep
 from lightning_ltd.modules import RandomLTDModule
+from lightning_ltd.monitoring import monitored_metric_problems
 from lightning_ltd.resume import data_source, resume_problems, strategy_kind
 from lightning_ltd.run_lock import FolderInUseError, RunLock, hold, is_launching_rank, remove_partial_saves
-from lightning_ltd.schema import interpolation_source, type_problems, value_problems
+from lightning_ltd.schema import interpolation_source, resolved_class, type_problems, value_problems
 from lightning_ltd.settings import RunSettings
 
 
@@ -255,19 +256,38 @@ SERVED_BY = {
 }
 
 
+def objective_problems(datamodule: Any, module: Any) -> list[str]:
+    """The batches the data module (or its class) serves against those the module (or its
+    class) trains on; ``auto``: a data module that serves the module's."""
+    served, taken = getattr(datamodule, "produces", None), getattr(module, "objective", None)
+    if not isinstance(served, str) or served == "auto" or not isinstance(taken, str) or served == taken:
+        return []
+    return [
+        f"{_class_name(module)} trains on {taken} batches but {_class_name(datamodule)} serves {served} "
+        f"batches: use {SERVED_BY.get(taken, 'a data module that serves them')}"
+    ]
+
+
+def declared_objective_problems(cfg: DictConfig) -> list[str]:
+    """``objective_problems`` of the classes the model and data groups name: when building one
+    of them failed, the mismatch is still the first thing to fix (a masked-LM data module's
+    tokenizer check says nothing about a causal model)."""
+    classes = [resolved_class(str(OmegaConf.select(cfg, f"{key}._target_", default=""))) for key in ("data", "model")]
+    return objective_problems(*classes) if all(classes) else []
+
+
+def _class_name(instance_or_class: Any) -> str:
+    return (instance_or_class if isinstance(instance_or_class, type) else type(instance_or_class)).__name__
+
+
 def batch_problems(datamodule: Any, module: Any) -> list[str]:
     """The data module's batches (``produces``) against what the module trains on
     (``objective``), and an image's channels and size against the ViT's: a mismatch would fail
     at the first batch, after files are written."""
-    served, taken = getattr(datamodule, "produces", None), getattr(module, "objective", None)
-    if served in (None, "auto") or taken is None:
-        return []
-    if served != taken:
-        return [
-            f"{type(module).__name__} trains on {taken} batches but {type(datamodule).__name__} serves {served} "
-            f"batches: use {SERVED_BY.get(taken, 'a data module that serves them')}"
-        ]
-    problems = []
+    served = getattr(datamodule, "produces", None)
+    problems = objective_problems(datamodule, module)
+    if problems or served is None:
+        return problems
     hparams = getattr(module, "hparams", {})
     for data_key, model_key in (("channels", "in_channels"), ("image_size", "image_size")):
         ours, theirs = getattr(datamodule, data_key, None), hparams.get(model_key) if served == "images" else None
@@ -344,16 +364,21 @@ def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataMo
     scheduler = attempt("ltd", lr=lr_schedule)
     datamodule = attempt("data")
     module = attempt("model")
-    callbacks: list[Callback] = [scheduler]
-    for name, node in (cfg.get("callbacks") or {}).items():
-        if node is not None:  # callbacks.NAME=null switches a default callback off
-            callbacks.append(attempt(f"callbacks.{name}"))
+    named = {
+        name: attempt(f"callbacks.{name}")
+        for name, node in (cfg.get("callbacks") or {}).items()
+        if node is not None  # callbacks.NAME=null switches a default callback off
+    }
+    callbacks: list[Callback] = [scheduler, *named.values()]
     logger = attempt("logger") if cfg.get("logger") else False
+    if problems and (datamodule is None or module is None):
+        problems[:0] = declared_objective_problems(cfg)
     stop_if(problems)
     if hasattr(datamodule, "use_objective"):  # data that serves several objectives serves the module's
         datamodule.use_objective(getattr(module, "objective", "lm"))
     stop_if(batch_problems(datamodule, module))
     problems = keep_problems(scheduler, module, datamodule) + vocabulary_problems(datamodule, module)
+    problems += monitored_metric_problems(named, module)
     fingerprint = run_fingerprint(cfg, data_content(datamodule))
     callbacks.append(RunFingerprint(fingerprint))
     if cfg.get("ckpt_path") is not None:

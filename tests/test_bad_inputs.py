@@ -22,6 +22,7 @@ from PIL import Image
 
 from lightning_ltd.cli import EXIT_BAD_INPUT, train
 from lightning_ltd.data.prepare import prepare
+from lightning_ltd.pretrained.tiny import tiny_tokenizer
 from tests.conftest import QUICK, TINY, compose_train
 from tests.helpers.entry import launched
 
@@ -138,6 +139,26 @@ CASES: list[tuple[list[str], str]] = [
         "data.val_every=5: all 2 images go to validation",
     ),
     (["experiment=vit_finetune_tiny", "model.pretrained={notes}"], "not a weight file (not a torch.save file)"),
+    (["model=bert_small", "data=mlm", "data.min_len=1000"], "data.min_len=1000 is longer than any segment"),
+    # monitors and summary metrics against the metrics the module declares (monitoring.py)
+    (
+        ["+callbacks.model_checkpoint.monitor=val/nope", "callbacks.model_checkpoint.save_top_k=1"],
+        "callbacks.model_checkpoint.monitor: GPTModule logs no 'val/nope' (its validation metrics: val/loss, val/ppl)",
+    ),
+    (["+callbacks.summary.metrics=[val/loss,val_acc]"], "callbacks.summary.metrics: GPTModule logs no 'val_acc'"),
+    (
+        [
+            "experiment=bert_mlm",
+            "+callbacks.early_stop._target_=lightning.pytorch.callbacks.EarlyStopping",
+            "+callbacks.early_stop.monitor=val/ppl",
+        ],
+        "callbacks.early_stop.monitor: BERTModule logs no 'val/ppl' (its validation metrics: val/loss, val/mlm_acc)",
+    ),
+    (  # the mismatch comes first even when building the data module failed too
+        ["data=mlm", "data.tokenizer={plain_tokenizer}"],
+        "error: GPTModule trains on lm batches but MLMDataModule serves mlm batches: use data=text or data=tokens; "
+        "data.tokenizer=",
+    ),
     (["data.tokenizer={broken_tokenizer}"], "data.tokenizer='{broken_tokenizer}': not a readable tokenizer folder"),
     # every argument of Lightning's classes has a range (settings.py), subclasses included
     (["+trainer.min_steps=-3"], "trainer.min_steps=-3 must be an integer >= 0, or null"),
@@ -252,6 +273,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     made["broken_config"] = root / "pretrained"
     made["broken_config"].mkdir()
     (made["broken_config"] / "config.json").write_text("{ not json")
+    made["plain_tokenizer"] = root / "plain_tokenizer"
+    tiny_tokenizer(made["plain_tokenizer"])  # a BPE without [MASK] and the other masked-LM specials
     made["broken_tokenizer"] = root / "broken_tokenizer"
     made["broken_tokenizer"].mkdir()
     (made["broken_tokenizer"] / "tokenizer.json").write_text("{ not json")

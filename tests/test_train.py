@@ -210,14 +210,15 @@ def test_a_failed_file_operation_mid_run_is_one_line_naming_the_file(train_confi
             "error: lr.warmup_steps=3 is longer than lr.total_layer_tokens=1000: ",
         ),
         (
-            ["+callbacks.model_checkpoint.monitor=val/nope", "callbacks.model_checkpoint.save_top_k=1"],
-            "error: trainer: `ModelCheckpoint(monitor='val/nope')` could not find the monitored key",
+            ["+callbacks.model_checkpoint.monitor=train/nope", "callbacks.model_checkpoint.save_top_k=1"],
+            "error: trainer: `ModelCheckpoint(monitor='train/nope')` could not find the monitored key",
         ),
     ],
 )
 def test_a_setting_judged_only_once_the_run_started_is_one_line(train_config, capsys, overrides, message):
     """The LR schedule resolves against the run's shape at its first batch; Lightning looks a
-    checkpoint monitor up at the first save: what they refuse is one line, exit 2."""
+    checkpoint monitor of a training metric up at the first save (validation metrics are checked
+    at start, ``monitoring.py``): what they refuse is one line, exit 2."""
     from lightning_ltd.cli import EXIT_BAD_INPUT, run_command
 
     code = run_command(

@@ -14,6 +14,9 @@ from lightning_ltd.callbacks.schedule import RandomLTDScheduler
 from lightning_ltd.ltd import budget_saving, effective_tokens
 from lightning_ltd.schema import PositiveFloat, checked
 
+DEFAULT_METRICS = ("val/loss",)
+"""What the summary reports of a module that does not declare its ``validation_metrics``."""
+
 
 class RunSummary(Callback):
     """Collects ``summary`` (a dict of plain numbers) at the end of ``fit`` and prints it.
@@ -42,21 +45,25 @@ class RunSummary(Callback):
     ends with ``val/loss``.
 
     Args:
-        metrics: the validation metrics to report.
+        metrics: the validation metrics to report; None: those the module declares it logs
+            (``validation_metrics``), else ``val/loss``.
         baseline_tokens: the baseline's budget in (effective = data) tokens; None: no budget saving.
     """
 
     @checked
-    def __init__(
-        self, metrics: Sequence[str] = ("val/loss", "val/ppl"), baseline_tokens: PositiveFloat | None = None
-    ) -> None:
-        self.metrics = tuple(metrics)
+    def __init__(self, metrics: Sequence[str] | None = None, baseline_tokens: PositiveFloat | None = None) -> None:
+        self.requested_metrics = None if metrics is None else tuple(metrics)
+        self.metrics: tuple[str, ...] = self.requested_metrics or DEFAULT_METRICS
         self.baseline_tokens = baseline_tokens
         self.start_metrics: dict[str, float] = {}
         self.summary: dict[str, Any] = {}
         self._t0 = 0.0
         self._start_step = 0
         self._start_full_tokens = 0
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if self.requested_metrics is None:
+            self.metrics = tuple(getattr(pl_module, "validation_metrics", None) or DEFAULT_METRICS)
 
     def _read(self, trainer: L.Trainer) -> dict[str, float]:
         found = trainer.callback_metrics

@@ -181,6 +181,8 @@ class MLMDataModule(L.LightningDataModule):
         pad_to_multiple_of: PositiveInt = 8,
     ) -> None:
         super().__init__()
+        if min_len > block_size - 2:  # split_segments cuts at block_size - 2: no segment could be kept
+            raise DataError(f"min_len={min_len} is longer than any segment (block_size={block_size} less [CLS], [SEP])")
         if path is not None:
             resolve_text_files(path)  # a missing path fails at construction, with the other settings
         self.path = path

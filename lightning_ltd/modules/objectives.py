@@ -29,6 +29,7 @@ class NextTokenModule(RandomLTDModule):
     (token-weighted) and ``val/ppl``."""
 
     objective = "lm"  # the batches it trains on (data modules that serve several ask)
+    validation_metrics = ("val/loss", "val/ppl")  # what validation_step logs (monitors are checked against it)
 
     def add_metrics(self) -> None:
         """The validation metrics (call in ``__init__``)."""
@@ -61,6 +62,7 @@ class MaskedLMModule(RandomLTDModule):
     tokens) and ``val/mlm_acc``, the accuracy there."""
 
     objective = "mlm"  # the batches it trains on (data modules that serve several ask)
+    validation_metrics = ("val/loss", "val/mlm_acc")  # what validation_step logs (monitors are checked against it)
 
     def add_metrics(self, vocab_size: int) -> None:
         """The validation metrics (call in ``__init__``, sized from the built model)."""

@@ -33,6 +33,7 @@ class ViTModule(RandomLTDModule):
     """
 
     objective = "images"  # the batches it trains on (data modules that serve several ask)
+    validation_metrics = ("val/loss", "val/acc")  # what validation_step logs (monitors are checked against it)
 
     @checked
     def __init__(

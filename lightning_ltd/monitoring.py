@@ -1,0 +1,44 @@
+"""The metrics callbacks monitor, checked at start against those the module declares it logs.
+
+A ``ModelCheckpoint`` or ``EarlyStopping`` monitor that names a validation metric the module
+never logs fails at the first save, after steps are trained and metrics written; the run's
+summary would silently leave such a metric out. A module declares its validation metrics as
+``validation_metrics`` (our objectives and the ViT do); for one that does not, nothing is checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from lightning_ltd.callbacks.summary import RunSummary
+
+
+def monitored_metric_problems(callbacks: Mapping[str, Any], module: Any) -> list[str]:
+    """Each ``callbacks.<name>`` whose validation ``monitor`` (or summary ``metrics``) names a
+    metric ``module`` does not log, as one problem naming the key and the metrics it does log."""
+    logged = getattr(module, "validation_metrics", None)
+    if not logged:
+        return []
+    problems = []
+    for name, callback in callbacks.items():
+        for key, names in _watched(callback):
+            unknown = [metric for metric in names if metric not in logged]
+            if unknown:
+                problems.append(
+                    f"callbacks.{name}.{key}: {type(module).__name__} logs no {', '.join(map(repr, unknown))} "
+                    f"(its validation metrics: {', '.join(logged)})"
+                )
+    return problems
+
+
+def _watched(callback: Any) -> list[tuple[str, list[str]]]:
+    """(argument, validation metric names) that ``callback`` reads: a monitor that names a
+    validation metric (``val/...``, ``val_...``), a summary's explicit metrics."""
+    watched = []
+    monitor = getattr(callback, "monitor", None)
+    if isinstance(monitor, str) and monitor.startswith("val"):
+        watched.append(("monitor", [monitor]))
+    if isinstance(callback, RunSummary) and callback.requested_metrics is not None:
+        watched.append(("metrics", list(callback.requested_metrics)))
+    return watched
