@@ -201,7 +201,7 @@ def describe(hint: Any) -> str:
         limit = next((b for b in hint.__metadata__ if isinstance(b, (Bounds, Matches))), None)
         return describe(args[0]) if limit is None else limit.words(args[0])
     if origin in (typing.Union, types.UnionType):
-        members = [describe(member) for member in args if member is not type(None)]
+        members = [describe(member) for member in _merged_literals(args) if member is not type(None)]
         if type(None) in args and len(members) == 1 and members[0].startswith("one of"):
             return f"null or {members[0]}"
         return ", or ".join(members + (["null"] if type(None) in args else []))
@@ -220,6 +220,18 @@ def describe(hint: Any) -> str:
     if origin in (dict, Mapping) or hint in (dict, Mapping):
         return "a mapping"
     return getattr(hint, "__name__", str(hint))
+
+
+def _merged_literals(members: tuple[Any, ...]) -> list[Any]:
+    """A union's members with its ``Literal`` members as one, at the first one's place and
+    without repeats by spelling (Lightning's precision takes both ``16`` and ``"16"``)."""
+    literals = [member for member in members if typing.get_origin(member) is typing.Literal]
+    if len(literals) < 2:
+        return list(members)
+    choices = tuple(dict.fromkeys(str(choice) for member in literals for choice in typing.get_args(member)))
+    first = members.index(literals[0])
+    rest = [member for member in members if member not in literals]
+    return [*rest[:first], typing.Literal[choices], *rest[first:]]
 
 
 def plural(words: str) -> str:

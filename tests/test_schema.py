@@ -2,13 +2,13 @@
 
 import types
 import typing
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from lightning_ltd.cli import ConfigError, build
-from lightning_ltd.schema import HYDRA_KEYS, accepts, constructor_hints, type_problems
+from lightning_ltd.schema import HYDRA_KEYS, accepts, constructor_hints, describe, type_problems
 from lightning_ltd.settings import RunSettings
 from tests.conftest import CONF_DIR
 
@@ -188,3 +188,10 @@ def test_the_trainer_overlay_narrows_lightnings_annotations(train_config):
         with pytest.raises(ConfigError) as err:
             build(train_config(override))
         assert message in str(err.value), override
+
+
+def test_a_union_of_literals_reads_as_one_choice_without_repeats():
+    """Lightning's precision is ``Literal[64, 32, 16] | Literal["64", "32", "16", "bf16"] | ...``."""
+    hint = Literal[64, 32] | Literal["64", "32", "bf16"] | None
+    assert describe(hint) == "null or one of 64, 32, bf16"
+    assert describe(int | Literal["auto"] | Literal["all"]) == "an integer, or one of auto, all"
