@@ -3,7 +3,8 @@
 A ``ModelCheckpoint`` or ``EarlyStopping`` monitor that names a validation metric the module
 never logs fails at the first save, after steps are trained and metrics written; the run's
 summary would silently leave such a metric out. A module declares its validation metrics as
-``validation_metrics`` (our objectives and the ViT do); for one that does not, nothing is checked.
+``validation_metrics`` beside its ``validation_step`` (our objectives and the ViT do); for one
+that does not, nothing is checked.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from lightning_ltd.callbacks.summary import RunSummary
 def monitored_metric_problems(callbacks: Mapping[str, Any], module: Any) -> list[str]:
     """Each ``callbacks.<name>`` whose validation ``monitor`` (or summary ``metrics``) names a
     metric ``module`` does not log, as one problem naming the key and the metrics it does log."""
-    logged = getattr(module, "validation_metrics", None)
+    logged = declared_validation_metrics(module)
     if not logged:
         return []
     problems = []
@@ -30,6 +31,18 @@ def monitored_metric_problems(callbacks: Mapping[str, Any], module: Any) -> list
                     f"(its validation metrics: {', '.join(logged)})"
                 )
     return problems
+
+
+def declared_validation_metrics(module: Any) -> tuple[str, ...] | None:
+    """``module``'s ``validation_metrics``, if the class that declares them also defines the
+    ``validation_step`` that runs: a subclass that logs more in its own ``validation_step``
+    (``GPTWithAccuracy`` in the README) without declaring it gets no check, not a false refusal."""
+    mro = type(module).__mro__
+    declares = next((cls for cls in mro if "validation_metrics" in vars(cls)), None)
+    steps = next((cls for cls in mro if "validation_step" in vars(cls)), None)
+    if declares is None or steps is None or not issubclass(declares, steps):
+        return None
+    return tuple(module.validation_metrics)
 
 
 def _watched(callback: Any) -> list[tuple[str, list[str]]]:

@@ -57,3 +57,26 @@ def test_the_default_summary_reports_the_module_s_metrics():
     assert summary.metrics == ("val/loss", "val/mlm_acc")
     summary.setup(None, L.LightningModule(), "fit")
     assert summary.metrics == ("val/loss",)
+
+
+class GPTWithAccuracy(GPTModule):
+    """The README's subclass: its own ``validation_step`` logs ``val/top1`` beside the parent's."""
+
+    def validation_step(self, batch, batch_idx):
+        super().validation_step(batch, batch_idx)
+        self.log("val/top1", 0.5)
+
+
+class GPTDeclaringAccuracy(GPTWithAccuracy):
+    validation_metrics = ("val/loss", "val/ppl", "val/top1")
+
+
+def test_a_subclass_that_logs_more_is_checked_only_once_it_declares_it():
+    sizes = {"n_layer": 2, "n_embd": 32, "n_head": 2, "vocab_size": 64, "block_size": 16}
+    watched = {"best": ModelCheckpoint(monitor="val/top1")}
+    assert monitored_metric_problems(watched, GPTWithAccuracy(**sizes)) == []
+    assert monitored_metric_problems(watched, GPTDeclaringAccuracy(**sizes)) == []
+    assert monitored_metric_problems({"best": ModelCheckpoint(monitor="val/top5")}, GPTDeclaringAccuracy(**sizes))
+    summary = RunSummary()
+    summary.setup(None, GPTWithAccuracy(**sizes), "fit")  # reports what it finds of the parent's
+    assert summary.metrics == ("val/loss", "val/ppl")

@@ -63,7 +63,7 @@ class RunSummary(Callback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if self.requested_metrics is None:
-            self.metrics = tuple(getattr(pl_module, "validation_metrics", None) or DEFAULT_METRICS)
+            self.metrics = tuple(getattr(pl_module, "validation_metrics", None) or DEFAULT_METRICS)  # absent: skipped
 
     def _read(self, trainer: L.Trainer) -> dict[str, float]:
         found = trainer.callback_metrics
