@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import sys
 import typing
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -76,9 +78,23 @@ def instantiate_group(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
         stop_if(type_problems(node, key))
         if isinstance(cause, (ValueError, TypeError, MisconfigurationException)) and cause is not err:
             raise ConfigError(f"{key}: {first_line(cause, 1000)}") from err
+        if (too_large := out_of_memory(key, cause)) is not None:
+            raise too_large from err
         raise
     stop_if(type_problems(node, key))
     return instance
+
+
+def out_of_memory(key: str, err: BaseException) -> ConfigError | None:
+    """A failed allocation while building ``key`` as one line with the size it asked for; None:
+    ``err`` is not one. Sizes beyond the machine (``data.image_size=100000`` makes the ViT's
+    position table) fail in torch's allocator, whose message is a C++ assertion."""
+    text = str(err)
+    if not (isinstance(err, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in text):
+        return None
+    found = re.search(r"allocate (\d+) bytes", text)
+    requested = f"{int(found.group(1)) / 2**30:.1f} GiB at once" if found else "more than is free"
+    return ConfigError(f"{key}: does not fit in memory ({requested}): check its sizes")
 
 
 def cross_check(cfg: DictConfig) -> list[str]:
@@ -134,7 +150,38 @@ def run_setting_problems(cfg: DictConfig) -> list[str]:
     if isinstance(trainer, DictConfig) and "_target_" in trainer:
         problems += type_problems(trainer, "trainer")
     trainer = trainer or {}
-    return problems + accelerator_problems(trainer.get("accelerator")) + gpu_only_problems(cfg) + monitor_problems(cfg)
+    problems += accelerator_problems(trainer.get("accelerator")) + gpu_only_problems(cfg) + monitor_problems(cfg)
+    return problems or run_length_problems(cfg)  # the lengths are compared once each is of its type
+
+
+def run_length_problems(cfg: DictConfig) -> list[str]:
+    """Lengths that contradict each other, or a time limit of zero: Lightning lets the maximum
+    win and exits 0 having trained less than the minimum, or nothing."""
+    select = functools.partial(OmegaConf.select, cfg, default=None)
+    problems = []
+    for unit in ("steps", "epochs"):
+        low, high = select(f"trainer.min_{unit}"), select(f"trainer.max_{unit}")
+        if is_int(low) and is_int(high) and high >= 0 and low > high:
+            problems.append(f"trainer.min_{unit}={low} is more than trainer.max_{unit}={high}: the maximum stops first")
+    max_time = select("trainer.max_time")
+    if max_time is not None and duration_seconds(max_time) == 0:
+        problems.append(f"trainer.max_time={_plain_value(max_time)!r} stops the run before its first step")
+    return problems
+
+
+def duration_seconds(value: Any) -> float | None:
+    """``DD:HH:MM:SS`` or a ``{days, hours, minutes, seconds}`` mapping in seconds (None: neither)."""
+    if isinstance(value, str) and value.count(":") == 3 and value.replace(":", "").isdigit():
+        days, hours, minutes, seconds = map(int, value.split(":"))
+        return float(((days * 24 + hours) * 60 + minutes) * 60 + seconds)
+    if isinstance(value, Mapping):
+        scale = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1, "milliseconds": 1e-3}
+        return float(sum(scale.get(key, 0) * amount for key, amount in value.items() if is_number(amount)))
+    return None
+
+
+def _plain_value(value: Any) -> Any:
+    return OmegaConf.to_container(value) if isinstance(value, DictConfig) else value
 
 
 def gpu_only_problems(cfg: DictConfig) -> list[str]:
@@ -247,6 +294,18 @@ def vocabulary_problems(datamodule: L.LightningDataModule, module: L.LightningMo
         f"{where}the data's tokenizer has {data_vocab} tokens, more than model.vocab_size={model_vocab} "
         f"(set model.vocab_size={padded})"
     ]
+
+
+def length_problems(datamodule: L.LightningDataModule, module: L.LightningModule) -> list[str]:
+    """Sequences longer than the model's positions (a pretrained GPT-2's ``n_positions``) would
+    fail at the first batch, after the run folder is written."""
+    data_len, model_len = getattr(datamodule, "block_size", None), getattr(module, "max_seq_len", None)
+    if not is_int(data_len) or not is_int(model_len) or data_len <= model_len:
+        return []
+    hparams = getattr(module, "hparams", {})
+    source = hparams.get("pretrained") if isinstance(hparams, Mapping) else None
+    whose = f"model.pretrained={source!r}" if source else "the model"
+    return [f"data.block_size={data_len} is longer than the {model_len} positions of {whose}"]
 
 
 SERVED_BY = {
@@ -378,6 +437,7 @@ def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataMo
         datamodule.use_objective(getattr(module, "objective", "lm"))
     stop_if(batch_problems(datamodule, module))
     problems = keep_problems(scheduler, module, datamodule) + vocabulary_problems(datamodule, module)
+    problems += length_problems(datamodule, module)
     problems += monitored_metric_problems(named, module)
     fingerprint = run_fingerprint(cfg, data_content(datamodule))
     callbacks.append(RunFingerprint(fingerprint))
@@ -400,6 +460,10 @@ def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataMo
         datamodule.setup("fit")  # read the data now, so a bad path fails before training
     except InvalidFieldsError as err:
         raise ConfigError(err.prefixed("data")) from err
+    except (RuntimeError, MemoryError) as err:  # the digits upscaled to data.image_size=9000 are 582 GB
+        if (too_large := out_of_memory("data", err)) is None:
+            raise
+        raise too_large from err
     stop_if(class_problems(datamodule, module))
     for switch, kind in (("trainer.enable_progress_bar", ProgressBar), ("trainer.enable_model_summary", ModelSummary)):
         if OmegaConf.select(cfg, switch, default=True) is False:

@@ -37,6 +37,14 @@ def split_per_class(labels: torch.Tensor, val_every: int) -> tuple[torch.Tensor,
     return (~is_val).nonzero().flatten(), is_val.nonzero().flatten()
 
 
+def max_image_pixels() -> int:
+    """Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``): the size bound for the
+    images a folder holds and for the size they are resized to alike."""
+    from PIL import Image
+
+    return int(Image.MAX_IMAGE_PIXELS or 2**31)
+
+
 class ImageDataModule(L.LightningDataModule):
     """Shared split, normalisation and loaders; subclasses implement ``load``.
 
@@ -55,6 +63,8 @@ class ImageDataModule(L.LightningDataModule):
         self, image_size: PositiveInt = 32, batch_size: PositiveInt = 64, val_every: HoldOut = 5, seed: Seed = 0
     ) -> None:
         super().__init__()
+        if image_size**2 > max_image_pixels():
+            raise DataError(f"image_size={image_size} makes images of more than Pillow's {max_image_pixels():,} pixels")
         self.image_size = image_size
         self.batch_size = batch_size
         self.val_every = val_every

@@ -39,6 +39,7 @@ from tqdm import tqdm
 from lightning_ltd.data.text import resolve_text_files
 from lightning_ltd.data.tokens import FORMAT, META, VERSION
 from lightning_ltd.errors import DataError, first_line
+from lightning_ltd.pretrained.hf_models import quiet_transformers
 
 PIECE_BYTES = 1 << 20
 BATCH_BYTES = 8 << 20  # text per encode call: enough runs to keep every core busy, bounded memory
@@ -163,7 +164,8 @@ def hf_encoder(path: str) -> Encoder:
     if not Path(path).is_dir():
         raise DataError(f"tokenizer={path!r}: no such directory (expected bytes, bpe or a tokenizer folder)")
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        with quiet_transformers():  # its warnings about a folder it cannot load are not the error
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     except Exception as err:  # transformers raises many kinds; the user needs the path and the first line
         raise DataError(f"tokenizer={path!r}: does not load as a tokenizer: {first_line(err)}") from err
     if not getattr(tokenizer, "is_fast", False):

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from lightning_ltd.errors import DataError, first_line
+from lightning_ltd.pretrained.hf_models import quiet_transformers
 
 SPECIALS = ("pad", "cls", "sep", "mask")
 PAD, CLS, SEP, MASK = 256, 257, 258, 259  # the byte vocabulary's specials, after the 256 bytes
@@ -89,7 +90,8 @@ class HFVocabulary(Vocabulary):
                 "give a tokenizer folder, or null for bytes"
             )
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+            with quiet_transformers():  # its warnings about a folder it cannot load are not the error
+                self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         except Exception as err:  # a damaged tokenizer.json, a foreign config: many kinds
             raise DataError(f"tokenizer={path!r}: not a readable tokenizer folder ({first_line(err, 160)})") from err
         t = self.tokenizer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,16 +22,37 @@ def dropout_fields(config: Any) -> list[str]:
 
 @contextmanager
 def quiet_transformers() -> Iterator[None]:
-    """No per-shard progress bars while reading or writing a folder (one run, one console)."""
-    from transformers.utils import logging
+    """No per-shard progress bars while reading or writing a folder (one run, one console), and
+    transformers' log lines held back until the load succeeds: a folder it cannot load is our
+    one-line error, not that line after its warnings about the same folder."""
+    from transformers.utils import logging as hf_logging
 
-    was_enabled = logging.is_progress_bar_enabled()
-    logging.disable_progress_bar()
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    root = hf_logging.get_logger("transformers")
+    handlers, held = list(root.handlers), _HeldRecords()
+    root.handlers = [held]
     try:
         yield
+    except BaseException:
+        root.handlers = handlers
+        raise
+    else:
+        root.handlers = handlers
+        for record in held.records:
+            root.handle(record)
     finally:
         if was_enabled:
-            logging.enable_progress_bar()
+            hf_logging.enable_progress_bar()
+
+
+class _HeldRecords(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
 
 
 def load_hf_model(
@@ -49,11 +71,11 @@ def load_hf_model(
     if not (folder / "config.json").is_file():
         raise PretrainedError(f"pretrained={path!r}: no config.json")
     try:
-        config = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
-        for name in dropout_fields(config) if dropout is not None else []:
-            setattr(config, name, dropout)
-        kwargs = {} if attn_implementation is None else {"attn_implementation": attn_implementation}
         with quiet_transformers():
+            config = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
+            for name in dropout_fields(config) if dropout is not None else []:
+                setattr(config, name, dropout)
+            kwargs = {} if attn_implementation is None else {"attn_implementation": attn_implementation}
             model = getattr(transformers, auto_class).from_pretrained(
                 path, config=config, local_files_only=True, **kwargs
             )
