@@ -91,7 +91,55 @@ def _load(path: Path) -> dict[str, Any]:
     for key in ("hyper_parameters", "callbacks", "loops"):
         if loaded.get(key) is not None and not isinstance(loaded[key], dict):
             raise _NotACheckpoint(f"its {key} is a {type(loaded[key]).__name__}, not a mapping")
+    problem = nested_state_problem(loaded) or loop_step_problem(loaded)
+    if problem is not None:
+        raise _NotACheckpoint(problem)
     return loaded
+
+
+def nested_state_problem(checkpoint: dict[str, Any]) -> str | None:
+    """The first callback or loop state that is not a mapping (``loops['fit_loop']`` two levels
+    deep): Lightning's ``load_state_dict`` calls would fail on it with a traceback mid-restore."""
+    states = [(f"callbacks[{name!r}]", state) for name, state in (checkpoint.get("callbacks") or {}).items()]
+    for loop, state in (checkpoint.get("loops") or {}).items():
+        states.append((f"loops[{loop!r}]", state))
+        if isinstance(state, dict):
+            states += [(f"loops[{loop!r}][{part!r}]", value) for part, value in state.items()]
+    return next(
+        (
+            f"its {where} is a {type(state).__name__}, not a state mapping"
+            for where, state in states
+            if not isinstance(state, dict)
+        ),
+        None,
+    )
+
+
+LOOP_STEPS = (
+    ("epoch_loop.automatic_optimization.optim_progress", "optimizer", "step"),
+    ("epoch_loop.manual_optimization.optim_step_progress",),
+)
+"""Where the fit loop's state counts optimizer steps: Lightning restores ``global_step`` from
+these, not from the checkpoint's ``global_step`` entry (which our resume checks read)."""
+
+
+def loop_step_problem(checkpoint: dict[str, Any]) -> str | None:
+    """``global_step`` against the steps its fit loop's state counts: a mismatch is an edited or
+    damaged checkpoint, whose step-based checks (``trainer.max_steps``) would be judged wrongly."""
+    fit_loop = (checkpoint.get("loops") or {}).get("fit_loop")
+    if not isinstance(fit_loop, dict):
+        return None
+    counted = 0
+    for path in LOOP_STEPS:
+        node: Any = fit_loop.get(path[0])
+        for part in (*path[1:], "total", "completed"):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is None:
+            return None  # another Lightning's layout: nothing to compare
+        counted += int(node)
+    if counted != checkpoint["global_step"]:
+        return f"global_step={checkpoint['global_step']} disagrees with the {counted} optimizer steps its loops count"
+    return None
 
 
 TORCH_FILE_STARTS = (b"PK\x03\x04", b"\x80")
