@@ -22,7 +22,7 @@ from PIL import Image
 
 from lightning_ltd.cli import EXIT_BAD_INPUT, train
 from lightning_ltd.data.prepare import prepare
-from lightning_ltd.pretrained.tiny import tiny_tokenizer
+from lightning_ltd.pretrained.tiny import tiny_gpt2, tiny_tokenizer
 from tests.conftest import QUICK, TINY, compose_train
 from tests.helpers.entry import launched
 
@@ -140,6 +140,27 @@ CASES: list[tuple[list[str], str]] = [
     ),
     (["experiment=vit_finetune_tiny", "model.pretrained={notes}"], "not a weight file (not a torch.save file)"),
     (["model=bert_small", "data=mlm", "data.min_len=1000"], "data.min_len=1000 is longer than any segment"),
+    # lengths that contradict each other, sizes beyond the model or the machine (round 7)
+    (["+trainer.max_time=00:00:00:00"], "trainer.max_time='00:00:00:00' stops the run before its first step"),
+    (["+trainer.min_steps=100"], "trainer.min_steps=100 is more than trainer.max_steps=4: the maximum stops first"),
+    (["+trainer.min_epochs=3", "trainer.max_epochs=2"], "trainer.min_epochs=3 is more than trainer.max_epochs=2"),
+    (
+        ["experiment=gpt2_finetune_tiny", "model.pretrained={tiny_gpt2}", "data.block_size=256"],
+        "data.block_size=256 is longer than the 128 positions of model.pretrained='{tiny_gpt2}'",
+    ),
+    (
+        [
+            "experiment=vit_digits",
+            "data=imagefolder",
+            "data.path={images}",
+            "data.image_size=100000",
+            "model.image_size=32",
+        ],
+        "data.image_size=100000 makes images of more than Pillow's 89,478,485 pixels",
+    ),
+    (["ckpt_path={loops_string_ckpt}"], "its loops['fit_loop'] is a str, not a state mapping"),
+    (["ckpt_path={callback_string_ckpt}"], "its callbacks['RandomLTDScheduler'] is a str, not a state mapping"),
+    (["ckpt_path={step_ahead_ckpt}"], "global_step=6 disagrees with the 4 optimizer steps its loops count"),
     # monitors and summary metrics against the metrics the module declares (monitoring.py)
     (
         ["+callbacks.model_checkpoint.monitor=val/nope", "callbacks.model_checkpoint.save_top_k=1"],
@@ -273,6 +294,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     made["broken_config"] = root / "pretrained"
     made["broken_config"].mkdir()
     (made["broken_config"] / "config.json").write_text("{ not json")
+    made["tiny_gpt2"] = tiny_gpt2(root / "tiny_gpt2")  # 128 positions
     made["plain_tokenizer"] = root / "plain_tokenizer"
     tiny_tokenizer(made["plain_tokenizer"])  # a BPE without [MASK] and the other masked-LM specials
     made["broken_tokenizer"] = root / "broken_tokenizer"
@@ -335,6 +357,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     optimizer = checkpoint["optimizer_states"][0]
     for name, damaged in (
         ("no_schedulers_ckpt", {**checkpoint, "lr_schedulers": []}),  # Lightning's restore would restart the LR
+        ("loops_string_ckpt", {**checkpoint, "loops": {**checkpoint["loops"], "fit_loop": "not a state"}}),
+        ("callback_string_ckpt", {**checkpoint, "callbacks": {**checkpoint["callbacks"], "RandomLTDScheduler": "x"}}),
+        ("step_ahead_ckpt", {**checkpoint, "global_step": checkpoint["global_step"] + 2}),
         (
             "lr_string_ckpt",
             {

@@ -250,3 +250,21 @@ def test_a_cadence_longer_than_the_run_warns_in_one_line(train_config):
         build(
             train_config("trainer.max_steps=4", "trainer.val_check_interval=10", "+trainer.accumulate_grad_batches=3")
         )
+
+
+def test_an_allocation_beyond_the_machine_is_one_line_with_its_size():
+    """torch's CPU allocator reports a C++ assertion; a MemoryError has no size to report."""
+    from lightning_ltd.cli import out_of_memory
+
+    torch_message = RuntimeError(
+        "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to "
+        "allocate 160000000256 bytes. Error code 12 (Cannot allocate memory)"
+    )
+    assert (
+        str(out_of_memory("model", torch_message))
+        == "model: does not fit in memory (149.0 GiB at once): check its sizes"
+    )
+    assert (
+        str(out_of_memory("data", MemoryError())) == "data: does not fit in memory (more than is free): check its sizes"
+    )
+    assert out_of_memory("model", RuntimeError("mat1 and mat2 shapes cannot be multiplied")) is None
