@@ -413,6 +413,37 @@ HELD_OUT_5: list[tuple[str, list[str]]] = [
 ]
 """Round 7: written after round 6's fixes, run once before any fix of its own."""
 
+HELD_OUT_6: list[tuple[str, list[str]]] = [
+    ("range", ["data.path=[a.txt,b.txt]"]),
+    ("range", ["+trainer.enable_checkpointing=maybe"]),
+    ("range", ["ltd.min_keep=1e3"]),
+    ("range", ["lr=layer_token_budget", "lr.total_layer_tokens=1.5", "lr.warmup_steps=null"]),
+    ("nonsense", ["trainer=ddp_cpu", "trainer.devices=1000"]),
+    ("nonsense", ["+trainer.callbacks=[]"]),
+    ("nonsense", ["+trainer.logger=false"]),
+    ("nonsense", ["+trainer.enable_checkpointing=false"]),
+    ("nonsense", ["lr=layer_token_budget", "lr.total_layer_tokens=1", "lr.warmup_layer_tokens=null"]),
+    ("nonsense", ["data=tokens", "data.path={shards}", "data.block_size=100000"]),
+    ("paths", ["data.path=/dev/zero"]),
+    ("paths", ["data.path={fifo}"]),
+    ("paths", ["model.pretrained=/dev/null"]),
+    ("paths", ["ckpt_path=/dev/null"]),
+    ("paths", ["hydra.run.dir=''"]),
+    ("data", ["data=tokens", "data.path={shards_val_missing}"]),
+    ("data", ["data=tokens", "data.path={shards_vocab_zero}"]),
+    ("data", [*VIT, "data=imagefolder", "data.path={images_good}", "data.channels=3", "model.in_channels=1"]),
+    ("data", ["model=hf_masked_lm", "model.pretrained={tiny_hf_bert}", "data=mlm", "data.tokenizer={tokenizer}", *HF]),
+    ("checkpoint", ["ckpt_path={ckpt_tensor_pickle}"]),
+    ("checkpoint", ["ckpt_path={ckpt_fingerprint_string}"]),
+    ("checkpoint", ["ckpt_path={ckpt_ledger_negative}"]),
+    ("checkpoint", ["ckpt_path={ckpt_ledger_string}"]),
+    ("checkpoint", ["ckpt_path={ckpt_global_batch_other}"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "+trainer.accumulate_grad_batches=1"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "data.num_workers=1"]),
+]
+"""Round 8: written after round 7's fixes, run once before any fix of its own. The last two rows
+are valid (an unchanged default written out; a key a resume may change): their right outcome is exit 0."""
+
 
 def make_files(root: Path) -> dict[str, Path]:
     """The files the catalogue names: text, tokenizers, shards, images, checkpoints."""
@@ -456,6 +487,13 @@ def make_files(root: Path) -> dict[str, Path]:
         made[name] = root / name
         shutil.copytree(made["shards"], made[name])
     (made["shards_meta_list"] / "meta.json").write_text(json.dumps([meta]))
+    for name in ("shards_val_missing", "shards_vocab_zero"):
+        made[name] = root / name
+        shutil.copytree(made["shards"], made[name])
+    (made["shards_val_missing"] / meta["val"][0]["file"]).unlink()
+    (made["shards_vocab_zero"] / "meta.json").write_text(json.dumps({**meta, "vocab_size": 0}))
+    made["fifo"] = root / "fifo.txt"
+    os.mkfifo(made["fifo"])  # a reader blocks until a writer opens it: never, here
     floats = {**meta, "train": [{**meta["train"][0], "tokens": 1.5}]}
     (made["shards_tokens_float"] / "meta.json").write_text(json.dumps(floats))
     with open(made["shards_extra_bytes"] / "train-00000.bin", "ab") as grown:
@@ -575,6 +613,16 @@ def make_checkpoints(root: Path, made: dict[str, Path]) -> dict[str, Path]:
     damaged("ckpt_loops_string", lambda c: c["loops"].__setitem__("fit_loop", "not a loop state"))
     damaged("ckpt_scheduler_state_string", lambda c: c["callbacks"].__setitem__("RandomLTDScheduler", "not a state"))
     damaged("ckpt_step_ahead", lambda c: c.__setitem__("global_step", c["global_step"] + 2))
+
+    def ledger(value):
+        return lambda c: c["callbacks"]["RandomLTDScheduler"].__setitem__("layer_tokens", value)
+
+    damaged("ckpt_fingerprint_string", lambda c: c.__setitem__("run_fingerprint", "not a fingerprint"))
+    damaged("ckpt_ledger_negative", ledger(-100))
+    damaged("ckpt_ledger_string", ledger("lots"))
+    damaged("ckpt_global_batch_other", lambda c: c["callbacks"]["RandomLTDScheduler"].__setitem__("global_batch", 3))
+    checkpoints["ckpt_tensor_pickle"] = root / "tensor.ckpt"
+    torch.save(torch.zeros(3), checkpoints["ckpt_tensor_pickle"])
     for name, overrides in (
         ("ckpt_vit", VIT),
         ("ckpt_hf", [*LLAMA, "callbacks.model_checkpoint.every_n_train_steps=2"]),
@@ -605,9 +653,19 @@ def outcome(case: list[str], files: dict[str, Path], work: Path) -> dict[str, ob
     if any("ckpt" in item for item in case):
         base = [*base, "trainer.max_steps=8"]  # the checkpoints are at step 4
     started = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "train.py", *base, *overrides], cwd=ROOT, capture_output=True, text=True, timeout=600
-    )
+    try:
+        result = subprocess.run(
+            [sys.executable, "train.py", *base, *overrides], cwd=ROOT, capture_output=True, text=True, timeout=300
+        )
+    except subprocess.TimeoutExpired:
+        return {
+            "case": " ".join(case),
+            "verdict": "hang",
+            "exit": None,
+            "stderr_lines": 0,
+            "last_line": "",
+            "seconds": 300,
+        }
     err = result.stderr.strip().splitlines()
     wrote = [p.name for p in run_dir.rglob("*") if p.suffix in (".ckpt", ".csv")] if run_dir.exists() else []
     if result.returncode == 0:
@@ -633,11 +691,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--only", default="", help="run the cases whose text holds this")
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
-    parser.add_argument("--held-out", type=int, default=0, help="1 to 5: the rows of rounds 3 to 7")
+    parser.add_argument("--held-out", type=int, default=0, help="1 to 6: the rows of rounds 3 to 8")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bad_input_catalogue_"))
     files = make_files(work)
-    rows_of = (CATALOGUE, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4, HELD_OUT_5)[args.held_out]
+    rows_of = (CATALOGUE, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4, HELD_OUT_5, HELD_OUT_6)[args.held_out]
     cases = [(kind, case) for kind, case in rows_of if args.only in " ".join(case)]
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda item: {"class": item[0], **outcome(item[1], files, work)}, cases))

@@ -142,7 +142,7 @@ CASES: list[tuple[list[str], str]] = [
     (["model=bert_small", "data=mlm", "data.min_len=1000"], "data.min_len=1000 is longer than any segment"),
     # lengths that contradict each other, sizes beyond the model or the machine (round 7)
     (["+trainer.max_time=00:00:00:00"], "trainer.max_time='00:00:00:00' stops the run before its first step"),
-    (["+trainer.min_steps=100"], "trainer.min_steps=100 is more than trainer.max_steps=4: the maximum stops first"),
+    (["+trainer.min_steps=100"], "trainer.min_steps=100 is more than trainer.max_steps=30: the maximum stops first"),
     (["+trainer.min_epochs=3", "trainer.max_epochs=2"], "trainer.min_epochs=3 is more than trainer.max_epochs=2"),
     (
         ["experiment=gpt2_finetune_tiny", "model.pretrained={tiny_gpt2}", "data.block_size=256"],
