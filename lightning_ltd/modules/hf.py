@@ -23,6 +23,7 @@ from lightning_ltd.pretrained.hf_models import (
     quiet_transformers,
     save_tokenizer,
 )
+from lightning_ltd.pretrained.io import PretrainedError
 from lightning_ltd.schema import Fraction, NonNegativeFloat, PositiveFloat, Seed, checked
 
 
@@ -116,10 +117,30 @@ class HFCausalLMModule(HuggingFaceModel, NextTokenModule):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if sees_later_tokens(self.model, self.vocab_size):
+            raise PretrainedError(
+                f"pretrained={self.hparams.pretrained!r}: its {type(self.model).__name__} attends to later tokens, "
+                "so next-token training would read its own targets (an encoder: use model=hf_masked_lm)"
+            )
         self.add_metrics()
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=idx, use_cache=False).logits  # a training forward fills no KV cache
+
+
+def sees_later_tokens(model: nn.Module, vocab_size: int) -> bool:
+    """Whether the logits of the first two positions change with the tokens after them: a BERT
+    folder loads as ``BertLMHeadModel`` without ``is_decoder`` and attends both ways, with only a
+    warning from transformers. One eval-mode forward of two rows of four tokens decides."""
+    ids = torch.tensor([[0, 1, 2, 3], [0, 1, 3, 2]]) % vocab_size
+    was_training = model.training
+    model.eval()  # no dropout, every token kept
+    try:
+        with torch.no_grad():
+            logits = model(input_ids=ids, use_cache=False).logits.float()
+    finally:
+        model.train(was_training)
+    return not torch.allclose(logits[0, :2], logits[1, :2], rtol=1e-4, atol=1e-5)
 
 
 class HFMaskedLMModule(HuggingFaceModel, MaskedLMModule):

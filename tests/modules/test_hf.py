@@ -137,3 +137,17 @@ def test_bad_settings_are_one_line_naming_the_key(tmp_path, llama, overrides, me
     with pytest.raises(ConfigError) as err:
         build(compose_train(tmp_path, "model=hf_causal_lm", *SMALL, *overrides, tiny=False))
     assert message.replace("NOTOKENIZER", str(bare)) in str(err.value) and "\n" not in str(err.value)
+
+
+def test_an_encoder_folder_is_refused_as_a_causal_lm(tmp_path, hf_bert):
+    """transformers loads a BERT folder as ``BertLMHeadModel`` with a warning only; it attends both
+    ways, so next-token training would read its targets. With ``is_decoder`` it is causal and loads."""
+    from lightning_ltd.pretrained import PretrainedError
+
+    with pytest.raises(PretrainedError, match="its BertLMHeadModel attends to later tokens"):
+        HFCausalLMModule(pretrained=str(hf_bert))
+    decoder = tmp_path / "bert_decoder"
+    config = transformers.AutoConfig.from_pretrained(hf_bert)
+    config.is_decoder = True
+    transformers.BertLMHeadModel.from_pretrained(hf_bert, config=config).save_pretrained(decoder)
+    assert HFCausalLMModule(pretrained=str(decoder)).num_layers == 4
