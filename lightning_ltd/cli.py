@@ -186,7 +186,8 @@ def _plain_value(value: Any) -> Any:
 
 def gpu_only_problems(cfg: DictConfig) -> list[str]:
     """Settings that only a GPU honours, on a run that will be on the CPU: float16 mixed precision
-    (Lightning would run bf16-mixed instead) and CUDA-graph compile modes (nothing to capture)."""
+    (Lightning would run bf16-mixed instead), CUDA-graph compile modes (nothing to capture), and
+    more devices (processes) than the CPU has cores."""
     trainer = cfg.get("trainer") or {}
     accelerator = trainer.get("accelerator", "auto")
     if not (accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())):
@@ -201,6 +202,9 @@ def gpu_only_problems(cfg: DictConfig) -> list[str]:
         problems.append(
             f"model.compile_mode={mode!r} captures CUDA graphs and needs a GPU (on CPU: default or max-autotune)"
         )
+    devices, cores = trainer.get("devices"), os.cpu_count() or 1
+    if is_int(devices) and devices > cores:  # one process per device: 1000 of them exhaust the machine
+        problems.append(f"trainer.devices={devices} processes on the CPU, more than its {cores} cores")
     return problems
 
 

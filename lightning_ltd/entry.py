@@ -88,6 +88,9 @@ class FolderLock(Callback):
         folder = OmegaConf.select(config, "hydra.run.dir", default=None)
         if not isinstance(folder, str) or not is_launching_rank():
             return
+        if not folder.strip():  # Hydra would run in the current folder, a repository's root included
+            print(f"error: hydra.run.dir={folder!r} is empty: name the run's folder", file=sys.stderr)
+            sys.exit(EXIT_BAD_INPUT)
         try:
             hold(folder)
         except (FolderInUseError, OSError) as err:  # Hydra turns a callback's exception into a warning

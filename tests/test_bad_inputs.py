@@ -158,6 +158,7 @@ CASES: list[tuple[list[str], str]] = [
         ],
         "data.image_size=100000 makes images of more than Pillow's 89,478,485 pixels",
     ),
+    (["trainer=ddp_cpu", "trainer.devices=1000"], "trainer.devices=1000 processes on the CPU, more than its"),
     (["ckpt_path={loops_string_ckpt}"], "its loops['fit_loop'] is a str, not a state mapping"),
     (["ckpt_path={callback_string_ckpt}"], "its callbacks['RandomLTDScheduler'] is a str, not a state mapping"),
     (["ckpt_path={step_ahead_ckpt}"], "global_step=6 disagrees with the 4 optimizer steps its loops count"),

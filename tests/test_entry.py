@@ -68,6 +68,14 @@ def test_a_run_folder_that_cannot_be_created_is_one_line(monkeypatch, capsys):
     assert code == 2 and err == "error: hydra.run.dir='/proc/nope/run': cannot create it (No such file or directory)"
 
 
+@pytest.mark.parametrize("folder", ["''", "' '"])
+def test_an_empty_run_folder_is_refused_before_hydra_writes_into_the_current_one(monkeypatch, capsys, tmp_path, folder):
+    monkeypatch.chdir(tmp_path)
+    code, err = launched(monkeypatch, capsys, f"hydra.run.dir={folder}")
+    assert code == 2 and err == f"error: hydra.run.dir={folder} is empty: name the run's folder"
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.slow  # a whole (tiny) run
 def test_a_run_keeps_the_entry_points_lock_and_releases_it(monkeypatch, capsys, tmp_path):
     overrides = [o for o in TINY if not o.startswith("~")] + ["trainer.max_steps=2"]
