@@ -88,7 +88,7 @@ def _load(path: Path) -> dict[str, Any]:
     step = loaded["global_step"]
     if not isinstance(step, int) or isinstance(step, bool) or step < 0:
         raise _NotACheckpoint(f"global_step={step!r} in {path.name} is not a step count")
-    for key in ("hyper_parameters", "callbacks", "loops"):
+    for key in ("hyper_parameters", "callbacks", "loops", FINGERPRINT_KEY):
         if loaded.get(key) is not None and not isinstance(loaded[key], dict):
             raise _NotACheckpoint(f"its {key} is a {type(loaded[key]).__name__}, not a mapping")
     problem = nested_state_problem(loaded) or loop_step_problem(loaded)

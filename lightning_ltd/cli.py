@@ -151,7 +151,18 @@ def run_setting_problems(cfg: DictConfig) -> list[str]:
         problems += type_problems(trainer, "trainer")
     trainer = trainer or {}
     problems += accelerator_problems(trainer.get("accelerator")) + gpu_only_problems(cfg) + monitor_problems(cfg)
+    problems += [
+        f"trainer.{key} is set by {owner}, not in trainer" for key, owner in GROUP_OWNED.items() if key in trainer
+    ]
     return problems or run_length_problems(cfg)  # the lengths are compared once each is of its type
+
+
+GROUP_OWNED = {
+    "callbacks": "the callbacks group (+callbacks.NAME._target_=..., callbacks.NAME=null to drop one)",
+    "logger": "the logger group (logger=csv, or logger=null for none)",
+}
+"""``Trainer`` arguments ``train`` passes itself: one written into ``trainer`` would be replaced
+without a word (Hydra's ``instantiate`` lets the call's arguments win)."""
 
 
 def run_length_problems(cfg: DictConfig) -> list[str]:

@@ -98,6 +98,7 @@ def fingerprint_problems(saved: dict[str, Any] | None, current: dict[str, Any]) 
     written before fingerprints were recorded)."""
     if saved is None:
         return []
+    saved, current = with_trainer_defaults(saved), with_trainer_defaults(current)
     changed = [key for key in sorted(set(saved) | set(current)) if saved.get(key) != current.get(key)]
     if not changed:
         return []
@@ -106,6 +107,23 @@ def fingerprint_problems(saved: dict[str, Any] | None, current: dict[str, Any]) 
         f"this run differs from the checkpoint's in {listed} (a resume may change trainer.max_steps, logging, "
         f"checkpoint cadence, devices and {', '.join(MAY_CHANGE)}; start a new run to change the rest)"
     ]
+
+
+def with_trainer_defaults(fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """``fingerprint`` with each trainer key that was not written (None) at ``Trainer``'s default,
+    so that writing a default out (``+trainer.accumulate_grad_batches=1``) is no difference; the
+    checkpoints of earlier versions recorded None and compare the same way."""
+    import inspect
+
+    from lightning.pytorch import Trainer
+
+    defaults = inspect.signature(Trainer.__init__).parameters
+    filled = dict(fingerprint)
+    for key in TRAJECTORY:
+        name = key.removeprefix("trainer.")
+        if name != key and filled.get(key) is None and name in defaults:
+            filled[key] = _plain(defaults[name].default)
+    return filled
 
 
 class RunFingerprint(Callback):

@@ -90,6 +90,9 @@ def resume_problems(
         problems.append(
             f"trainer.max_steps={max_steps}: the checkpoint is already at step {saved.global_step}, nothing to train"
         )
+    from lightning_ltd.callbacks.schedule import RandomLTDScheduler  # it imports data_source from here
+
+    problems += RandomLTDScheduler.saved_state_problems(saved.callbacks.get(SCHEDULER_STATE, {}))
     saved_source = saved.callbacks.get(SCHEDULER_STATE, {}).get("data_source")
     compared_content = fingerprint is not None and saved.fingerprint is not None  # a path may move, content not
     if saved_source is not None and data_source is not None and saved_source != data_source and not compared_content:

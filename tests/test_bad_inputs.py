@@ -159,6 +159,11 @@ CASES: list[tuple[list[str], str]] = [
         "data.image_size=100000 makes images of more than Pillow's 89,478,485 pixels",
     ),
     (["trainer=ddp_cpu", "trainer.devices=1000"], "trainer.devices=1000 processes on the CPU, more than its"),
+    (["+trainer.callbacks=[]"], "trainer.callbacks is set by the callbacks group"),
+    (["+trainer.logger=false"], "trainer.logger is set by the logger group (logger=csv, or logger=null for none)"),
+    (["ckpt_path={fingerprint_string_ckpt}"], "its run_fingerprint is a str, not a mapping"),
+    (["ckpt_path={ledger_negative_ckpt}"], "its RandomLTDScheduler state has layer_tokens=-100, not a count"),
+    (["ckpt_path={ledger_overfull_ckpt}"], "its RandomLTDScheduler state keeps 5000 layer-tokens of 4096"),
     (["ckpt_path={loops_string_ckpt}"], "its loops['fit_loop'] is a str, not a state mapping"),
     (["ckpt_path={callback_string_ckpt}"], "its callbacks['RandomLTDScheduler'] is a str, not a state mapping"),
     (["ckpt_path={step_ahead_ckpt}"], "global_step=6 disagrees with the 4 optimizer steps its loops count"),
@@ -361,6 +366,31 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ("loops_string_ckpt", {**checkpoint, "loops": {**checkpoint["loops"], "fit_loop": "not a state"}}),
         ("callback_string_ckpt", {**checkpoint, "callbacks": {**checkpoint["callbacks"], "RandomLTDScheduler": "x"}}),
         ("step_ahead_ckpt", {**checkpoint, "global_step": checkpoint["global_step"] + 2}),
+        ("fingerprint_string_ckpt", {**checkpoint, "run_fingerprint": "not a fingerprint"}),
+        (
+            "ledger_negative_ckpt",
+            {
+                **checkpoint,
+                "callbacks": {
+                    **checkpoint["callbacks"],
+                    "RandomLTDScheduler": {**checkpoint["callbacks"]["RandomLTDScheduler"], "layer_tokens": -100},
+                },
+            },
+        ),
+        (
+            "ledger_overfull_ckpt",
+            {
+                **checkpoint,
+                "callbacks": {
+                    **checkpoint["callbacks"],
+                    "RandomLTDScheduler": {
+                        **checkpoint["callbacks"]["RandomLTDScheduler"],
+                        "layer_tokens": 5000,
+                        "full_layer_tokens": 4096,
+                    },
+                },
+            },
+        ),
         (
             "lr_string_ckpt",
             {

@@ -38,7 +38,7 @@ def resume(tmp_path, corpus, checkpoint, *overrides):
         pytest.param(["model.dropout=0.1"], "model.dropout: 0.0 -> 0.1", marks=pytest.mark.slow),
         (["seed=5"], "seed: 1234 -> 5"),
         pytest.param(
-            ["+trainer.accumulate_grad_batches=2"], "trainer.accumulate_grad_batches: None -> 2", marks=pytest.mark.slow
+            ["+trainer.accumulate_grad_batches=2"], "trainer.accumulate_grad_batches: 1 -> 2", marks=pytest.mark.slow
         ),
         (["model.dropout=0.1", "ltd.min_keep=16"], "ltd.min_keep: 8 -> 16, model.dropout: 0.0 -> 0.1"),
     ],
@@ -87,3 +87,14 @@ def test_a_folder_fingerprint_follows_names_sizes_and_sampled_bytes_not_the_loca
     assert content_fingerprint(tmp_path / "a") != content_fingerprint(tmp_path / "b")
     (tmp_path / "b" / "meta.json").write_text('{"x": 2}')
     assert content_fingerprint(tmp_path / "a") != content_fingerprint(tmp_path / "b")
+
+
+def test_a_trainer_default_written_out_is_no_difference():
+    """``+trainer.accumulate_grad_batches=1`` is Lightning's default: the same run as leaving it out
+    (checkpoints of earlier versions recorded None for it)."""
+    from lightning_ltd.fingerprint import fingerprint_problems
+
+    unset = {"trainer.accumulate_grad_batches": None, "model.lr": 0.1}
+    assert fingerprint_problems(unset, {**unset, "trainer.accumulate_grad_batches": 1}) == []
+    (problem,) = fingerprint_problems(unset, {**unset, "trainer.accumulate_grad_batches": 2})
+    assert "trainer.accumulate_grad_batches: 1 -> 2" in problem

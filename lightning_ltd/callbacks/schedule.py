@@ -11,7 +11,7 @@ from lightning_ltd.callbacks.budget import LayerTokenBudget
 from lightning_ltd.callbacks.ledger import LayerTokenLogger
 from lightning_ltd.callbacks.lr import ScheduledLR
 from lightning_ltd.callbacks.routing import RoutingDriver
-from lightning_ltd.errors import raise_if
+from lightning_ltd.errors import is_int, raise_if
 from lightning_ltd.ltd.ledger import LayerTokenLedger
 from lightning_ltd.ltd.lr import LRSchedule
 from lightning_ltd.resume import data_source
@@ -153,6 +153,22 @@ class RandomLTDScheduler(Callback):
 
     def state_dict(self) -> dict[str, Any]:
         return self.ledger.state_dict()
+
+    COUNTS = ("layer_tokens", "full_layer_tokens", "scheduled_step", "scheduled_layer_tokens", "global_batch")
+    """The saved state's counts (``on_save_checkpoint``): whole numbers >= 0."""
+
+    @classmethod
+    def saved_state_problems(cls, state: dict[str, Any]) -> list[str]:
+        """What of a checkpoint's saved state this callback could not resume from: a count that is
+        not a whole number >= 0 (``int("lots")`` would fail mid-restore, a negative total would
+        report a negative saving), or more layer-tokens kept than the sequences held."""
+        for key in cls.COUNTS:
+            if key in state and not (is_int(state[key]) and state[key] >= 0):
+                return [f"its {cls.__name__} state has {key}={state[key]!r}, not a count"]
+        kept, full = state.get("layer_tokens"), state.get("full_layer_tokens")
+        if is_int(kept) and is_int(full) and kept > full:
+            return [f"its {cls.__name__} state keeps {kept} layer-tokens of {full}: more than the sequences held"]
+        return []
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """The ledger's totals, and the scheduled layer-tokens the resumed run continues from."""
