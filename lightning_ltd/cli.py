@@ -25,7 +25,7 @@ from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf, open_dict
 
 from lightning_ltd.callbacks import NonFiniteLossError, RandomLTDScheduler, RunSummary, ValidateFirst
 from lightning_ltd.checkpoint import unwritable_folder
-from lightning_ltd.console import log_through_root, quiet_console
+from lightning_ltd.console import log_records_held, log_through_root, quiet_console
 from lightning_ltd.errors import DataError, InvalidFieldsError, SettingWarning, first_line, is_int, is_number
 from lightning_ltd.fingerprint import RunFingerprint, content_fingerprint, run_fingerprint
 from lightning_ltd.ltd.schedule import mslg_keep
@@ -404,6 +404,9 @@ def setting_problems(cfg: DictConfig) -> list[str]:
     return problems
 
 
+HELD_LOGGERS = ("", "transformers")  # the root (ours, Lightning's) and transformers' (it does not propagate)
+
+
 @contextmanager
 def warnings_held_until_checked() -> Iterator[None]:
     """Warnings raised while checking the settings appear only if the checks pass: a bad input's
@@ -417,7 +420,7 @@ def warnings_held_until_checked() -> Iterator[None]:
 def build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataModule, L.Trainer]:
     """Instantiate everything and read the data, checking every setting, path and checkpoint
     before any work starts (no validation pass, no file written): a bad one raises ``ConfigError``."""
-    with warnings_held_until_checked():
+    with warnings_held_until_checked(), log_records_held(*HELD_LOGGERS):
         return checked_build(cfg)
 
 

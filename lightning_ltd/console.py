@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from lightning_ltd.errors import SettingWarning
@@ -61,3 +63,47 @@ def quiet_console() -> None:
     for pattern in DROPPED_WARNINGS:
         warnings.filterwarnings("ignore", message=pattern)
     warnings.formatwarning = format_warning
+
+
+class _HeldRecords(logging.Handler):
+    """Keeps the records it is given, to be shown later or dropped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def log_records_held(*names: str) -> Iterator[None]:
+    """The records that reach these loggers' handlers (``""``: the root) are shown only once the
+    block succeeds: a library's notes about an input (transformers warns before it fails, or
+    before our own check refuses what it loaded) must not stand above the one error line.
+
+    Handlers a library adds inside the block (its first import configures it) are kept."""
+    loggers = [logging.getLogger(name or None) for name in names]
+    saved = [list(logger.handlers) for logger in loggers]
+    held = _HeldRecords()
+    for logger in loggers:
+        logger.handlers = [held]
+    succeeded = False
+    try:
+        yield
+        succeeded = True
+    finally:
+        for logger, handlers in zip(loggers, saved, strict=True):
+            added = [h for h in logger.handlers if h is not held and h not in handlers]
+            logger.handlers = [*handlers, *added]
+        if succeeded:
+            _replay(held.records, loggers)
+
+
+def _replay(records: list[logging.LogRecord], loggers: list[logging.Logger]) -> None:
+    """Each held record to the handlers of the first held logger on its way up (where it landed)."""
+    for record in records:
+        own = (lg for lg in loggers if record.name == lg.name or record.name.startswith(f"{lg.name}."))
+        for handler in next(own, logging.getLogger()).handlers:
+            if record.levelno >= handler.level:
+                handler.handle(record)

@@ -11,6 +11,7 @@ subset; this whole table is in the slow tier.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import warnings
@@ -22,10 +23,11 @@ from PIL import Image
 
 from lightning_ltd.cli import EXIT_BAD_INPUT, train
 from lightning_ltd.data.prepare import prepare
-from lightning_ltd.pretrained.tiny import tiny_gpt2, tiny_tokenizer
+from lightning_ltd.pretrained.tiny import tiny_gpt2, tiny_hf_bert, tiny_llama, tiny_tokenizer
 from tests.conftest import QUICK, TINY, compose_train
 from tests.helpers.entry import launched
 
+HF_DATA = ["data.block_size=32", "data.batch_size=2", "data.max_bytes=120000", "ltd.min_keep=8"]
 CASES: list[tuple[list[str], str]] = [
     # the run
     (["seed=abc"], "seed='abc' must be an integer"),
@@ -250,6 +252,9 @@ CASES: list[tuple[list[str], str]] = [
     (["experiment=vit_digits", "data.image_size=0"], "data.image_size=0"),
     (["experiment=vit_digits", "model.patch_size=5"], "must be divisible by patch_size=5"),
     (["experiment=gpt2_finetune_tiny"], "model.pretrained must be set"),
+    # a folder transformers warns about (after loading it, or before failing to): the warning is held
+    (["model=hf_causal_lm", "model.pretrained={tiny_hf_bert}", *HF_DATA], "BertLMHeadModel attends to later tokens"),
+    (["model=hf_causal_lm", "model.pretrained={llama_unknown_type}", *HF_DATA], "has model type `nope`"),
     # checkpoints to resume from
     (["ckpt_path=/nope.ckpt"], "ckpt_path='/nope.ckpt': no such checkpoint file"),
     (["ckpt_path={notes}"], "not a readable checkpoint (notes.txt is neither a torch.save zip nor a pickle)"),
@@ -301,6 +306,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     made["broken_config"].mkdir()
     (made["broken_config"] / "config.json").write_text("{ not json")
     made["tiny_gpt2"] = tiny_gpt2(root / "tiny_gpt2")  # 128 positions
+    made["tiny_hf_bert"] = tiny_hf_bert(root / "tiny_hf_bert")
+    made["llama_unknown_type"] = tiny_llama(root / "llama_unknown_type")
+    config = json.loads((made["llama_unknown_type"] / "config.json").read_text())
+    (made["llama_unknown_type"] / "config.json").write_text(json.dumps({**config, "model_type": "nope"}))
     made["plain_tokenizer"] = root / "plain_tokenizer"
     tiny_tokenizer(made["plain_tokenizer"])  # a BPE without [MASK] and the other masked-LM specials
     made["broken_tokenizer"] = root / "broken_tokenizer"
@@ -431,6 +440,15 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return made
 
 
+class LoggedRecords(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 def written_files(folder: Path) -> list[Path]:
     """Checkpoints and metrics under a run folder (Hydra's own config files are allowed)."""
     return [p for p in folder.rglob("*") if p.suffix in (".ckpt", ".csv") or p.name == "hparams.yaml"]
@@ -441,9 +459,15 @@ def written_files(folder: Path) -> list[Path]:
 def test_bad_input_stops_with_one_line_naming_it(files, tmp_path, capsys, monkeypatch, case, expected):
     """Through the entry point ``python train.py`` runs (Hydra's main, its callbacks, the task)."""
     run_dir = tmp_path / "run"
-    with warnings.catch_warnings(record=True) as shown:
-        code, err = launched(monkeypatch, capsys, *case_overrides(case, files), f"hydra.run.dir={run_dir}")
+    logged = LoggedRecords()  # transformers' handler writes to the stderr it found at import, not capsys'
+    logging.getLogger("transformers").addHandler(logged)
+    try:
+        with warnings.catch_warnings(record=True) as shown:
+            code, err = launched(monkeypatch, capsys, *case_overrides(case, files), f"hydra.run.dir={run_dir}")
+    finally:
+        logging.getLogger("transformers").removeHandler(logged)
     assert not shown, [str(w.message) for w in shown]  # a warning would be more lines on stderr
+    assert not logged.records, [r.getMessage() for r in logged.records]
     assert code == EXIT_BAD_INPUT, err
     assert len(err.splitlines()) == 1 and err.startswith("error: "), err
     assert expected.format(**{k: str(v) for k, v in files.items()}) in err, err

@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from lightning_ltd.callbacks import ParameterSummary
-from lightning_ltd.console import DropLines, format_warning
+from lightning_ltd.console import DropLines, format_warning, log_records_held
 from lightning_ltd.errors import SettingWarning
 from lightning_ltd.modules import GPTModule, base
 from tests.conftest import TINY, quiet_trainer
@@ -100,3 +100,32 @@ def test_compile_on_a_cpu_warns_that_it_pays_off_on_gpus(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error", SettingWarning)
         GPTModule(vocab_size=64, block_size=16, n_layer=3, n_head=2, n_embd=16)  # nothing without compile
+
+
+class Kept(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_log_records_are_held_until_the_block_succeeds_and_dropped_when_it_fails():
+    library, kept = logging.getLogger("some_library"), Kept()
+    library.addHandler(kept)
+    try:
+        with log_records_held("some_library"):
+            logging.getLogger("some_library.loader").warning("a note about the folder")
+            assert kept.messages == []  # held, not shown yet
+        assert kept.messages == ["a note about the folder"]
+        with pytest.raises(ValueError), log_records_held("some_library"):
+            logging.getLogger("some_library.loader").warning("a note about a folder it then refuses")
+            raise ValueError("the folder is bad")
+        assert kept.messages == ["a note about the folder"]  # dropped with the failure
+        added = Kept()
+        with log_records_held("some_library"):
+            library.addHandler(added)  # a library configuring itself on first import
+        assert added in library.handlers and kept in library.handlers
+    finally:
+        library.handlers = []

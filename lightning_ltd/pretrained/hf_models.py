@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 from torch import nn
 
+from lightning_ltd.console import log_records_held
 from lightning_ltd.errors import first_line, is_number
 from lightning_ltd.pretrained.io import PretrainedError
 
@@ -29,30 +29,13 @@ def quiet_transformers() -> Iterator[None]:
 
     was_enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
-    root = hf_logging.get_logger("transformers")
-    handlers, held = list(root.handlers), _HeldRecords()
-    root.handlers = [held]
+    hf_logging.get_logger("transformers")  # configured now, so its handler is the one held
     try:
-        yield
-    except BaseException:
-        root.handlers = handlers
-        raise
-    else:
-        root.handlers = handlers
-        for record in held.records:
-            root.handle(record)
+        with log_records_held("transformers"):
+            yield
     finally:
         if was_enabled:
             hf_logging.enable_progress_bar()
-
-
-class _HeldRecords(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
 
 
 def load_hf_model(
