@@ -28,7 +28,7 @@ from lightning_ltd.checkpoint import unwritable_folder
 from lightning_ltd.console import log_records_held, log_through_root, quiet_console
 from lightning_ltd.errors import DataError, InvalidFieldsError, SettingWarning, first_line, is_int, is_number
 from lightning_ltd.fingerprint import RunFingerprint, content_fingerprint, run_fingerprint
-from lightning_ltd.ltd.schedule import mslg_keep
+from lightning_ltd.ltd.schedule import layer_tokens_per_step, mslg_keep
 from lightning_ltd.modules import RandomLTDModule
 from lightning_ltd.monitoring import monitored_metric_problems
 from lightning_ltd.resume import data_source, resume_problems, strategy_kind
@@ -126,6 +126,25 @@ def keep_problems(scheduler: RandomLTDScheduler, module: RandomLTDModule, datamo
     sequence = min(module.max_seq_len, data_len) if isinstance(data_len, int) else module.max_seq_len
     reason = None if problems else never_drops(scheduler, sequence)
     return [f"{reason}: nothing is ever dropped (use ltd=off for that)"] if reason else problems
+
+
+def lr_schedule_problems(
+    lr_schedule: Any, scheduler: RandomLTDScheduler, module: Any, datamodule: Any, trainer: L.Trainer
+) -> list[str]:
+    """A schedule in layer-tokens that no step shape of this run could make sense of (a warmup in
+    steps longer than a total in layer-tokens), found now rather than at the first batch."""
+    rows = getattr(datamodule, "batch_size", None)
+    if not hasattr(lr_schedule, "certain_problems") or not isinstance(rows, int) or isinstance(rows, bool):
+        return []
+    data_len = getattr(datamodule, "block_size", None)
+    seq_len = min(module.max_seq_len, data_len) if isinstance(data_len, int) else module.max_seq_len
+    global_batch = rows * trainer.world_size * trainer.accumulate_grad_batches
+    n_dropping = len(module.ltd_layers()) if scheduler.enabled else 0
+    fewest = min(scheduler.min_keep, seq_len) if scheduler.enabled else None
+    bounds = tuple(
+        layer_tokens_per_step(global_batch, seq_len, keep, module.num_layers, n_dropping) for keep in (fewest, None)
+    )
+    return lr_schedule.certain_problems(bounds, module.num_layers)
 
 
 def never_drops(scheduler: RandomLTDScheduler, sequence: int) -> str | None:
@@ -487,6 +506,7 @@ def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataMo
         if OmegaConf.select(cfg, switch, default=True) is False:
             callbacks = [c for c in callbacks if not isinstance(c, kind)]  # the switch alone turns ours off
     trainer = instantiate_group(cfg, "trainer", callbacks=callbacks, logger=logger)
+    stop_if(lr_schedule_problems(lr_schedule, scheduler, module, datamodule, trainer))
     for message in cadence_warnings(cfg):
         warnings.warn(message, SettingWarning, stacklevel=2)
     return module, datamodule, trainer

@@ -205,9 +205,14 @@ def test_a_failed_file_operation_mid_run_is_one_line_naming_the_file(train_confi
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (
-            ["lr=layer_token_budget", "lr.warmup_layer_tokens=null", "lr.warmup_steps=3", "lr.total_layer_tokens=1000"],
-            "error: lr.warmup_steps=3 is longer than lr.total_layer_tokens=1000: ",
+        (  # 10 steps at the fewest kept tokens are 5,760 layer-tokens (not refused at start); the schedule's are 6,048
+            [
+                "lr=layer_token_budget",
+                "lr.warmup_layer_tokens=null",
+                "lr.warmup_steps=10",
+                "lr.total_layer_tokens=5760",
+            ],
+            "error: lr.warmup_steps=10 is longer than lr.total_layer_tokens=5760: 6,048 against 5,760",
         ),
         (
             ["+callbacks.model_checkpoint.monitor=train/nope", "callbacks.model_checkpoint.save_top_k=1"],
@@ -216,7 +221,8 @@ def test_a_failed_file_operation_mid_run_is_one_line_naming_the_file(train_confi
     ],
 )
 def test_a_setting_judged_only_once_the_run_started_is_one_line(train_config, capsys, overrides, message):
-    """The LR schedule resolves against the run's shape at its first batch; Lightning looks a
+    """The LR schedule resolves against the run's shape at its first batch (what no shape could
+    make sense of is refused at start: the table in ``test_bad_inputs.py``); Lightning looks a
     checkpoint monitor of a training metric up at the first save (validation metrics are checked
     at start, ``monitoring.py``): what they refuse is one line, exit 2."""
     from lightning_ltd.cli import EXIT_BAD_INPUT, run_command

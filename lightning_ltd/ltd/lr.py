@@ -219,15 +219,37 @@ class LayerTokenLR:
             self.warmup = self.warmup_tokens * shape.n_layer
         assert self.total is not None
         if self.warmup > self.total:
-            warmup = next(f"{k}={v}" for k, v in self._given("warmup").items() if v is not None)
-            total = next(f"{k}={v}" for k, v in self._given("total").items() if v is not None)
-            raise_if(
-                [
-                    f"lr.{warmup} is longer than lr.{total}: {self.warmup:,} against {self.total:,} "
-                    "layer-tokens in this run"
-                ]
-            )
+            raise_if([self._warmup_too_long(f"{self.warmup:,}", f"{self.total:,}")])
         self.resolved = True
+
+    def certain_problems(self, step_layer_tokens: tuple[int, int], n_layer: int) -> list[str]:
+        """What ``resolve`` would refuse for any run whose steps each consume between the two
+        bounds of layer-tokens: judged before the run starts, where its exact shape (the kept
+        lengths, the padded widths) is not known yet."""
+        low, high = step_layer_tokens
+        warmup_low = self._in_layer_tokens("warmup", low, n_layer)
+        total_high = self._in_layer_tokens("total", high, n_layer)
+        if warmup_low is None or total_high is None or warmup_low <= total_high:
+            return []
+        return [self._warmup_too_long(f"at least {warmup_low:,}", f"at most {total_high:,}")]
+
+    def _in_layer_tokens(self, kind: str, per_step: int, n_layer: int) -> int | None:
+        """The ``warmup`` or ``total`` as given, in layer-tokens at ``per_step`` (None: not given)."""
+        given = self._given(kind)
+        if (layer_tokens := given[f"{kind}_layer_tokens"]) is not None:
+            return layer_tokens
+        if (tokens := given[f"{kind}_tokens"]) is not None:
+            return tokens * n_layer
+        steps = given[f"{kind}_steps"]
+        return None if steps is None else steps * per_step
+
+    def _warmup_too_long(self, warmup_layer_tokens: str, total_layer_tokens: str) -> str:
+        warmup = next(f"{k}={v}" for k, v in self._given("warmup").items() if v is not None)
+        total = next(f"{k}={v}" for k, v in self._given("total").items() if v is not None)
+        return (
+            f"lr.{warmup} is longer than lr.{total}: {warmup_layer_tokens} against {total_layer_tokens} "
+            "layer-tokens in this run"
+        )
 
     def _given(self, kind: str) -> dict[str, int | None]:
         """The ``total_*`` or ``warmup_*`` keys as given."""

@@ -100,3 +100,25 @@ def test_step_lr_is_the_same_curve_in_steps():
     assert [schedule.lr(t, BASE) for t in (0, 5, 10, 55, 100)] == pytest.approx(
         [0, BASE / 2, BASE, MIN + (BASE - MIN) / 2, MIN]
     )
+
+
+def test_certain_problems_refuse_only_what_resolve_would_refuse():
+    """Judged at start from per-step bounds (fewest kept tokens, none dropped): every refusal is
+    one that ``resolve`` makes for the real schedule, and the plain mistake is caught."""
+    low, high = layer_tokens_per_step(8, 64, 16, 6, 4), layer_tokens_per_step(8, 64, None, 6, 4)
+    refused = 0
+    for warmup in ({"warmup_steps": s} for s in (0, 1, 3, 9)):
+        for total in [{"total_layer_tokens": n} for n in (1, low, 2 * low, 5 * high)] + [{"total_tokens": 1000}]:
+            schedule = LayerTokenLR(**warmup, **total)
+            problems = schedule.certain_problems((low, high), n_layer=6)
+            if problems:
+                refused += 1
+                with pytest.raises(InvalidFieldsError, match="is longer than"):
+                    LayerTokenLR(**warmup, **total).resolve(ScheduledLayerTokens(shape()))
+    assert refused >= 4
+    assert LayerTokenLR(total_layer_tokens=1, warmup_steps=1).certain_problems((low, high), 6) == [
+        f"lr.warmup_steps=1 is longer than lr.total_layer_tokens=1: at least {low:,} against at most 1 "
+        "layer-tokens in this run"
+    ]
+    assert LayerTokenLR(total_steps=5, warmup_tokens=10**9).certain_problems((low, high), 6)  # tokens > any 5 steps
+    assert not LayerTokenLR(total_steps=5, warmup_steps=9).certain_problems((low, high), 6)  # capped, as resolve does
