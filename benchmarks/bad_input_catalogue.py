@@ -449,7 +449,7 @@ HELD_OUT_7: list[tuple[str, list[str]]] = [  # round 9; "valid" rows are right w
     ("range", ["data.batch_size=-1"]),
     ("range", ["ltd.max_keep=abc"]),
     ("range", ["trainer.val_check_interval=1e9"]),
-    ("range", ["+trainer.max_time={days:-1}"]),
+    ("range", ["+trainer.max_time={{days:-1}}"]),
     ("range", ["model.vocab_size=0"]),
     ("range", ["lr=step_cosine", "lr.decay=exp"]),
     ("range", ["trainer.devices=[0]"]),
