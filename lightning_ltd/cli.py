@@ -23,6 +23,7 @@ from lightning.pytorch.callbacks import Callback, ModelSummary, ProgressBar
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf, open_dict
 
+from lightning_ltd import machine
 from lightning_ltd.callbacks import NonFiniteLossError, RandomLTDScheduler, RunSummary, ValidateFirst
 from lightning_ltd.checkpoint import unwritable_folder
 from lightning_ltd.console import log_records_held, log_through_root, quiet_console
@@ -170,6 +171,7 @@ def run_setting_problems(cfg: DictConfig) -> list[str]:
         problems += type_problems(trainer, "trainer")
     trainer = trainer or {}
     problems += accelerator_problems(trainer.get("accelerator")) + gpu_only_problems(cfg) + monitor_problems(cfg)
+    problems += worker_problems(cfg)
     problems += [
         f"trainer.{key} is set by {owner}, not in trainer" for key, owner in GROUP_OWNED.items() if key in trainer
     ]
@@ -232,10 +234,27 @@ def gpu_only_problems(cfg: DictConfig) -> list[str]:
         problems.append(
             f"model.compile_mode={mode!r} captures CUDA graphs and needs a GPU (on CPU: default or max-autotune)"
         )
-    devices, cores = trainer.get("devices"), os.cpu_count() or 1
-    if is_int(devices) and devices > cores:  # one process per device: 1000 of them exhaust the machine
-        problems.append(f"trainer.devices={devices} processes on the CPU, more than its {cores} cores")
+    devices = trainer.get("devices")
+    if is_int(devices) and devices > machine.cores():  # one process per device: 1000 of them exhaust the machine
+        problems.append(f"trainer.devices={devices} processes on the CPU, more than its {machine.cores()} cores")
     return problems
+
+
+def worker_problems(cfg: DictConfig) -> list[str]:
+    """Loader workers that cannot fit in this machine's free memory: each is a fork of this
+    process on every local rank, and PyTorch only warns before starting them all."""
+    workers = OmegaConf.select(cfg, "data.num_workers", default=None)
+    devices = OmegaConf.select(cfg, "trainer.devices", default=None)
+    free, each = machine.available_memory(), machine.process_memory()
+    if not is_int(workers) or workers <= 0 or free is None or each is None:
+        return []
+    processes = workers * (devices if is_int(devices) and devices > 0 else 1)
+    if processes * each <= free:
+        return []
+    return [
+        f"data.num_workers={workers}: {processes} loader processes of about {machine.gib(each)} each "
+        f"need {machine.gib(processes * each)}, more than the {machine.gib(free)} free on this machine"
+    ]
 
 
 CUDA_GRAPH_MODES = ("reduce-overhead",)

@@ -252,6 +252,7 @@ CASES: list[tuple[list[str], str]] = [
     (["experiment=vit_digits", "data.image_size=0"], "data.image_size=0"),
     (["experiment=vit_digits", "model.patch_size=5"], "must be divisible by patch_size=5"),
     (["experiment=gpt2_finetune_tiny"], "model.pretrained must be set"),
+    (["data.num_workers=100000"], "data.num_workers=100000: 100000 loader processes of about"),  # an OOM, not a run
     (  # a warmup step consumes at least 576 layer-tokens in the tiny run: refused before it starts
         ["lr=layer_token_budget", "lr.warmup_layer_tokens=null", "lr.warmup_steps=3", "lr.total_layer_tokens=1000"],
         "lr.warmup_steps=3 is longer than lr.total_layer_tokens=1000: at least 1,728 against at most 1,000",
