@@ -85,9 +85,12 @@ def _load(path: Path) -> dict[str, Any]:
     loaded = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     if not isinstance(loaded, dict) or "global_step" not in loaded:
         raise _NotACheckpoint(f"not a Lightning checkpoint ({path.name} has no global_step)")
-    step = loaded["global_step"]
-    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
-        raise _NotACheckpoint(f"global_step={step!r} in {path.name} is not a step count")
+    for key, words in COUNTERS:
+        value = loaded.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise _NotACheckpoint(f"{key}={value!r} in {path.name} is not {words}")
+    if (unreadable := version_problem(loaded.get(VERSION_KEY), path.name)) is not None:
+        raise _NotACheckpoint(unreadable)
     for key in ("hyper_parameters", "callbacks", "loops", FINGERPRINT_KEY):
         if loaded.get(key) is not None and not isinstance(loaded[key], dict):
             raise _NotACheckpoint(f"its {key} is a {type(loaded[key]).__name__}, not a mapping")
@@ -95,6 +98,28 @@ def _load(path: Path) -> dict[str, Any]:
     if problem is not None:
         raise _NotACheckpoint(problem)
     return loaded
+
+
+COUNTERS = (("global_step", "a step count"), ("epoch", "an epoch count"))
+"""Whole counts Lightning restores its loops from (``epoch="x"`` would be taken as it is)."""
+
+VERSION_KEY = "pytorch-lightning_version"
+OLDEST_VERSION = "1.0.0"
+"""Lightning's migrations read the version (and fail on a missing or unparseable one with a
+traceback); checkpoints from before 1.0 have another layout than the one checked here."""
+
+
+def version_problem(version: Any, name: str) -> str | None:
+    """Why the checkpoint ``name``'s Lightning version cannot be migrated from (None: it can)."""
+    from packaging.version import InvalidVersion, Version
+
+    if version is None:
+        return f"no {VERSION_KEY} in {name} (not saved by Lightning's Trainer)"
+    try:
+        too_old = Version(str(version)) < Version(OLDEST_VERSION)
+    except InvalidVersion:
+        return f"{VERSION_KEY}={version!r} in {name} is not a version"
+    return f"{VERSION_KEY}={version!r} in {name} is older than Lightning {OLDEST_VERSION}" if too_old else None
 
 
 def nested_state_problem(checkpoint: dict[str, Any]) -> str | None:

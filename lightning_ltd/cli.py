@@ -29,11 +29,19 @@ from lightning_ltd.checkpoint import unwritable_folder
 from lightning_ltd.console import log_records_held, log_through_root, quiet_console
 from lightning_ltd.errors import DataError, InvalidFieldsError, SettingWarning, first_line, is_int, is_number
 from lightning_ltd.fingerprint import RunFingerprint, content_fingerprint, run_fingerprint
+from lightning_ltd.groups import import_problem, kind_problem
 from lightning_ltd.ltd.schedule import layer_tokens_per_step, mslg_keep
 from lightning_ltd.modules import RandomLTDModule
-from lightning_ltd.monitoring import monitored_metric_problems
+from lightning_ltd.monitoring import monitored_metric_problems, unvalidated_metric_problems
 from lightning_ltd.resume import data_source, resume_problems, strategy_kind
-from lightning_ltd.run_lock import FolderInUseError, RunLock, hold, is_launching_rank, remove_partial_saves
+from lightning_ltd.run_lock import (
+    FolderInUseError,
+    RunLock,
+    earlier_run_problem,
+    hold,
+    is_launching_rank,
+    remove_partial_saves,
+)
 from lightning_ltd.schema import interpolation_source, resolved_class, type_problems, value_problems
 from lightning_ltd.settings import RunSettings
 
@@ -77,12 +85,16 @@ def instantiate_group(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
         if isinstance(cause, InvalidFieldsError):
             raise ConfigError(with_sources(cause.prefixed(key), node, key)) from err
         stop_if(type_problems(node, key))
+        if (unimportable := import_problem(key, err, cfg)) is not None:
+            raise ConfigError(unimportable) from err
         if isinstance(cause, (ValueError, TypeError, MisconfigurationException)) and cause is not err:
             raise ConfigError(f"{key}: {first_line(cause, 1000)}") from err
         if (too_large := out_of_memory(key, cause)) is not None:
             raise too_large from err
         raise
     stop_if(type_problems(node, key))
+    if (wrong_kind := kind_problem(key, instance)) is not None:
+        raise ConfigError(wrong_kind)
     return instance
 
 
@@ -170,7 +182,7 @@ def run_setting_problems(cfg: DictConfig) -> list[str]:
     if isinstance(trainer, DictConfig) and "_target_" in trainer:
         problems += type_problems(trainer, "trainer")
     trainer = trainer or {}
-    problems += accelerator_problems(trainer.get("accelerator")) + gpu_only_problems(cfg) + monitor_problems(cfg)
+    problems += accelerator_problems(trainer.get("accelerator")) + gpu_only_problems(cfg)
     problems += worker_problems(cfg)
     problems += [
         f"trainer.{key} is set by {owner}, not in trainer" for key, owner in GROUP_OWNED.items() if key in trainer
@@ -207,9 +219,13 @@ def duration_seconds(value: Any) -> float | None:
         days, hours, minutes, seconds = map(int, value.split(":"))
         return float(((days * 24 + hours) * 60 + minutes) * 60 + seconds)
     if isinstance(value, Mapping):
-        scale = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1, "milliseconds": 1e-3}
-        return float(sum(scale.get(key, 0) * amount for key, amount in value.items() if is_number(amount)))
+        return float(sum(DURATION_UNITS.get(key, 0) * amount for key, amount in value.items() if is_number(amount)))
     return None
+
+
+DURATION_UNITS = {"weeks": 604800, "days": 86400, "hours": 3600, "minutes": 60, "seconds": 1}
+DURATION_UNITS |= {"milliseconds": 1e-3, "microseconds": 1e-6}
+"""Seconds per unit of ``datetime.timedelta``'s arguments."""
 
 
 def _plain_value(value: Any) -> Any:
@@ -262,16 +278,10 @@ CUDA_GRAPH_MODES = ("reduce-overhead",)
 (``max-autotune`` still autotunes CPU kernels, so it stays allowed)."""
 
 
-def monitor_problems(cfg: DictConfig) -> list[str]:
-    """A checkpoint monitor on a validation metric, with validation switched off, never saves."""
-    monitor = OmegaConf.select(cfg, "callbacks.model_checkpoint.monitor", default=None)
-    no_validation = OmegaConf.select(cfg, "trainer.limit_val_batches", default=None) == 0
-    if isinstance(monitor, str) and monitor.startswith("val") and no_validation:
-        return [
-            f"callbacks.model_checkpoint.monitor={monitor!r} is a validation metric, but trainer.limit_val_batches=0 "
-            "switches validation off"
-        ]
-    return []
+def validation_switch(cfg: DictConfig) -> str | None:
+    """The setting that switches validation off (None: validation runs)."""
+    limit = OmegaConf.select(cfg, "trainer.limit_val_batches", default=None)
+    return f"trainer.limit_val_batches={limit}" if is_number(limit) and limit == 0 else None
 
 
 def accelerator_problems(name: Any) -> list[str]:
@@ -494,7 +504,7 @@ def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataMo
     stop_if(batch_problems(datamodule, module))
     problems = keep_problems(scheduler, module, datamodule) + vocabulary_problems(datamodule, module)
     problems += length_problems(datamodule, module)
-    problems += monitored_metric_problems(named, module)
+    problems += monitored_metric_problems(named, module) + unvalidated_metric_problems(named, validation_switch(cfg))
     fingerprint = run_fingerprint(cfg, data_content(datamodule))
     callbacks.append(RunFingerprint(fingerprint))
     if cfg.get("ckpt_path") is not None:
@@ -650,6 +660,9 @@ def hold_output_dir(cfg: DictConfig) -> RunLock | None:
         lock = hold(folder)
     except FolderInUseError as err:
         raise ConfigError(f"paths.output_dir={folder!r}: {err}") from err
+    if (earlier := earlier_run_problem(folder, cfg.get("ckpt_path") is not None)) is not None:
+        lock.release()
+        raise ConfigError(f"paths.output_dir={folder!r} {earlier}")
     checkpoints = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath", default=None)
     if isinstance(checkpoints, str):
         remove_partial_saves(checkpoints)

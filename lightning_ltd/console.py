@@ -23,6 +23,7 @@ DROPPED_LOG_LINES = (
 DROPPED_WARNINGS = (
     r".*isinstance\(treespec, LeafSpec\)",  # Lightning's own use of a torch deprecation, once per rank
     r"The dirpath has changed from",  # a resume writes into its own run folder, by design
+    r"Precision (bf)?16-mixed is not supported by the model summary",  # mixed keeps fp32 weights: 32 bits is right
 )
 LIGHTNING_INFO_LOGGER = "lightning.pytorch.utilities.rank_zero"  # where rank_zero_info records are made
 PYTHON_FORMAT = warnings.formatwarning  # how every other warning is shown
@@ -77,12 +78,13 @@ class _HeldRecords(logging.Handler):
 
 
 @contextmanager
-def log_records_held(*names: str) -> Iterator[None]:
+def log_records_held(*names: str) -> Iterator[list[logging.LogRecord]]:
     """The records that reach these loggers' handlers (``""``: the root) are shown only once the
     block succeeds: a library's notes about an input (transformers warns before it fails, or
     before our own check refuses what it loaded) must not stand above the one error line.
 
-    Handlers a library adds inside the block (its first import configures it) are kept."""
+    Handlers a library adds inside the block (its first import configures it) are kept. Yields
+    the held records, so a failure's message can quote what the library explained before it."""
     loggers = [logging.getLogger(name or None) for name in names]
     saved = [list(logger.handlers) for logger in loggers]
     held = _HeldRecords()
@@ -90,7 +92,7 @@ def log_records_held(*names: str) -> Iterator[None]:
         logger.handlers = [held]
     succeeded = False
     try:
-        yield
+        yield held.records
         succeeded = True
     finally:
         for logger, handlers in zip(loggers, saved, strict=True):

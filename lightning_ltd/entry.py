@@ -24,7 +24,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from lightning_ltd.cli import EXIT_BAD_INPUT, main
 from lightning_ltd.errors import first_line
-from lightning_ltd.run_lock import FolderInUseError, hold, is_launching_rank, release_all
+from lightning_ltd.run_lock import FolderInUseError, earlier_run_problem, hold, is_launching_rank, release_all
 
 RAISE_VARIABLE = "HYDRA_FULL_ERROR"
 OURS = "LIGHTNING_LTD_SET_HYDRA_FULL_ERROR"
@@ -96,6 +96,9 @@ class FolderLock(Callback):
         except (FolderInUseError, OSError) as err:  # Hydra turns a callback's exception into a warning
             reason = f"cannot create it ({err.strerror})" if isinstance(err, OSError) and err.strerror else err
             print(f"error: hydra.run.dir={folder!r}: {reason}", file=sys.stderr)
+            sys.exit(EXIT_BAD_INPUT)
+        if (earlier := earlier_run_problem(folder, config.get("ckpt_path") is not None)) is not None:
+            print(f"error: hydra.run.dir={folder!r} {earlier}", file=sys.stderr)
             sys.exit(EXIT_BAD_INPUT)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:

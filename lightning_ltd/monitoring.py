@@ -33,6 +33,20 @@ def monitored_metric_problems(callbacks: Mapping[str, Any], module: Any) -> list
     return problems
 
 
+def unvalidated_metric_problems(callbacks: Mapping[str, Any], validation_off: str | None) -> list[str]:
+    """Each ``callbacks.<name>`` that watches a validation metric while ``validation_off`` (the
+    setting that switches validation off, or None) means none is ever logged: a checkpoint
+    monitor would never save, early stopping fail at its first check, a summary stay empty."""
+    if validation_off is None:
+        return []
+    return [
+        f"callbacks.{name}.{key}={names[0] if key == 'monitor' else names!r} watches a validation metric, "
+        f"but {validation_off} switches validation off"
+        for name, callback in callbacks.items()
+        for key, names in _watched(callback)
+    ]
+
+
 def declared_validation_metrics(module: Any) -> tuple[str, ...] | None:
     """``module``'s ``validation_metrics``, if the class that declares them also defines the
     ``validation_step`` that runs: a subclass that logs more in its own ``validation_step``

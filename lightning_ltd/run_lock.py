@@ -107,6 +107,22 @@ def _alive(holder: dict[str, object]) -> bool:
     return True
 
 
+def earlier_run_problem(folder: str | os.PathLike[str], resuming: bool) -> str | None:
+    """A fresh run into a folder that already holds a run's checkpoints would overwrite its
+    ``last.ckpt`` and ``.hydra/config.yaml`` (the record of how it was made); None: the folder
+    holds none, or this run resumes (``ckpt_path``)."""
+    location = Path(folder).expanduser()
+    if resuming or not location.is_dir():
+        return None
+    found = next(iter(sorted(location.glob("*.ckpt")) + sorted(location.glob("*/*.ckpt"))), None)
+    if found is None:
+        return None
+    return (
+        f"holds an earlier run's checkpoint ({found.relative_to(location)}): resume it with "
+        f"ckpt_path={found}, or choose another folder"
+    )
+
+
 def remove_partial_saves(folder: str | os.PathLike[str]) -> list[Path]:
     """Delete the ``.*.partial`` files an interrupted atomic save left in ``folder``."""
     location = Path(folder).expanduser()

@@ -190,7 +190,10 @@ def accepts(hint: Any, value: Any) -> bool:
         item = args[0] if args else None
         return item is None or all(accepts(item, element) for element in value)
     if origin in (dict, Mapping) or hint in (dict, Mapping):
-        return isinstance(value, dict)
+        if not isinstance(value, dict):
+            return False
+        key, item = args if len(args) == 2 else (None, None)
+        return all((key is None or accepts(key, k)) and (item is None or accepts(item, v)) for k, v in value.items())
     return True
 
 
@@ -218,7 +221,11 @@ def describe(hint: Any) -> str:
     if origin in (list, tuple, Sequence):
         return "a list" + (f" of {plural(describe(args[0]))}" if args else "")
     if origin in (dict, Mapping) or hint in (dict, Mapping):
-        return "a mapping"
+        if len(args) != 2 or args == (str, Any):
+            return "a mapping"
+        keys = typing.get_args(args[0]) if typing.get_origin(args[0]) is typing.Literal else ()
+        named = f"of {', '.join(map(str, keys))}" if keys else f"with keys {plural(describe(args[0]))}"
+        return f"a mapping {named} to {plural(describe(args[1]))}"
     return getattr(hint, "__name__", str(hint))
 
 

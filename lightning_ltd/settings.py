@@ -12,6 +12,10 @@ BatchFraction = Annotated[float, Bounds(0, 1, high_open=False)]
 FiniteFloat = Annotated[float, Bounds()]
 Duration = Annotated[str, Matches(r"\s*\d+:\d\d:\d\d:\d\d\s*", "DD:HH:MM:SS")]
 """What Lightning's ``Timer`` parses (``max_time``, a time-based ``val_check_interval``)."""
+DurationMapping = dict[
+    Literal["weeks", "days", "hours", "minutes", "seconds", "milliseconds", "microseconds"], NonNegativeFloat
+]
+"""The other form: ``datetime.timedelta``'s arguments (a negative one would stop at once)."""
 DeviceString = Annotated[str, Matches(r"auto|-1|\d+|\d+(,\d+)*,?", "auto, N or 0,1")]
 """Lightning's device strings: ``auto``, ``-1`` (all), a count, or a comma-separated id list."""
 
@@ -55,8 +59,8 @@ class TrainerSettings:
     min_steps: Count | None
     max_epochs: Annotated[int, Bounds(-1)] | None
     min_epochs: Count | None
-    max_time: Duration | dict[str, int] | None
-    val_check_interval: PositiveInt | EpochFraction | Duration | dict[str, int] | None
+    max_time: Duration | DurationMapping | None
+    val_check_interval: PositiveInt | EpochFraction | Duration | DurationMapping | None
     check_val_every_n_epoch: PositiveInt | None
     log_every_n_steps: PositiveInt | None  # 0 would log nothing and leave the NaN guard unchecked
     accumulate_grad_batches: PositiveInt

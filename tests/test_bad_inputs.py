@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 from lightning_ltd.cli import EXIT_BAD_INPUT, train
 from lightning_ltd.data.prepare import prepare
@@ -124,7 +125,7 @@ CASES: list[tuple[list[str], str]] = [
     (["trainer.precision=16-mixed"], "trainer.precision='16-mixed' needs a GPU (on CPU: bf16-mixed"),
     (
         ["trainer.limit_val_batches=0", "+callbacks.model_checkpoint.monitor=val/loss"],
-        "callbacks.model_checkpoint.monitor='val/loss' is a validation metric, but trainer.limit_val_batches=0",
+        "callbacks.model_checkpoint.monitor='val/loss' watches a validation metric, but trainer.limit_val_batches=0",
     ),
     (
         ["lr=layer_token_budget", "lr.total_layer_tokens=0", "lr.warmup_layer_tokens=null"],
@@ -169,6 +170,10 @@ CASES: list[tuple[list[str], str]] = [
     (["ckpt_path={loops_string_ckpt}"], "its loops['fit_loop'] is a str, not a state mapping"),
     (["ckpt_path={callback_string_ckpt}"], "its callbacks['RandomLTDScheduler'] is a str, not a state mapping"),
     (["ckpt_path={step_ahead_ckpt}"], "global_step=6 disagrees with the 4 optimizer steps its loops count"),
+    (["ckpt_path={epoch_string_ckpt}"], "epoch='x' in epoch_string_ckpt.ckpt is not an epoch count"),
+    (["ckpt_path={old_lightning_ckpt}"], "pytorch-lightning_version='0.5.0' in old_lightning_ckpt.ckpt is older than"),
+    (["ckpt_path={no_version_ckpt}"], "no pytorch-lightning_version in no_version_ckpt.ckpt"),
+    (["ckpt_path={odd_version_ckpt}"], "pytorch-lightning_version='two' in odd_version_ckpt.ckpt is not a version"),
     # monitors and summary metrics against the metrics the module declares (monitoring.py)
     (
         ["+callbacks.model_checkpoint.monitor=val/nope", "callbacks.model_checkpoint.save_top_k=1"],
@@ -260,6 +265,14 @@ CASES: list[tuple[list[str], str]] = [
     # a folder transformers warns about (after loading it, or before failing to): the warning is held
     (["model=hf_causal_lm", "model.pretrained={tiny_hf_bert}", *HF_DATA], "BertLMHeadModel attends to later tokens"),
     (["model=hf_causal_lm", "model.pretrained={llama_unknown_type}", *HF_DATA], "has model type `nope`"),
+    (
+        ["model=hf_causal_lm", "model.pretrained={llama_cut_weights}", *HF_DATA],
+        "AutoModelForCausalLM cannot load it (Error while deserializing header",
+    ),
+    (
+        ["model=hf_causal_lm", "model.pretrained={llama_other_shape}", *HF_DATA],
+        "lm_head.weight is [3, 3] in the weights, [512, 64] in config.json",
+    ),
     # checkpoints to resume from
     (["ckpt_path=/nope.ckpt"], "ckpt_path='/nope.ckpt': no such checkpoint file"),
     (["ckpt_path={notes}"], "not a readable checkpoint (notes.txt is neither a torch.save zip nor a pickle)"),
@@ -275,6 +288,37 @@ CASES: list[tuple[list[str], str]] = [
     (["callbacks.model_checkpoint.every_n_train_steps=-1"], "every_n_train_steps"),
     (["callbacks.throughput.window_size=0"], "callbacks.throughput"),
     (["logger.save_dir={notes}"], "logger.save_dir="),
+    (
+        ["trainer.limit_val_batches=0", "+callbacks.summary.metrics=[val/loss]"],
+        "callbacks.summary.metrics=['val/loss'] watches a validation metric, but trainer.limit_val_batches=0",
+    ),
+    (
+        [
+            "trainer.limit_val_batches=0.0",
+            "+callbacks.stop._target_=lightning.pytorch.callbacks.EarlyStopping",
+            "+callbacks.stop.monitor=val/loss",
+        ],
+        "callbacks.stop.monitor='val/loss' watches a validation metric, but trainer.limit_val_batches=0.0",
+    ),
+    # a group's _target_: importable, and of the group's kind
+    (["+callbacks.extra._target_=no.such.Callback"], "callbacks.extra._target_='no.such.Callback' cannot be imported"),
+    (["model._target_=lightning_ltd.modules.Nope"], "model._target_='lightning_ltd.modules.Nope' cannot be imported"),
+    (["+callbacks.extra._target_=builtins.dict"], "callbacks.extra._target_ built a builtins.dict, not a Lightning"),
+    (["model._target_=builtins.dict"], "model._target_ built a builtins.dict, not a lightning_ltd.modules.RandomLTD"),
+    (["data._target_=builtins.dict"], "data._target_ built a builtins.dict, not a LightningDataModule"),
+    (["ltd._target_=builtins.dict"], "ltd._target_ built a builtins.dict, not a lightning_ltd.callbacks.RandomLTD"),
+    (["lr._target_=builtins.dict"], "lr._target_ built a builtins.dict, not an LR schedule"),
+    (["logger._target_=builtins.dict"], "logger._target_ built a builtins.dict, not a Lightning Logger"),
+    (["trainer._target_=builtins.dict"], "trainer._target_ built a builtins.dict, not a lightning.pytorch.Trainer"),
+    # durations
+    (
+        ["+trainer.max_time={{days:-1}}"],
+        "trainer.max_time={{'days': -1}} must be a string of the form DD:HH:MM:SS, or a",
+    ),
+    (["+trainer.max_time={{fortnights:1}}"], "mapping of weeks, days, hours, minutes, seconds, milliseconds, microsec"),
+    (["+trainer.max_time={{minutes:0}}"], "trainer.max_time={{'minutes': 0}} stops the run before its first step"),
+    (["data.path={blank_text}"], "data.path='{blank_text}': the text is only whitespace"),
+    (["model=bert_small", "data=mlm", "data.path={blank_text}"], "data.path='{blank_text}': the text is only white"),
 ]
 """The good checkpoint was trained with ``model.n_layer=4`` (dropping layers [1, 2]) and
 ``lr.warmup_steps=1``, so the rows that resume from it or its damaged copies set the same
@@ -315,6 +359,14 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     made["llama_unknown_type"] = tiny_llama(root / "llama_unknown_type")
     config = json.loads((made["llama_unknown_type"] / "config.json").read_text())
     (made["llama_unknown_type"] / "config.json").write_text(json.dumps({**config, "model_type": "nope"}))
+    made["llama_cut_weights"] = tiny_llama(root / "llama_cut_weights")
+    weights = made["llama_cut_weights"] / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    made["llama_other_shape"] = tiny_llama(root / "llama_other_shape")
+    tensors = load_file(made["llama_other_shape"] / "model.safetensors")
+    save_file({**tensors, "lm_head.weight": torch.zeros(3, 3)}, made["llama_other_shape"] / "model.safetensors")
+    made["blank_text"] = root / "blank.txt"
+    made["blank_text"].write_text(" \n\t\n" * 5000)
     made["plain_tokenizer"] = root / "plain_tokenizer"
     tiny_tokenizer(made["plain_tokenizer"])  # a BPE without [MASK] and the other masked-LM specials
     made["broken_tokenizer"] = root / "broken_tokenizer"
@@ -380,6 +432,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ("loops_string_ckpt", {**checkpoint, "loops": {**checkpoint["loops"], "fit_loop": "not a state"}}),
         ("callback_string_ckpt", {**checkpoint, "callbacks": {**checkpoint["callbacks"], "RandomLTDScheduler": "x"}}),
         ("step_ahead_ckpt", {**checkpoint, "global_step": checkpoint["global_step"] + 2}),
+        ("epoch_string_ckpt", {**checkpoint, "epoch": "x"}),
+        ("old_lightning_ckpt", {**checkpoint, "pytorch-lightning_version": "0.5.0"}),
+        ("no_version_ckpt", {k: v for k, v in checkpoint.items() if k != "pytorch-lightning_version"}),
+        ("odd_version_ckpt", {**checkpoint, "pytorch-lightning_version": "two"}),
         ("fingerprint_string_ckpt", {**checkpoint, "run_fingerprint": "not a fingerprint"}),
         (
             "ledger_negative_ckpt",

@@ -162,7 +162,7 @@ def test_a_nan_optimizer_moment_is_found_in_every_layout(tmp_path, step4):
     sharded = tmp_path / "sharded"
     with pytest.warns(UserWarning):
         dcp.save({"model": {"w": torch.ones(2)}, "optimizer_0": {"state": {"w": moments}}}, checkpoint_id=str(sharded))
-    torch.save({"global_step": 4}, sharded / "meta.pt")
+    torch.save({"global_step": 4, "pytorch-lightning_version": "2.6.6"}, sharded / "meta.pt")
     assert read_checkpoint(str(sharded))[0].non_finite == "optimizer_0.state.w.exp_avg_sq"
 
 

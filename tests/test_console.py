@@ -12,7 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from lightning_ltd.callbacks import ParameterSummary
-from lightning_ltd.console import DropLines, format_warning, log_records_held
+from lightning_ltd.console import DropLines, format_warning, log_records_held, quiet_console
 from lightning_ltd.errors import SettingWarning
 from lightning_ltd.modules import GPTModule, base
 from tests.conftest import TINY, quiet_trainer
@@ -89,6 +89,16 @@ def test_the_model_summary_has_no_flops(caplog):
         lightning_logger.removeHandler(caplog.handler)
     assert "Trainable params" in caplog.text and "| model" in caplog.text
     assert "FLOPs" not in caplog.text and "Flops" not in caplog.text
+
+
+def test_the_model_summary_of_a_mixed_precision_run_warns_nothing():
+    """Lightning warns that it sizes bf16-mixed weights at 32 bits, which is what they are."""
+    with warnings.catch_warnings(record=True) as shown:
+        quiet_console()
+        module = GPTModule(vocab_size=64, block_size=16, n_layer=3, n_head=2, n_embd=16)
+        trainer = quiet_trainer(ParameterSummary(max_depth=1), max_steps=1, precision="bf16-mixed")
+        trainer.fit(module, DataLoader(torch.randint(0, 64, (8, 17)), batch_size=4))
+    assert not [str(w.message) for w in shown if "model summary" in str(w.message)]
 
 
 def test_compile_on_a_cpu_warns_that_it_pays_off_on_gpus(monkeypatch):

@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
-from lightning_ltd.cli import ConfigError, train
-from lightning_ltd.run_lock import LOCK_NAME, FolderInUseError, RunLock, hold, release_all
-from tests.conftest import compose_train
+from lightning_ltd.cli import EXIT_BAD_INPUT, ConfigError, train
+from lightning_ltd.run_lock import LOCK_NAME, FolderInUseError, RunLock, earlier_run_problem, hold, release_all
+from tests.conftest import TINY, compose_train
+from tests.helpers.entry import launched
 from tests.helpers.locks import live_lock
 
 
@@ -58,3 +59,40 @@ def test_other_ranks_of_the_run_take_no_lock(tmp_path, monkeypatch):
 
     monkeypatch.setenv("LOCAL_RANK", "1")
     assert hold_output_dir(compose_train(tmp_path)) is None and not (tmp_path / LOCK_NAME).exists()
+
+
+def test_a_fresh_run_into_a_finished_runs_folder_is_refused_before_anything_is_overwritten(
+    tmp_path, monkeypatch, capsys
+):
+    """Through the entry point: Hydra would rewrite ``.hydra/config.yaml`` and the run its
+    ``last.ckpt``; a resume (``ckpt_path``) into the same folder is allowed."""
+    finished = tmp_path / "finished"
+    (finished / "checkpoints").mkdir(parents=True)
+    (finished / ".hydra").mkdir()
+    (finished / "checkpoints" / "last.ckpt").write_bytes(b"the earlier run's weights")
+    (finished / ".hydra" / "config.yaml").write_text("how the earlier run was made\n")
+    before = {p: p.read_bytes() for p in finished.rglob("*") if p.is_file()}
+    code, err = launched(monkeypatch, capsys, *TINY, "trainer.max_steps=2", f"hydra.run.dir={finished}")
+    assert code == EXIT_BAD_INPUT and len(err.splitlines()) == 1, err
+    assert f"hydra.run.dir='{finished}' holds an earlier run's checkpoint (checkpoints/last.ckpt)" in err
+    assert f"ckpt_path={finished / 'checkpoints' / 'last.ckpt'}" in err
+    assert {p: p.read_bytes() for p in finished.rglob("*") if p.is_file()} == before
+    assert not (finished / LOCK_NAME).exists()
+
+
+def test_an_earlier_run_is_named_by_its_checkpoints_only(tmp_path):
+    """A folder with a failed start's ``.hydra`` (a typo fixed, run again) or only logs is free."""
+    assert earlier_run_problem(tmp_path / "missing", resuming=False) is None
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / "train.log").write_text("error: ltd.min_keep=0 must be ...\n")
+    assert earlier_run_problem(tmp_path, resuming=False) is None
+    (tmp_path / "weights.ckpt").write_bytes(b"x")
+    assert "(weights.ckpt)" in earlier_run_problem(tmp_path, resuming=False)
+    assert earlier_run_problem(tmp_path, resuming=True) is None
+
+
+def test_the_python_api_refuses_a_finished_runs_folder_too(tmp_path):
+    train(compose_train(tmp_path, "trainer.max_steps=2"))
+    with pytest.raises(ConfigError, match=r"holds an earlier run's checkpoint \(checkpoints/last.ckpt\)"):
+        train(compose_train(tmp_path, "trainer.max_steps=2"))
+    assert not (tmp_path / LOCK_NAME).exists()

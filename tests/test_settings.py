@@ -106,6 +106,8 @@ VALID_TRAINER_VALUES: list[tuple[str, Any]] = [
     ("gradient_clip_algorithm", "value"),
     ("reload_dataloaders_every_n_epochs", 2),
     ("profiler", "simple"),
+    ("max_time", {"hours": 1, "minutes": 30}),
+    ("max_time", {"days": 0.5}),
     ("default_root_dir", "runs/x"),
 ]
 """Values Lightning accepts (each builds a ``Trainer`` below): the overlay must not refuse them."""
@@ -120,7 +122,25 @@ BAD_TRAINER_VALUES: list[tuple[str, Any, str]] = [
     ("fast_dev_run", -1, "must be true or false, or a positive integer"),
     ("min_steps", -3, "must be an integer >= 0, or null"),
     ("min_epochs", -1, "must be an integer >= 0, or null"),
-    ("max_time", "1 hour", "must be a string of the form DD:HH:MM:SS, or a mapping, or null"),
+    ("max_time", "1 hour", "must be a string of the form DD:HH:MM:SS, or a mapping of weeks, days, hours,"),
+    (
+        "max_time",
+        {"days": -1},
+        "must be a string of the form DD:HH:MM:SS, or a mapping of weeks, days, hours, minutes, seconds, milliseconds, "
+        "microseconds to numbers >= 0, or null",
+    ),
+    (
+        "max_time",
+        {"days": "one"},
+        "must be a string of the form DD:HH:MM:SS, or a mapping of weeks, days, hours, minutes, seconds, milliseconds, "
+        "microseconds to numbers >= 0, or null",
+    ),
+    (
+        "max_time",
+        {"fortnights": 1},
+        "must be a string of the form DD:HH:MM:SS, or a mapping of weeks, days, hours, minutes, seconds, milliseconds, "
+        "microseconds to numbers >= 0, or null",
+    ),
     ("val_check_interval", "soon", "must be a positive integer"),
     ("limit_test_batches", -1, "must be an integer >= 0"),
     ("limit_predict_batches", 1.5, "must be an integer >= 0"),

@@ -9,6 +9,7 @@ import torch
 
 from lightning_ltd.cli import ConfigError, build, run, train
 from lightning_ltd.modules import GPTModule
+from tests.conftest import compose_train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -117,15 +118,15 @@ def test_user_text_and_rotary_positions(train_config, tmp_path):
     assert summary["val/loss"] < summary["val/loss_start"] - 1.0
 
 
-def test_compute_matched_runs_differ_by_one_override(train_config):
+def test_compute_matched_runs_differ_by_one_override(tmp_path):
     budget = [
         "lr=layer_token_budget",
         "lr.total_layer_tokens=15360",
         "lr.warmup_layer_tokens=1000",
         "lr.warmup_steps=null",
     ]
-    baseline = train(train_config(*budget, "ltd=off"))
-    dropping = train(train_config(*budget, "ltd=on"))
+    baseline = train(compose_train(tmp_path / "baseline", *budget, "ltd=off"))
+    dropping = train(compose_train(tmp_path / "dropping", *budget, "ltd=on"))
     assert baseline["steps"] == 20  # 8 rows x 32 tokens x 3 layers = 768 layer-tokens a step
     assert baseline["layer_tokens"] == 15360
     assert dropping["steps"] > 20 and 15360 <= dropping["layer_tokens"] < 15360 + 768

@@ -189,7 +189,7 @@ class ImageFolderDataModule(ImageDataModule):
             raise DataError(f"path={self.path!r}: no such directory")
         classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
         files = [(f, label) for label, name in enumerate(classes) for f in sorted((root / name).rglob("*"))]
-        files = [(f, label) for f, label in files if f.is_file() and not f.name.startswith(".")]
+        files = [(f, label) for f, label in files if is_image_name(f) and f.is_file()]
         if not files:
             raise DataError(f"path={self.path!r}: no images (expected one sub-folder of images per class)")
         empty = [name for label, name in enumerate(classes) if not any(lab == label for _, lab in files)]
@@ -217,6 +217,17 @@ class ImageFolderDataModule(ImageDataModule):
     def read(self, file: Path) -> torch.Tensor:
         """One image as ``[C, H, W]`` floats in [0, 1]; an unreadable file is an error naming it."""
         return read_image(file, self.channels, self.image_size)
+
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+"""torchvision's ``ImageFolder`` extensions: a class folder's notes (``README.txt``) and the
+files an OS leaves (``.DS_Store``, ``Thumbs.db``) are skipped as it skips them; a file that has
+such a name but is no image is still an error."""
+
+
+def is_image_name(file: Path) -> bool:
+    """Whether ``file``'s name is an image's (an image extension, not hidden)."""
+    return file.suffix.lower() in IMAGE_EXTENSIONS and not file.name.startswith(".")
 
 
 def read_image(file: Path, channels: int, size: int) -> torch.Tensor:

@@ -300,7 +300,9 @@ def prepare(
         total=total_bytes, unit="B", unit_scale=True, desc="tokenizing", file=sys.stderr, disable=not progress
     ) as bar:
         batch: list[tuple[bytes, bool]] = []
+        blank = True  # only whitespace so far
         for piece in read_pieces(files):
+            blank = blank and (not piece[0] or piece[0].isspace())
             batch.append(piece)
             if sum(len(p) for p, _ in batch) >= BATCH_BYTES:  # small documents: many per call
                 _write_batch(encoder, batch, separator, splitter, bar)
@@ -323,6 +325,8 @@ def prepare(
     }
     if not splitter.position:
         raise DataError(f"input={list(inputs)!r}: no text to tokenize (the files hold NUL bytes: binary, not text)")
+    if blank:
+        raise DataError(f"input={list(inputs)!r}: the text is only whitespace")
     temporary = folder / (META + ".tmp")
     temporary.write_text(json.dumps(meta, indent=1))
     temporary.replace(folder / META)  # meta.json appears only once every shard is complete

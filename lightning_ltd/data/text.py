@@ -71,7 +71,11 @@ def load_corpus(path: str | None, max_bytes: int | None = None) -> bytes:
     data = read_corpus(resolve_text_files(path))
     if not data:
         raise DataError(f"path={path!r}: the files are empty (or not text)")
-    return data if max_bytes is None else data[:max_bytes]
+    capped = data if max_bytes is None else data[:max_bytes]
+    if capped.isspace():  # it would train on blank blocks, and its loss fall to zero
+        where = f" (its first {max_bytes} bytes: data.max_bytes)" if len(capped) < len(data) else ""
+        raise DataError(f"path={path!r}: the text is only whitespace{where}")
+    return capped
 
 
 def pack_blocks(tokens: torch.Tensor, block_size: int) -> torch.Tensor:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import pickle
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from lightning_ltd.console import log_records_held
@@ -21,7 +25,7 @@ def dropout_fields(config: Any) -> list[str]:
 
 
 @contextmanager
-def quiet_transformers() -> Iterator[None]:
+def quiet_transformers() -> Iterator[list[logging.LogRecord]]:
     """No per-shard progress bars while reading or writing a folder (one run, one console), and
     transformers' log lines held back until the load succeeds: a folder it cannot load is our
     one-line error, not that line after its warnings about the same folder."""
@@ -31,8 +35,8 @@ def quiet_transformers() -> Iterator[None]:
     hf_logging.disable_progress_bar()
     hf_logging.get_logger("transformers")  # configured now, so its handler is the one held
     try:
-        with log_records_held("transformers"):
-            yield
+        with log_records_held("transformers") as held:
+            yield held
     finally:
         if was_enabled:
             hf_logging.enable_progress_bar()
@@ -53,8 +57,9 @@ def load_hf_model(
         raise PretrainedError(f"pretrained={path!r}: no such directory (expected a save_pretrained folder)")
     if not (folder / "config.json").is_file():
         raise PretrainedError(f"pretrained={path!r}: no config.json")
+    notes: list[logging.LogRecord] = []
     try:
-        with quiet_transformers():
+        with quiet_transformers() as notes:
             config = transformers.AutoConfig.from_pretrained(path, local_files_only=True)
             for name in dropout_fields(config) if dropout is not None else []:
                 setattr(config, name, dropout)
@@ -62,9 +67,39 @@ def load_hf_model(
             model = getattr(transformers, auto_class).from_pretrained(
                 path, config=config, local_files_only=True, **kwargs
             )
-    except (OSError, ValueError, KeyError) as err:
-        raise PretrainedError(f"pretrained={path!r}: {auto_class} cannot load it ({first_line(err)})") from err
+    except torch.OutOfMemoryError:
+        raise
+    except load_errors() as err:
+        reason = mismatched_shapes(notes) or first_line(err)
+        raise PretrainedError(f"pretrained={path!r}: {auto_class} cannot load it ({reason})") from err
     return model.float().train()  # from_pretrained returns eval mode, which would neither drop tokens nor dropout
+
+
+def mismatched_shapes(notes: list[logging.LogRecord]) -> str:
+    """The weights whose shapes differ from ``config.json``'s, from transformers' load report
+    (its exception says only "look at the above report", which is held back); '' if none."""
+    found = []
+    for record in notes:
+        for line in record.getMessage().splitlines():
+            key, _, rest = line.partition("|")
+            shapes = re.search(r"ckpt: torch\.Size\((\[[^]]*\])\) vs model: ?torch\.Size\((\[[^]]*\])\)", rest)
+            if "MISMATCH" in rest and shapes:
+                found.append(f"{key.strip()} is {shapes.group(1)} in the weights, {shapes.group(2)} in config.json")
+    return "; ".join(found[:3]) + (f"; and {len(found) - 3} more" if len(found) > 3 else "")
+
+
+def load_errors() -> tuple[type[BaseException], ...]:
+    """What a damaged or foreign folder raises from ``from_pretrained``: unreadable files
+    (``OSError``), bad JSON or values (``ValueError``, ``KeyError``, ``TypeError``), weights that
+    do not match the config (``RuntimeError``), a cut pickle (``UnpicklingError``, ``EOFError``)
+    or a cut safetensors file (``SafetensorError``, not a subclass of any of these)."""
+    errors: tuple[type[BaseException], ...] = (OSError, ValueError, KeyError, TypeError, RuntimeError, EOFError)
+    errors += (pickle.UnpicklingError,)
+    try:
+        from safetensors import SafetensorError
+    except ImportError:  # safetensors comes with transformers; without it no such file is read
+        return errors
+    return (*errors, SafetensorError)
 
 
 def config_value(config: Any, *names: str) -> int:

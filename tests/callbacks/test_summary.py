@@ -4,6 +4,7 @@ import pytest
 
 from lightning_ltd.callbacks.summary import format_summary
 from lightning_ltd.cli import train
+from tests.conftest import compose_train
 
 
 def test_a_short_run_ends_with_a_validation_of_its_final_state(train_config):
@@ -24,14 +25,14 @@ def test_a_resumed_run_reports_its_own_segment(train_config, tmp_path):
     assert "30 (10 in this run, resumed from step 20)" in format_summary(resumed)
 
 
-def test_a_budget_stop_says_so(train_config):
+def test_a_budget_stop_says_so(tmp_path):
     budget = [
         "lr=layer_token_budget",
         "lr.total_layer_tokens=15360",
         "lr.warmup_layer_tokens=1000",
         "lr.warmup_steps=null",
     ]
-    summary = train(train_config(*budget, "ltd=off"))
+    summary = train(compose_train(tmp_path / "budget", *budget, "ltd=off"))
     assert summary["budget_stop_step"] == summary["steps"] == 20
     assert "by the layer-token budget at step 20" in format_summary(summary)
-    assert "budget_stop_step" not in train(train_config("trainer.max_steps=5"))
+    assert "budget_stop_step" not in train(compose_train(tmp_path / "steps", "trainer.max_steps=5"))

@@ -48,6 +48,19 @@ def test_image_folder_reads_classes(tmp_path):
     assert len(dm.train_set) == 8 and len(dm.val_set) == 2
 
 
+def test_notes_and_hidden_files_beside_the_images_are_skipped_as_torchvision_skips_them(tmp_path):
+    root = make_folder(tmp_path / "images")
+    (root / "cat" / "README.txt").write_text("where these came from\n")
+    (root / "dog" / "Thumbs.db").write_bytes(b"\x00" * 64)
+    (root / "dog" / ".hidden.png").write_bytes(b"not an image")
+    (root / ".DS_Store").write_bytes(b"\x00" * 64)
+    (root / "cat" / "UPPER.PNG").write_bytes((root / "cat" / "0.png").read_bytes())
+    dm = ImageFolderDataModule(str(root), channels=3, image_size=8, batch_size=2, val_every=5)
+    files, _, classes = dm.find()
+    assert classes == ["cat", "dog"] and len(files) == 11
+    assert all(f.suffix.lower() == ".png" and not f.name.startswith(".") for f in files)
+
+
 @pytest.mark.parametrize(
     "prepare, message",
     [

@@ -111,6 +111,7 @@ def test_a_local_hugging_face_tokenizer_is_used_as_is(tmp_path):
         ("missing", "no such file or directory"),
         ("empty", "the files are empty"),
         ("binary", "no text to tokenize"),
+        ("whitespace", "the text is only whitespace"),
         ("not_empty_output", "exists and is not empty"),
         ("bad_tokenizer", "does not load as a tokenizer"),
         ("no_tokenizer", "no such directory"),
@@ -129,6 +130,9 @@ def test_bad_input_is_one_line_naming_the_path(tmp_path, case, message):
     elif case == "binary":
         (tmp_path / "blob.bin").write_bytes(b"\x00\x01" * 100)
         args["inputs"] = [str(tmp_path / "blob.bin")]
+    elif case == "whitespace":
+        (tmp_path / "blank.txt").write_text(" \n\t\r\n" * 50_000)  # several pieces, all of them blank
+        args["inputs"] = [str(tmp_path / "blank.txt")]
     elif case == "not_empty_output":
         (tmp_path / "out").mkdir()
         (tmp_path / "out" / "keep.txt").write_text("mine")
