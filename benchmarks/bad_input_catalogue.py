@@ -13,6 +13,8 @@ metrics). The classes follow issue 22; the inputs are new samples of each class.
 from __future__ import annotations
 
 import argparse
+import fractions
+import gzip
 import json
 import os
 import shutil
@@ -494,6 +496,55 @@ HELD_OUT_7: list[tuple[str, list[str]]] = [  # round 9; "valid" rows are right w
 ]
 
 
+HELD_OUT_8: list[tuple[str, list[str]]] = [  # round 10; "valid" rows are right when accepted
+    ("range", ["data.block_size=1"]),
+    ("range", ["seed=true"]),
+    ("range", ["trainer.max_epochs=0", "trainer.max_steps=-1"]),
+    ("range", ["lr.warmup_steps=-1"]),
+    ("range", ["ltd.ramp_steps=1e12"]),
+    ("range", ["model.ltd_layers=[0,1,2,3]"]),
+    ("range", ["callbacks.nonfinite_guard.skip_steps=-1"]),
+    ("range", ["callbacks.throughput.window_size=1.5"]),
+    ("range", ["ltd.compile_buckets=0"]),
+    ("range", ["data.mask_prob=1.5", "data=tokens", "data.path={shards}"]),
+    ("nonsense", ["trainer=ddp_cpu", "trainer.devices=3"]),
+    ("nonsense", ["+trainer.max_time={{hours:1}}", "+trainer.max_time_extra=1"]),
+    ("nonsense", ["callbacks.model_checkpoint.save_last=false", "callbacks.model_checkpoint.save_top_k=0"]),
+    ("nonsense", ["callbacks.preemption.usr1=maybe"]),
+    (
+        "nonsense",
+        ["+callbacks.x._target_=lightning.pytorch.callbacks.ModelCheckpoint", "+callbacks.x.monitor=val/nope"],
+    ),
+    ("nonsense", ["trainer.profiler._target_=no.such.Profiler"]),
+    ("nonsense", ["lr=layer_token_budget", "lr.total_layer_tokens=10"]),
+    ("paths", ["hydra.run.dir=/dev/null/x"]),
+    ("paths", ["ckpt_path={shards}"]),
+    ("paths", ["data.tokenizer={notes}"]),
+    ("paths", ["model=hf_causal_lm", "model.pretrained={tiny_llama}/config.json", *HF]),
+    ("paths", ["callbacks.model_checkpoint.dirpath={notes}/sub"]),
+    ("data", ["data.path={latin1_text}", "data.tokenizer={tokenizer}", "model.vocab_size=512"]),
+    ("data", ["data=tokens", "data.path={shards_no_val_key}"]),
+    ("data", ["data=tokens", "data.path={shards_file_is_dir}"]),
+    ("data", [*VIT, "data=imagefolder", "data.path={images_nested_deeper}"]),
+    ("data", ["model=hf_causal_lm", "model.pretrained={llama_one_layer}", *HF]),
+    ("data", ["model=hf_causal_lm", "model.pretrained={llama_no_tokenizer}", *HF]),
+    ("checkpoint", ["ckpt_path={ckpt_weights_as_lists}"]),
+    ("checkpoint", ["ckpt_path={ckpt_no_optimizer_entries}"]),
+    ("checkpoint", ["ckpt_path={ckpt_no_callbacks}"]),
+    ("checkpoint", ["ckpt_path={ckpt_gzipped}"]),
+    ("checkpoint", ["ckpt_path={ckpt_custom_class}"]),
+    ("checkpoint", ["ckpt_path={ckpt_loops_no_fit}"]),
+    ("valid", ["logger=null"]),
+    ("valid", ["callbacks.lr_monitor=null", "callbacks.throughput=null"]),
+    ("valid", ["trainer.precision=bf16-true"]),
+    ("valid", [*VIT, "data=imagefolder", "data.path={images_upper_case}"]),
+    ("valid", ["+trainer.max_time={{hours:1,minutes:30}}"]),
+    ("valid", ["data.path={text_and_binary}"]),
+    ("valid", ["ckpt_path={good_ckpt}", "trainer.max_steps=12", "callbacks.model_checkpoint.every_n_train_steps=3"]),
+]
+"""Round 10: written after round 9's fixes, run once before any fix of its own."""
+
+
 def make_files(root: Path) -> dict[str, Path]:
     """The files the catalogue names: text, tokenizers, shards, images, checkpoints."""
     from lightning_ltd.data.prepare import prepare
@@ -597,6 +648,7 @@ def make_files(root: Path) -> dict[str, Path]:
             config = json.loads((made[name] / "config.json").read_text())
             (made[name] / "config.json").write_text(json.dumps({**config, **change}))
     made.update(make_round_9_files(root, made))
+    made.update(make_round_10_files(root, made))
     made.update(make_checkpoints(root, made))
     return made
 
@@ -631,6 +683,38 @@ def make_round_9_files(root: Path, made: dict[str, Path]) -> dict[str, Path]:
     (extra["llama_bad_tokenizer"] / "tokenizer.json").write_text("{ not json")
     config = json.loads((extra["llama_config_list"] / "config.json").read_text())
     (extra["llama_config_list"] / "config.json").write_text(json.dumps([config]))
+    return extra
+
+
+def make_round_10_files(root: Path, made: dict[str, Path]) -> dict[str, Path]:
+    """Text, shards, image folders and Hugging Face folders of round 10."""
+    extra = {"latin1_text": root / "latin1.txt", "text_and_binary": root / "text_and_binary"}
+    extra["latin1_text"].write_bytes(("caf\u00e9 na\u00efve r\u00e9sum\u00e9 " * 2000).encode("latin-1"))
+    extra["text_and_binary"].mkdir()
+    (extra["text_and_binary"] / "a.txt").write_text("the quick brown fox jumps over the lazy dog. " * 400)
+    (extra["text_and_binary"] / "b.bin").write_bytes(b"\x00\x01\x02" * 1000)
+    meta = json.loads((made["shards"] / "meta.json").read_text())
+    for name in ("shards_no_val_key", "shards_file_is_dir"):
+        extra[name] = root / name
+        shutil.copytree(made["shards"], extra[name])
+    (extra["shards_no_val_key"] / "meta.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "val"}))
+    shard = extra["shards_file_is_dir"] / meta["train"][0]["file"]
+    shard.unlink()
+    shard.mkdir()
+    extra["images_nested_deeper"] = root / "images_nested_deeper"
+    shutil.copytree(made["images_good"], extra["images_nested_deeper"] / "train")
+    extra["images_upper_case"] = root / "images_upper_case"
+    shutil.copytree(made["images_good"], extra["images_upper_case"])
+    for image in list(extra["images_upper_case"].rglob("*.png")):
+        image.rename(image.with_suffix(".PNG"))
+    extra["llama_one_layer"] = root / "llama_one_layer"
+    shutil.copytree(made["tiny_llama"], extra["llama_one_layer"])
+    config = json.loads((extra["llama_one_layer"] / "config.json").read_text())
+    (extra["llama_one_layer"] / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 1}))
+    extra["llama_no_tokenizer"] = root / "llama_no_tokenizer"
+    shutil.copytree(made["tiny_llama"], extra["llama_no_tokenizer"])
+    for file in extra["llama_no_tokenizer"].glob("*token*"):
+        file.unlink()
     return extra
 
 
@@ -739,6 +823,17 @@ def make_checkpoints(root: Path, made: dict[str, Path]) -> dict[str, Path]:
     checkpoints["ckpt_truncated"] = root / "truncated.ckpt"
     checkpoints["ckpt_truncated"].write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     damaged("ckpt_int_moment", int_moment)
+    damaged(
+        "ckpt_weights_as_lists",
+        lambda c: c.__setitem__("state_dict", {k: v.tolist() for k, v in c["state_dict"].items()}),
+    )
+    damaged("ckpt_no_optimizer_entries", lambda c: c.__setitem__("optimizer_states", []))
+    damaged("ckpt_no_callbacks", lambda c: c.pop("callbacks"))
+    damaged("ckpt_loops_no_fit", lambda c: c["loops"].pop("fit_loop"))
+    checkpoints["ckpt_gzipped"] = root / "gzipped.ckpt"
+    checkpoints["ckpt_gzipped"].write_bytes(gzip.compress(good.read_bytes()))
+    checkpoints["ckpt_custom_class"] = root / "custom_class.ckpt"
+    torch.save({**base, "extra": fractions.Fraction(1, 3)}, checkpoints["ckpt_custom_class"])
     return checkpoints
 
 
@@ -792,13 +887,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--only", default="", help="run the cases whose text holds this")
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
-    parser.add_argument("--held-out", type=int, default=0, help="1 to 7: the rows of rounds 3 to 9")
+    parser.add_argument("--held-out", type=int, default=0, help="1 to 8: the rows of rounds 3 to 10")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bad_input_catalogue_"))
     files = make_files(work)
-    rows_of = (CATALOGUE, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4, HELD_OUT_5, HELD_OUT_6, HELD_OUT_7)[
-        args.held_out
-    ]
+    rounds = (CATALOGUE, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4, HELD_OUT_5, HELD_OUT_6, HELD_OUT_7, HELD_OUT_8)
+    rows_of = rounds[args.held_out]
     cases = [(kind, case) for kind, case in rows_of if args.only in " ".join(case)]
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda item: {"class": item[0], **outcome(item[1], files, work)}, cases))
