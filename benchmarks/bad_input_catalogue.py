@@ -515,7 +515,7 @@ HELD_OUT_8: list[tuple[str, list[str]]] = [  # round 10; "valid" rows are right 
         "nonsense",
         ["+callbacks.x._target_=lightning.pytorch.callbacks.ModelCheckpoint", "+callbacks.x.monitor=val/nope"],
     ),
-    ("nonsense", ["trainer.profiler._target_=no.such.Profiler"]),
+    ("nonsense", ["+trainer.strategy=nope"]),
     ("nonsense", ["lr=layer_token_budget", "lr.total_layer_tokens=10"]),
     ("paths", ["hydra.run.dir=/dev/null/x"]),
     ("paths", ["ckpt_path={shards}"]),
