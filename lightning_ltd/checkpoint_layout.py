@@ -94,7 +94,7 @@ def _load(path: Path) -> dict[str, Any]:
     for key in ("hyper_parameters", "callbacks", "loops", FINGERPRINT_KEY):
         if loaded.get(key) is not None and not isinstance(loaded[key], dict):
             raise _NotACheckpoint(f"its {key} is a {type(loaded[key]).__name__}, not a mapping")
-    problem = nested_state_problem(loaded) or loop_step_problem(loaded)
+    problem = nested_state_problem(loaded) or fit_loop_problem(loaded) or loop_step_problem(loaded)
     if problem is not None:
         raise _NotACheckpoint(problem)
     return loaded
@@ -138,6 +138,15 @@ def nested_state_problem(checkpoint: dict[str, Any]) -> str | None:
         ),
         None,
     )
+
+
+def fit_loop_problem(checkpoint: dict[str, Any]) -> str | None:
+    """Loops without the fit loop's state: Lightning's restore reads ``loops['fit_loop']`` and
+    fails on its absence with a ``KeyError`` mid-restore."""
+    loops = checkpoint.get("loops")
+    if isinstance(loops, dict) and "fit_loop" not in loops:
+        return f"its loops hold no 'fit_loop' (only {sorted(loops) or 'nothing'}): not saved by Trainer.fit"
+    return None
 
 
 LOOP_STEPS = (

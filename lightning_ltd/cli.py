@@ -19,12 +19,13 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from lightning.pytorch.accelerators import AcceleratorRegistry
-from lightning.pytorch.callbacks import Callback, ModelSummary, ProgressBar
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelSummary, ProgressBar, ThroughputMonitor
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf, open_dict
 
 from lightning_ltd import machine
 from lightning_ltd.callbacks import NonFiniteLossError, RandomLTDScheduler, RunSummary, ValidateFirst
+from lightning_ltd.callbacks.checkpoint import idle_checkpoint_problems
 from lightning_ltd.checkpoint import unwritable_folder
 from lightning_ltd.console import log_records_held, log_through_root, quiet_console
 from lightning_ltd.errors import DataError, InvalidFieldsError, SettingWarning, first_line, is_int, is_number
@@ -42,7 +43,14 @@ from lightning_ltd.run_lock import (
     is_launching_rank,
     remove_partial_saves,
 )
-from lightning_ltd.schema import interpolation_source, resolved_class, type_problems, value_problems
+from lightning_ltd.schema import (
+    constructor_hints,
+    integral_overrides,
+    interpolation_source,
+    resolved_class,
+    type_problems,
+    value_problems,
+)
 from lightning_ltd.settings import RunSettings
 
 
@@ -74,6 +82,9 @@ def instantiate_group(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
     a type its annotations exclude is an error too, even where the constructor would accept it
     silently or fail with a message that names no key (``lightning_ltd.schema``)."""
     node = OmegaConf.select(cfg, key)
+    if isinstance(node, DictConfig) and "_target_" in node:
+        declared = integral_overrides(node, constructor_hints(str(node._target_)))
+        kwargs = {**declared, **kwargs}  # ltd.ramp_steps=1e5 reaches the constructor as 100000
     try:
         instance = hydra.utils.instantiate(node, **kwargs)
     except MissingMandatoryValue as err:
@@ -505,6 +516,7 @@ def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataMo
     problems = keep_problems(scheduler, module, datamodule) + vocabulary_problems(datamodule, module)
     problems += length_problems(datamodule, module)
     problems += monitored_metric_problems(named, module) + unvalidated_metric_problems(named, validation_switch(cfg))
+    problems += idle_checkpoint_problems(named)
     fingerprint = run_fingerprint(cfg, data_content(datamodule))
     callbacks.append(RunFingerprint(fingerprint))
     if cfg.get("ckpt_path") is not None:
@@ -534,11 +546,17 @@ def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataMo
     for switch, kind in (("trainer.enable_progress_bar", ProgressBar), ("trainer.enable_model_summary", ModelSummary)):
         if OmegaConf.select(cfg, switch, default=True) is False:
             callbacks = [c for c in callbacks if not isinstance(c, kind)]  # the switch alone turns ours off
+    if logger is False:  # no logger: callbacks whose only output is the logger's would fail at setup
+        callbacks = [c for c in callbacks if not isinstance(c, LOGGER_ONLY)]
     trainer = instantiate_group(cfg, "trainer", callbacks=callbacks, logger=logger)
     stop_if(lr_schedule_problems(lr_schedule, scheduler, module, datamodule, trainer))
     for message in cadence_warnings(cfg):
         warnings.warn(message, SettingWarning, stacklevel=2)
     return module, datamodule, trainer
+
+
+LOGGER_ONLY = (LearningRateMonitor, ThroughputMonitor)
+"""Callbacks that only write to the logger: Lightning refuses ``LearningRateMonitor`` without one."""
 
 
 def cadence_warnings(cfg: DictConfig) -> list[str]:

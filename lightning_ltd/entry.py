@@ -40,15 +40,50 @@ def launch(hydra_main: Callable[[], Any]) -> None:
     if ours:
         os.environ[RAISE_VARIABLE] = os.environ[OURS] = "1"
     try:
+        sys.argv[1:] = group_removals(sys.argv[1:])
         hydra_main()
     except CompactHydraException as err:
         if not ours:
             raise
         print(f"error: {one_line(err)}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
+    except (ValueError, TypeError) as err:  # Hydra's defaults list raises plain ones for some overrides
+        if not ours or os.environ.get(OURS) != "1":  # the task had started: not a composition error
+            raise
+        suspects = [a for a in sys.argv[1:] if "=" in a and "." not in a.split("=", 1)[0]]  # group options
+        print(f"error: {', '.join(suspects) or 'the overrides'}: {one_line(err)}", file=sys.stderr)
+        sys.exit(EXIT_BAD_INPUT)
     finally:
         restore_error_reports()
         release_all()
+
+
+OPTIONAL_GROUPS = ("logger", "lr", "callbacks", "experiment")
+"""Groups a run can do without: ``logger=null`` drops the group, as Hydra's ``~logger`` does
+(Hydra itself refuses ``null`` as a group's option)."""
+REQUIRED_GROUPS = {
+    "model": "model=gpt_small, bert_small, vit_digits, hf_causal_lm, ...",
+    "data": "data=text, tokens, mlm, digits or imagefolder",
+    "trainer": "trainer=cpu, gpu, ddp, ...",
+    "ltd": "ltd=off trains without dropping",
+}
+"""Groups every run needs, with what to write instead of ``null``."""
+
+
+class GroupRemovalError(CompactHydraException):
+    """``GROUP=null`` for a group every run needs."""
+
+
+def group_removals(arguments: list[str]) -> list[str]:
+    """``logger=null`` as ``~logger`` for a group a run can do without; a needed group set to
+    null is one line naming what to write instead."""
+    rewritten = []
+    for argument in arguments:
+        group, _, value = argument.partition("=")
+        if value in ("null", "~") and group in REQUIRED_GROUPS:
+            raise GroupRemovalError(f"{group}=null: every run needs one {group} option ({REQUIRED_GROUPS[group]})")
+        rewritten.append(f"~{group}" if value == "null" and group in OPTIONAL_GROUPS else argument)
+    return rewritten
 
 
 def restore_error_reports() -> None:

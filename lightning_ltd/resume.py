@@ -92,6 +92,11 @@ def resume_problems(
         )
     from lightning_ltd.callbacks.schedule import RandomLTDScheduler  # it imports data_source from here
 
+    if SCHEDULER_STATE not in saved.callbacks:
+        problems.append(
+            f"it holds no {SCHEDULER_STATE} state (the layer-token count the LR schedule and budget go on "
+            "from); start from its weights with model.pretrained instead"
+        )
     problems += RandomLTDScheduler.saved_state_problems(saved.callbacks.get(SCHEDULER_STATE, {}))
     saved_source = saved.callbacks.get(SCHEDULER_STATE, {}).get("data_source")
     compared_content = fingerprint is not None and saved.fingerprint is not None  # a path may move, content not

@@ -162,6 +162,47 @@ def own_constructor_hints(target: str) -> dict[str, Any]:
     return hints
 
 
+def as_declared(hint: Any, value: Any) -> Any:
+    """``value`` as the annotation takes it: an integral float (``1e5`` on a command line) is the
+    ``int`` an integer-only annotation declares, so code that counts with it (``range``) gets one;
+    unchanged where a float is accepted too, or the value is anything else."""
+    if not (isinstance(value, float) and value.is_integer() and accepts(hint, value)):
+        return value
+    takes_float = any(_base(member) is float and accepts(member, value) for member in _members(hint))
+    return value if takes_float else int(value)
+
+
+def _members(hint: Any) -> list[Any]:
+    """A union's members (a single annotation: itself)."""
+    inner = typing.get_args(hint)[0] if typing.get_origin(hint) is Annotated else hint
+    if typing.get_origin(inner) in (typing.Union, types.UnionType):
+        return [m for member in typing.get_args(inner) for m in _members(member)]
+    return [hint]
+
+
+def _base(hint: Any) -> Any:
+    return typing.get_args(hint)[0] if typing.get_origin(hint) is Annotated else hint
+
+
+def integral_overrides(node: Any, hints: dict[str, Any]) -> dict[str, int]:
+    """The keys of a config ``node`` whose integral float ``as_declared`` makes an ``int``."""
+    from omegaconf import OmegaConf
+
+    found = {}
+    for name in node:
+        hint = hints.get(str(name), NO_HINT)
+        if name in HYDRA_KEYS or hint is NO_HINT or OmegaConf.is_missing(node, name):
+            continue
+        try:
+            value = node[name]
+        except Exception:  # an interpolation that does not resolve: Hydra reports it
+            continue
+        declared = as_declared(hint, value)
+        if declared is not value and isinstance(declared, int):
+            found[str(name)] = declared
+    return found
+
+
 def accepts(hint: Any, value: Any) -> bool:
     """Whether ``value`` (plain YAML data) is of the annotated type."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
@@ -315,7 +356,11 @@ def checked(init: Init) -> Init:
                 if name in bound and name in hints and not accepts(hints[name], bound[name])
             ]
         )
-        init(self, *args, **kwargs)
+        call = signature.bind(self, *args, **kwargs)
+        for name in named[1:]:
+            if name in call.arguments and name in hints:
+                call.arguments[name] = as_declared(hints[name], call.arguments[name])
+        init(*call.args, **call.kwargs)
 
     return wrapper  # type: ignore[return-value]
 

@@ -65,6 +65,8 @@ CASES: list[tuple[list[str], str]] = [
     (["model.ltd_layers=[]"], "model.ltd_layers"),
     (["model.ltd_layers=[1,3]"], "model.ltd_layers=[1, 3]"),
     (["model.ltd_layers=[a]"], "model.ltd_layers=['a']"),
+    (["model.ltd_layers=[0,1]"], "dropping layer index 0 is the first layer, which sees every token"),
+    (["model=hf_causal_lm", "model.pretrained={tiny_gpt2}", "model.ltd_layers=[3]", *HF_DATA], "index 3 is the last"),
     (["model.vocab_size=10"], "model.vocab_size=10"),
     (["model.position=foo"], "model.position='foo'"),
     (["model.compile_mode=fast"], "model.compile_mode='fast'"),
@@ -170,6 +172,8 @@ CASES: list[tuple[list[str], str]] = [
     (["ckpt_path={loops_string_ckpt}"], "its loops['fit_loop'] is a str, not a state mapping"),
     (["ckpt_path={callback_string_ckpt}"], "its callbacks['RandomLTDScheduler'] is a str, not a state mapping"),
     (["ckpt_path={step_ahead_ckpt}"], "global_step=6 disagrees with the 4 optimizer steps its loops count"),
+    (["ckpt_path={no_callbacks_ckpt}"], "it holds no RandomLTDScheduler state (the layer-token count the LR"),
+    (["ckpt_path={no_fit_loop_ckpt}"], "its loops hold no 'fit_loop' (only ['predict_loop', 'test_loop', 'valid"),
     (["ckpt_path={epoch_string_ckpt}"], "epoch='x' in epoch_string_ckpt.ckpt is not an epoch count"),
     (["ckpt_path={old_lightning_ckpt}"], "pytorch-lightning_version='0.5.0' in old_lightning_ckpt.ckpt is older than"),
     (["ckpt_path={no_version_ckpt}"], "no pytorch-lightning_version in no_version_ckpt.ckpt"),
@@ -317,6 +321,14 @@ CASES: list[tuple[list[str], str]] = [
     ),
     (["+trainer.max_time={{fortnights:1}}"], "mapping of weeks, days, hours, minutes, seconds, milliseconds, microsec"),
     (["+trainer.max_time={{minutes:0}}"], "trainer.max_time={{'minutes': 0}} stops the run before its first step"),
+    (
+        ["callbacks.model_checkpoint.save_last=false", "callbacks.model_checkpoint.save_top_k=0"],
+        "callbacks.model_checkpoint saves nothing (save_last=false, save_top_k=0)",
+    ),
+    (
+        ["data.path={latin1_text}", "data.tokenizer={plain_tokenizer}", "model.vocab_size=512"],
+        "data.path='{latin1_text}': not UTF-8 text: 8,000 of its 36,000 bytes are not UTF-8 (the first at byte 3)",
+    ),
     (["data.path={blank_text}"], "data.path='{blank_text}': the text is only whitespace"),
     (["model=bert_small", "data=mlm", "data.path={blank_text}"], "data.path='{blank_text}': the text is only white"),
 ]
@@ -365,6 +377,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     made["llama_other_shape"] = tiny_llama(root / "llama_other_shape")
     tensors = load_file(made["llama_other_shape"] / "model.safetensors")
     save_file({**tensors, "lm_head.weight": torch.zeros(3, 3)}, made["llama_other_shape"] / "model.safetensors")
+    made["latin1_text"] = root / "latin1.txt"
+    made["latin1_text"].write_bytes(("caf\u00e9 na\u00efve r\u00e9sum\u00e9 " * 2000).encode("latin-1"))
     made["blank_text"] = root / "blank.txt"
     made["blank_text"].write_text(" \n\t\n" * 5000)
     made["plain_tokenizer"] = root / "plain_tokenizer"
@@ -433,8 +447,13 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ("callback_string_ckpt", {**checkpoint, "callbacks": {**checkpoint["callbacks"], "RandomLTDScheduler": "x"}}),
         ("step_ahead_ckpt", {**checkpoint, "global_step": checkpoint["global_step"] + 2}),
         ("epoch_string_ckpt", {**checkpoint, "epoch": "x"}),
+        ("no_callbacks_ckpt", without(checkpoint, "callbacks")),
+        (
+            "no_fit_loop_ckpt",
+            {**checkpoint, "loops": {k: v for k, v in checkpoint["loops"].items() if k != "fit_loop"}},
+        ),
         ("old_lightning_ckpt", {**checkpoint, "pytorch-lightning_version": "0.5.0"}),
-        ("no_version_ckpt", {k: v for k, v in checkpoint.items() if k != "pytorch-lightning_version"}),
+        ("no_version_ckpt", without(checkpoint, "pytorch-lightning_version")),
         ("odd_version_ckpt", {**checkpoint, "pytorch-lightning_version": "two"}),
         ("fingerprint_string_ckpt", {**checkpoint, "run_fingerprint": "not a fingerprint"}),
         (
@@ -499,6 +518,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     made["int_moment_ckpt"] = root / "int_moment.ckpt"
     torch.save(checkpoint, made["int_moment_ckpt"])
     return made
+
+
+def without(mapping: dict, key: str) -> dict:
+    return {k: v for k, v in mapping.items() if k != key}
 
 
 class LoggedRecords(logging.Handler):

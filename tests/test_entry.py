@@ -28,6 +28,10 @@ ROOT = Path(__file__).resolve().parents[1]
         ("+model=gpt_small", "model appears more than once in the final defaults list"),
         ("experiment=nope", "Could not find 'experiment/nope'"),
         ("~seed=", "Could not delete from config. The value of 'seed' is 1234 and not ."),
+        ("ltd=null", "ltd=null: every run needs one ltd option (ltd=off trains without dropping)"),
+        ("model=null", "model=null: every run needs one model option"),
+        ("logger=1", "Config group override must be a string or a list. Got int"),  # Hydra's plain ValueError
+        ("logger=[csv,5]", "logger=[csv,5]"),  # a TypeError inside Hydra's defaults list
     ],
 )
 def test_a_composition_error_is_one_line_and_exit_2_with_nothing_written(
@@ -98,3 +102,12 @@ def test_train_py_reports_a_composition_error_in_one_line(tmp_path):
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip() == "error: In 'train': Could not find 'ltd/foo' Available options in 'ltd': off, on"
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("removal", ["logger=null", "~logger"])
+def test_a_group_a_run_can_do_without_is_dropped_by_null_as_by_tilde(monkeypatch, capsys, tmp_path, removal):
+    """``logger=null`` is what our messages and users write; Hydra takes only ``~logger``. Without
+    a logger the callbacks that only log (learning rate, throughput) are left out."""
+    code, err = launched(monkeypatch, capsys, *TINY, "trainer.max_steps=2", removal, f"hydra.run.dir={tmp_path}")
+    assert code == 0, err
+    assert (tmp_path / "checkpoints" / "last.ckpt").is_file() and not list(tmp_path.rglob("metrics.csv"))

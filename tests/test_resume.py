@@ -63,7 +63,7 @@ def step10_checkpoint(tmp_path_factory):
     "overrides, message",
     [
         (["model.n_embd=64"], "model.n_embd=64 differs from the checkpoint's 32"),
-        (["model.ltd_layers=[2]"], "model.ltd_layers=[2] differs from the checkpoint's None"),
+        (["model.ltd_layers=[1]"], "model.ltd_layers=[1] differs from the checkpoint's None"),
         (["trainer.max_steps=5"], "trainer.max_steps=5: the checkpoint is already at step 10, nothing to train"),
         (["data.path=OTHER"], "data.content: "),
     ],

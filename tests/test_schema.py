@@ -195,3 +195,18 @@ def test_a_union_of_literals_reads_as_one_choice_without_repeats():
     hint = Literal[64, 32] | Literal["64", "32", "bf16"] | None
     assert describe(hint) == "null or one of 64, 32, bf16"
     assert describe(int | Literal["auto"] | Literal["all"]) == "an integer, or one of auto, all"
+
+
+def test_an_integral_float_reaches_an_integer_argument_as_an_int(train_config):
+    """``ltd.ramp_steps=1e5`` on a command line is a float; the code counts with it (``range``)."""
+    from lightning_ltd.callbacks import RandomLTDScheduler
+    from lightning_ltd.schema import as_declared
+
+    assert RandomLTDScheduler(ramp_steps=1e5, min_keep=8.0).ramp_steps == 100000
+    assert type(RandomLTDScheduler(ramp_steps=1e5).ramp_steps) is int
+    assert as_declared(float, 2.0) == 2.0 and type(as_declared(float, 2.0)) is float
+    assert type(as_declared(int | float, 2.0)) is float  # a float is taken as it is
+    assert type(as_declared(int | None, 3.0)) is int and as_declared(int, 2.5) == 2.5  # 2.5: the check's to refuse
+    _, _, trainer = build(train_config("ltd.ramp_steps=1e12", "trainer.max_steps=4e0"))
+    scheduler = next(c for c in trainer.callbacks if isinstance(c, RandomLTDScheduler))
+    assert scheduler.ramp_steps == 10**12 and type(trainer.max_steps) is int and trainer.max_steps == 4

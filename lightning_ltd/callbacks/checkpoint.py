@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 
@@ -23,3 +26,14 @@ class FinalCheckpoint(ModelCheckpoint):
             self._last_global_step_saved = trainer.global_step
             return
         super().on_train_end(trainer, pl_module)
+
+
+def idle_checkpoint_problems(callbacks: Mapping[str, Any]) -> list[str]:
+    """Each ``callbacks.<name>`` checkpoint that would never write a file (no ``last.ckpt``, no
+    top-k): the run would look checkpointed and leave nothing to resume from."""
+    return [
+        f"callbacks.{name} saves nothing (save_last=false, save_top_k=0): save one of them, or "
+        f"callbacks.{name}=null for no checkpoints"
+        for name, callback in callbacks.items()
+        if isinstance(callback, ModelCheckpoint) and not callback.save_last and callback.save_top_k == 0
+    ]

@@ -25,7 +25,9 @@ from lightning_ltd.data.vocabulary import (
     PAD,
     ByteVocabulary,
     HFVocabulary,
+    NotUTF8Error,
     Vocabulary,
+    decode_utf8,
     masked_lm_vocabulary,
 )
 from lightning_ltd.errors import DataError
@@ -214,7 +216,13 @@ class MLMDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        segments = split_segments(load_corpus(self.path, self.max_bytes), self.block_size - 2, self.min_len)
+        corpus = load_corpus(self.path, self.max_bytes)
+        if isinstance(self.vocab, HFVocabulary):  # it reads text: checked once, for the whole corpus
+            try:
+                decode_utf8(corpus)
+            except NotUTF8Error as err:
+                raise DataError(f"path={self.path!r}: {err}") from err
+        segments = split_segments(corpus, self.block_size - 2, self.min_len)
         encoded = [self.vocab.masked_row(s, self.block_size) for s in segments]
         encoded = [ids for ids in encoded if not torch.isin(ids, self.vocab.special_ids_tensor).all()]
         train = [ids for i, ids in enumerate(encoded) if i % self.val_every]

@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from lightning_ltd.data.text import resolve_text_files
 from lightning_ltd.data.tokens import FORMAT, META, VERSION
+from lightning_ltd.data.vocabulary import NotUTF8Error, decode_utf8, utf8_boundary
 from lightning_ltd.errors import DataError, first_line
 from lightning_ltd.pretrained.hf_models import quiet_transformers
 
@@ -75,7 +76,7 @@ class Encoder:
         newline rarely changes a merge. Ids go to numpy run by run (no per-token Python loop)."""
         if self.tokenizer is None:
             return [np.frombuffer(piece, dtype=np.uint8) for piece in pieces]
-        runs = [line_runs(piece.decode("utf-8", errors="replace")) for piece in pieces]
+        runs = [line_runs(decode_utf8(piece)) for piece in pieces]
         encode = getattr(self.tokenizer, "encode_batch_fast", self.tokenizer.encode_batch)  # fast: no offsets
         encoded = iter(encode([run for piece_runs in runs for run in piece_runs], add_special_tokens=False))
         empty = np.zeros(0, dtype=np.int64)
@@ -192,17 +193,6 @@ def read_pieces(files: Sequence[Path]) -> Iterator[tuple[bytes, bool]]:
                 head = head[cut:] + tail
 
 
-def utf8_boundary(data: bytes) -> int:
-    """The length of the longest prefix of ``data`` that ends on a whole UTF-8 character."""
-    lead = len(data) - 1
-    while lead > max(0, len(data) - 4) and data[lead] & 0xC0 == 0x80:  # continuation bytes
-        lead -= 1
-    if lead < 0 or data[lead] < 0xC0:  # ASCII (or not UTF-8 at all): any cut will do
-        return len(data)
-    expected = 2 if data[lead] < 0xE0 else 3 if data[lead] < 0xF0 else 4
-    return len(data) if lead + expected <= len(data) else lead or len(data)
-
-
 class ShardWriter:
     """Appends tokens to ``{prefix}-00000.bin``, ``-00001.bin``, ... of at most ``shard_tokens``."""
 
@@ -301,13 +291,16 @@ def prepare(
     ) as bar:
         batch: list[tuple[bytes, bool]] = []
         blank = True  # only whitespace so far
-        for piece in read_pieces(files):
-            blank = blank and (not piece[0] or piece[0].isspace())
-            batch.append(piece)
-            if sum(len(p) for p, _ in batch) >= BATCH_BYTES:  # small documents: many per call
-                _write_batch(encoder, batch, separator, splitter, bar)
-                batch = []
-        _write_batch(encoder, batch, separator, splitter, bar)
+        try:
+            for piece in read_pieces(files):
+                blank = blank and (not piece[0] or piece[0].isspace())
+                batch.append(piece)
+                if sum(len(p) for p, _ in batch) >= BATCH_BYTES:  # small documents: many per call
+                    _write_batch(encoder, batch, separator, splitter, bar)
+                    batch = []
+            _write_batch(encoder, batch, separator, splitter, bar)
+        except NotUTF8Error as err:  # a tokenizer that reads text; bytes take any bytes
+            raise DataError(f"input={list(inputs)!r}: {err}") from err
     train.close()
     val.close()
     meta = {

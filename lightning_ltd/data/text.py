@@ -18,7 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader, sharded_eval_loader
-from lightning_ltd.data.vocabulary import ByteVocabulary, HFVocabulary, Vocabulary
+from lightning_ltd.data.vocabulary import ByteVocabulary, HFVocabulary, NotUTF8Error, Vocabulary
 from lightning_ltd.errors import DataError
 from lightning_ltd.schema import Count, HoldOut, PositiveInt, Seed, checked
 
@@ -163,7 +163,10 @@ class TextDataModule(L.LightningDataModule):
         if self.train_set is not None:
             return
         dtype = torch.uint8 if self.tokenizer.size <= 256 else torch.int32
-        tokens = torch.tensor(self.tokenizer.encode(self.load_bytes()), dtype=dtype)
+        try:
+            tokens = torch.tensor(self.tokenizer.encode(self.load_bytes()), dtype=dtype)
+        except NotUTF8Error as err:
+            raise DataError(f"path={self.path!r}: {err}") from err
         blocks = pack_blocks(tokens, self.block_size)
         if blocks.shape[0] < 2:
             raise DataError(

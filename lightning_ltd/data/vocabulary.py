@@ -4,6 +4,7 @@ masked-LM specials. Bytes, a local Hugging Face tokenizer folder, or a prepared 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,47 @@ PAD, CLS, SEP, MASK = 256, 257, 258, 259  # the byte vocabulary's specials, afte
 MLM_VOCAB_SIZE = 260
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json")
 """Files of which a Hugging Face tokenizer folder holds at least one."""
+
+
+MAX_NON_UTF8_SHARE = 0.001
+"""A text may hold up to this share of bytes that are not UTF-8 (stray bytes of a large crawl,
+each read as U+FFFD); more means another encoding (Latin-1, UTF-16), whose every accented
+letter would become U+FFFD under a tokenizer that reads text."""
+_ESCAPED = re.compile("[\udc80-\udcff]")
+
+
+class NotUTF8Error(DataError):
+    """Text a tokenizer would read is in another encoding than UTF-8."""
+
+
+def decode_utf8(data: bytes) -> str:
+    """``data`` as text; up to ``MAX_NON_UTF8_SHARE`` of its bytes may be invalid (each becomes
+    U+FFFD), more raise ``NotUTF8Error`` with where the first one is. A character cut at the end
+    (a read capped at ``max_bytes``) is left out, not counted."""
+    data = data[: utf8_boundary(data)]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        first = err.start
+    escaped = data.decode("utf-8", errors="surrogateescape")  # each invalid byte: one lone surrogate
+    invalid = len(_ESCAPED.findall(escaped))
+    if invalid > MAX_NON_UTF8_SHARE * len(data):
+        raise NotUTF8Error(
+            f"not UTF-8 text: {invalid:,} of its {len(data):,} bytes are not UTF-8 (the first at byte {first:,}); "
+            "convert it first (iconv -f latin1 -t utf-8)"
+        )
+    return _ESCAPED.sub("\ufffd", escaped)
+
+
+def utf8_boundary(data: bytes) -> int:
+    """The length of the longest prefix of ``data`` that ends on a whole UTF-8 character."""
+    lead = len(data) - 1
+    while lead > max(0, len(data) - 4) and data[lead] & 0xC0 == 0x80:  # continuation bytes
+        lead -= 1
+    if lead < 0 or data[lead] < 0xC0:  # ASCII (or not UTF-8 at all): any cut will do
+        return len(data)
+    expected = 2 if data[lead] < 0xE0 else 3 if data[lead] < 0xF0 else 4
+    return len(data) if lead + expected <= len(data) else lead or len(data)
 
 
 def has_tokenizer(folder: str | os.PathLike[str]) -> bool:
@@ -101,7 +143,7 @@ class HFVocabulary(Vocabulary):
 
     def encode(self, text: str | bytes) -> list[int]:
         if isinstance(text, bytes):
-            text = text.decode("utf-8", errors="replace")
+            text = decode_utf8(text)
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
     def decode(self, ids: Iterable[int]) -> str:
@@ -109,7 +151,7 @@ class HFVocabulary(Vocabulary):
 
     def masked_row(self, segment: bytes, max_tokens: int) -> torch.Tensor:
         """The tokenizer's own special-token template (``[CLS] ... [SEP]``, ``<s> ... </s>``)."""
-        text = segment.decode("utf-8", errors="replace")
+        text = segment.decode("utf-8", errors="replace")  # a segment's cut may split a character
         return torch.tensor(self.tokenizer(text, truncation=True, max_length=max_tokens)["input_ids"])
 
 

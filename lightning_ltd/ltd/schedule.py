@@ -25,7 +25,11 @@ def mslg_keep(step: int, min_keep: int, max_keep: int, ramp_steps: int, granular
         raise ValueError(f"need ramp_steps >= 0 ({ramp_steps}), granularity >= 1 ({granularity}), step >= 0 ({step})")
     if step >= ramp_steps:
         return max_keep
-    value = min_keep + (max_keep - min_keep) * step // ramp_steps
+    return _on_grid(min_keep + (max_keep - min_keep) * step // ramp_steps, max_keep, granularity)
+
+
+def _on_grid(value: int, max_keep: int, granularity: int) -> int:
+    """``value`` rounded down to the granularity, within ``[one granule (or 1), max_keep]``."""
     return max(min(max_keep, value - value % granularity), min(granularity, max_keep), 1)
 
 
@@ -63,7 +67,13 @@ class KeptLengthSchedule:
 
     @functools.cached_property
     def mslg_keeps(self) -> list[int]:
-        """Every MSLG kept length of the ramp, ascending."""
+        """Every MSLG kept length of the ramp, ascending. A ramp of at least ``max - min`` steps
+        grows ``v`` by at most 1 a step, so it passes every length in between: they are found
+        from the lengths, not the steps (a ramp of 1e12 steps would not finish)."""
+        if self.ramp_steps > self.max_keep - self.min_keep:
+            passed = range(self.min_keep, max(self.max_keep, self.min_keep + 1))  # min == max: v stays min
+            clamp = functools.partial(_on_grid, max_keep=self.max_keep, granularity=self.granularity)
+            return sorted({*map(clamp, passed), self.max_keep})
         return sorted({self.mslg_keep_at(t) for t in range(self.ramp_steps + 1)})
 
     @functools.cached_property
@@ -129,10 +139,19 @@ def budget_saving(layer_tokens: float, n_layer: int, baseline_tokens: float) -> 
 
 
 def validate_dropping_layers(layers: Sequence[int], n_layer: int) -> list[int]:
-    """Sorted, unique, in ``[0, n_layer)``; raises a ValueError naming the bad index."""
+    """Sorted, unique, middle layers (``1 .. n_layer - 2``); raises a ValueError naming the bad
+    index. The first and the last layer see every token: a dropped token skipping the last one
+    would reach the head (and the loss) unprocessed by it, one skipping the first would enter
+    the stack as a bare embedding."""
     for index in layers:
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < n_layer:
             raise ValueError(f"dropping layer index {index!r} is out of range [0, {n_layer})")
+        if index in (0, n_layer - 1):
+            which = "first" if index == 0 else "last"
+            raise ValueError(
+                f"dropping layer index {index} is the {which} layer, which sees every token "
+                f"(the middle layers are 1 .. {n_layer - 2})"
+            )
     if len(set(layers)) != len(layers):
         raise ValueError(f"dropping layer indices repeat: {list(layers)}")
     return sorted(layers)

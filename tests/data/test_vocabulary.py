@@ -44,3 +44,18 @@ def test_hugging_face_folder(tmp_path):
     assert vocab.missing_specials() == [] and vocab.masked_row(b"hello", 4).tolist()[0] == vocab.cls
     with pytest.raises(DataError, match="no tokenizer in the folder"):
         HFVocabulary(str(tmp_path))
+
+
+def test_text_in_another_encoding_is_refused_and_stray_bytes_are_replaced():
+    """Latin-1 (every accented letter a lone byte) is another encoding; one stray byte in a large
+    UTF-8 text is a crawl's noise, read as U+FFFD as Python's ``errors="replace"`` would."""
+    from lightning_ltd.data.vocabulary import MAX_NON_UTF8_SHARE, NotUTF8Error, decode_utf8
+
+    assert decode_utf8("naïve café".encode()) == "naïve café"
+    with pytest.raises(NotUTF8Error, match=r"^not UTF-8 text: 2 of its 11 bytes are not UTF-8 \(the first at byte 2\)"):
+        decode_utf8("naïve café.".encode("latin-1"))
+    assert decode_utf8("café".encode()[:-1]) == "caf"  # a read capped inside a character: the cut one left out
+    noisy = b"x" * int(1 / MAX_NON_UTF8_SHARE) + b"\xff" + "é\ufffd".encode()
+    assert decode_utf8(noisy) == noisy.decode("utf-8", errors="replace")  # a literal U+FFFD is not counted
+    with pytest.raises(NotUTF8Error):
+        decode_utf8(b"\xff\xfe" + "text".encode("utf-16-le"))  # UTF-16: its byte-order mark is no UTF-8

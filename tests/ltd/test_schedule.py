@@ -47,7 +47,10 @@ def test_layer_tokens_and_saving():
 
 def test_default_and_validated_layers():
     assert default_dropping_layers(12) == list(range(1, 11))
-    assert validate_dropping_layers([3, 1], 4) == [1, 3]
+    assert validate_dropping_layers([2, 1], 4) == [1, 2]
+    for edge, which in ((0, "first"), (3, "last")):
+        with pytest.raises(ValueError, match=f"index {edge} is the {which} layer, which sees every token"):
+            validate_dropping_layers([1, edge], 4)
     with pytest.raises(ValueError, match="out of range"):
         validate_dropping_layers([4], 4)
     with pytest.raises(ValueError, match="repeat"):
@@ -93,3 +96,22 @@ def test_the_compiled_1_3b_recipe_compiles_at_most_20_graphs_per_rank(tmp_path, 
     width = cfg.data.block_size
     assert count_graphs([width], exact.distinct_keeps()) == 122
     assert count_graphs([width], bucketed.distinct_keeps()) == 17 <= 20
+
+
+def test_the_distinct_kept_lengths_are_found_without_walking_every_step():
+    """Against a walk over every step of the ramp, on random settings; a 1e12-step ramp is quick."""
+    import random
+    import time
+
+    from lightning_ltd.ltd.schedule import KeptLengthSchedule
+
+    draw = random.Random(0)
+    for _ in range(3000):
+        low = draw.randint(1, 300)
+        high = draw.choice([low, low + 3, draw.randint(low, 400)])
+        schedule = KeptLengthSchedule(True, low, high, draw.randint(0, 900), draw.choice([1, 3, 8, 16, 64]))
+        walked = sorted({schedule.mslg_keep_at(t) for t in range(schedule.ramp_steps + 1)})
+        assert schedule.mslg_keeps == walked, schedule
+    started = time.perf_counter()
+    assert len(KeptLengthSchedule(True, 128, 2048, 10**12, 16).mslg_keeps) == 121
+    assert time.perf_counter() - started < 1.0
