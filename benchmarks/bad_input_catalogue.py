@@ -25,6 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -545,6 +546,55 @@ HELD_OUT_8: list[tuple[str, list[str]]] = [  # round 10; "valid" rows are right 
 """Round 10: written after round 9's fixes, run once before any fix of its own."""
 
 
+HELD_OUT_9: list[tuple[str, list[str]]] = [  # round 11; "valid" rows are right when accepted
+    ("range", ["model.position=rotary", "model.n_embd=30", "model.n_head=2"]),
+    ("range", ["data.batch_size=1e3"]),
+    ("range", ["model.betas=[0.9,0.95,0.99]"]),
+    ("range", ["lr.warmup_layer_tokens=-5", "lr.warmup_steps=null"]),
+    ("range", ["data.val_every=0"]),
+    ("range", ["model.vocab_size=300000000"]),
+    ("range", ["callbacks.nonfinite_guard.check_every_n_steps=0"]),
+    ("nonsense", ["+trainer.gradient_clip_algorithm=value", "trainer.gradient_clip_val=0"]),
+    (
+        "nonsense",
+        [
+            "+callbacks.es._target_=lightning.pytorch.callbacks.EarlyStopping",
+            "+callbacks.es.monitor=val/loss",
+            "+callbacks.es.mode=sideways",
+        ],
+    ),
+    ("nonsense", ["+callbacks.model_checkpoint.every_n_epochs=1"]),
+    ("nonsense", ["trainer.precision=16-true"]),
+    ("nonsense", ["data=digits"]),
+    ("nonsense", ["lr=step_cosine", "lr.total_steps=2", "trainer.max_steps=4"]),
+    ("paths", ["data.path=relative/missing.txt"]),
+    ("paths", ["hydra.run.dir={notes}"]),
+    ("paths", ["ckpt_path={good_run}/checkpoints"]),
+    ("paths", ["data.tokenizer={tiny_hf_bert}"]),
+    ("data", ["data=tokens", "data.path={shards_dtype_small}"]),
+    ("data", [*VIT, "data=imagefolder", "data.path={images_lopsided}"]),
+    ("data", ["model=hf_causal_lm", "model.pretrained={llama_short_positions}", *HF]),
+    ("data", ["model=hf_causal_lm", "model.pretrained={llama_vocab_mismatch}", *HF]),
+    ("checkpoint", ["ckpt_path={ckpt_hparams_edited}"]),
+    ("checkpoint", ["ckpt_path={ckpt_negative_lr}"]),
+    ("checkpoint", ["ckpt_path={ckpt_scheduler_string}"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "+trainer.accumulate_grad_batches=2"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "ltd=off"]),
+    ("valid", ["trainer.val_check_interval=0.5", "+trainer.max_epochs=1", "trainer.max_steps=-1", "lr=constant"]),
+    ("valid", ["callbacks.model_checkpoint.every_n_train_steps=0"]),
+    ("valid", ["ltd.granularity=3"]),
+    ("valid", ["trainer.limit_val_batches=0", "validate_before_fit=true"]),
+    ("valid", ["ltd.enabled=false", "ltd.min_keep=1000"]),
+    ("valid", ["seed=null"]),
+    ("valid", [*VIT, "data=imagefolder", "data.path={images_cmyk_16bit}"]),
+    ("valid", ["data.path={text_many_empty_files}"]),
+    ("valid", ["data.path={text_one_long_line}"]),
+    ("valid", ["model=hf_causal_lm", "model.pretrained={llama_bf16}", *HF]),
+    ("valid", ["ckpt_path={ckpt_extra_top_key}"]),
+]
+"""Round 11: written after round 10's fixes, run once before any fix of its own."""
+
+
 def make_files(root: Path) -> dict[str, Path]:
     """The files the catalogue names: text, tokenizers, shards, images, checkpoints."""
     from lightning_ltd.data.prepare import prepare
@@ -649,6 +699,7 @@ def make_files(root: Path) -> dict[str, Path]:
             (made[name] / "config.json").write_text(json.dumps({**config, **change}))
     made.update(make_round_9_files(root, made))
     made.update(make_round_10_files(root, made))
+    made.update(make_round_11_files(root, made))
     made.update(make_checkpoints(root, made))
     return made
 
@@ -715,6 +766,47 @@ def make_round_10_files(root: Path, made: dict[str, Path]) -> dict[str, Path]:
     shutil.copytree(made["tiny_llama"], extra["llama_no_tokenizer"])
     for file in extra["llama_no_tokenizer"].glob("*token*"):
         file.unlink()
+    return extra
+
+
+def make_round_11_files(root: Path, made: dict[str, Path]) -> dict[str, Path]:
+    """Text, shards, image folders and Hugging Face folders of round 11."""
+    from safetensors.torch import load_file, save_file
+
+    extra = {"text_many_empty_files": root / "many_empty", "text_one_long_line": root / "one_line.txt"}
+    extra["text_many_empty_files"].mkdir()
+    for i in range(2000):
+        (extra["text_many_empty_files"] / f"empty_{i}.txt").write_text("")
+    (extra["text_many_empty_files"] / "real.txt").write_text("the quick brown fox jumps over the lazy dog. " * 400)
+    extra["text_one_long_line"].write_text("the quick brown fox jumps over the lazy dog " * 4000)
+    meta = json.loads((made["shards"] / "meta.json").read_text())
+    extra["shards_dtype_small"] = root / "shards_dtype_small"
+    shutil.copytree(made["shards"], extra["shards_dtype_small"])
+    (extra["shards_dtype_small"] / "meta.json").write_text(json.dumps({**meta, "vocab_size": 300}))
+    extra["images_lopsided"] = root / "images_lopsided"
+    shutil.copytree(made["images_good"] / "a", extra["images_lopsided"] / "a")
+    (extra["images_lopsided"] / "b").mkdir()
+    shutil.copy(made["images_good"] / "b" / "0.png", extra["images_lopsided"] / "b" / "0.png")
+    extra["images_cmyk_16bit"] = root / "images_cmyk_16bit"
+    for label in "ab":
+        (extra["images_cmyk_16bit"] / label).mkdir(parents=True)
+        for i in range(6):
+            if label == "a":
+                Image.new("CMYK", (8, 8), color=(i * 20, 0, 0, 0)).save(extra["images_cmyk_16bit"] / label / f"{i}.jpg")
+            else:
+                pixels = np.full((8, 8), 1000 * i, dtype=np.uint16)
+                Image.fromarray(pixels).save(extra["images_cmyk_16bit"] / label / f"{i}.png")
+    for name, change in (
+        ("llama_short_positions", {"max_position_embeddings": 16}),
+        ("llama_vocab_mismatch", {"vocab_size": 100}),
+        ("llama_bf16", {"torch_dtype": "bfloat16"}),
+    ):
+        extra[name] = root / name
+        shutil.copytree(made["tiny_llama"], extra[name])
+        config = json.loads((extra[name] / "config.json").read_text())
+        (extra[name] / "config.json").write_text(json.dumps({**config, **change}))
+    weights = extra["llama_bf16"] / "model.safetensors"
+    save_file({k: v.bfloat16() for k, v in load_file(weights).items()}, weights, metadata={"format": "pt"})
     return extra
 
 
@@ -834,6 +926,14 @@ def make_checkpoints(root: Path, made: dict[str, Path]) -> dict[str, Path]:
     checkpoints["ckpt_gzipped"].write_bytes(gzip.compress(good.read_bytes()))
     checkpoints["ckpt_custom_class"] = root / "custom_class.ckpt"
     torch.save({**base, "extra": fractions.Fraction(1, 3)}, checkpoints["ckpt_custom_class"])
+    damaged("ckpt_hparams_edited", lambda c: c["hyper_parameters"].__setitem__("n_layer", 6))
+
+    def negative_lr(c):
+        c["optimizer_states"][0]["param_groups"][0]["lr"] = -1.0
+
+    damaged("ckpt_negative_lr", negative_lr)
+    damaged("ckpt_scheduler_string", lambda c: c.__setitem__("lr_schedulers", ["not a scheduler state"]))
+    damaged("ckpt_extra_top_key", lambda c: c.__setitem__("my_notes", {"who": "me"}))
     return checkpoints
 
 
@@ -887,11 +987,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--only", default="", help="run the cases whose text holds this")
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
-    parser.add_argument("--held-out", type=int, default=0, help="1 to 8: the rows of rounds 3 to 10")
+    parser.add_argument("--held-out", type=int, default=0, help="1 to 9: the rows of rounds 3 to 11")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bad_input_catalogue_"))
     files = make_files(work)
     rounds = (CATALOGUE, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4, HELD_OUT_5, HELD_OUT_6, HELD_OUT_7, HELD_OUT_8)
+    rounds += (HELD_OUT_9,)
     rows_of = rounds[args.held_out]
     cases = [(kind, case) for kind, case in rows_of if args.only in " ".join(case)]
     with ThreadPoolExecutor(args.jobs) as pool:
