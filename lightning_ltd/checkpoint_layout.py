@@ -126,6 +126,10 @@ def nested_state_problem(checkpoint: dict[str, Any]) -> str | None:
     """The first callback or loop state that is not a mapping (``loops['fit_loop']`` two levels
     deep): Lightning's ``load_state_dict`` calls would fail on it with a traceback mid-restore."""
     states = [(f"callbacks[{name!r}]", state) for name, state in (checkpoint.get("callbacks") or {}).items()]
+    schedulers = checkpoint.get("lr_schedulers")
+    states += [
+        (f"lr_schedulers[{i}]", state) for i, state in enumerate(schedulers if isinstance(schedulers, list) else [])
+    ]
     for loop, state in (checkpoint.get("loops") or {}).items():
         states.append((f"loops[{loop!r}]", state))
         if isinstance(state, dict):

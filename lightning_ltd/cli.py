@@ -218,6 +218,18 @@ def run_length_problems(cfg: DictConfig) -> list[str]:
         low, high = select(f"trainer.min_{unit}"), select(f"trainer.max_{unit}")
         if is_int(low) and is_int(high) and high >= 0 and low > high:
             problems.append(f"trainer.min_{unit}={low} is more than trainer.max_{unit}={high}: the maximum stops first")
+    interval, per_epoch = select("trainer.val_check_interval"), select("trainer.check_val_every_n_epoch")
+    if isinstance(interval, float) and not interval.is_integer() and per_epoch is None:
+        problems.append(
+            f"trainer.val_check_interval={interval} (a fraction of an epoch) needs trainer.check_val_every_n_epoch=1: "
+            "with null (this project's default) validation counts steps across epochs"
+        )
+    total, steps, floor = select("lr.total_steps"), select("trainer.max_steps"), select("lr.min_lr")
+    if is_int(total) and is_int(steps) and 0 < total < steps and floor == 0 and select("lr.decay") != "constant":
+        problems.append(
+            f"lr.total_steps={total} decays the LR to lr.min_lr=0 before trainer.max_steps={steps}: the last "
+            f"{steps - total} steps would train nothing (decay over the whole run, or set lr.min_lr above 0)"
+        )
     max_time = select("trainer.max_time")
     if max_time is not None and duration_seconds(max_time) == 0:
         problems.append(f"trainer.max_time={_plain_value(max_time)!r} stops the run before its first step")
@@ -253,7 +265,7 @@ def gpu_only_problems(cfg: DictConfig) -> list[str]:
         return []
     problems = []
     precision = str(trainer.get("precision", "32-true"))
-    if precision in ("16-mixed", "16"):
+    if precision in FLOAT16_PRECISIONS:  # mixed: Lightning would run bf16 instead; true: fp16 overflows on CPU
         problems.append(f"trainer.precision={precision!r} needs a GPU (on CPU: bf16-mixed, bf16-true or 32-true)")
     model = cfg.get("model") or {}
     mode = model.get("compile_mode") if model.get("compile") is True else None
@@ -283,6 +295,9 @@ def worker_problems(cfg: DictConfig) -> list[str]:
         f"need {machine.gib(processes * each)}, more than the {machine.gib(free)} free on this machine"
     ]
 
+
+FLOAT16_PRECISIONS = ("16-mixed", "16", "16-true", "half")
+"""float16 precisions: without a GPU's loss scaling and fp16 kernels they stop at a non-finite loss."""
 
 CUDA_GRAPH_MODES = ("reduce-overhead",)
 """Inductor drops CUDA graphs on a CPU without a word: the mode set would not be the mode run

@@ -95,10 +95,22 @@ def _value_problem(saved: Any, ours: Any) -> str | None:
     if isinstance(ours, bool) or ours is None:
         return None if saved is None or isinstance(saved, bool) else f"is {saved!r}, not a flag"
     if is_number(ours) or isinstance(ours, torch.Tensor):
-        return None if _finite_numbers([saved]) else f"is {saved!r}, not a finite number"
+        if not _finite_numbers([saved]):
+            return f"is {saved!r}, not a finite number"
+        return _sign_problem([saved], [ours])
     if isinstance(ours, (tuple, list)) and all(is_number(v) for v in ours):
         fits = isinstance(saved, (tuple, list)) and len(saved) == len(ours) and _finite_numbers(saved)
-        return None if fits else f"is {saved!r}, not {len(ours)} finite numbers"
+        return _sign_problem(saved, ours) if fits else f"is {saved!r}, not {len(ours)} finite numbers"
+    return None
+
+
+def _sign_problem(saved: Iterable[Any], ours: Iterable[Any]) -> str | None:
+    """A negative value where this run's is >= 0 (an LR, an ``eps``, a beta, a weight decay: none
+    of torch's optimizers takes a negative one): a damaged or edited state."""
+    pairs = list(zip(saved, ours, strict=True))
+    if any(float(theirs) < 0 <= float(own) for theirs, own in pairs):
+        shown = [float(theirs) for theirs, _ in pairs]
+        return f"is {shown[0] if len(shown) == 1 else shown!r}, negative where this run's is not"
     return None
 
 

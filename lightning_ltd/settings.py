@@ -23,7 +23,7 @@ DeviceString = Annotated[str, Matches(r"auto|-1|\d+|\d+(,\d+)*,?", "auto, N or 0
 class RunSettings:
     """``train.yaml``'s own keys."""
 
-    seed: Seed | None
+    seed: Seed  # every run is seeded: the data order, the routing and the step seeds derive from it
     ckpt_path: str | None
     validate_before_fit: bool
     required_keys: list[str]

@@ -172,6 +172,8 @@ CASES: list[tuple[list[str], str]] = [
     (["ckpt_path={loops_string_ckpt}"], "its loops['fit_loop'] is a str, not a state mapping"),
     (["ckpt_path={callback_string_ckpt}"], "its callbacks['RandomLTDScheduler'] is a str, not a state mapping"),
     (["ckpt_path={step_ahead_ckpt}"], "global_step=6 disagrees with the 4 optimizer steps its loops count"),
+    (["ckpt_path={negative_lr_ckpt}"], "optimizer_states[0].param_groups[0].lr is -1.0, negative where this run's"),
+    (["ckpt_path={scheduler_string_ckpt}"], "its lr_schedulers[0] is a str, not a state mapping"),
     (["ckpt_path={no_callbacks_ckpt}"], "it holds no RandomLTDScheduler state (the layer-token count the LR"),
     (["ckpt_path={no_fit_loop_ckpt}"], "its loops hold no 'fit_loop' (only ['predict_loop', 'test_loop', 'valid"),
     (["ckpt_path={epoch_string_ckpt}"], "epoch='x' in epoch_string_ckpt.ckpt is not an epoch count"),
@@ -329,6 +331,19 @@ CASES: list[tuple[list[str], str]] = [
         ["data.path={latin1_text}", "data.tokenizer={plain_tokenizer}", "model.vocab_size=512"],
         "data.path='{latin1_text}': not UTF-8 text: 8,000 of its 36,000 bytes are not UTF-8 (the first at byte 3)",
     ),
+    (
+        ["trainer.precision=16-true"],
+        "trainer.precision='16-true' needs a GPU (on CPU: bf16-mixed, bf16-true or 32-true)",
+    ),
+    (
+        ["lr=step_cosine", "lr.total_steps=2", "trainer.max_steps=4", "lr.min_lr=0"],
+        "lr.total_steps=2 decays the LR to lr.min_lr=0 before trainer.max_steps=4: the last 2 steps would train",
+    ),
+    (
+        ["trainer.val_check_interval=0.5", "+trainer.max_epochs=1", "trainer.max_steps=-1", "lr=constant"],
+        "trainer.val_check_interval=0.5 (a fraction of an epoch) needs trainer.check_val_every_n_epoch=1",
+    ),
+    (["seed=null"], "seed=None must be an integer in [0, 4294967295]"),
     (["data.path={blank_text}"], "data.path='{blank_text}': the text is only whitespace"),
     (["model=bert_small", "data=mlm", "data.path={blank_text}"], "data.path='{blank_text}': the text is only white"),
 ]
@@ -448,6 +463,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         ("step_ahead_ckpt", {**checkpoint, "global_step": checkpoint["global_step"] + 2}),
         ("epoch_string_ckpt", {**checkpoint, "epoch": "x"}),
         ("no_callbacks_ckpt", without(checkpoint, "callbacks")),
+        ("scheduler_string_ckpt", {**checkpoint, "lr_schedulers": ["not a scheduler state"]}),
         (
             "no_fit_loop_ckpt",
             {**checkpoint, "loops": {k: v for k, v in checkpoint["loops"].items() if k != "fit_loop"}},
@@ -480,21 +496,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                 },
             },
         ),
-        (
-            "lr_string_ckpt",
-            {
-                **checkpoint,
-                "optimizer_states": [
-                    {
-                        **optimizer,
-                        "param_groups": [
-                            {**optimizer["param_groups"][0], "lr": "fast"},
-                            *optimizer["param_groups"][1:],
-                        ],
-                    }
-                ],
-            },
-        ),
+        ("lr_string_ckpt", with_first_group_lr(checkpoint, "fast")),
+        ("negative_lr_ckpt", with_first_group_lr(checkpoint, -1.0)),
         (
             "negative_moment_ckpt",
             {
@@ -518,6 +521,13 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     made["int_moment_ckpt"] = root / "int_moment.ckpt"
     torch.save(checkpoint, made["int_moment_ckpt"])
     return made
+
+
+def with_first_group_lr(checkpoint: dict, lr: object) -> dict:
+    """``checkpoint`` with its first optimizer's first parameter group at ``lr``."""
+    optimizer = checkpoint["optimizer_states"][0]
+    groups = [{**optimizer["param_groups"][0], "lr": lr}, *optimizer["param_groups"][1:]]
+    return {**checkpoint, "optimizer_states": [{**optimizer, "param_groups": groups}]}
 
 
 def without(mapping: dict, key: str) -> dict:

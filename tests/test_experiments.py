@@ -134,6 +134,7 @@ def test_vit_digits_smoke(tmp_path):
     assert summary["val/loss"] < summary["val/loss_start"]
 
 
+@pytest.mark.slow  # a few seconds: the full suite runs it
 def test_bert_mlm_smoke(tmp_path):
     overrides = [
         "model.n_layer=3",

@@ -45,6 +45,9 @@ CASES = [
     (lambda s: s["param_groups"][1].__setitem__("eps", float("nan")), "param_groups[1].eps is nan, not a finite"),
     (lambda s: s["param_groups"][0].__setitem__("betas", (0.9,)), "param_groups[0].betas is (0.9,), not 2 finite"),
     (lambda s: s["param_groups"][0].__setitem__("amsgrad", 3), "param_groups[0].amsgrad is 3, not a flag"),
+    (lambda s: s["param_groups"][0].__setitem__("lr", -1.0), "param_groups[0].lr is -1.0, negative where this run's"),
+    (lambda s: s["param_groups"][1].__setitem__("betas", (0.9, -0.5)), "betas is [0.9, -0.5], negative where"),
+    (lambda s: s["param_groups"][0].__setitem__("weight_decay", -0.1), "param_groups[0].weight_decay is -0.1, neg"),
     (lambda s: s["param_groups"][0]["params"].pop(), "param_groups: parameters per group [1, 2], this run's [2, 2]"),
     (lambda s: s["param_groups"].pop(), "param_groups: parameters per group [2], this run's [2, 2]"),
     (

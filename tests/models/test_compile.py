@@ -49,6 +49,7 @@ def test_fullgraph_compile_in_training_mode_agrees_with_eager(kind):
     assert not torch.allclose(out_next, out_compiled)
 
 
+@pytest.mark.slow  # a few seconds: the full suite runs it
 def test_fullgraph_compile_with_dropout():
     model, (idx,) = make("gpt", dropout=0.1)
     model.train()

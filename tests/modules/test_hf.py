@@ -63,6 +63,7 @@ def test_module_wraps_the_middle_layers_and_trains_in_train_mode(llama):
     assert module.model.config.attention_dropout == 0.1
 
 
+@pytest.mark.slow  # a few seconds: the full suite runs it
 def test_train_py_resumes_bit_exact_with_dropout_and_saves_a_loadable_folder(tmp_path, llama):
     common = ["model.dropout=0.1", f"lr.total_steps={2 * N}", f"callbacks.model_checkpoint.every_n_train_steps={N}"]
     straight, first, second = tmp_path / "straight", tmp_path / "first", tmp_path / "second"
