@@ -46,6 +46,14 @@ def test_after():
 """
 
 
+def default_ctrl_c() -> None:
+    """In the child before it starts Python: SIGINT at its default. An ignored SIGINT is inherited
+    across exec, and Python then installs no KeyboardInterrupt handler: a test before this one
+    that ran Lightning's Ctrl-C shutdown (which sets SIGINT to ignored) would make every press
+    here a no-op, as a CI run of the whole suite showed."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupted(child: subprocess.Popen, presses: int = 6, wait: float = 30.0) -> str:
     """Press Ctrl-C until the child ends (a user presses it again; Lightning ignores presses
     once it is shutting down), up to ``presses`` times ``wait`` seconds; its output."""
@@ -74,7 +82,13 @@ def test_ctrl_c_inside_fit_stops_the_suite(tmp_path):
         "test_suite.py",
     ]
     child = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=default_ctrl_c,
     )
     try:
         deadline = time.monotonic() + 120
