@@ -595,6 +595,60 @@ HELD_OUT_9: list[tuple[str, list[str]]] = [  # round 11; "valid" rows are right 
 """Round 11: written after round 10's fixes, run once before any fix of its own."""
 
 
+HELD_OUT_10: list[tuple[str, list[str]]] = [  # round 12; "valid" rows are right when accepted
+    ("range", ["ltd.granularity=true"]),
+    ("range", ["model.n_layer=true"]),
+    ("range", ["+trainer.accumulate_grad_batches=0"]),
+    ("range", ["trainer.limit_val_batches=-1"]),
+    ("range", ["model.n_head=0"]),
+    ("range", ["ltd.min_keep=0"]),
+    ("range", ["lr=layer_token_budget", "lr.total_layer_tokens=null", "lr.total_tokens=-1"]),
+    ("range", ["data.max_bytes=0"]),
+    ("range", ["callbacks.summary.baseline_tokens=abc"]),
+    ("range", ["trainer.log_every_n_steps=-1"]),
+    (
+        "range",
+        [
+            "+callbacks.swa._target_=lightning.pytorch.callbacks.StochasticWeightAveraging",
+            "+callbacks.swa.swa_lrs=-1",
+        ],
+    ),
+    ("nonsense", ["trainer=fsdp"]),
+    ("nonsense", ["trainer=deepspeed"]),
+    ("nonsense", [*VIT, "data=tokens", "data.path={shards}"]),
+    ("nonsense", ["+callbacks.model_checkpoint.train_time_interval={{minutes:1}}"]),
+    ("nonsense", ["ltd.max_keep=64"]),
+    ("nonsense", ["trainer.max_epochs=0"]),
+    ("nonsense", ["trainer.precision=transformer-engine"]),
+    ("paths", ["data.path={notes}"]),
+    ("paths", ["model=hf_causal_lm", "model.pretrained=someone/tiny-random-llama", *HF]),
+    ("paths", ["hydra.run.dir={notes}/x"]),
+    ("paths", ["ckpt_path={good_run}/checkpoints/nope.ckpt"]),
+    ("paths", ["data.path={images_good}"]),
+    ("paths", ["logger.save_dir=''"]),
+    ("data", ["data=tokens", "data.path={shards_escape}"]),
+    ("data", ["model=hf_causal_lm", "model.pretrained={llama_empty_config}", *HF]),
+    ("data", ["model=hf_causal_lm", "model.pretrained={llama_missing_weight}", *HF]),
+    ("data", ["model=hf_masked_lm", "model.pretrained={hf_bert_no_mask_token}", "data=mlm", *HF]),
+    ("data", [*VIT, "data=imagefolder", "data.path={images_no_class_folders}"]),
+    ("checkpoint", ["ckpt_path={ckpt_global_step_float}"]),
+    ("checkpoint", ["ckpt_path={ckpt_optimizer_extra_param}"]),
+    ("checkpoint", ["ckpt_path={ckpt_batches_behind}"]),
+    ("checkpoint", ["ckpt_path={ckpt_scheduled_ahead}"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "model.position=rotary"]),
+    ("valid", ["data.num_workers=2"]),
+    ("valid", ["model.dropout=0.1", "trainer.precision=bf16-mixed"]),
+    ("valid", ["model.activation_checkpointing=true"]),
+    ("valid", ["+trainer.accumulate_grad_batches=2"]),
+    ("valid", ["data.path={text_bom_crlf}"]),
+    ("valid", [*VIT, "data=imagefolder", "data.path={images_mixed_sizes}"]),
+    ("valid", ["ckpt_path={good_ckpt}", "trainer.max_steps=6", "callbacks.throughput.window_size=3"]),
+    ("valid", ["lr=constant"]),
+    ("valid", [*LLAMA, "model.dropout=0.1"]),
+]
+"""Round 12: written after round 11's fixes, run once before any fix of its own."""
+
+
 def make_files(root: Path) -> dict[str, Path]:
     """The files the catalogue names: text, tokenizers, shards, images, checkpoints."""
     from lightning_ltd.data.prepare import prepare
@@ -700,6 +754,7 @@ def make_files(root: Path) -> dict[str, Path]:
     made.update(make_round_9_files(root, made))
     made.update(make_round_10_files(root, made))
     made.update(make_round_11_files(root, made))
+    made.update(make_round_12_files(root, made))
     made.update(make_checkpoints(root, made))
     return made
 
@@ -807,6 +862,53 @@ def make_round_11_files(root: Path, made: dict[str, Path]) -> dict[str, Path]:
         (extra[name] / "config.json").write_text(json.dumps({**config, **change}))
     weights = extra["llama_bf16"] / "model.safetensors"
     save_file({k: v.bfloat16() for k, v in load_file(weights).items()}, weights, metadata={"format": "pt"})
+    return extra
+
+
+def make_round_12_files(root: Path, made: dict[str, Path]) -> dict[str, Path]:
+    """Text, shards, image folders and Hugging Face folders of round 12."""
+    from safetensors.torch import load_file, save_file
+
+    extra = {"text_bom_crlf": root / "bom_crlf.txt"}
+    extra["text_bom_crlf"].write_bytes(b"\xef\xbb\xbf" + b"the quick brown fox jumps over the lazy dog.\r\n" * 400)
+    meta = json.loads((made["shards"] / "meta.json").read_text())
+    extra["shards_escape"] = root / "shards_escape"
+    shutil.copytree(made["shards"], extra["shards_escape"])
+    shutil.copy(made["shards"] / meta["train"][0]["file"], root / "outside.bin")
+    escaped = {**meta, "train": [{**meta["train"][0], "file": "../outside.bin"}]}
+    (extra["shards_escape"] / "meta.json").write_text(json.dumps(escaped))
+    extra["llama_empty_config"] = root / "llama_empty_config"
+    shutil.copytree(made["tiny_llama"], extra["llama_empty_config"])
+    (extra["llama_empty_config"] / "config.json").write_text("{}")
+    extra["llama_missing_weight"] = root / "llama_missing_weight"
+    shutil.copytree(made["tiny_llama"], extra["llama_missing_weight"])
+    weights = extra["llama_missing_weight"] / "model.safetensors"
+    tensors = load_file(weights)
+    dropped = sorted(name for name in tensors if "layers.0.self_attn.q_proj" in name)[0]
+    save_file({k: v for k, v in tensors.items() if k != dropped}, weights, metadata={"format": "pt"})
+    extra["hf_bert_no_mask_token"] = root / "hf_bert_no_mask_token"
+    shutil.copytree(made["tiny_hf_bert"], extra["hf_bert_no_mask_token"])
+    for name in ("tokenizer_config.json", "special_tokens_map.json"):
+        path = extra["hf_bert_no_mask_token"] / name
+        if path.exists():
+            config = json.loads(path.read_text())
+            config.pop("mask_token", None)
+            path.write_text(json.dumps(config))
+    tokenizer_json = extra["hf_bert_no_mask_token"] / "tokenizer.json"
+    if tokenizer_json.exists():
+        tokenizer = json.loads(tokenizer_json.read_text())
+        tokenizer["added_tokens"] = [t for t in tokenizer.get("added_tokens", []) if t["content"] != "[MASK]"]
+        tokenizer_json.write_text(json.dumps(tokenizer))
+    extra["images_no_class_folders"] = root / "images_no_class_folders"
+    extra["images_no_class_folders"].mkdir()
+    for i in range(12):
+        Image.new("L", (8, 8), color=10 * i).save(extra["images_no_class_folders"] / f"{i}.png")
+    extra["images_mixed_sizes"] = root / "images_mixed_sizes"
+    for index, label in enumerate("ab"):
+        (extra["images_mixed_sizes"] / label).mkdir(parents=True)
+        for i in range(6):
+            size = (4 + 5 * i, 30 - 4 * i)
+            Image.new("L", size, color=40 * index + i).save(extra["images_mixed_sizes"] / label / f"{i}.png")
     return extra
 
 
@@ -934,6 +1036,23 @@ def make_checkpoints(root: Path, made: dict[str, Path]) -> dict[str, Path]:
     damaged("ckpt_negative_lr", negative_lr)
     damaged("ckpt_scheduler_string", lambda c: c.__setitem__("lr_schedulers", ["not a scheduler state"]))
     damaged("ckpt_extra_top_key", lambda c: c.__setitem__("my_notes", {"who": "me"}))
+    damaged("ckpt_global_step_float", lambda c: c.__setitem__("global_step", float(c["global_step"])))
+
+    def optimizer_extra_param(c):
+        state = c["optimizer_states"][0]["state"]
+        state[max(state) + 100] = {key: value for key, value in state[0].items()}
+
+    def batches_behind(c):
+        progress = c["loops"]["fit_loop"]["epoch_loop.batch_progress"]
+        for counts in (progress["total"], progress["current"]):
+            counts.update({key: 1 for key in counts})
+
+    damaged("ckpt_optimizer_extra_param", optimizer_extra_param)
+    damaged("ckpt_batches_behind", batches_behind)
+    damaged(
+        "ckpt_scheduled_ahead",
+        lambda c: c["callbacks"]["RandomLTDScheduler"].__setitem__("scheduled_step", 1000),
+    )
     return checkpoints
 
 
@@ -987,12 +1106,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--only", default="", help="run the cases whose text holds this")
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
-    parser.add_argument("--held-out", type=int, default=0, help="1 to 9: the rows of rounds 3 to 11")
+    parser.add_argument("--held-out", type=int, default=0, help="1 to 10: the rows of rounds 3 to 12")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bad_input_catalogue_"))
     files = make_files(work)
     rounds = (CATALOGUE, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4, HELD_OUT_5, HELD_OUT_6, HELD_OUT_7, HELD_OUT_8)
-    rounds += (HELD_OUT_9,)
+    rounds += (HELD_OUT_9, HELD_OUT_10)
     rows_of = rounds[args.held_out]
     cases = [(kind, case) for kind, case in rows_of if args.only in " ".join(case)]
     with ThreadPoolExecutor(args.jobs) as pool:
