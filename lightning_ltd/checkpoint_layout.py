@@ -10,13 +10,15 @@ optimizer file that needs more, its loss scaler object, is left to DeepSpeed's o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
 
-from lightning_ltd.errors import first_line
+from lightning_ltd.errors import first_line, is_int
 from lightning_ltd.fingerprint import CHECKPOINT_KEY as FINGERPRINT_KEY
 
 Layout = Literal["file", "deepspeed", "sharded"]
@@ -95,6 +97,7 @@ def _load(path: Path) -> dict[str, Any]:
         if loaded.get(key) is not None and not isinstance(loaded[key], dict):
             raise _NotACheckpoint(f"its {key} is a {type(loaded[key]).__name__}, not a mapping")
     problem = nested_state_problem(loaded) or fit_loop_problem(loaded) or loop_step_problem(loaded)
+    problem = problem or progress_problem(loaded)
     if problem is not None:
         raise _NotACheckpoint(problem)
     return loaded
@@ -178,6 +181,50 @@ def loop_step_problem(checkpoint: dict[str, Any]) -> str | None:
     if counted != checkpoint["global_step"]:
         return f"global_step={checkpoint['global_step']} disagrees with the {counted} optimizer steps its loops count"
     return None
+
+
+PROGRESS_ORDER = ("ready", "started", "processed", "completed")
+"""A Lightning progress tracker's counts, each at most the one before (a batch is made ready,
+started, processed, then completed)."""
+FIT_BATCHES = "epoch_loop.batch_progress"
+
+
+def progress_problem(checkpoint: dict[str, Any]) -> str | None:
+    """The first of the fit loop's training progress trackers whose counts contradict each other
+    or the checkpoint's ``global_step``: a count not a whole number >= 0, a later stage above an
+    earlier one, or fewer training batches made ready than optimizer steps taken. Lightning would
+    restore any of them as they are and resume the data at a position the weights never saw.
+    Validation trackers are left alone: they do not steer training, and Lightning's own do not
+    keep ``current`` within ``total``."""
+    fit_loop = (checkpoint.get("loops") or {}).get("fit_loop")
+    trackers = dict(_trackers(fit_loop if isinstance(fit_loop, dict) else {}, "loops.fit_loop"))
+    for where, tracker in trackers.items():
+        for part in ("total", "current"):
+            values = tracker.get(part)
+            if not isinstance(values, dict):
+                continue
+            if (bad := next((k for k, v in values.items() if not is_int(v) or v < 0), None)) is not None:
+                return f"{where}.{part}.{bad}={values[bad]!r} is not a count"
+            stages = [(key, values[key]) for key in PROGRESS_ORDER if key in values]
+            for (earlier, before), (later, after) in pairwise(stages):
+                if after > before:
+                    return f"{where}.{part}: {later}={after} exceeds {earlier}={before}"
+    batches = trackers.get(f"loops.fit_loop.{FIT_BATCHES}", {}).get("total", {}).get("ready")
+    if is_int(batches) and batches < checkpoint["global_step"]:
+        return f"global_step={checkpoint['global_step']} exceeds the {batches} training batches its loops count"
+    return None
+
+
+def _trackers(state: dict[str, Any], where: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every training progress tracker (a mapping with ``total`` or ``current``) in a loop's
+    state, by key path; the validation loop's are skipped."""
+    for key, value in state.items():
+        if not isinstance(value, dict) or "val_loop" in key:
+            continue
+        if "total" in value or "current" in value:
+            yield f"{where}.{key}", value
+        else:
+            yield from _trackers(value, f"{where}.{key}")
 
 
 TORCH_FILE_STARTS = (b"PK\x03\x04", b"\x80")

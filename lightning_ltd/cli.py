@@ -24,7 +24,13 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException, SI
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf, open_dict
 
 from lightning_ltd import machine
-from lightning_ltd.callbacks import NonFiniteLossError, RandomLTDScheduler, RunSummary, ValidateFirst
+from lightning_ltd.callbacks import (
+    NonFiniteLossError,
+    RandomLTDScheduler,
+    RunSummary,
+    TrainingProgress,
+    ValidateFirst,
+)
 from lightning_ltd.callbacks.checkpoint import idle_checkpoint_problems
 from lightning_ltd.checkpoint import unwritable_folder
 from lightning_ltd.console import log_records_held, log_through_root, quiet_console
@@ -728,14 +734,24 @@ def run_hydra_job(cfg: DictConfig) -> int:
     return run_command(cfg)
 
 
+NOTHING_TRAINED = (
+    "the run ended before its first optimizer step, nothing was trained: see trainer.max_epochs, "
+    "trainer.limit_train_batches, trainer.max_time and whether the training data fills one batch"
+)
+
+
 def run(
     cfg: DictConfig, module: L.LightningModule, datamodule: L.LightningDataModule, trainer: L.Trainer
 ) -> dict[str, Any]:
     """Optionally validate first (the summary's starting point: inside ``fit``, so every strategy
-    wraps the model once), fit; return the summary."""
+    wraps the model once), fit; return the summary. A fit that took no step is an error."""
     resuming = cfg.get("ckpt_path") is not None
     if cfg.get("validate_before_fit", True) and not resuming:
         trainer.callbacks.append(ValidateFirst())
+    progress = TrainingProgress()
+    trainer.callbacks.append(progress)
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    if progress.steps(trainer) == 0:
+        raise ConfigError(NOTHING_TRAINED)
     summary = next((c for c in trainer.callbacks if isinstance(c, RunSummary)), None)
     return dict(summary.summary) if summary is not None else {}

@@ -49,18 +49,23 @@ def fresh_optimizers(module: L.LightningModule) -> tuple[list[torch.optim.Optimi
 
 
 def optimizer_problems(
-    saved: list[Any], saved_schedulers: int, optimizers: list[torch.optim.Optimizer], schedulers: int
+    saved: list[Any],
+    saved_schedulers: int,
+    optimizers: list[torch.optim.Optimizer],
+    schedulers: int,
+    global_step: int | None = None,
 ) -> list[str]:
     """What of the checkpoint's ``optimizer_states`` and ``lr_schedulers`` does not fit
-    ``optimizers`` (the run's, fresh) and the run's number of LR schedulers; the first problem
-    of each optimizer, named by its key path."""
+    ``optimizers`` (the run's, fresh), the run's number of LR schedulers and the checkpoint's
+    ``global_step`` (no parameter steps more often than the optimizer); the first problem of
+    each optimizer, named by its key path."""
     problems = []
     if len(saved) != len(optimizers):
         problems.append(f"it holds {len(saved)} optimizer state(s), this run has {len(optimizers)} optimizer(s)")
     if saved_schedulers != schedulers:
         problems.append(f"it holds {saved_schedulers} LR scheduler state(s), this run has {schedulers}")
     for index, (state, optimizer) in enumerate(zip(saved, optimizers, strict=False)):  # counts reported above
-        found = _first_problem(state, optimizer.state_dict()["param_groups"], _shapes(optimizer))
+        found = _first_problem(state, optimizer.state_dict()["param_groups"], _shapes(optimizer), global_step)
         if found is not None:
             problems.append(f"optimizer_states[{index}].{found}")
     return problems
@@ -71,7 +76,9 @@ def _shapes(optimizer: torch.optim.Optimizer) -> list[tuple[int, ...]]:
     return [tuple(p.shape) for group in optimizer.param_groups for p in group["params"]]
 
 
-def _first_problem(state: Any, groups: list[dict[str, Any]], shapes: list[tuple[int, ...]]) -> str | None:
+def _first_problem(
+    state: Any, groups: list[dict[str, Any]], shapes: list[tuple[int, ...]], global_step: int | None
+) -> str | None:
     if not isinstance(state, dict) or not isinstance(state.get("param_groups"), list):
         return "param_groups: missing (not an optimizer's state_dict)"
     saved_groups = state["param_groups"]
@@ -82,7 +89,7 @@ def _first_problem(state: Any, groups: list[dict[str, Any]], shapes: list[tuple[
         for key, value in group.items():
             if key != "params" and (wrong := _value_problem(saved_group.get(key, _MISSING), value)):
                 return f"param_groups[{number}].{key} {wrong}"
-    return _state_problem(state.get("state") or {}, shapes)
+    return _state_problem(state.get("state") or {}, shapes, global_step)
 
 
 _MISSING = object()
@@ -123,9 +130,10 @@ def _finite_numbers(values: Iterable[Any]) -> bool:
     return all(finite(value) for value in values)
 
 
-def _state_problem(state: dict[Any, Any], shapes: list[tuple[int, ...]]) -> str | None:
-    """Each parameter's moments: of its parameter's shape, sums of squares and counts >= 0. FSDP's
-    full optimizer state is keyed by parameter name, not index: its shapes are not compared."""
+def _state_problem(state: dict[Any, Any], shapes: list[tuple[int, ...]], global_step: int | None) -> str | None:
+    """Each parameter's moments: of its parameter's shape, sums of squares and counts >= 0, its
+    step count at most the run's optimizer steps. FSDP's full optimizer state is keyed by
+    parameter name, not index: its shapes are not compared."""
     for param, moments in state.items():
         by_index = isinstance(param, int) and not isinstance(param, bool)
         if (by_index and not 0 <= param < len(shapes)) or not isinstance(moments, dict):
@@ -137,4 +145,6 @@ def _state_problem(state: dict[Any, Any], shapes: list[tuple[int, ...]]) -> str 
                 return f"state[{param}].{name} has shape {list(value.shape)}, its parameter {list(shapes[param])}"
             if name in NON_NEGATIVE_STATES and bool((value < 0).any()):
                 return f"state[{param}].{name} holds negative values (a sum of squares or a count cannot)"
+            if name == "step" and global_step is not None and value.numel() == 1 and float(value) > global_step:
+                return f"state[{param}].step={float(value):g} exceeds the checkpoint's global_step={global_step}"
     return None

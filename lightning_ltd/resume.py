@@ -97,7 +97,7 @@ def resume_problems(
             f"it holds no {SCHEDULER_STATE} state (the layer-token count the LR schedule and budget go on "
             "from); start from its weights with model.pretrained instead"
         )
-    problems += RandomLTDScheduler.saved_state_problems(saved.callbacks.get(SCHEDULER_STATE, {}))
+    problems += RandomLTDScheduler.saved_state_problems(saved.callbacks.get(SCHEDULER_STATE, {}), saved.global_step)
     saved_source = saved.callbacks.get(SCHEDULER_STATE, {}).get("data_source")
     compared_content = fingerprint is not None and saved.fingerprint is not None  # a path may move, content not
     if saved_source is not None and data_source is not None and saved_source != data_source and not compared_content:
@@ -187,7 +187,8 @@ def _optimizer_problems(saved: SavedRun, module: L.LightningModule, scheduled_lr
         return []
     optimizers, schedulers = fresh
     schedulers += len(optimizers) if scheduled_lr else 0
-    return optimizer_problems(saved.optimizer_states or [], saved.lr_scheduler_count, optimizers, schedulers)
+    states = saved.optimizer_states or []
+    return optimizer_problems(states, saved.lr_scheduler_count, optimizers, schedulers, saved.global_step)
 
 
 def _listed(names: tuple[str, ...], last: str) -> str:

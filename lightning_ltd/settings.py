@@ -57,7 +57,7 @@ class TrainerSettings:
     fast_dev_run: bool | PositiveInt
     max_steps: PositiveInt | Literal[-1]
     min_steps: Count | None
-    max_epochs: Annotated[int, Bounds(-1)] | None
+    max_epochs: PositiveInt | Literal[-1] | None  # 0 would train nothing and exit 0
     min_epochs: Count | None
     max_time: Duration | DurationMapping | None
     val_check_interval: PositiveInt | EpochFraction | Duration | DurationMapping | None

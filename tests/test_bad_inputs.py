@@ -10,6 +10,7 @@ subset; this whole table is in the slow tier.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -149,6 +150,7 @@ CASES: list[tuple[list[str], str]] = [
     (["+trainer.max_time=00:00:00:00"], "trainer.max_time='00:00:00:00' stops the run before its first step"),
     (["+trainer.min_steps=100"], "trainer.min_steps=100 is more than trainer.max_steps=30: the maximum stops first"),
     (["+trainer.min_epochs=3", "trainer.max_epochs=2"], "trainer.min_epochs=3 is more than trainer.max_epochs=2"),
+    (["trainer.max_epochs=0"], "trainer.max_epochs=0 must be a positive integer, or -1, or null"),  # 0 steps, exit 0
     (
         ["experiment=gpt2_finetune_tiny", "model.pretrained={tiny_gpt2}", "data.block_size=256"],
         "data.block_size=256 is longer than the 128 positions of model.pretrained='{tiny_gpt2}'",
@@ -172,6 +174,13 @@ CASES: list[tuple[list[str], str]] = [
     (["ckpt_path={loops_string_ckpt}"], "its loops['fit_loop'] is a str, not a state mapping"),
     (["ckpt_path={callback_string_ckpt}"], "its callbacks['RandomLTDScheduler'] is a str, not a state mapping"),
     (["ckpt_path={step_ahead_ckpt}"], "global_step=6 disagrees with the 4 optimizer steps its loops count"),
+    (["ckpt_path={batches_behind_ckpt}"], "global_step=4 exceeds the 1 training batches its loops count"),
+    (["ckpt_path={progress_disordered_ckpt}"], "fit_loop.epoch_loop.batch_progress.total: completed=99 exceeds"),
+    (["ckpt_path={scheduled_ahead_ckpt}"], "RandomLTDScheduler state has scheduled_step=1000, its global_step=4"),
+    (
+        ["ckpt_path={adam_step_ahead_ckpt}"],
+        "optimizer_states[0].state[0].step=1000 exceeds the checkpoint's global_ste",
+    ),
     (["ckpt_path={negative_lr_ckpt}"], "optimizer_states[0].param_groups[0].lr is -1.0, negative where this run's"),
     (["ckpt_path={scheduler_string_ckpt}"], "its lr_schedulers[0] is a str, not a state mapping"),
     (["ckpt_path={no_callbacks_ckpt}"], "it holds no RandomLTDScheduler state (the layer-token count the LR"),
@@ -271,6 +280,10 @@ CASES: list[tuple[list[str], str]] = [
     # a folder transformers warns about (after loading it, or before failing to): the warning is held
     (["model=hf_causal_lm", "model.pretrained={tiny_hf_bert}", *HF_DATA], "BertLMHeadModel attends to later tokens"),
     (["model=hf_causal_lm", "model.pretrained={llama_unknown_type}", *HF_DATA], "has model type `nope`"),
+    (
+        ["model=hf_causal_lm", "model.pretrained={llama_missing_weight}", *HF_DATA],
+        "its weights lack model.layers.1.mlp.up_proj.weight (1 of the network's",
+    ),
     (
         ["model=hf_causal_lm", "model.pretrained={llama_cut_weights}", *HF_DATA],
         "AutoModelForCausalLM cannot load it (Error while deserializing header",
@@ -389,6 +402,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     made["llama_cut_weights"] = tiny_llama(root / "llama_cut_weights")
     weights = made["llama_cut_weights"] / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    made["llama_missing_weight"] = tiny_llama(root / "llama_missing_weight")
+    tensors = load_file(made["llama_missing_weight"] / "model.safetensors")
+    tensors.pop("model.layers.1.mlp.up_proj.weight")
+    save_file(tensors, made["llama_missing_weight"] / "model.safetensors")
     made["llama_other_shape"] = tiny_llama(root / "llama_other_shape")
     tensors = load_file(made["llama_other_shape"] / "model.safetensors")
     save_file({**tensors, "lm_head.weight": torch.zeros(3, 3)}, made["llama_other_shape"] / "model.safetensors")
@@ -516,10 +533,35 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     ):
         made[name] = root / f"{name}.ckpt"
         torch.save(damaged, made[name])
+    made.update(counter_damaged(root, checkpoint))
     moments = checkpoint["optimizer_states"][0]["state"][0]
     moments["exp_avg"] = moments["exp_avg"].to(torch.int64)  # zeros once cast back: a silent restart
     made["int_moment_ckpt"] = root / "int_moment.ckpt"
     torch.save(checkpoint, made["int_moment_ckpt"])
+    return made
+
+
+def counter_damaged(root: Path, checkpoint: dict) -> dict[str, Path]:
+    """Copies of ``checkpoint`` whose counters contradict each other or ``global_step``."""
+    made = {}
+
+    def saved(name: str, change) -> None:
+        damaged = copy.deepcopy(checkpoint)
+        change(damaged)
+        made[name] = root / f"{name}.ckpt"
+        torch.save(damaged, made[name])
+
+    def batches(damaged: dict) -> dict:
+        return damaged["loops"]["fit_loop"]["epoch_loop.batch_progress"]
+
+    def one_batch(damaged: dict) -> None:
+        for part in ("total", "current"):
+            batches(damaged)[part].update(dict.fromkeys(batches(damaged)[part], 1))
+
+    saved("batches_behind_ckpt", one_batch)
+    saved("progress_disordered_ckpt", lambda c: batches(c)["total"].update(completed=99))
+    saved("scheduled_ahead_ckpt", lambda c: c["callbacks"]["RandomLTDScheduler"].update(scheduled_step=1000))
+    saved("adam_step_ahead_ckpt", lambda c: c["optimizer_states"][0]["state"][0].update(step=torch.tensor(1000.0)))
     return made
 
 

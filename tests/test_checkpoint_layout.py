@@ -178,3 +178,47 @@ def test_a_sharded_scan_reads_in_bounded_batches(tmp_path, step4, monkeypatch):
     torch.save(checkpoint, tmp_path / "late.ckpt")
     folder = sharded_folder(tmp_path / "late.ckpt", tmp_path / "sharded")
     assert read_checkpoint(str(folder))[0].non_finite == f"model.{last}"
+
+
+def progress(made: int, done: int, **current: object) -> dict:
+    """A batch tracker: ``made`` batches ready, started and processed, ``done`` completed."""
+    total = {"ready": made, "started": made, "processed": made, "completed": done}
+    return {"total": total, "current": {**total, **current}}
+
+
+def loops(batches: dict) -> dict:
+    step = {"total": {"ready": 4, "completed": 4}, "current": {"ready": 4, "completed": 4}}
+    fit = {"epoch_loop.batch_progress": batches, "epoch_loop.automatic_optimization.optim_progress": {"step": step}}
+    return {"global_step": 4, "loops": {"fit_loop": fit}}
+
+
+@pytest.mark.parametrize(
+    "batches, problem",
+    [
+        (progress(8, 7), None),  # saved mid-batch: made ready, not yet completed
+        (progress(4, 4), None),  # one batch a step
+        (progress(3, 3), "global_step=4 exceeds the 3 training batches its loops count"),
+        (progress(8, 9), "batch_progress.total: completed=9 exceeds processed=8"),
+        (progress(8, 7, ready=9, started=10), "batch_progress.current: started=10 exceeds ready=9"),
+        (progress(8, 7, started=-1), "batch_progress.current.started=-1 is not a count"),
+        (progress(8, 7, started=True), "batch_progress.current.started=True is not a count"),
+    ],
+)
+def test_progress_counts_agree_with_each_other_and_the_step(batches, problem):
+    from lightning_ltd.checkpoint_layout import progress_problem
+
+    found = progress_problem(loops(batches))
+    assert found == problem if problem is None else problem in found
+
+
+def test_validation_trackers_are_left_alone():
+    """Lightning saves a validation tracker with ``current`` above ``total`` (a checkpoint saved
+    at the step that validates): not a damaged checkpoint."""
+    from lightning_ltd.checkpoint_layout import progress_problem
+
+    checkpoint = loops(progress(4, 4))
+    checkpoint["loops"]["fit_loop"]["epoch_loop.val_loop.batch_progress"] = {
+        **progress(0, 0),
+        "current": progress(2, 2)["current"],
+    }
+    assert progress_problem(checkpoint) is None

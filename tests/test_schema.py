@@ -179,7 +179,7 @@ def test_checked_applies_the_schema_to_python_calls_with_ranges():
 
 def test_the_trainer_overlay_narrows_lightnings_annotations(train_config):
     for override, message in [
-        ("trainer.max_epochs=abc", "trainer.max_epochs='abc' must be an integer >= -1, or null"),
+        ("trainer.max_epochs=abc", "trainer.max_epochs='abc' must be a positive integer, or -1, or null"),
         ("trainer.check_val_every_n_epoch=0", "trainer.check_val_every_n_epoch=0 must be a positive integer"),
         ("seed=-1", "seed=-1 must be an integer in [0, 4294967295]"),
         ("seed=99999999999", "seed=99999999999 must be an integer in [0, 4294967295]"),

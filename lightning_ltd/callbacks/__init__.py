@@ -8,6 +8,7 @@ from lightning_ltd.callbacks.ledger import LayerTokenLogger
 from lightning_ltd.callbacks.lr import ScheduledLR
 from lightning_ltd.callbacks.model_summary import ParameterSummary
 from lightning_ltd.callbacks.preemption import PreemptionCheckpoint
+from lightning_ltd.callbacks.progress import TrainingProgress
 from lightning_ltd.callbacks.routing import RoutingDriver
 from lightning_ltd.callbacks.schedule import RandomLTDScheduler
 from lightning_ltd.callbacks.summary import RunSummary
@@ -27,5 +28,6 @@ __all__ = [
     "RunSummary",
     "ScheduledLR",
     "TokenThroughputMonitor",
+    "TrainingProgress",
     "ValidateFirst",
 ]

@@ -158,13 +158,18 @@ class RandomLTDScheduler(Callback):
     """The saved state's counts (``on_save_checkpoint``): whole numbers >= 0."""
 
     @classmethod
-    def saved_state_problems(cls, state: dict[str, Any]) -> list[str]:
+    def saved_state_problems(cls, state: dict[str, Any], global_step: int | None = None) -> list[str]:
         """What of a checkpoint's saved state this callback could not resume from: a count that is
         not a whole number >= 0 (``int("lots")`` would fail mid-restore, a negative total would
-        report a negative saving), or more layer-tokens kept than the sequences held."""
+        report a negative saving), more layer-tokens kept than the sequences held, or a
+        ``scheduled_step`` other than the checkpoint's ``global_step`` (both are the trainer's
+        step when it saved: the LR and budget would go on from another step's count)."""
         for key in cls.COUNTS:
             if key in state and not (is_int(state[key]) and state[key] >= 0):
                 return [f"its {cls.__name__} state has {key}={state[key]!r}, not a count"]
+        scheduled = state.get("scheduled_step")
+        if global_step is not None and scheduled is not None and scheduled != global_step:
+            return [f"its {cls.__name__} state has scheduled_step={scheduled}, its global_step={global_step}"]
         kept, full = state.get("layer_tokens"), state.get("full_layer_tokens")
         if is_int(kept) and is_int(full) and kept > full:
             return [f"its {cls.__name__} state keeps {kept} layer-tokens of {full}: more than the sequences held"]

@@ -64,15 +64,32 @@ def load_hf_model(
             for name in dropout_fields(config) if dropout is not None else []:
                 setattr(config, name, dropout)
             kwargs = {} if attn_implementation is None else {"attn_implementation": attn_implementation}
-            model = getattr(transformers, auto_class).from_pretrained(
-                path, config=config, local_files_only=True, **kwargs
+            model, loading = getattr(transformers, auto_class).from_pretrained(
+                path, config=config, local_files_only=True, output_loading_info=True, **kwargs
             )
-    except torch.OutOfMemoryError:
+            if missing := missing_backbone_weights(model, loading["missing_keys"]):
+                raise PretrainedError(f"pretrained={path!r}: {missing}")
+    except (torch.OutOfMemoryError, PretrainedError):
         raise
     except load_errors() as err:
         reason = mismatched_shapes(notes) or first_line(err)
         raise PretrainedError(f"pretrained={path!r}: {auto_class} cannot load it ({reason})") from err
     return model.float().train()  # from_pretrained returns eval mode, which would neither drop tokens nor dropout
+
+
+def missing_backbone_weights(model: nn.Module, missing: list[str]) -> str:
+    """Which weights of the pretrained network itself the folder lacks ('' if none): transformers
+    would start them from random values with only a log note, so a damaged or partial export
+    trains as if pretrained. A new task head (a BERT body under ``ForMaskedLM``'s head, a ViT's
+    classifier for other labels) is what fine-tuning expects, so only keys under the model's
+    ``base_model_prefix`` count (all of them when the model is its own base)."""
+    prefix = getattr(model, "base_model_prefix", "")
+    body = [k for k in missing if k.startswith(f"{prefix}.")] if prefix and hasattr(model, prefix) else list(missing)
+    if not body:
+        return ""
+    total = sum(1 for name, _ in model.state_dict().items() if not prefix or name.startswith(f"{prefix}."))
+    more = f" and {len(body) - 1} more" if len(body) > 1 else ""
+    return f"its weights lack {body[0]}{more} ({len(body)} of the network's {total}; they would start random)"
 
 
 def mismatched_shapes(notes: list[logging.LogRecord]) -> str:

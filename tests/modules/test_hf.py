@@ -152,3 +152,48 @@ def test_an_encoder_folder_is_refused_as_a_causal_lm(tmp_path, hf_bert):
     config.is_decoder = True
     transformers.BertLMHeadModel.from_pretrained(hf_bert, config=config).save_pretrained(decoder)
     assert HFCausalLMModule(pretrained=str(decoder)).num_layers == 4
+
+
+def without_weight(source: Path, target: Path, part: str) -> str:
+    """A copy of the folder ``source`` whose weights lack the first tensor whose name holds ``part``."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(source, target)
+    tensors = load_file(target / "model.safetensors")
+    dropped = sorted(name for name in tensors if part in name)[0]
+    save_file({k: v for k, v in tensors.items() if k != dropped}, target / "model.safetensors", {"format": "pt"})
+    return dropped
+
+
+@pytest.mark.parametrize("part", ["layers.0.self_attn.q_proj", "embed_tokens", "norm.weight"])
+def test_a_folder_missing_a_weight_of_the_network_is_refused(tmp_path, llama, part):
+    """transformers starts a missing weight from random values with a log note only."""
+    from lightning_ltd.pretrained import PretrainedError
+
+    dropped = without_weight(llama, tmp_path / "partial", part)
+    with pytest.raises(PretrainedError, match=f"its weights lack model.{dropped.removeprefix('model.')}") as err:
+        HFCausalLMModule(pretrained=str(tmp_path / "partial"))
+    assert "\n" not in str(err.value) and "they would start random" in str(err.value)
+
+
+def test_a_new_task_head_on_a_pretrained_body_loads(tmp_path, hf_bert):
+    """A BERT body (``AutoModel``'s export, no MLM head) under ``ForMaskedLM``: the head is new,
+    as fine-tuning expects, and the body's weights are the folder's."""
+    body = tmp_path / "bert_body"
+    transformers.AutoModel.from_pretrained(hf_bert).save_pretrained(body)
+    for name in hf_bert.iterdir():
+        if "token" in name.name or name.name == "vocab.txt":
+            (body / name.name).write_bytes(name.read_bytes())
+    module = HFMaskedLMModule(pretrained=str(body))
+    reference = transformers.AutoModel.from_pretrained(body)
+    loaded = module.model.bert.embeddings.word_embeddings.weight
+    torch.testing.assert_close(loaded, reference.embeddings.word_embeddings.weight)
+
+
+def test_train_py_refuses_a_partial_folder_in_one_line(tmp_path, llama):
+    dropped = without_weight(llama, tmp_path / "partial", "mlp.down_proj")
+    with pytest.raises(ConfigError) as err:
+        build(compose_hf(tmp_path, tmp_path / "partial"))
+    assert f"model.pretrained='{tmp_path / 'partial'}': its weights lack {dropped}" in str(err.value)
