@@ -649,6 +649,45 @@ HELD_OUT_10: list[tuple[str, list[str]]] = [  # round 12; "valid" rows are right
 """Round 12: written after round 11's fixes, run once before any fix of its own."""
 
 
+BERT = ["experiment=bert_mlm", "trainer.max_steps=2", "trainer.limit_val_batches=1", "data.batch_size=4"]
+
+HELD_OUT_11: list[tuple[str, list[str]]] = [  # round 13; "valid" rows are right when accepted
+    ("range", ["data.block_size=1e400"]),
+    ("range", ["model.betas=[0.9]"]),
+    ("range", ["callbacks.throughput.window_size=-1"]),
+    ("range", [*BERT, "data.mask_prob=-0.1"]),
+    ("range", ["trainer.num_sanity_val_steps=-2"]),
+    ("range", ["lr.decay=''"]),
+    ("range", ["seed='7'"]),
+    ("range", ["callbacks.model_checkpoint.every_n_train_steps=1.5"]),
+    ("nonsense", ["lr=layer_token_budget", "lr.stop_at_budget=false"]),
+    ("nonsense", ["trainer.max_steps=-1", "trainer.max_epochs=-1", "lr=constant"]),
+    ("nonsense", [*BERT, "data=digits"]),
+    ("nonsense", ["trainer.accelerator=mps"]),
+    ("nonsense", ["model.n_head=3"]),
+    ("paths", ["data.tokenizer={shards}"]),
+    ("paths", ["model=hf_causal_lm", "model.pretrained={good_ckpt}", *HF]),
+    ("paths", ["ckpt_path={ckpt_dir_named}"]),
+    ("paths", ["data.path={text_gz}"]),
+    ("data", ["data=tokens", "data.path={shards_vocab_over_dtype}"]),
+    ("data", ["model=hf_causal_lm", "model.pretrained={llama_bad_heads}", *HF]),
+    ("checkpoint", ["ckpt_path={ckpt_betas_short}"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "lr=constant"]),
+    ("checkpoint", ["ckpt_path={ckpt_hf}"]),
+    ("checkpoint", ["ckpt_path={good_ckpt}", "data=tokens", "data.path={shards}"]),
+    ("valid", ["ckpt_path={resume_run}/checkpoints/last.ckpt", "hydra.run.dir={resume_run}", "trainer.max_steps=6"]),
+    ("valid", ["logger.name=a/b/c"]),
+    ("valid", ["data.path={text_dir_loop}"]),
+    ("valid", [*VIT, "data=imagefolder", "data.path={images_gif}"]),
+    ("valid", ["ltd=off", "model.ltd_layers=[1]"]),
+    ("valid", ["model.dropout=0.1", "data.num_workers=1", "trainer.precision=bf16-true"]),
+    ("valid", BERT),
+    ("valid", ["lr=step_cosine"]),
+    ("valid", ["callbacks.model_checkpoint.every_n_train_steps=1"]),
+]
+"""Round 13: written after round 12's fixes, run once before any fix of its own."""
+
+
 def make_files(root: Path) -> dict[str, Path]:
     """The files the catalogue names: text, tokenizers, shards, images, checkpoints."""
     from lightning_ltd.data.prepare import prepare
@@ -755,6 +794,7 @@ def make_files(root: Path) -> dict[str, Path]:
     made.update(make_round_10_files(root, made))
     made.update(make_round_11_files(root, made))
     made.update(make_round_12_files(root, made))
+    made.update(make_round_13_files(root, made))
     made.update(make_checkpoints(root, made))
     return made
 
@@ -912,6 +952,32 @@ def make_round_12_files(root: Path, made: dict[str, Path]) -> dict[str, Path]:
     return extra
 
 
+def make_round_13_files(root: Path, made: dict[str, Path]) -> dict[str, Path]:
+    """Text, shards, image folders and Hugging Face folders of round 13."""
+    extra = {"text_gz": root / "corpus.txt.gz", "text_dir_loop": root / "text_dir_loop"}
+    extra["text_gz"].write_bytes(gzip.compress(b"the quick brown fox jumps over the lazy dog. " * 4000))
+    extra["text_dir_loop"].mkdir()
+    (extra["text_dir_loop"] / "a.txt").write_text("the quick brown fox jumps over the lazy dog. " * 400)
+    (extra["text_dir_loop"] / "back").symlink_to(extra["text_dir_loop"], target_is_directory=True)
+    meta = json.loads((made["shards"] / "meta.json").read_text())
+    extra["shards_vocab_over_dtype"] = root / "shards_vocab_over_dtype"
+    shutil.copytree(made["shards"], extra["shards_vocab_over_dtype"])
+    over = {**meta, "dtype": "uint8", "vocab_size": 70000}
+    (extra["shards_vocab_over_dtype"] / "meta.json").write_text(json.dumps(over))
+    extra["llama_bad_heads"] = root / "llama_bad_heads"
+    shutil.copytree(made["tiny_llama"], extra["llama_bad_heads"])
+    config = json.loads((extra["llama_bad_heads"] / "config.json").read_text())
+    heads = {"num_attention_heads": 3, "num_key_value_heads": 3}
+    (extra["llama_bad_heads"] / "config.json").write_text(json.dumps({**config, **heads}))
+    extra["images_gif"] = root / "images_gif"
+    for index, label in enumerate("ab"):
+        (extra["images_gif"] / label).mkdir(parents=True)
+        for i in range(6):
+            frames = [Image.new("P", (8, 8), color=30 * index + i + k) for k in range(3)]
+            frames[0].save(extra["images_gif"] / label / f"{i}.gif", save_all=True, append_images=frames[1:])
+    return extra
+
+
 def make_checkpoints(root: Path, made: dict[str, Path]) -> dict[str, Path]:
     """A good tiny run's last checkpoint and damaged copies of it."""
     run = root / "good_run"
@@ -1049,6 +1115,15 @@ def make_checkpoints(root: Path, made: dict[str, Path]) -> dict[str, Path]:
 
     damaged("ckpt_optimizer_extra_param", optimizer_extra_param)
     damaged("ckpt_batches_behind", batches_behind)
+
+    def betas_short(c):
+        c["optimizer_states"][0]["param_groups"][0]["betas"] = (0.9,)
+
+    damaged("ckpt_betas_short", betas_short)
+    checkpoints["ckpt_dir_named"] = root / "folder.ckpt"
+    checkpoints["ckpt_dir_named"].mkdir()
+    checkpoints["resume_run"] = root / "resume_run"
+    shutil.copytree(run, checkpoints["resume_run"])
     damaged(
         "ckpt_scheduled_ahead",
         lambda c: c["callbacks"]["RandomLTDScheduler"].__setitem__("scheduled_step", 1000),
@@ -1106,12 +1181,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--only", default="", help="run the cases whose text holds this")
     parser.add_argument("--json", type=Path, default=None, help="write the rows here")
-    parser.add_argument("--held-out", type=int, default=0, help="1 to 10: the rows of rounds 3 to 12")
+    parser.add_argument("--held-out", type=int, default=0, help="1 to 11: the rows of rounds 3 to 13")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bad_input_catalogue_"))
     files = make_files(work)
     rounds = (CATALOGUE, HELD_OUT, HELD_OUT_2, HELD_OUT_3, HELD_OUT_4, HELD_OUT_5, HELD_OUT_6, HELD_OUT_7, HELD_OUT_8)
-    rounds += (HELD_OUT_9, HELD_OUT_10)
+    rounds += (HELD_OUT_9, HELD_OUT_10, HELD_OUT_11)
     rows_of = rounds[args.held_out]
     cases = [(kind, case) for kind, case in rows_of if args.only in " ".join(case)]
     with ThreadPoolExecutor(args.jobs) as pool:
