@@ -1192,7 +1192,8 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
     with ThreadPoolExecutor(args.jobs) as pool:
         rows = list(pool.map(lambda item: {"class": item[0], **outcome(item[1], files, work)}, cases))
     for row in rows:
-        print(f"{row['verdict']:<12} {row['exit']:>4}  {row['class']:<12} {row['case']}\n{'':23}{row['last_line']}")
+        code = "-" if row["exit"] is None else row["exit"]  # a hang has no exit code
+        print(f"{row['verdict']:<12} {code:>4}  {row['class']:<12} {row['case']}\n{'':23}{row['last_line']}")
     handled = sum(row["verdict"] == ("accepted" if row["class"] == "valid" else "one line") for row in rows)
     share = 100 * handled / max(len(rows), 1)
     print(f"\n{handled} of {len(rows)} handled as one line (a valid row: accepted) ({share:.1f} %)")

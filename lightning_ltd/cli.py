@@ -571,9 +571,24 @@ def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataMo
         callbacks = [c for c in callbacks if not isinstance(c, LOGGER_ONLY)]
     trainer = instantiate_group(cfg, "trainer", callbacks=callbacks, logger=logger)
     stop_if(lr_schedule_problems(lr_schedule, scheduler, module, datamodule, trainer))
-    for message in cadence_warnings(cfg):
+    for message in [*cadence_warnings(cfg), *endless_run_warnings(trainer, lr_schedule)]:
         warnings.warn(message, SettingWarning, stacklevel=2)
     return module, datamodule, trainer
+
+
+def endless_run_warnings(trainer: L.Trainer, lr_schedule: Any) -> list[str]:
+    """A run nothing ends: no step or epoch limit (Lightning's documented infinite training, so
+    a warning, not an error), no ``max_time``, no layer-token budget stop, no early stopping."""
+    from lightning.pytorch.callbacks import EarlyStopping, Timer
+
+    limits = trainer.max_steps != -1 or trainer.max_epochs not in (-1, None)
+    stoppers = any(isinstance(c, (Timer, EarlyStopping)) for c in trainer.callbacks)
+    if limits or stoppers or getattr(lr_schedule, "budget", None) is not None:
+        return []
+    return [
+        "trainer.max_steps=-1 and trainer.max_epochs=-1 with no trainer.max_time and no layer-token budget "
+        "stop: the run trains until it is stopped (Ctrl-C, or SIGTERM, which checkpoints first)"
+    ]
 
 
 LOGGER_ONLY = (LearningRateMonitor, ThroughputMonitor)

@@ -275,3 +275,30 @@ def test_an_allocation_beyond_the_machine_is_one_line_with_its_size():
         str(out_of_memory("data", MemoryError())) == "data: does not fit in memory (more than is free): check its sizes"
     )
     assert out_of_memory("model", RuntimeError("mat1 and mat2 shapes cannot be multiplied")) is None
+
+
+@pytest.mark.parametrize(
+    "overrides, endless",
+    [
+        (["trainer.max_steps=-1", "trainer.max_epochs=-1", "lr=constant"], True),
+        (["lr=layer_token_budget", "lr.stop_at_budget=false", "lr.warmup_steps=null", "trainer.max_steps=-1"], True),
+        (["trainer.max_steps=-1", "trainer.max_epochs=-1", "lr=constant", "+trainer.max_time={minutes: 5}"], False),
+        (["lr=layer_token_budget", "lr.warmup_steps=null"], False),  # the budget ends it
+        (["trainer.max_steps=-1", "trainer.max_epochs=2", "lr=constant"], False),
+    ],
+)
+def test_a_run_nothing_ends_is_warned_of_at_start(tmp_path, overrides, endless):
+    """Lightning's infinite training (both limits -1) is legal: one warning line, not an error."""
+    import warnings
+
+    from lightning_ltd.errors import SettingWarning
+
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        build(compose_train(tmp_path, *overrides))
+    found = [
+        str(w.message)
+        for w in shown
+        if issubclass(w.category, SettingWarning) and "until it is stopped" in str(w.message)
+    ]
+    assert len(found) == int(endless)

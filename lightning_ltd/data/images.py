@@ -191,7 +191,8 @@ class ImageFolderDataModule(ImageDataModule):
         files = [(f, label) for label, name in enumerate(classes) for f in sorted((root / name).rglob("*"))]
         files = [(f, label) for f, label in files if is_image_name(f) and f.is_file()]
         if not files:
-            raise DataError(f"path={self.path!r}: no images (expected one sub-folder of images per class)")
+            found = skipped([root / name for name in classes], root)
+            raise DataError(f"path={self.path!r}: no images (expected one sub-folder of images per class){found}")
         empty = [name for label, name in enumerate(classes) if not any(lab == label for _, lab in files)]
         if empty:
             raise DataError(f"path={self.path!r}: class folder(s) {', '.join(map(repr, empty))} hold no images")
@@ -219,10 +220,23 @@ class ImageFolderDataModule(ImageDataModule):
         return read_image(file, self.channels, self.image_size)
 
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
-"""torchvision's ``ImageFolder`` extensions: a class folder's notes (``README.txt``) and the
-files an OS leaves (``.DS_Store``, ``Thumbs.db``) are skipped as it skips them; a file that has
-such a name but is no image is still an error."""
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp", ".gif")
+"""torchvision's ``ImageFolder`` extensions and GIF (Pillow reads its first frame): a class
+folder's notes (``README.txt``) and the files an OS leaves (``.DS_Store``, ``Thumbs.db``) are
+skipped as it skips them; a file that has such a name but is no image is still an error."""
+
+
+def skipped(class_folders: list[Path], root: Path) -> str:
+    """What a folder without images holds instead, for its error: images outside any class
+    folder, or the kinds of file the class folders hold."""
+    if not class_folders and any(is_image_name(f) for f in root.iterdir()):
+        return "; its images lie in the folder itself: put each class's images in a sub-folder of its own"
+    files = [f for folder in class_folders for f in folder.rglob("*") if f.is_file() and not f.name.startswith(".")]
+    kinds = sorted({f.suffix.lower() or f.name for f in files})
+    if not kinds:
+        return ""
+    shown = ", ".join(kinds[:5]) + (", ..." if len(kinds) > 5 else "")
+    return f"; its class folders hold {shown} files, and images end in {', '.join(IMAGE_EXTENSIONS)}"
 
 
 def is_image_name(file: Path) -> bool:

@@ -61,6 +61,19 @@ def test_notes_and_hidden_files_beside_the_images_are_skipped_as_torchvision_ski
     assert all(f.suffix.lower() == ".png" and not f.name.startswith(".") for f in files)
 
 
+def loose_images(root: Path) -> None:
+    root.mkdir()
+    for i in range(4):
+        Image.new("L", (8, 8), color=i).save(root / f"{i}.png")
+
+
+def other_files(root: Path) -> None:
+    for name in ("cat", "dog"):
+        (root / name).mkdir(parents=True)
+        (root / name / "0.heic").write_bytes(b"\x00" * 32)
+    (root / "cat" / "notes.txt").write_text("notes")
+
+
 @pytest.mark.parametrize(
     "prepare, message",
     [
@@ -68,6 +81,8 @@ def test_notes_and_hidden_files_beside_the_images_are_skipped_as_torchvision_ski
         (lambda root: root.mkdir(), "no images"),
         (lambda root: make_folder(root, classes=("only",)), "only one class ('only')"),
         (lambda root: (make_folder(root), (root / "cat" / "broken.png").write_bytes(b"nope")), "not a readable image"),
+        (loose_images, "its images lie in the folder itself: put each class's images in a sub-folder of its own"),
+        (other_files, "its class folders hold .heic, .txt files, and images end in .jpg, .jpeg, .png"),
     ],
 )
 def test_image_folder_errors_name_the_path(tmp_path, prepare, message):
@@ -143,3 +158,20 @@ def test_a_folder_too_small_to_train_on_is_named(tmp_path, per_class, val_every)
 def test_two_images_per_class_leave_one_to_train_on():
     train, val = split_per_class(torch.tensor([0, 0, 1, 1]), 5)
     assert train.tolist() == [1, 3] and val.tolist() == [0, 2]
+
+
+def test_gif_images_are_read_at_their_first_frame(tmp_path):
+    """Pillow reads GIF (torchvision's ImageFolder does not list it); an animated one is its first frame."""
+    root = tmp_path / "gifs"
+    for c, name in enumerate(("cat", "dog")):
+        (root / name).mkdir(parents=True)
+        for i in range(3):
+            frames = [Image.new("L", (8, 8), color=50 * c + 10 * i + 100 * k) for k in range(2)]
+            frames[0].save(root / name / f"{i}.gif", save_all=True, append_images=frames[1:])
+    dm = ImageFolderDataModule(str(root), channels=1, image_size=8, batch_size=2, val_every=3)
+    files, _, classes = dm.find()
+    assert len(files) == 6 and classes == ["cat", "dog"]
+    from lightning_ltd.data.images import read_image
+
+    first = read_image(root / "dog" / "2.gif", channels=1, size=8)
+    assert torch.allclose(first, torch.full((1, 8, 8), (50 + 20) / 255.0))
