@@ -25,6 +25,7 @@ from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf, open_dict
 
 from lightning_ltd import machine
 from lightning_ltd.callbacks import (
+    Curriculum,
     NonFiniteLossError,
     RandomLTDScheduler,
     RunSummary,
@@ -159,10 +160,17 @@ def keep_problems(scheduler: RandomLTDScheduler, module: RandomLTDModule, datamo
 
 
 def lr_schedule_problems(
-    lr_schedule: Any, scheduler: RandomLTDScheduler, module: Any, datamodule: Any, trainer: L.Trainer
+    lr_schedule: Any,
+    scheduler: RandomLTDScheduler,
+    module: Any,
+    datamodule: Any,
+    trainer: L.Trainer,
+    curriculum: Curriculum | None = None,
 ) -> list[str]:
     """A schedule in layer-tokens that no step shape of this run could make sense of (a warmup in
-    steps longer than a total in layer-tokens), found now rather than at the first batch."""
+    steps longer than a total in layer-tokens), found now rather than at the first batch. The
+    fewest layer-tokens a step can take are at the fewest kept tokens of the shortest row (a
+    curriculum's ``min_len``)."""
     rows = getattr(datamodule, "batch_size", None)
     if not hasattr(lr_schedule, "certain_problems") or not isinstance(rows, int) or isinstance(rows, bool):
         return []
@@ -170,11 +178,29 @@ def lr_schedule_problems(
     seq_len = min(module.max_seq_len, data_len) if isinstance(data_len, int) else module.max_seq_len
     global_batch = rows * trainer.world_size * trainer.accumulate_grad_batches
     n_dropping = len(module.ltd_layers()) if scheduler.enabled else 0
-    fewest = min(scheduler.min_keep, seq_len) if scheduler.enabled else None
-    bounds = tuple(
-        layer_tokens_per_step(global_batch, seq_len, keep, module.num_layers, n_dropping) for keep in (fewest, None)
+    shortest = min(curriculum.min_len, seq_len) if curriculum is not None and curriculum.seqlen else seq_len
+    fewest = min(scheduler.min_keep, shortest) if scheduler.enabled else None
+    bounds = (
+        layer_tokens_per_step(global_batch, shortest, fewest, module.num_layers, n_dropping),
+        layer_tokens_per_step(global_batch, seq_len, None, module.num_layers, n_dropping),
     )
     return lr_schedule.certain_problems(bounds, module.num_layers)
+
+
+def curriculum_problems(curriculum: Curriculum | None, module: Any, datamodule: Any) -> list[str]:
+    """A truncation curriculum on batches that cannot be cut (images), or longer than the run's
+    sequences."""
+    if curriculum is None or not curriculum.seqlen:
+        return []
+    if type(module).truncate is RandomLTDModule.truncate:
+        return [f"curriculum.seqlen: {type(module).__name__}'s batches cannot be truncated (use curriculum=off)"]
+    data_len = getattr(datamodule, "block_size", None)
+    sequence = min(module.max_seq_len, data_len) if is_int(data_len) else module.max_seq_len
+    try:
+        curriculum.resolve(sequence)
+    except InvalidFieldsError as err:
+        return [err.prefixed("curriculum")]
+    return []
 
 
 def never_drops(scheduler: RandomLTDScheduler, sequence: int) -> str | None:
@@ -526,7 +552,8 @@ def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataMo
         for name, node in (cfg.get("callbacks") or {}).items()
         if node is not None  # callbacks.NAME=null switches a default callback off
     }
-    callbacks: list[Callback] = [scheduler, *named.values()]
+    curriculum = attempt("curriculum") if cfg.get("curriculum") else None
+    callbacks: list[Callback] = [c for c in (scheduler, curriculum) if c is not None] + list(named.values())
     logger = attempt("logger") if cfg.get("logger") else False
     if problems and (datamodule is None or module is None):
         problems[:0] = declared_objective_problems(cfg)
@@ -535,6 +562,7 @@ def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataMo
         datamodule.use_objective(getattr(module, "objective", "lm"))
     stop_if(batch_problems(datamodule, module))
     problems = keep_problems(scheduler, module, datamodule) + vocabulary_problems(datamodule, module)
+    problems += curriculum_problems(curriculum, module, datamodule)
     problems += length_problems(datamodule, module)
     problems += monitored_metric_problems(named, module) + unvalidated_metric_problems(named, validation_switch(cfg))
     problems += idle_checkpoint_problems(named)
@@ -570,7 +598,7 @@ def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataMo
     if logger is False:  # no logger: callbacks whose only output is the logger's would fail at setup
         callbacks = [c for c in callbacks if not isinstance(c, LOGGER_ONLY)]
     trainer = instantiate_group(cfg, "trainer", callbacks=callbacks, logger=logger)
-    stop_if(lr_schedule_problems(lr_schedule, scheduler, module, datamodule, trainer))
+    stop_if(lr_schedule_problems(lr_schedule, scheduler, module, datamodule, trainer, curriculum))
     for message in [*cadence_warnings(cfg), *endless_run_warnings(trainer, lr_schedule)]:
         warnings.warn(message, SettingWarning, stacklevel=2)
     return module, datamodule, trainer

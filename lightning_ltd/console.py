@@ -24,6 +24,8 @@ DROPPED_WARNINGS = (
     r".*isinstance\(treespec, LeafSpec\)",  # Lightning's own use of a torch deprecation, once per rank
     r"The dirpath has changed from",  # a resume writes into its own run folder, by design
     r"Precision (bf)?16-mixed is not supported by the model summary",  # mixed keeps fp32 weights: 32 bits is right
+    # our modules' hook (the curriculum's truncation) runs the data module's own first
+    r"You have overridden `on_after_batch_transfer` in `LightningModule` but have passed in a `LightningDataModule`",
 )
 LIGHTNING_INFO_LOGGER = "lightning.pytorch.utilities.rank_zero"  # where rank_zero_info records are made
 PYTHON_FORMAT = warnings.formatwarning  # how every other warning is shown

@@ -58,7 +58,7 @@ def launch(hydra_main: Callable[[], Any]) -> None:
         release_all()
 
 
-OPTIONAL_GROUPS = ("logger", "lr", "callbacks", "experiment")
+OPTIONAL_GROUPS = ("logger", "lr", "callbacks", "experiment", "curriculum")
 """Groups a run can do without: ``logger=null`` drops the group, as Hydra's ``~logger`` does
 (Hydra itself refuses ``null`` as a group's option)."""
 REQUIRED_GROUPS = {

@@ -2,7 +2,7 @@
 
 A checkpoint resumed by a run of other settings continues a trajectory neither run describes
 (another ramp, another LR, a ledger of two batch sizes). The fingerprint is every key of the
-``model``, ``data``, ``ltd`` and ``lr`` groups, the seed and the trainer keys that change the
+``model``, ``data``, ``ltd``, ``curriculum`` and ``lr`` groups, the seed and the trainer keys that change the
 update (accumulation, clipping, precision), as written (an interpolation such as
 ``total_steps: ${trainer.max_steps}`` compares as its expression, so extending ``max_steps``
 extends the schedule instead of being a difference), plus a fingerprint of the data's content
@@ -24,6 +24,7 @@ TRAJECTORY = (
     "model",
     "data",
     "ltd",
+    "curriculum",
     "lr",
     "seed",
     "trainer.accumulate_grad_batches",
@@ -98,7 +99,7 @@ def fingerprint_problems(saved: dict[str, Any] | None, current: dict[str, Any]) 
     written before fingerprints were recorded)."""
     if saved is None:
         return []
-    saved, current = with_trainer_defaults(saved), with_trainer_defaults(current)
+    saved, current = with_trainer_defaults(with_added_groups(saved)), with_trainer_defaults(current)
     changed = [key for key in sorted(set(saved) | set(current)) if saved.get(key) != current.get(key)]
     if not changed:
         return []
@@ -123,6 +124,26 @@ def with_trainer_defaults(fingerprint: dict[str, Any]) -> dict[str, Any]:
         name = key.removeprefix("trainer.")
         if name != key and filled.get(key) is None and name in defaults:
             filled[key] = _plain(defaults[name].default)
+    return filled
+
+
+ADDED_GROUPS = {"curriculum": "off"}
+"""Trajectory groups added after checkpoints were first fingerprinted, and the option an earlier
+version's run is the same as (it had no curriculum: ``curriculum=off``)."""
+
+
+def with_added_groups(fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """``fingerprint`` with each group it has no key of (an earlier version's checkpoint) at the
+    option those runs were (``ADDED_GROUPS``), read from that option's config file: resuming them
+    with the option unchanged is no difference, with another one is."""
+    from importlib.resources import files
+
+    filled = dict(fingerprint)
+    for group, option in ADDED_GROUPS.items():
+        if any(key == group or key.startswith(f"{group}.") for key in fingerprint):
+            continue
+        config = OmegaConf.create(files("lightning_ltd.conf").joinpath(group, f"{option}.yaml").read_text())
+        _flatten(group, OmegaConf.to_container(config, resolve=False), filled)
     return filled
 
 

@@ -12,13 +12,14 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import Logger
 
-from lightning_ltd.callbacks import RandomLTDScheduler
+from lightning_ltd.callbacks import Curriculum, RandomLTDScheduler
 from lightning_ltd.modules import RandomLTDModule
 
 KINDS: dict[str, tuple[type, str]] = {
     "model": (RandomLTDModule, "a lightning_ltd.modules.RandomLTDModule (GPTModule, HFCausalLMModule, ...)"),
     "data": (L.LightningDataModule, "a LightningDataModule"),
     "ltd": (RandomLTDScheduler, "a lightning_ltd.callbacks.RandomLTDScheduler"),
+    "curriculum": (Curriculum, "a lightning_ltd.callbacks.Curriculum"),
     "logger": (Logger, "a Lightning Logger (CSVLogger, TensorBoardLogger, ...)"),
     "trainer": (L.Trainer, "a lightning.pytorch.Trainer"),
     "callbacks": (Callback, "a Lightning Callback"),

@@ -3,6 +3,7 @@ final checkpoint and the non-finite loss guard."""
 
 from lightning_ltd.callbacks.budget import LayerTokenBudget
 from lightning_ltd.callbacks.checkpoint import FinalCheckpoint
+from lightning_ltd.callbacks.curriculum import Curriculum
 from lightning_ltd.callbacks.guard import NonFiniteLossError, NonFiniteLossGuard
 from lightning_ltd.callbacks.ledger import LayerTokenLogger
 from lightning_ltd.callbacks.lr import ScheduledLR
@@ -16,6 +17,7 @@ from lightning_ltd.callbacks.throughput import TokenThroughputMonitor
 from lightning_ltd.callbacks.validate_first import ValidateFirst
 
 __all__ = [
+    "Curriculum",
     "FinalCheckpoint",
     "LayerTokenBudget",
     "LayerTokenLogger",

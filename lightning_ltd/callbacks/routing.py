@@ -118,13 +118,15 @@ class RoutingDriver(Callback):
             self.scheduled = ScheduledLayerTokens(self.run_shape(trainer, pl_module, rows, seq_len), self.anchor)
 
     def run_shape(self, trainer: L.Trainer, pl_module: RandomLTDModule, rows: int, seq_len: int) -> RunShape:
-        """One optimizer step at the nominal width (the data's block size, else this batch's)."""
+        """One optimizer step at the nominal width (the data's block size, else this batch's),
+        or at the curriculum's length of each step."""
         return RunShape(
             global_batch=rows * trainer.world_size * trainer.accumulate_grad_batches,
             seq_len=self._nominal_len or seq_len,
             n_layer=pl_module.num_layers,
             n_dropping=len(pl_module.ltd_layers()),
             keep_at=self.keep_at,
+            seq_len_at=pl_module.seq_len_at,
         )
 
     def stepped(self, trainer: L.Trainer) -> bool:

@@ -10,6 +10,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_info
 
+from lightning_ltd.callbacks.curriculum import Curriculum
 from lightning_ltd.callbacks.schedule import RandomLTDScheduler
 from lightning_ltd.ltd import budget_saving, effective_tokens
 from lightning_ltd.schema import PositiveFloat, checked
@@ -102,6 +103,9 @@ class RunSummary(Callback):
             summary.update(self._token_counts(scheduler, getattr(pl_module, "num_layers", 0), summary["wall_time_s"]))
             if scheduler.budget_stop_step is not None:
                 summary["budget_stop_step"] = scheduler.budget_stop_step
+        curriculum = next((c for c in trainer.callbacks if isinstance(c, Curriculum)), None)
+        if curriculum is not None and curriculum.lengths is not None:
+            summary["data_saving"] = curriculum.lengths.data_saving(trainer.global_step)
         self.summary = summary
         logged = {f"summary/{k}": float(summary[k]) for k in LOGGED_AT_END if k in summary}
         if trainer.logger is not None and logged:
@@ -141,7 +145,7 @@ def is_final_batch(trainer: L.Trainer) -> bool:
     return last_epoch and bool(trainer.fit_loop.epoch_loop.batch_progress.is_last_batch)
 
 
-LOGGED_AT_END = ("schedule_saving", "budget_saving", "effective_tokens")
+LOGGED_AT_END = ("schedule_saving", "budget_saving", "data_saving", "effective_tokens")
 """Summary entries also written to the logger as ``summary/<name>``."""
 
 
@@ -158,6 +162,11 @@ def format_summary(summary: dict[str, Any]) -> str:
         )
         lines.append(
             f"{'schedule saving':<22}{100 * summary['schedule_saving']:.1f} % (vs the same batches at full length)"
+        )
+    if "data_saving" in summary:
+        lines.append(
+            f"{'data saving':<22}{100 * summary['data_saving']:.1f} % (the length curriculum's rows against "
+            "the same steps at its max_len; an upper bound where rows are shorter)"
         )
     if "budget_saving" in summary:
         lines.append(

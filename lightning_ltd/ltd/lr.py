@@ -36,10 +36,13 @@ class RunShape:
     n_layer: int
     n_dropping: int
     keep_at: Callable[[int], int | None]
+    seq_len_at: Callable[[int], int] | None = None  # a curriculum's truncation (None: ``seq_len`` throughout)
 
     def step_layer_tokens(self, step: int) -> int:
-        """Layer-tokens of optimizer step ``step`` under this run's kept-length schedule."""
-        return layer_tokens_per_step(self.global_batch, self.seq_len, self.keep_at(step), self.n_layer, self.n_dropping)
+        """Layer-tokens of optimizer step ``step`` under this run's kept-length schedule, at the
+        curriculum's length of that step where there is one."""
+        seq_len = self.seq_len if self.seq_len_at is None else min(self.seq_len, self.seq_len_at(step))
+        return layer_tokens_per_step(self.global_batch, seq_len, self.keep_at(step), self.n_layer, self.n_dropping)
 
 
 class ScheduledLayerTokens:

@@ -9,6 +9,7 @@ from typing import Any, NamedTuple
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.model_helpers import is_overridden
 
 from lightning_ltd.errors import SettingWarning, is_int
 from lightning_ltd.ltd import RandomLTD, TokenRouter, find_ltd_layers, find_routers, set_rank
@@ -128,6 +129,27 @@ class RandomLTDModule(L.LightningModule):
         """The seed that kept indices and, with step seeding, dropout derive from (the routers')."""
         routers = self.routers()
         return routers[0].seed if routers else int(self.hparams.get("seed", 0))
+
+    seq_len_at: Callable[[int], int] | None = None
+    """The training sequence length of an optimizer step (set by the ``Curriculum`` callback;
+    None: batches as the data serves them)."""
+
+    def truncate(self, batch: Any, length: int) -> Any:
+        """``batch`` cut to ``length`` tokens per row as the layers see them (the curriculum's
+        truncation). The objectives define it; a module whose batches are not token rows has none."""
+        raise TypeError(f"{type(self).__name__} has no truncate(batch, length): its batches cannot be shortened")
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Training batches cut to the curriculum's length of their optimizer step (before the
+        callbacks' ``on_train_batch_start`` sees them); validation stays at full length. Lightning
+        runs a module's hook instead of its data module's: the data module's runs first here."""
+        datamodule = self._trainer.datamodule if self._trainer is not None else None
+        if datamodule is not None and is_overridden("on_after_batch_transfer", datamodule, L.LightningDataModule):
+            batch = datamodule.on_after_batch_transfer(batch, dataloader_idx)
+        if self.seq_len_at is None or self._trainer is None or not self._trainer.training:
+            return batch
+        length = self.seq_len_at(self._trainer.global_step)
+        return batch if self.token_shape(batch)[1] <= length else self.truncate(batch, length)
 
     def token_shape(self, batch: Any) -> tuple[int, int]:
         """(rows, tokens per row) that the transformer layers see for ``batch``."""

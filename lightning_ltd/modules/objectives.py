@@ -39,6 +39,10 @@ class NextTokenModule(RandomLTDModule):
     def token_shape(self, batch: torch.Tensor) -> tuple[int, int]:
         return int(batch.shape[0]), int(batch.shape[1]) - 1
 
+    def truncate(self, batch: torch.Tensor, length: int) -> torch.Tensor:
+        """The first ``length`` inputs of each block and their targets (``length + 1`` tokens)."""
+        return batch[:, : length + 1]
+
     def model_step(self, batch: torch.Tensor) -> StepOutput:
         """Next-token loss of a ``[B, T + 1]`` block: what training and validation both run."""
         inputs, targets = batch[:, :-1], batch[:, 1:]
@@ -72,6 +76,11 @@ class MaskedLMModule(RandomLTDModule):
     def token_shape(self, batch: MaskedBatch) -> tuple[int, int]:
         rows, seq_len = batch["input_ids"].shape
         return int(rows), int(seq_len)
+
+    def truncate(self, batch: MaskedBatch, length: int) -> MaskedBatch:
+        """Every row-aligned tensor of the batch (ids, mask, labels) cut to ``length`` positions;
+        a masked position cut off is no target any more."""
+        return {key: value[:, :length] if value.ndim >= 2 else value for key, value in batch.items()}
 
     def model_step(self, batch: MaskedBatch) -> StepOutput:
         """Masked-LM loss over the masked positions: what training and validation both run."""

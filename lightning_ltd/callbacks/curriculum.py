@@ -1,0 +1,77 @@
+"""``Curriculum``: the data-side half of DeepSpeed Data Efficiency, composed with random-LTD."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import lightning as L
+from lightning.pytorch.callbacks import Callback
+
+from lightning_ltd.curriculum import SeqLenSchedule
+from lightning_ltd.errors import raise_if
+from lightning_ltd.schema import Count, PositiveInt, checked
+
+
+class Curriculum(Callback):
+    """Sequence-length curriculum: every training batch is truncated to the length of its
+    optimizer step, growing from ``min_len`` to ``max_len`` over ``steps`` on a linear or root-N
+    schedule in multiples of ``granularity`` (the reference's ``seqlen_truncate``).
+
+    The module does the cutting (``RandomLTDModule.truncate``, in ``on_after_batch_transfer``,
+    training batches only: validation stays at full length); this callback owns the schedule and
+    hands it to the module at setup. The random-LTD driver then sees the truncated width, so a
+    layer drops only once the curriculum's length exceeds the kept length, and the layer-token
+    ledger, the scheduled layer-tokens (the LayerToken LR, the budget) and the summary count the
+    truncated lengths.
+
+    Args:
+        seqlen: False: no truncation (``curriculum=off``).
+        min_len: the length at step 0.
+        max_len: the length from ``steps`` on; None: the data's (or model's) sequence length.
+        steps: optimizer steps over which the length grows.
+        granularity: lengths are multiples of this (8 in the reference).
+        schedule: ``linear`` or ``root`` (``root_degree``-th root: fast first, slow later).
+        root_degree: the root of ``schedule=root`` (2 in the reference).
+    """
+
+    @checked
+    def __init__(
+        self,
+        seqlen: bool = False,
+        min_len: PositiveInt = 64,
+        max_len: PositiveInt | None = None,
+        steps: Count = 1000,
+        granularity: PositiveInt = 8,
+        schedule: Literal["linear", "root"] = "linear",
+        root_degree: PositiveInt = 2,
+    ) -> None:
+        if max_len is not None and min_len > max_len:
+            raise_if([f"min_len={min_len} must be <= max_len={max_len}"])
+        self.seqlen = seqlen
+        self.min_len, self.max_len, self.steps = min_len, max_len, steps
+        self.granularity, self.schedule, self.root_degree = granularity, schedule, root_degree
+        self.lengths: SeqLenSchedule | None = None  # resolved at setup, once the sequence length is known
+
+    def resolve(self, sequence: int) -> SeqLenSchedule | None:
+        """The schedule for a run of ``sequence`` tokens per row (None: no truncation)."""
+        if not self.seqlen:
+            return None
+        top = min(self.max_len or sequence, sequence)
+        if self.min_len > top:
+            raise_if([f"min_len={self.min_len} exceeds the sequence length {top}"])
+        return SeqLenSchedule(self.min_len, top, self.steps, self.granularity, self.schedule, self.root_degree)
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        data_len = getattr(trainer.datamodule, "block_size", None) if trainer.datamodule is not None else None
+        model_len = getattr(pl_module, "max_seq_len", None)
+        sequence = min(length for length in (data_len, model_len) if isinstance(length, int))
+        self.lengths = self.resolve(sequence)
+        pl_module.seq_len_at = None if self.lengths is None else self.lengths.length_at
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        pl_module.seq_len_at = None
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: object) -> None:
+        """Log the curriculum's length of the batch in flight (``train/seq_len``)."""
+        if self.lengths is not None:
+            pl_module.log("train/seq_len", float(self.lengths.length_at(trainer.global_step)), on_step=True)

@@ -1,0 +1,49 @@
+"""Curriculum schedules (DeepSpeed Data Efficiency, arXiv 2212.03597), as pure functions: the
+difficulty of optimizer step ``t`` grows from a start to an end value on a root-N schedule."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+CurriculumShape = Literal["linear", "root"]
+
+
+def curriculum_value(step: int, start: int, end: int, steps: int, root_degree: int = 1, granularity: int = 1) -> int:
+    """DeepSpeed's ``fixed_root`` difficulty (``fixed_linear`` is ``root_degree=1``) at ``step``:
+    ``d = floor(start + (end - start) * (t / steps) ** (1 / N))``, rounded down to a multiple of
+    ``granularity``, within ``[start, end]``. From ``t >= steps`` on it is ``end`` exactly, so an
+    end that is not on the grid is still reached; it is never below ``start`` (DeepSpeed's could
+    round below a ``start`` off the grid)."""
+    if not 1 <= start <= end or steps < 0 or granularity < 1 or root_degree < 1 or step < 0:
+        raise ValueError(f"need 1 <= start ({start}) <= end ({end}), steps >= 0, granularity, root_degree >= 1")
+    if step >= steps:
+        return end
+    value = math.floor(start + (end - start) * (step / steps) ** (1.0 / root_degree))
+    return min(end, max(start, value - value % granularity))
+
+
+@dataclass(frozen=True)
+class SeqLenSchedule:
+    """The training sequence length of every optimizer step: the curriculum's truncation."""
+
+    min_len: int
+    max_len: int
+    steps: int
+    granularity: int = 8
+    shape: CurriculumShape = "linear"
+    root_degree: int = 2
+
+    def length_at(self, step: int) -> int:
+        degree = 1 if self.shape == "linear" else self.root_degree
+        return curriculum_value(step, self.min_len, self.max_len, self.steps, degree, self.granularity)
+
+    def data_saving(self, steps: int) -> float:
+        """Tokens the first ``steps`` optimizer steps did not read against the same steps at
+        ``max_len`` (each step's rows are the same, so rows cancel): ``1 - sum(len_t) / (steps * max)``.
+        Rows the data serves shorter than a step's length (padded MLM batches) were not cut, so
+        there it is an upper bound."""
+        if steps <= 0:
+            return 0.0
+        return 1.0 - sum(self.length_at(t) for t in range(steps)) / (steps * self.max_len)
