@@ -189,8 +189,18 @@ def lr_schedule_problems(
 
 def curriculum_problems(curriculum: Curriculum | None, module: Any, datamodule: Any) -> list[str]:
     """A truncation curriculum on batches that cannot be cut (images), or longer than the run's
-    sequences."""
-    if curriculum is None or not curriculum.seqlen:
+    sequences; a rarity curriculum on data without rarity scores."""
+    if curriculum is None:
+        return []
+    if curriculum.rarity:
+        if not hasattr(datamodule, "rarity_problem"):
+            return [
+                f"curriculum.rarity: {type(datamodule).__name__} has no rarity scores (use data=tokens, scored by "
+                "python -m lightning_ltd.data.rarity)"
+            ]
+        if (missing := datamodule.rarity_problem()) is not None:
+            return [missing]
+    if not curriculum.seqlen:
         return []
     if type(module).truncate is RandomLTDModule.truncate:
         return [f"curriculum.seqlen: {type(module).__name__}'s batches cannot be truncated (use curriculum=off)"]

@@ -47,3 +47,11 @@ class SeqLenSchedule:
         if steps <= 0:
             return 0.0
         return 1.0 - sum(self.length_at(t) for t in range(steps)) / (steps * self.max_len)
+
+
+def rarity_fraction(step: int, start: float, steps: int, root_degree: int = 1) -> float:
+    """The share of the easiest blocks the rarity curriculum serves at optimizer ``step``: from
+    ``start`` to 1 over ``steps`` steps, linearly or on the ``root_degree``-th root."""
+    if step >= steps:
+        return 1.0
+    return start + (1.0 - start) * (step / steps) ** (1.0 / root_degree)

@@ -13,6 +13,7 @@ logging and checkpoint cadence, callbacks, loggers, devices) may change too.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,15 @@ def _plain(value: Any) -> Any:
     return value if value is None or isinstance(value, bool | int | float | str) else str(value)
 
 
+DERIVED_FILES = ("rarity-*.npy", "*.partial")
+"""Files written beside a prepared folder's shards from the shards themselves (the rarity
+curriculum's scores) or not yet whole: scoring a folder mid-run does not make it other data."""
+
+
+def derived(file: Path) -> bool:
+    return any(fnmatch.fnmatch(file.name, pattern) for pattern in DERIVED_FILES)
+
+
 def content_fingerprint(path: str | Path | None) -> str:
     """A hash of what ``path`` holds: for a file its size and first and last 64 KB; for a folder
     every file's relative name and size, and the bytes of up to 64 of them, evenly spaced (a
@@ -80,7 +90,7 @@ def content_fingerprint(path: str | Path | None) -> str:
         return "(the embedded default corpus)"
     root = Path(path).expanduser()
     digest = hashlib.sha256()
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file() and not derived(p))
     step = max(1, len(files) // SAMPLED_FILES)
     for index, file in enumerate(files):
         size = file.stat().st_size
@@ -99,7 +109,7 @@ def fingerprint_problems(saved: dict[str, Any] | None, current: dict[str, Any]) 
     written before fingerprints were recorded)."""
     if saved is None:
         return []
-    saved, current = with_trainer_defaults(with_added_groups(saved)), with_trainer_defaults(current)
+    saved, current = (with_trainer_defaults(with_added_groups(side)) for side in (saved, current))
     changed = [key for key in sorted(set(saved) | set(current)) if saved.get(key) != current.get(key)]
     if not changed:
         return []

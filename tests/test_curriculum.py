@@ -160,3 +160,67 @@ def test_a_data_modules_own_batch_hook_still_runs(tmp_path):
 
     run(cfg, module, datamodule, trainer)
     assert seen[:3] == [33, 33, 33]  # whole blocks reach the data module's hook, then the cut
+
+
+@pytest.fixture(scope="module")
+def scored(tmp_path_factory):
+    """Byte shards of a corpus whose second half uses rare words, scored for 33-token blocks."""
+    from lightning_ltd.data.prepare import prepare
+    from lightning_ltd.data.rarity import write_rarity
+
+    root = tmp_path_factory.mktemp("scored")
+    text = root / "corpus.txt"
+    text.write_text("the cat sat on the mat. " * 600 + "quixotic zyzzyva jackdaws vex my fjord! " * 300)
+    prepare([str(text)], str(root / "shards"), val_fraction=0.1, progress=False)
+    write_rarity(root / "shards", 33, progress=False)
+    return root / "shards"
+
+
+def tokens_run(folder, *overrides):
+    from tests.conftest import QUICK
+
+    small = ["model.n_layer=3", "model.n_embd=32", "model.n_head=2", "data.block_size=32", "data.batch_size=8"]
+    ltd = ["ltd.min_keep=8", "ltd.ramp_steps=20", "ltd.granularity=4", "lr.warmup_steps=2"]
+    return ["data=tokens", f"data.path={folder}", *small, *ltd, *QUICK, *overrides]
+
+
+def test_the_first_batches_come_from_the_easiest_blocks(tmp_path, scored):
+    import numpy as np
+
+    cfg = compose_train(tmp_path, *tokens_run(scored), tiny=False)
+    _, datamodule, _ = build(cfg)
+    datamodule.use_rarity(start=0.1, steps=1000, root_degree=2)
+    from lightning_ltd.data.rarity import unigram_log_probs
+
+    scores = np.sort(np.load(scored / "rarity-33.npy"))
+    ceiling = scores[int(0.1 * len(scores)) - 1]  # the hardest of the easiest 10 %
+    log_p = unigram_log_probs(scored)
+    batch = next(iter(datamodule.train_dataloader()))
+    rarities = [float(-log_p[row.numpy()].mean()) for row in batch]
+    assert max(rarities) <= ceiling + 1e-5 < scores[-1]  # the rare half is not served yet
+
+
+@pytest.mark.parametrize("option", ["rarity", "seqlen_rarity"])
+def test_train_py_runs_the_rarity_curricula_and_logs_the_share(tmp_path, scored, option):
+    overrides = [f"curriculum={option}", "curriculum.rarity_steps=4", "trainer.max_steps=6"]
+    overrides += ["curriculum.min_len=8"] if option == "seqlen_rarity" else []
+    summary = train(compose_train(tmp_path, *tokens_run(scored, *overrides), tiny=False))
+    assert summary["steps"] == 6
+    shares = logged(tmp_path, "train/rarity_fraction")
+    assert shares[0] == pytest.approx(0.01) and shares[5] == 1.0
+    assert ("data_saving" in summary) == (option == "seqlen_rarity")
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["curriculum=rarity"], "curriculum.rarity: TextDataModule has no rarity scores (use data=tokens"),
+        (["curriculum=rarity", "data.block_size=16"], "no rarity-17.npy for the rarity curriculum: run python -m"),
+    ],
+)
+def test_a_rarity_curriculum_without_scores_is_one_line(tmp_path, scored, overrides, message):
+    base = compose_train(tmp_path, *overrides) if "data.block_size=16" not in overrides else None
+    cfg = base or compose_train(tmp_path, *tokens_run(scored, *overrides), tiny=False)
+    with pytest.raises(ConfigError) as err:
+        build(cfg)
+    assert message in str(err.value) and "\n" not in str(err.value)

@@ -26,8 +26,16 @@ def losses(run_dir: Path) -> dict[int, float]:
         ["model.dropout=0.1", "model.activation_checkpointing=true"],
         pytest.param(["model.dropout=0.1", "trainer.precision=bf16-true"], marks=pytest.mark.slow),
         pytest.param(["model.dropout=0.1", "trainer.precision=bf16-mixed"], marks=pytest.mark.slow),
+        ["model.dropout=0.1", "curriculum=seqlen", "curriculum.min_len=8", "curriculum.steps=16"],  # mid-curriculum
     ],
-    ids=["plain", "dropout0.1-workers2", "dropout0.1-activation-checkpointing", "bf16-true", "bf16-mixed"],
+    ids=[
+        "plain",
+        "dropout0.1-workers2",
+        "dropout0.1-activation-checkpointing",
+        "bf16-true",
+        "bf16-mixed",
+        "curriculum",
+    ],
 )
 def test_resume_gives_the_same_losses_and_weights(tmp_path, settings):
     """Dropout masks are reseeded from (seed, rank, step, micro-batch) and kept indices are a pure

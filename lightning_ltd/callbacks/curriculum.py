@@ -7,15 +7,18 @@ from typing import Literal
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-from lightning_ltd.curriculum import SeqLenSchedule
+from lightning_ltd.curriculum import SeqLenSchedule, rarity_fraction
 from lightning_ltd.errors import raise_if
-from lightning_ltd.schema import Count, PositiveInt, checked
+from lightning_ltd.schema import Count, OpenFraction, PositiveInt, checked
 
 
 class Curriculum(Callback):
     """Sequence-length curriculum: every training batch is truncated to the length of its
     optimizer step, growing from ``min_len`` to ``max_len`` over ``steps`` on a linear or root-N
-    schedule in multiples of ``granularity`` (the reference's ``seqlen_truncate``).
+    schedule in multiples of ``granularity`` (the reference's ``seqlen_truncate``). Vocabulary-
+    rarity curriculum: the training sampler draws from the easiest ``rarity_start`` share of the
+    blocks, growing to all of them over ``rarity_steps`` (``data=tokens``, scored once by
+    ``python -m lightning_ltd.data.rarity``; ``EasiestFirstSampler``).
 
     The module does the cutting (``RandomLTDModule.truncate``, in ``on_after_batch_transfer``,
     training batches only: validation stays at full length); this callback owns the schedule and
@@ -32,6 +35,10 @@ class Curriculum(Callback):
         granularity: lengths are multiples of this (8 in the reference).
         schedule: ``linear`` or ``root`` (``root_degree``-th root: fast first, slow later).
         root_degree: the root of ``schedule=root`` (2 in the reference).
+        rarity: serve the easiest blocks first.
+        rarity_start: the share of the blocks served at step 0 (1 % in the reference's GPT-3).
+        rarity_steps: optimizer steps over which the share grows to all blocks.
+        rarity_schedule, rarity_root_degree: as ``schedule`` and ``root_degree``, for the share.
     """
 
     @checked
@@ -44,6 +51,11 @@ class Curriculum(Callback):
         granularity: PositiveInt = 8,
         schedule: Literal["linear", "root"] = "linear",
         root_degree: PositiveInt = 2,
+        rarity: bool = False,
+        rarity_start: OpenFraction = 0.01,
+        rarity_steps: Count = 1000,
+        rarity_schedule: Literal["linear", "root"] = "root",
+        rarity_root_degree: PositiveInt = 2,
     ) -> None:
         if max_len is not None and min_len > max_len:
             raise_if([f"min_len={min_len} must be <= max_len={max_len}"])
@@ -51,6 +63,8 @@ class Curriculum(Callback):
         self.min_len, self.max_len, self.steps = min_len, max_len, steps
         self.granularity, self.schedule, self.root_degree = granularity, schedule, root_degree
         self.lengths: SeqLenSchedule | None = None  # resolved at setup, once the sequence length is known
+        self.rarity, self.rarity_start, self.rarity_steps = rarity, rarity_start, rarity_steps
+        self.rarity_degree = 1 if rarity_schedule == "linear" else rarity_root_degree
 
     def resolve(self, sequence: int) -> SeqLenSchedule | None:
         """The schedule for a run of ``sequence`` tokens per row (None: no truncation)."""
@@ -67,6 +81,10 @@ class Curriculum(Callback):
         sequence = min(length for length in (data_len, model_len) if isinstance(length, int))
         self.lengths = self.resolve(sequence)
         pl_module.seq_len_at = None if self.lengths is None else self.lengths.length_at
+        if self.rarity:  # the data module orders its training blocks easiest first
+            trainer.datamodule.use_rarity(
+                self.rarity_start, self.rarity_steps, self.rarity_degree, trainer.accumulate_grad_batches
+            )
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         pl_module.seq_len_at = None
@@ -75,3 +93,6 @@ class Curriculum(Callback):
         """Log the curriculum's length of the batch in flight (``train/seq_len``)."""
         if self.lengths is not None:
             pl_module.log("train/seq_len", float(self.lengths.length_at(trainer.global_step)), on_step=True)
+        if self.rarity:
+            fraction = rarity_fraction(trainer.global_step, self.rarity_start, self.rarity_steps, self.rarity_degree)
+            pl_module.log("train/rarity_fraction", fraction, on_step=True)

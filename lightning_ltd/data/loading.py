@@ -11,7 +11,8 @@ GPU count continue the epoch with no sample skipped or repeated.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from torch.utils.data import DataLoader, Dataset, Sampler
@@ -61,9 +62,13 @@ class ResumableSampler(Sampler[Any]):
         epoch = self.epoch
         round_keys = permutation_keys(self.seed, epoch)
         for position in range(self.remaining(served)):
-            shared = served + self.rank + position * self.num_replicas
-            index = permuted_index(shared, self.size, round_keys) if self.shuffle else shared
+            index = self.index_at(served + self.rank + position * self.num_replicas, epoch, round_keys)
             yield (epoch, index) if self.with_epoch else index
+
+    def index_at(self, shared: int, epoch: int, round_keys: tuple[int, ...]) -> int:
+        """The sample at position ``shared`` of epoch ``epoch``'s shared order (a subclass may
+        draw from another order: the rarity curriculum's easiest blocks)."""
+        return permuted_index(shared, self.size, round_keys) if self.shuffle else shared
 
     def remaining(self, served: int) -> int:
         """Indices this rank yields after ``served`` shared positions (equal on every rank)."""
@@ -154,19 +159,22 @@ class ResumableDataLoader(DataLoader):
 
 
 def resumable_train_loader(
-    dataset: Dataset[Any], batch_size: int, seed: int, trainer: Any = None, with_epoch: bool = False, **kwargs: Any
+    dataset: Dataset[Any],
+    batch_size: int,
+    seed: int,
+    trainer: Any = None,
+    with_epoch: bool = False,
+    sampler_class: Callable[..., ResumableSampler] | None = None,
+    **kwargs: Any,
 ) -> ResumableDataLoader:
     """The training loader of our DataModules: shuffled per epoch, sharded over the trainer's
     data-parallel ranks (so run with ``use_distributed_sampler=False``), resumable mid-epoch and
-    across world sizes; ``with_epoch``: the dataset is indexed by ``(epoch, index)``."""
+    across world sizes; ``with_epoch``: the dataset is indexed by ``(epoch, index)``;
+    ``sampler_class`` (called with the sampler's keyword arguments) orders it another way."""
     replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-    sampler = ResumableSampler(
-        len(dataset),  # type: ignore[arg-type]
-        seed=seed,
-        num_replicas=replicas,
-        rank=rank,
-        with_epoch=with_epoch,
-    )
+    settings = {"seed": seed, "num_replicas": replicas, "rank": rank, "with_epoch": with_epoch}
+    make = sampler_class or functools.partial(ResumableSampler, len(dataset))  # type: ignore[arg-type]
+    sampler = make(**settings)
     return ResumableDataLoader(dataset, batch_size, sampler, trainer, **kwargs)
 
 

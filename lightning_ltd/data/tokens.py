@@ -239,7 +239,7 @@ class TokensDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.train_set is not None:
             return
-        width = self.block_size + (0 if self.mlm else 1)  # LM blocks carry the shifted target
+        width = self.width
         folder = Path(self.path).expanduser()
         vocab = int(self.meta["vocab_size"])
         train, val = (
@@ -267,6 +267,39 @@ class TokensDataModule(L.LightningDataModule):
         else:
             self.train_set, self.val_set = train, val
 
+    rarity: Any = None  # the rarity curriculum's (start, steps, root_degree, accumulate); None: every block
+
+    @property
+    def width(self) -> int:
+        """Tokens per training block (LM blocks carry the shifted target)."""
+        return self.block_size + (0 if self.mlm else 1)
+
+    def use_rarity(self, start: float, steps: int, root_degree: int, accumulate: int = 1) -> None:
+        """Serve the easiest blocks first (the rarity curriculum), from ``rarity-<width>.npy``."""
+        self.rarity = (start, steps, root_degree, accumulate)
+
+    def rarity_problem(self) -> str | None:
+        """Why the rarity curriculum cannot run on this folder (its scores missing or stale)."""
+        from lightning_ltd.data.rarity import easiest_first
+
+        blocks = sum(s["tokens"] // self.width for s in self.meta["train"])
+        try:
+            easiest_first(self.path, self.width, blocks)
+        except DataError as err:
+            return err.prefixed("data")
+        return None
+
+    def _sampler_class(self) -> Callable[..., Any] | None:
+        if self.rarity is None:
+            return None
+        from lightning_ltd.data.rarity import EasiestFirstSampler, RarityPool, easiest_first
+
+        order = easiest_first(self.path, self.width, len(self.train_set))
+        start, steps, degree, accumulate = self.rarity
+        replicas = self.trainer.world_size if self.trainer is not None else 1
+        pool = RarityPool(len(order), self.batch_size * replicas * accumulate, start, steps, degree)
+        return functools.partial(EasiestFirstSampler, order, pool)
+
     def train_dataloader(self) -> ResumableDataLoader:
         assert self.train_set is not None, "call setup() first"
         return resumable_train_loader(
@@ -275,6 +308,7 @@ class TokensDataModule(L.LightningDataModule):
             self.seed,
             self.trainer,
             with_epoch=self.mlm,
+            sampler_class=self._sampler_class(),
             num_workers=self.num_workers,
             collate_fn=self.collate(),
         )
