@@ -78,7 +78,9 @@ def test_experiment_composes_and_instantiates(name, tmp_path: Path):
         if scheduler.enabled:  # not in the baseline
             assert (scheduler.min_keep, scheduler.max_keep, scheduler.granularity) == (128, 2048, 16)
             ramp = scheduler.ramp_steps
-            halfway = {200_000: 1088, 133_333: 1072}[ramp]  # DeepSpeed's fixed_linear: 128 + 1920 / 2, in 16s
+            halfway = {200_000: 1088, 133_333: 1072, 100_000: 1088}[
+                ramp
+            ]  # DeepSpeed's fixed_linear: 128 + 1920 / 2, in 16s
             assert scheduler.keep_at(ramp // 2) == halfway and scheduler.keep_at(ramp) == 2048
         assert isinstance(lr, LayerTokenLR) and lr.decay == "cosine"
         n_params = sum(p.numel() for p in module.parameters())
@@ -287,3 +289,46 @@ def test_the_headline_budget_saving_computes_from_the_config_alone(tmp_path):
     assert baseline.lr.total_tokens == cfg.callbacks.summary.baseline_tokens
     bert = compose_train(tmp_path, "experiment=bert_large", tiny=False)
     assert budget_saving(bert.lr.total_tokens * 24, 24, bert.callbacks.summary.baseline_tokens) == pytest.approx(0.33)
+
+
+CURRICULUM_RECIPES = {  # issue 23's table (DeepSpeed Data Efficiency's reference scripts)
+    "gpt3_1.3b_cl_ltd": {
+        "lengths": (80, 2048, 110_000),
+        "rarity": (0.01, 110_000),
+        "ramp": 200_000,
+        "lr": 2e-4,
+        "tokens": 3e11,
+    },
+    "gpt3_1.3b_cl_ltd_150b": {
+        "lengths": (80, 2048, 55_000),
+        "rarity": (0.01, 55_000),
+        "ramp": 100_000,
+        "lr": 4e-4,
+        "tokens": 1.5e11,
+    },
+    "bert_large_cl_ltd": {
+        "lengths": (128, 512, 960_000),
+        "rarity": (0.05, 960_000),
+        "ramp": 2_000_000,
+        "lr": 1e-4,
+        "tokens": 2_000_000 * 1024 * 512,
+    },
+}
+
+
+@pytest.mark.parametrize("name", sorted(CURRICULUM_RECIPES))
+def test_curriculum_recipes_resolve_to_the_reference_values(name, tmp_path):
+    from lightning_ltd.callbacks import Curriculum
+
+    expected = CURRICULUM_RECIPES[name]
+    cfg = compose_train(tmp_path, f"experiment={name}", tiny=False)
+    curriculum = hydra.utils.instantiate(cfg.curriculum)
+    assert isinstance(curriculum, Curriculum) and curriculum.seqlen and curriculum.rarity
+    low, high, steps = expected["lengths"]
+    lengths = curriculum.resolve(cfg.data.block_size)
+    assert (lengths.min_len, lengths.max_len, lengths.steps, lengths.granularity) == (low, high, steps, 8)
+    assert lengths.length_at(0) == low and lengths.length_at(steps) == high
+    assert lengths.length_at(steps // 2) == (low + (high - low) // 2) // 8 * 8  # fixed_linear, in 8s
+    assert (curriculum.rarity_start, curriculum.rarity_steps, curriculum.rarity_degree) == (*expected["rarity"], 2)
+    assert cfg.ltd.ramp_steps == expected["ramp"] and cfg.model.lr == expected["lr"]
+    assert cfg.lr.total_tokens == expected["tokens"] and cfg.lr.stop_at_budget

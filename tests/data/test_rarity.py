@@ -48,6 +48,7 @@ def test_log_probs_sum_to_one_over_the_training_split(shards):
     assert math.isclose(float(np.exp(log_p).sum()), 1.0, rel_tol=1e-9)
 
 
+@pytest.mark.slow  # a process of its own: about 7 s
 def test_the_command_writes_the_scores_whole_beside_the_shards(shards):
     done = subprocess.run(
         [sys.executable, "-m", "lightning_ltd.data.rarity", str(shards), "--width", "33", "--quiet"],
@@ -61,6 +62,7 @@ def test_the_command_writes_the_scores_whole_beside_the_shards(shards):
     assert write_rarity(shards, 33, progress=False) == rarity_file(shards, 33)
 
 
+@pytest.mark.slow  # a process of its own: about 7 s
 def test_bad_input_is_one_line(tmp_path, shards):
     with pytest.raises(DataError, match="no such directory"):
         block_rarity(tmp_path / "nope", 33)
