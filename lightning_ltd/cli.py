@@ -40,6 +40,7 @@ from lightning_ltd.fingerprint import RunFingerprint, content_fingerprint, run_f
 from lightning_ltd.groups import import_problem, kind_problem
 from lightning_ltd.ltd.schedule import layer_tokens_per_step, mslg_keep
 from lightning_ltd.modules import RandomLTDModule
+from lightning_ltd.modules.base import sequence_length
 from lightning_ltd.monitoring import monitored_metric_problems, unvalidated_metric_problems
 from lightning_ltd.resume import data_source, resume_problems, strategy_kind
 from lightning_ltd.run_lock import (
@@ -154,8 +155,7 @@ def keep_problems(scheduler: RandomLTDScheduler, module: RandomLTDModule, datamo
     data_len = getattr(datamodule, "block_size", None)
     if not problems and isinstance(data_len, int) and scheduler.max_keep is None and scheduler.min_keep > data_len:
         problems.append(f"ltd.min_keep={scheduler.min_keep} exceeds data.block_size={data_len}")
-    sequence = min(module.max_seq_len, data_len) if isinstance(data_len, int) else module.max_seq_len
-    reason = None if problems else never_drops(scheduler, sequence)
+    reason = None if problems else never_drops(scheduler, sequence_length(module, datamodule))
     return [f"{reason}: nothing is ever dropped (use ltd=off for that)"] if reason else problems
 
 
@@ -174,8 +174,7 @@ def lr_schedule_problems(
     rows = getattr(datamodule, "batch_size", None)
     if not hasattr(lr_schedule, "certain_problems") or not isinstance(rows, int) or isinstance(rows, bool):
         return []
-    data_len = getattr(datamodule, "block_size", None)
-    seq_len = min(module.max_seq_len, data_len) if isinstance(data_len, int) else module.max_seq_len
+    seq_len = sequence_length(module, datamodule)
     global_batch = rows * trainer.world_size * trainer.accumulate_grad_batches
     n_dropping = len(module.ltd_layers()) if scheduler.enabled else 0
     shortest = min(curriculum.min_len, seq_len) if curriculum is not None and curriculum.seqlen else seq_len
@@ -204,8 +203,7 @@ def curriculum_problems(curriculum: Curriculum | None, module: Any, datamodule: 
         return []
     if type(module).truncate is RandomLTDModule.truncate:
         return [f"curriculum.seqlen: {type(module).__name__}'s batches cannot be truncated (use curriculum=off)"]
-    data_len = getattr(datamodule, "block_size", None)
-    sequence = min(module.max_seq_len, data_len) if is_int(data_len) else module.max_seq_len
+    sequence = sequence_length(module, datamodule)
     try:
         curriculum.resolve(sequence)
     except InvalidFieldsError as err:

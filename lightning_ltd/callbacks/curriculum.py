@@ -9,6 +9,7 @@ from lightning.pytorch.callbacks import Callback
 
 from lightning_ltd.curriculum import SeqLenSchedule, rarity_fraction
 from lightning_ltd.errors import raise_if
+from lightning_ltd.modules.base import sequence_length
 from lightning_ltd.schema import Count, OpenFraction, PositiveInt, checked
 
 
@@ -76,10 +77,7 @@ class Curriculum(Callback):
         return SeqLenSchedule(self.min_len, top, self.steps, self.granularity, self.schedule, self.root_degree)
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        data_len = getattr(trainer.datamodule, "block_size", None) if trainer.datamodule is not None else None
-        model_len = getattr(pl_module, "max_seq_len", None)
-        sequence = min(length for length in (data_len, model_len) if isinstance(length, int))
-        self.lengths = self.resolve(sequence)
+        self.lengths = self.resolve(sequence_length(pl_module, trainer.datamodule))
         pl_module.seq_len_at = None if self.lengths is None else self.lengths.length_at
         if self.rarity:  # the data module orders its training blocks easiest first
             trainer.datamodule.use_rarity(

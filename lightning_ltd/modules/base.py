@@ -61,6 +61,13 @@ class ConfigSize:
         module.__dict__[self.attribute] = value
 
 
+def sequence_length(module: Any, datamodule: Any) -> int:
+    """Tokens per row of a run: the data's ``block_size`` where it has one, at most the model's
+    ``max_seq_len``."""
+    data_len = getattr(datamodule, "block_size", None)
+    return min(module.max_seq_len, data_len) if is_int(data_len) else module.max_seq_len
+
+
 class RandomLTDModule(L.LightningModule):
     """Base for modules whose network wraps some blocks in ``RandomLTD``.
 
