@@ -15,6 +15,17 @@ Markdown table, and plots validation loss against layer-tokens and against wall-
     python benchmarks/replicate.py --task gpt       # one task (gpt_2x: the GPT at twice the depth)
     python benchmarks/replicate.py --short          # a one-minute smoke version (used by the tests)
 
+Curriculum learning with random-LTD (DeepSpeed Data Efficiency, arXiv 2212.03597), tasks
+``gpt_cl`` and ``bert_cl``: baseline, random-LTD, curriculum (sequence-length truncation and
+vocabulary rarity, ``curriculum=seqlen_rarity``) and curriculum + random-LTD, each at 100 % and
+50 % of X. Every arm trains on the same prepared shards of the default corpus (rarity needs
+scored shards: the script runs ``prepare`` and the rarity command once into ``--out``), and its
+schedules scale with its own budget as the reference's 150B run halves its 300B run's: the
+random-LTD ramp over 2/3 and both curricula over 110/286 of its budget's full-length steps.
+
+    python benchmarks/replicate.py --task gpt_cl    # 8 arms x 3 seeds (about 25 min on 2 cores)
+    python benchmarks/replicate.py --task bert_cl
+
 Plots need matplotlib (``pip install -e ".[bench]"``).
 """
 
@@ -27,6 +38,7 @@ import platform
 import statistics
 import sys
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import torch
@@ -37,6 +49,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from lightning_ltd.cli import train  # noqa: E402
+from lightning_ltd.data import default_corpus, prepare, rarity  # noqa: E402
+
+
+@dataclass(frozen=True)
+class CurriculumShape:
+    """A task's curricula, scaled from the reference's GPT-3 (80 -> 2048, easiest 1 %) or BERT
+    (128 -> 512, easiest 5 %) to its own sequence length."""
+
+    min_len: int  # the truncated length at step 0
+    rarity_start: float  # the easiest share of the blocks served at step 0
+    steps_fraction: float = 110 / 286  # both curricula grow over this share of the budget's steps
 
 
 @dataclass
@@ -49,16 +72,52 @@ class Task:
     ramp_fraction: float = 2 / 3  # the MSLG ramp, as a fraction of the baseline's steps
     overrides: list[str] = field(default_factory=list)
     higher_is_better: bool = False
+    curriculum: CurriculumShape | None = None  # set: the curriculum protocol on prepared shards
 
 
+@dataclass(frozen=True)
+class Arm:
+    """One configuration of a task, trained for a fraction of the baseline's budget X."""
+
+    name: str
+    fraction: Fraction  # of X
+    dropping: bool
+    curriculum: bool
+    directory: str
+
+
+LTD_ARMS = [
+    Arm("baseline @ X", Fraction(1), False, False, "baseline_X"),
+    Arm("random-LTD @ 2/3 X", Fraction(2, 3), True, False, "ltd_two_thirds_X"),
+    Arm("random-LTD @ X", Fraction(1), True, False, "ltd_X"),
+]
+CURRICULUM_ARMS = [
+    Arm(f"{method} @ {label}", fraction, dropping, curriculum, f"{directory}_{suffix}")
+    for fraction, label, suffix in ((Fraction(1), "X", "X"), (Fraction(1, 2), "X/2", "half_X"))
+    for method, dropping, curriculum, directory in (
+        ("baseline", False, False, "baseline"),
+        ("random-LTD", True, False, "ltd"),
+        ("curriculum", False, True, "cl"),
+        ("curriculum + random-LTD", True, True, "cl_ltd"),
+    )
+]
+GPT = ["ltd.min_keep=32"]
+BERT = ["model.n_layer=4", "ltd.min_keep=32"]
 TASKS = {
-    "gpt": Task("null", "val/loss", 600, overrides=["ltd.min_keep=32"]),  # the default GPT, embedded corpus
+    "gpt": Task("null", "val/loss", 600, overrides=GPT),  # the default GPT, embedded corpus
     "vit": Task("vit_digits", "val/acc", 450, higher_is_better=True, overrides=["ltd.min_keep=16"]),
-    "bert": Task("bert_mlm", "val/loss", 300, overrides=["model.n_layer=4", "ltd.min_keep=32"]),
+    "bert": Task("bert_mlm", "val/loss", 300, overrides=BERT),
     # twice the default GPT: 12 layers instead of 6 (2x the parameters in blocks, 2x the compute per step)
-    "gpt_2x": Task("null", "val/loss", 600, overrides=["ltd.min_keep=32", "model.n_layer=12"]),
+    "gpt_2x": Task("null", "val/loss", 600, overrides=[*GPT, "model.n_layer=12"]),
+    # the curriculum protocol: 8 -> 128 (80/2048 of 128, up to a multiple of 8), easiest 1 % first
+    "gpt_cl": Task("null", "val/loss", 600, overrides=GPT, curriculum=CurriculumShape(8, 0.01)),
+    # BERT's reference 128 -> 512 is 1/4 -> 1 of the length; easiest 5 % first; the bert task's 32 rows a step
+    "bert_cl": Task(
+        "bert_mlm", "val/loss", 300, overrides=[*BERT, "data.batch_size=32"], curriculum=CurriculumShape(32, 0.05)
+    ),
 }
 DEFAULT_TASKS = ["gpt", "vit", "bert"]
+CORPUS_BYTES = 2_000_000  # the text data's own cap (data.max_bytes), so gpt_cl sees gpt's corpus
 SHORT = [
     "model.n_layer=3",
     "model.n_embd=32",
@@ -68,7 +127,32 @@ SHORT = [
 QUIET = ["~callbacks.progress_bar", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
 
-def run_config(task: Task, budget: int, dropping: bool, seed: int, out: Path, extra: list[str]) -> list[str]:
+def arms(task: Task) -> list[Arm]:
+    return LTD_ARMS if task.curriculum is None else CURRICULUM_ARMS
+
+
+def schedule_overrides(task: Task, arm: Arm, steps: int) -> list[str]:
+    """The arm's random-LTD ramp and curricula. The original protocol ramps over 2/3 of the
+    baseline's steps whatever the arm's budget; the curriculum protocol scales every schedule
+    with the arm's own budget, as the reference's 150B scripts halve their 300B ones."""
+    shape = task.curriculum
+    budget_steps = steps if shape is None else steps * arm.fraction
+    overrides = [f"ltd.ramp_steps={max(1, int(budget_steps * task.ramp_fraction))}"]
+    if shape is not None and arm.curriculum:
+        curriculum_steps = max(1, round(budget_steps * shape.steps_fraction))
+        overrides += [
+            "curriculum=seqlen_rarity",
+            f"curriculum.min_len={shape.min_len}",
+            f"curriculum.steps={curriculum_steps}",
+            f"curriculum.rarity_start={shape.rarity_start}",
+            f"curriculum.rarity_steps={curriculum_steps}",
+        ]
+    return overrides
+
+
+def run_config(
+    task: Task, budget: int, dropping: bool, seed: int, out: Path, extra: list[str], schedules: list[str] = ()
+) -> list[str]:
     experiment = [] if task.experiment == "null" else [f"experiment={task.experiment}"]
     return [
         *experiment,
@@ -77,7 +161,7 @@ def run_config(task: Task, budget: int, dropping: bool, seed: int, out: Path, ex
         f"lr.warmup_layer_tokens={budget // 20}",
         "lr.warmup_steps=null",
         f"ltd={'on' if dropping else 'off'}",
-        f"ltd.ramp_steps={max(1, int(task.steps * task.ramp_fraction))}",
+        *schedules,
         f"seed={seed}",
         f"trainer.val_check_interval={max(1, task.steps // 4)}",
         "trainer.log_every_n_steps=1",
@@ -116,25 +200,51 @@ def full_step_layer_tokens(cfg: DictConfig) -> int:
     return cfg.data.batch_size * tokens * cfg.model.n_layer
 
 
+def scored_shards(out: Path, widths: set[int], corpus_bytes: int) -> Path:
+    """The default corpus prepared into byte shards under ``out`` and scored for rarity at every
+    width the arms read (a GPT block's ``block_size + 1``, a BERT row's ``block_size``): made once,
+    reused by later tasks and reruns."""
+    folder = out / f"tokens_{corpus_bytes}"
+    if not (folder / "meta.json").exists():
+        text = out / f"corpus_{corpus_bytes}.txt"
+        text.write_bytes(default_corpus(corpus_bytes))
+        # 1 in 20 units held out: the text data's own val_every=20
+        if prepare.main(["--input", str(text), "--output", str(folder), "--val-fraction", "0.05", "--quiet"]):
+            raise SystemExit(f"preparing {folder} failed")
+    for width in sorted(widths):
+        scored = (folder / f"rarity-{width}.npy").exists()
+        if not scored and rarity.main([str(folder), "--width", str(width), "--quiet"]):
+            raise SystemExit(f"scoring {folder} at width {width} failed")
+    return folder
+
+
+def data_overrides(task: Task, out: Path, short: bool) -> list[str]:
+    """The curriculum protocol trains every arm on the same scored shards (rarity needs them)."""
+    if task.curriculum is None:
+        return []
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        block_size = compose("train", overrides=run_config(task, 1, False, 0, out, [])).data.block_size
+    mlm = task.experiment == "bert_mlm"
+    folder = scored_shards(out, {block_size + (0 if mlm else 1)}, CORPUS_BYTES // (10 if short else 1))
+    return ["data=tokens", f"data.path={folder}"]
+
+
 def run_task(name: str, seeds: int, out: Path, short: bool) -> dict:
     task = TASKS[name]
     steps = 30 if short else task.steps
-    extra = SHORT if short else []
+    extra = [*data_overrides(task, out, short), *(SHORT if short else [])]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         budget = steps * full_step_layer_tokens(compose("train", overrides=run_config(task, 1, False, 0, out, extra)))
-        arms = {  # name: (layer-token budget, dropping, directory)
-            "baseline @ X": (budget, False, "baseline_X"),
-            "random-LTD @ 2/3 X": (budget * 2 // 3, True, "ltd_two_thirds_X"),
-            "random-LTD @ X": (budget, True, "ltd_X"),
-        }
-        results: dict[str, list[dict]] = {arm: [] for arm in arms}
+        results: dict[str, list[dict]] = {arm.name: [] for arm in arms(task)}
         for seed in range(seeds):
-            for arm, (arm_budget, dropping, directory) in arms.items():
-                run_dir = out / name / f"{directory}_seed{seed}"
-                cfg = compose("train", overrides=run_config(task, arm_budget, dropping, 1234 + seed, run_dir, extra))
-                summary = train(cfg)
+            for arm in arms(task):
+                run_dir = out / name / f"{arm.directory}_seed{seed}"
+                arm_budget = budget * arm.fraction.numerator // arm.fraction.denominator
+                schedules = schedule_overrides(task, arm, steps)
+                overrides = run_config(task, arm_budget, arm.dropping, 1234 + seed, run_dir, extra, schedules)
+                summary = train(compose("train", overrides=overrides))
                 points = curve(run_dir, task.metric)
-                results[arm].append(
+                results[arm.name].append(
                     {
                         "train_time_s": points[-1]["time"] if points else float("nan"),
                         "seed": 1234 + seed,
@@ -142,6 +252,7 @@ def run_task(name: str, seeds: int, out: Path, short: bool) -> dict:
                         "wall_time_s": summary["wall_time_s"],
                         "layer_tokens": summary["layer_tokens"],
                         "steps": summary["steps"],
+                        "data_saving": summary.get("data_saving", 0.0),
                         "curve": points,
                     }
                 )
@@ -165,9 +276,23 @@ def run_task(name: str, seeds: int, out: Path, short: bool) -> dict:
                 "train_time_s": time_s,
                 "fit_time_s": statistics.mean(r["wall_time_s"] for r in runs),
                 "measured_saving": 1 - time_s / baseline_time,
+                "data_saving": statistics.mean(r["data_saving"] for r in runs),
             }
         )
-    return {"task": name, "budget_X": budget, "seeds": seeds, "table": table, "runs": results}
+    report = {"task": name, "budget_X": budget, "seeds": seeds, "table": table, "runs": results}
+    if task.curriculum is not None:
+        report["answer"] = half_budget_answer(table, task.higher_is_better)
+    return report
+
+
+def half_budget_answer(table: list[dict], higher_is_better: bool) -> dict:
+    """Does curriculum + random-LTD at half the budget match the baseline at X? "Matches" means
+    its mean is no worse than the baseline's by more than the larger of the two seed spreads."""
+    rows = {row["arm"]: row for row in table}
+    baseline, composed = rows["baseline @ X"], rows["curriculum + random-LTD @ X/2"]
+    worse_by = (baseline["mean"] - composed["mean"]) if higher_is_better else (composed["mean"] - baseline["mean"])
+    tolerance = max(baseline["std"], composed["std"])
+    return {"worse_by": worse_by, "tolerance": tolerance, "matches": worse_by <= tolerance}
 
 
 def markdown(report: dict) -> str:
@@ -176,17 +301,34 @@ def markdown(report: dict) -> str:
         f"### {task}: X = {report['budget_X']:,} layer-tokens, {report['seeds']} seed(s)",
         "",
         "| run | final metric (mean ± std, min..max) | steps | layer-tokens | budget saving (vs X) | "
-        "training time | measured saving | fit time (with validation) |",
-        "|---|---|---|---|---|---|---|---|",
+        "training time | measured saving | fit time (with validation) | data saving |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in report["table"]:
         lines.append(
             f"| {row['arm']} | {row['metric']} {row['mean']:.4f} ± {row['std']:.4f} "
             f"({row['min']:.4f}..{row['max']:.4f}) "
             f"| {row['steps']:.0f} | {row['layer_tokens']:,.0f} | {100 * row['budget_saving']:.1f} % "
-            f"| {row['train_time_s']:.1f} s | {100 * row['measured_saving']:.1f} % | {row['fit_time_s']:.1f} s |"
+            f"| {row['train_time_s']:.1f} s | {100 * row['measured_saving']:.1f} % | {row['fit_time_s']:.1f} s "
+            f"| {100 * row['data_saving']:.1f} % |"
         )
+    if "answer" in report:
+        answer = report["answer"]
+        verdict = "matches" if answer["matches"] else "does not match"
+        lines += [
+            "",
+            f"Curriculum + random-LTD @ X/2 {verdict} the baseline @ X: worse by {answer['worse_by']:+.4f} "
+            f"against a tolerance of {answer['tolerance']:.4f} (the larger seed spread).",
+        ]
     return "\n".join(lines) + "\n"
+
+
+COLORS = {
+    "baseline": "black",
+    "random-LTD": "tab:blue",
+    "curriculum": "tab:green",
+    "curriculum + random-LTD": "tab:red",
+}
 
 
 def plot(report: dict, out: Path) -> list[Path]:
@@ -201,13 +343,16 @@ def plot(report: dict, out: Path) -> list[Path]:
     written = []
     for axis, label in (("layer_tokens", "layer-tokens consumed"), ("time", "training time, validation excluded (s)")):
         figure, ax = plt.subplots(figsize=(6, 4))
-        for color, (arm, runs) in zip(("black", "tab:orange", "tab:blue"), report["runs"].items(), strict=False):
+        for arm, runs in report["runs"].items():
+            method, budget = arm.split(" @ ")
+            color = COLORS[method]
             for i, run in enumerate(runs):
                 points = run["curve"]
                 ax.plot(
                     [p[axis] for p in points],
                     [p["value"] for p in points],
                     color=color,
+                    linestyle="-" if budget == "X" else "--",
                     alpha=0.8,
                     marker="o",
                     markersize=3,
@@ -215,7 +360,7 @@ def plot(report: dict, out: Path) -> list[Path]:
                 )
         metric = report["table"][0]["metric"]
         ax.set(xlabel=label, ylabel=metric, title=f"{report['task']}: {metric} vs {label}")
-        ax.legend()
+        ax.legend(fontsize="small")
         figure.tight_layout()
         path = out / f"replicate_{report['task']}_{axis}.png"
         figure.savefig(path, dpi=110)

@@ -33,6 +33,7 @@ from lightning_ltd.callbacks import (
     ValidateFirst,
 )
 from lightning_ltd.callbacks.checkpoint import idle_checkpoint_problems
+from lightning_ltd.callbacks.tokenizer import TokenizerRecord
 from lightning_ltd.checkpoint import unwritable_folder
 from lightning_ltd.console import log_records_held, log_through_root, quiet_console
 from lightning_ltd.errors import DataError, InvalidFieldsError, SettingWarning, first_line, is_int, is_number
@@ -40,7 +41,7 @@ from lightning_ltd.fingerprint import RunFingerprint, content_fingerprint, run_f
 from lightning_ltd.groups import import_problem, kind_problem
 from lightning_ltd.ltd.schedule import layer_tokens_per_step, mslg_keep
 from lightning_ltd.modules import RandomLTDModule
-from lightning_ltd.modules.base import sequence_length
+from lightning_ltd.modules.base import embedded_vocab_size, sequence_length
 from lightning_ltd.monitoring import monitored_metric_problems, unvalidated_metric_problems
 from lightning_ltd.resume import data_source, resume_problems, strategy_kind
 from lightning_ltd.run_lock import (
@@ -413,7 +414,7 @@ def _stays_inside(folder: str, relative: str) -> bool:
 def vocabulary_problems(datamodule: L.LightningDataModule, module: L.LightningModule) -> list[str]:
     """A tokenizer with more ids than the model's embedding would index out of range."""
     data_vocab = getattr(datamodule, "vocab_size", None)
-    model_vocab = getattr(module, "vocab_size", None) or getattr(getattr(module, "hparams", {}), "vocab_size", None)
+    model_vocab = embedded_vocab_size(module)
     if data_vocab is None or model_vocab is None or data_vocab <= model_vocab:
         return []
     source = getattr(datamodule, "path", None)
@@ -575,7 +576,7 @@ def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataMo
     problems += monitored_metric_problems(named, module) + unvalidated_metric_problems(named, validation_switch(cfg))
     problems += idle_checkpoint_problems(named)
     fingerprint = run_fingerprint(cfg, data_content(datamodule))
-    callbacks.append(RunFingerprint(fingerprint))
+    callbacks += [RunFingerprint(fingerprint), TokenizerRecord(getattr(datamodule, "tokenizer_source", None))]
     if cfg.get("ckpt_path") is not None:
         max_steps = OmegaConf.select(cfg, "trainer.max_steps", default=None)
         strategy = strategy_kind(OmegaConf.select(cfg, "trainer.strategy", default="auto"))

@@ -209,6 +209,11 @@ class MLMDataModule(L.LightningDataModule):
         return self.vocab.size
 
     @property
+    def tokenizer_source(self) -> str | None:
+        """What encodes the text (checkpoints record it for evaluation)."""
+        return self.vocab.source
+
+    @property
     def widths(self) -> list[int]:
         """Every batch width this module can produce (the compiled-graph bound counts them)."""
         return bucket_widths(self.block_size, self.pad_to_multiple_of)

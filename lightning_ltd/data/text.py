@@ -151,6 +151,11 @@ class TextDataModule(L.LightningDataModule):
         return self.tokenizer.size
 
     @property
+    def tokenizer_source(self) -> str | None:
+        """What encodes the text (checkpoints record it for evaluation)."""
+        return self.tokenizer.source
+
+    @property
     def source(self) -> str:
         """What the text comes from, for messages."""
         return "the default corpus (Python's docs and standard library)" if self.path is None else repr(self.path)

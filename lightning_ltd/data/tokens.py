@@ -29,7 +29,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader, sharded_eval_loader
 from lightning_ltd.data.mlm import Framed, MaskedRows, pad_batch
-from lightning_ltd.data.vocabulary import MLM_VOCAB_SIZE, Vocabulary, masked_lm_vocabulary, shard_vocabulary
+from lightning_ltd.data.vocabulary import (
+    MLM_VOCAB_SIZE,
+    Vocabulary,
+    masked_lm_vocabulary,
+    shard_tokenizer,
+    shard_vocabulary,
+)
 from lightning_ltd.errors import DataError
 from lightning_ltd.paths import file_inside
 from lightning_ltd.schema import Count, OpenFraction, PositiveInt, Seed, checked
@@ -231,6 +237,11 @@ class TokensDataModule(L.LightningDataModule):
     def vocab_size(self) -> int:
         """Ids the model must embed: the prepared vocabulary (bytes + 4 specials for byte MLM)."""
         return MLM_VOCAB_SIZE if self.mlm and self.meta["tokenizer"] == "bytes" else int(self.meta["vocab_size"])
+
+    @property
+    def tokenizer_source(self) -> str:
+        """What encoded the shards (checkpoints record it for evaluation)."""
+        return shard_tokenizer(self.meta, self.path)
 
     def vocabulary(self) -> Vocabulary:
         """The special-token ids masking needs: bytes + 4 specials, or the prepared tokenizer's."""

@@ -68,7 +68,11 @@ def has_tokenizer(folder: str | os.PathLike[str]) -> bool:
 
 class Vocabulary:
     """``size`` ids; the masked-LM specials (``pad``, ``cls``, ``sep``, ``mask``; None where it
-    has none) and ``random_range``, the ids a random replacement draws from. Subclasses encode."""
+    has none) and ``random_range``, the ids a random replacement draws from. Subclasses encode.
+    ``source`` is what reloads the encoder (``"bytes"``, a tokenizer folder; None: ids only), which
+    checkpoints record so that evaluation reads text the way training did."""
+
+    source: str | None = None
 
     def __init__(
         self, size: int, specials: Mapping[str, int] | None = None, special_ids: Iterable[int] | None = None
@@ -103,6 +107,8 @@ class ByteVocabulary(Vocabulary):
     """UTF-8 bytes as tokens: no vocabulary file, nothing to download, every text encodable; with
     ``masked_lm`` also ``[PAD] [CLS] [SEP] [MASK]`` (ids 256..259; replacements stay bytes)."""
 
+    source = "bytes"
+
     def __init__(self, masked_lm: bool = False) -> None:
         specials = dict(zip(SPECIALS, (PAD, CLS, SEP, MASK), strict=True)) if masked_lm else None
         super().__init__(MLM_VOCAB_SIZE if masked_lm else 256, specials)
@@ -136,6 +142,7 @@ class HFVocabulary(Vocabulary):
                 self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
         except Exception as err:  # a damaged tokenizer.json, a foreign config: many kinds
             raise DataError(f"tokenizer={path!r}: not a readable tokenizer folder ({first_line(err, 160)})") from err
+        self.source = str(Path(path).expanduser().resolve())
         t = self.tokenizer
         specials = {name: getattr(t, f"{name}_token_id") for name in SPECIALS}
         specials = {name: value for name, value in specials.items() if value is not None}
@@ -153,6 +160,15 @@ class HFVocabulary(Vocabulary):
         """The tokenizer's own special-token template (``[CLS] ... [SEP]``, ``<s> ... </s>``)."""
         text = segment.decode("utf-8", errors="replace")  # a segment's cut may split a character
         return torch.tensor(self.tokenizer(text, truncation=True, max_length=max_tokens)["input_ids"])
+
+
+def shard_tokenizer(meta: Mapping[str, Any], folder: str | os.PathLike[str]) -> str:
+    """What encoded a prepared shard folder: ``"bytes"``, or its tokenizer folder (``bpe``
+    writes one inside it; a Hugging Face tokenizer's path is recorded as it was given)."""
+    kind = str(meta["tokenizer"])
+    if kind in ("bytes", "bpe"):
+        return "bytes" if kind == "bytes" else str((Path(folder).expanduser() / "tokenizer").resolve())
+    return kind
 
 
 def shard_vocabulary(meta: Mapping[str, Any]) -> Vocabulary:

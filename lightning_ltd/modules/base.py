@@ -61,6 +61,12 @@ class ConfigSize:
         module.__dict__[self.attribute] = value
 
 
+def embedded_vocab_size(module: Any) -> int | None:
+    """Ids the module's embedding holds (an attribute of the Hugging Face modules, a
+    hyperparameter of ours); None where it has neither."""
+    return getattr(module, "vocab_size", None) or getattr(getattr(module, "hparams", {}), "vocab_size", None)
+
+
 def sequence_length(module: Any, datamodule: Any) -> int:
     """Tokens per row of a run: the data's ``block_size`` where it has one, at most the model's
     ``max_seq_len``."""

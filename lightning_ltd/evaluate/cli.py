@@ -1,0 +1,168 @@
+"""``lightning-ltd-eval`` / ``python -m lightning_ltd.evaluate``: lm-evaluation-harness on a
+checkpoint or a Hugging Face folder, Hydra-composed like training (``conf/eval.yaml``).
+
+Every setting is checked before the model loads; a bad one, a missing file, an unknown task or
+an unreachable hub dataset is one line on stderr and exit 2. Results go to a new
+``results-<time>.json`` (the harness's own dictionary) and ``summary-<time>.md`` beside the
+checkpoint, and the table is printed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import typing
+from pathlib import Path
+from typing import Annotated, Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from lightning_ltd.errors import InvalidFieldsError, first_line
+from lightning_ltd.schema import Bounds, Count, PositiveInt, Seed, value_problems
+
+EXIT_BAD_INPUT = 2
+log = logging.getLogger(__name__)
+ShareOfDocuments = Annotated[float, Bounds(0, 1, low_open=True, high_open=True)]
+
+
+class EvalSettings:
+    """``eval.yaml``'s keys."""
+
+    ckpt_path: str | None
+    tokenizer: str | None
+    tasks: str | list[str] | None
+    include_path: str | list[str] | None
+    num_fewshot: Count | None
+    limit: PositiveInt | ShareOfDocuments | None
+    batch_size: PositiveInt
+    max_length: PositiveInt | None
+    max_gen_toks: PositiveInt
+    bootstrap_iters: Count
+    device: str
+    output_dir: str | None
+    seed: Seed
+
+
+class EvalError(InvalidFieldsError):
+    """A setting, file or task that stops the evaluation before it runs (one line)."""
+
+
+def check_settings(cfg: DictConfig) -> None:
+    problems = value_problems(cfg, typing.get_type_hints(EvalSettings, include_extras=True))
+    pretrained = OmegaConf.select(cfg, "model.pretrained", default=None)
+    if pretrained is not None and not isinstance(pretrained, str):
+        problems.append(f"model.pretrained={pretrained!r} must be a folder path")
+    if cfg.get("tasks") is None:
+        problems.append("tasks: name the tasks to run (tasks=[lambada_openai,piqa], tasks=paper_19)")
+    if problems:
+        raise EvalError(problems)
+
+
+def harness_model(evaluated: Any, cfg: DictConfig) -> Any:
+    """The lm-evaluation-harness ``LM`` for the loaded module."""
+    from lightning_ltd.evaluate.harness_lm import CausalHarnessLM, MaskedHarnessLM
+
+    kind = MaskedHarnessLM if evaluated.masked_lm else CausalHarnessLM
+    return kind(
+        evaluated.module,
+        evaluated.vocabulary,
+        batch_size=cfg.batch_size,
+        max_length=cfg.max_length,
+        max_gen_toks=cfg.max_gen_toks,
+        device=cfg.device,
+    )
+
+
+def output_folder(cfg: DictConfig, source: Path) -> Path:
+    """``output_dir``, else ``CKPT.lm_eval/`` beside a checkpoint file, ``DIR/lm_eval/`` in a folder."""
+    if cfg.get("output_dir"):
+        return Path(cfg.output_dir).expanduser()
+    return source / "lm_eval" if source.is_dir() else source.with_name(f"{source.stem}.lm_eval")
+
+
+def evaluate(cfg: DictConfig) -> dict[str, Any]:
+    """Check, load, run the harness, write and print the results; returns the harness's results
+    with ``rows`` (one per metric), ``averages`` (task sets) and the written paths."""
+    check_settings(cfg)
+    from lightning_ltd.evaluate import report
+    from lightning_ltd.evaluate.models import load_for_evaluation
+    from lightning_ltd.evaluate.tasks import expand_tasks, task_manager
+
+    requested = [cfg.tasks] if isinstance(cfg.tasks, str) else list(cfg.tasks)
+    tasks = expand_tasks(requested)
+    include = cfg.include_path if isinstance(cfg.include_path, str | None) else list(cfg.include_path)
+    manager = task_manager(tasks, include)
+    pretrained = OmegaConf.select(cfg, "model.pretrained", default=None)
+    evaluated = load_for_evaluation(cfg.ckpt_path, pretrained, cfg.tokenizer, cfg.device)
+    results = run_harness(harness_model(evaluated, cfg), tasks, manager, cfg)
+    rows = report.metric_rows(results)
+    averages = report.set_averages(rows, requested)
+    table = report.summary_table(rows, averages)
+    header = f"# lm-evaluation-harness on {evaluated.source}\n\ntasks: {', '.join(tasks)}"
+    json_path, table_path = report.write_results(output_folder(cfg, evaluated.source), results, table, header)
+    print(table, end="")
+    print(f"results: {json_path}\nsummary: {table_path}")
+    return {**results, "rows": rows, "averages": averages, "results_json": json_path, "summary_md": table_path}
+
+
+DATA_LAYERS = ("datasets", "huggingface_hub", "requests", "urllib3", "fsspec", "aiohttp")
+"""Where a task's data fails to load (no network for a hub task, a missing data file)."""
+
+
+def run_harness(model: Any, tasks: list[str], manager: Any, cfg: DictConfig) -> dict[str, Any]:
+    """``lm_eval.simple_evaluate`` with this project's settings; a task whose data cannot be
+    read is one line naming the tasks."""
+    import lm_eval
+
+    try:
+        return lm_eval.simple_evaluate(
+            model=model,
+            tasks=tasks,
+            num_fewshot=cfg.num_fewshot,
+            limit=cfg.limit,
+            bootstrap_iters=cfg.bootstrap_iters,
+            task_manager=manager,
+            log_samples=False,
+            random_seed=cfg.seed,
+            numpy_random_seed=cfg.seed,
+            torch_random_seed=cfg.seed,
+            fewshot_random_seed=cfg.seed,
+        )
+    except Exception as err:
+        layer = type(err).__module__.split(".")[0]
+        if layer in DATA_LAYERS or isinstance(err, ConnectionError | FileNotFoundError):
+            raise EvalError(
+                [f"tasks={tasks}: a task's data could not be read ({type(err).__name__}: {first_line(err, 300)})"]
+            ) from err
+        raise
+
+
+def run_command(cfg: DictConfig) -> int:
+    """The exit code of one evaluation, a failure's one line on stderr."""
+    from lightning_ltd.evaluate.models import ModelError
+    from lightning_ltd.evaluate.tasks import TaskError
+
+    try:
+        evaluate(cfg)
+    except (EvalError, ModelError, TaskError, InvalidFieldsError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as err:
+        if err.filename is None:
+            raise
+        print(f"error: {err.filename}: {err.strerror or err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    return 0
+
+
+@hydra.main(config_path="pkg://lightning_ltd.conf", config_name="eval", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    sys.exit(run_command(cfg))
+
+
+def eval_main() -> None:
+    """``lightning-ltd-eval``: ``main`` with one-line composition errors."""
+    from lightning_ltd.entry import launch
+
+    launch(main)
