@@ -15,6 +15,7 @@ from lightning_ltd.callbacks.schedule import RandomLTDScheduler
 from lightning_ltd.callbacks.summary import RunSummary
 from lightning_ltd.callbacks.throughput import TokenThroughputMonitor
 from lightning_ltd.callbacks.validate_first import ValidateFirst
+from lightning_ltd.callbacks.zero_shot import ZeroShotEvaluation
 
 __all__ = [
     "Curriculum",
@@ -32,4 +33,5 @@ __all__ = [
     "TokenThroughputMonitor",
     "TrainingProgress",
     "ValidateFirst",
+    "ZeroShotEvaluation",
 ]

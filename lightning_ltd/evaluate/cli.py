@@ -9,7 +9,6 @@ checkpoint, and the table is printed.
 
 from __future__ import annotations
 
-import logging
 import sys
 import typing
 from pathlib import Path
@@ -18,11 +17,10 @@ from typing import Annotated, Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_ltd.errors import InvalidFieldsError, first_line
+from lightning_ltd.errors import InvalidFieldsError
 from lightning_ltd.schema import Bounds, Count, PositiveInt, Seed, value_problems
 
 EXIT_BAD_INPUT = 2
-log = logging.getLogger(__name__)
 ShareOfDocuments = Annotated[float, Bounds(0, 1, low_open=True, high_open=True)]
 
 
@@ -59,21 +57,6 @@ def check_settings(cfg: DictConfig) -> None:
         raise EvalError(problems)
 
 
-def harness_model(evaluated: Any, cfg: DictConfig) -> Any:
-    """The lm-evaluation-harness ``LM`` for the loaded module."""
-    from lightning_ltd.evaluate.harness_lm import CausalHarnessLM, MaskedHarnessLM
-
-    kind = MaskedHarnessLM if evaluated.masked_lm else CausalHarnessLM
-    return kind(
-        evaluated.module,
-        evaluated.vocabulary,
-        batch_size=cfg.batch_size,
-        max_length=cfg.max_length,
-        max_gen_toks=cfg.max_gen_toks,
-        device=cfg.device,
-    )
-
-
 def output_folder(cfg: DictConfig, source: Path) -> Path:
     """``output_dir``, else ``CKPT.lm_eval/`` beside a checkpoint file, ``DIR/lm_eval/`` in a folder."""
     if cfg.get("output_dir"):
@@ -86,7 +69,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     with ``rows`` (one per metric), ``averages`` (task sets) and the written paths."""
     check_settings(cfg)
     from lightning_ltd.evaluate import report
+    from lightning_ltd.evaluate.harness_lm import harness_model
     from lightning_ltd.evaluate.models import load_for_evaluation
+    from lightning_ltd.evaluate.runner import run_harness
     from lightning_ltd.evaluate.tasks import expand_tasks, task_manager
 
     requested = [cfg.tasks] if isinstance(cfg.tasks, str) else list(cfg.tasks)
@@ -95,7 +80,15 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     manager = task_manager(tasks, include)
     pretrained = OmegaConf.select(cfg, "model.pretrained", default=None)
     evaluated = load_for_evaluation(cfg.ckpt_path, pretrained, cfg.tokenizer, cfg.device)
-    results = run_harness(harness_model(evaluated, cfg), tasks, manager, cfg)
+    model = harness_model(
+        evaluated.module,
+        evaluated.vocabulary,
+        batch_size=cfg.batch_size,
+        max_length=cfg.max_length,
+        max_gen_toks=cfg.max_gen_toks,
+        device=cfg.device,
+    )
+    results = run_harness(model, tasks, manager, cfg.num_fewshot, cfg.limit, cfg.bootstrap_iters, cfg.seed)
     rows = report.metric_rows(results)
     averages = report.set_averages(rows, requested)
     table = report.summary_table(rows, averages)
@@ -106,46 +99,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     return {**results, "rows": rows, "averages": averages, "results_json": json_path, "summary_md": table_path}
 
 
-DATA_LAYERS = ("datasets", "huggingface_hub", "requests", "urllib3", "fsspec", "aiohttp")
-"""Where a task's data fails to load (no network for a hub task, a missing data file)."""
-
-
-def run_harness(model: Any, tasks: list[str], manager: Any, cfg: DictConfig) -> dict[str, Any]:
-    """``lm_eval.simple_evaluate`` with this project's settings; a task whose data cannot be
-    read is one line naming the tasks."""
-    import lm_eval
-
-    try:
-        return lm_eval.simple_evaluate(
-            model=model,
-            tasks=tasks,
-            num_fewshot=cfg.num_fewshot,
-            limit=cfg.limit,
-            bootstrap_iters=cfg.bootstrap_iters,
-            task_manager=manager,
-            log_samples=False,
-            random_seed=cfg.seed,
-            numpy_random_seed=cfg.seed,
-            torch_random_seed=cfg.seed,
-            fewshot_random_seed=cfg.seed,
-        )
-    except Exception as err:
-        layer = type(err).__module__.split(".")[0]
-        if layer in DATA_LAYERS or isinstance(err, ConnectionError | FileNotFoundError):
-            raise EvalError(
-                [f"tasks={tasks}: a task's data could not be read ({type(err).__name__}: {first_line(err, 300)})"]
-            ) from err
-        raise
-
-
 def run_command(cfg: DictConfig) -> int:
     """The exit code of one evaluation, a failure's one line on stderr."""
-    from lightning_ltd.evaluate.models import ModelError
-    from lightning_ltd.evaluate.tasks import TaskError
-
     try:
         evaluate(cfg)
-    except (EvalError, ModelError, TaskError, InvalidFieldsError) as err:
+    except InvalidFieldsError as err:  # settings, models, tasks, task data
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as err:

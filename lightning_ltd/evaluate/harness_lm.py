@@ -235,3 +235,10 @@ class MaskedHarnessLM(CausalHarnessLM):
 
 class GenerationUnsupported(InvalidFieldsError):
     """What a masked LM cannot do for the harness (one line)."""
+
+
+def harness_model(module: nn.Module, vocabulary: Vocabulary, **kwargs: Any) -> CausalHarnessLM:
+    """The harness ``LM`` for ``module``: by log-likelihood for a causal model, by
+    pseudo-log-likelihood for a masked one (``objective == "mlm"``)."""
+    kind = MaskedHarnessLM if getattr(module, "objective", "lm") == "mlm" else CausalHarnessLM
+    return kind(module, vocabulary, **kwargs)
