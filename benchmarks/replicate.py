@@ -73,6 +73,7 @@ class Task:
     overrides: list[str] = field(default_factory=list)
     higher_is_better: bool = False
     curriculum: CurriculumShape | None = None  # set: the curriculum protocol on prepared shards
+    zero_shot: bool = False  # a GPT: also the zero-shot last-word cloze on held-out text (lm-evaluation-harness)
 
 
 @dataclass(frozen=True)
@@ -104,13 +105,13 @@ CURRICULUM_ARMS = [
 GPT = ["ltd.min_keep=32"]
 BERT = ["model.n_layer=4", "ltd.min_keep=32"]
 TASKS = {
-    "gpt": Task("null", "val/loss", 600, overrides=GPT),  # the default GPT, embedded corpus
+    "gpt": Task("null", "val/loss", 600, overrides=GPT, zero_shot=True),  # the default GPT, embedded corpus
     "vit": Task("vit_digits", "val/acc", 450, higher_is_better=True, overrides=["ltd.min_keep=16"]),
     "bert": Task("bert_mlm", "val/loss", 300, overrides=BERT),
     # twice the default GPT: 12 layers instead of 6 (2x the parameters in blocks, 2x the compute per step)
-    "gpt_2x": Task("null", "val/loss", 600, overrides=[*GPT, "model.n_layer=12"]),
+    "gpt_2x": Task("null", "val/loss", 600, overrides=[*GPT, "model.n_layer=12"], zero_shot=True),
     # the curriculum protocol: 8 -> 128 (80/2048 of 128, up to a multiple of 8), easiest 1 % first
-    "gpt_cl": Task("null", "val/loss", 600, overrides=GPT, curriculum=CurriculumShape(8, 0.01)),
+    "gpt_cl": Task("null", "val/loss", 600, overrides=GPT, curriculum=CurriculumShape(8, 0.01), zero_shot=True),
     # BERT's reference 128 -> 512 is 1/4 -> 1 of the length; easiest 5 % first; the bert task's 32 rows a step
     "bert_cl": Task(
         "bert_mlm", "val/loss", 300, overrides=[*BERT, "data.batch_size=32"], curriculum=CurriculumShape(32, 0.05)
@@ -229,10 +230,70 @@ def data_overrides(task: Task, out: Path, short: bool) -> list[str]:
     return ["data=tokens", f"data.path={folder}"]
 
 
+CLOZE_TASK = "replicate_cloze"
+CLOZE_DOCUMENTS = 500
+
+
+def cloze_task(out: Path, documents: int) -> Path:
+    """A LAMBADA-style task from text no run trains on (the default corpus past the training
+    cap): each paragraph of 64..600 bytes ending in a word of two or more letters, the last
+    word to be predicted from everything before it; scored by the harness (``acc``: greedy
+    decoding gives the whole word; ``perplexity`` of the word)."""
+    folder = out / f"cloze_{documents}"
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for paragraph in default_corpus()[CORPUS_BYTES:].decode("utf-8", errors="replace").split("\n\n"):
+        words = paragraph.split()
+        if 64 <= len(paragraph.encode()) <= 600 and words and words[-1].isalpha() and len(words[-1]) > 1:
+            start = paragraph.rstrip().rfind(words[-1])
+            rows.append({"context": paragraph[:start], "target": paragraph[start:].rstrip()})
+        if len(rows) == documents:
+            break
+    (folder / "cloze.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    (folder / f"{CLOZE_TASK}.yaml").write_text(
+        f"task: {CLOZE_TASK}\ndataset_path: json\ndataset_kwargs:\n  data_files:\n    test: {folder / 'cloze.jsonl'}\n"
+        "output_type: loglikelihood\ntest_split: test\ndoc_to_text: '{{context}}'\ndoc_to_target: '{{target}}'\n"
+        "target_delimiter: ''\nmetric_list:\n  - metric: acc\n    aggregation: mean\n    higher_is_better: true\n"
+        "  - metric: perplexity\n    aggregation: perplexity\n    higher_is_better: false\n"
+    )
+    return folder
+
+
+def zero_shot_overrides(task: Task, out: Path, short: bool) -> list[str]:
+    """The cloze task, evaluated once when each run's training ends (after the training clock)."""
+    if not task.zero_shot:
+        return []
+    try:
+        import lm_eval  # noqa: F401
+    except ImportError:
+        print("lm-evaluation-harness is not installed (pip install -e '.[eval]'): no zero-shot figure")
+        return []
+    folder = cloze_task(out, 50 if short else CLOZE_DOCUMENTS)
+    return [
+        f"callbacks.zero_shot.tasks=[{CLOZE_TASK}]",
+        f"callbacks.zero_shot.include_path={folder}",
+        "callbacks.zero_shot.every_n_steps=100000000",
+        "callbacks.zero_shot.batch_size=32",
+    ]
+
+
+def zero_shot_results(run_dir: Path) -> dict[str, float]:
+    """The cloze metrics each run logged when its training ended (empty where none ran)."""
+    with open(next(run_dir.rglob("metrics.csv"))) as metrics:
+        rows = list(csv.DictReader(metrics))
+    found = {}
+    for metric in ("acc", "perplexity"):
+        key = f"zeroshot/{CLOZE_TASK}/{metric}"
+        values = [float(row[key]) for row in rows if row.get(key)]
+        if values:
+            found[f"zero_shot_{metric}"] = values[-1]
+    return found
+
+
 def run_task(name: str, seeds: int, out: Path, short: bool) -> dict:
     task = TASKS[name]
     steps = 30 if short else task.steps
-    extra = [*data_overrides(task, out, short), *(SHORT if short else [])]
+    extra = [*data_overrides(task, out, short), *zero_shot_overrides(task, out, short), *(SHORT if short else [])]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         budget = steps * full_step_layer_tokens(compose("train", overrides=run_config(task, 1, False, 0, out, extra)))
         results: dict[str, list[dict]] = {arm.name: [] for arm in arms(task)}
@@ -254,6 +315,7 @@ def run_task(name: str, seeds: int, out: Path, short: bool) -> dict:
                         "steps": summary["steps"],
                         "data_saving": summary.get("data_saving", 0.0),
                         "curve": points,
+                        **zero_shot_results(run_dir),
                     }
                 )
     baseline_time = statistics.mean(r["train_time_s"] for r in results["baseline @ X"])
@@ -277,12 +339,22 @@ def run_task(name: str, seeds: int, out: Path, short: bool) -> dict:
                 "fit_time_s": statistics.mean(r["wall_time_s"] for r in runs),
                 "measured_saving": 1 - time_s / baseline_time,
                 "data_saving": statistics.mean(r["data_saving"] for r in runs),
+                **spread_of(runs, "zero_shot_acc"),
+                **spread_of(runs, "zero_shot_perplexity"),
             }
         )
     report = {"task": name, "budget_X": budget, "seeds": seeds, "table": table, "runs": results}
     if task.curriculum is not None:
         report["answer"] = half_budget_answer(table, task.higher_is_better)
     return report
+
+
+def spread_of(runs: list[dict], key: str) -> dict[str, float]:
+    """``key``'s mean and standard deviation over the seeds (empty where no run has it)."""
+    values = [r[key] for r in runs if key in r]
+    if not values:
+        return {}
+    return {key: statistics.mean(values), f"{key}_std": statistics.stdev(values) if len(values) > 1 else 0.0}
 
 
 def half_budget_answer(table: list[dict], higher_is_better: bool) -> dict:
@@ -312,6 +384,21 @@ def markdown(report: dict) -> str:
             f"| {row['train_time_s']:.1f} s | {100 * row['measured_saving']:.1f} % | {row['fit_time_s']:.1f} s "
             f"| {100 * row['data_saving']:.1f} % |"
         )
+    zero_shot = [row for row in report["table"] if "zero_shot_acc" in row]
+    if zero_shot:
+        lines += [
+            "",
+            f"Zero-shot last-word cloze on held-out text ({CLOZE_TASK}, lm-evaluation-harness), beside {task}'s "
+            "validation metric:",
+            "",
+            "| run | cloze accuracy (mean ± std) | cloze word perplexity (mean ± std) |",
+            "|---|---|---|",
+        ]
+        for row in zero_shot:
+            lines.append(
+                f"| {row['arm']} | {row['zero_shot_acc']:.4f} ± {row['zero_shot_acc_std']:.4f} "
+                f"| {row['zero_shot_perplexity']:.2f} ± {row['zero_shot_perplexity_std']:.2f} |"
+            )
     if "answer" in report:
         answer = report["answer"]
         verdict = "matches" if answer["matches"] else "does not match"

@@ -39,3 +39,25 @@ def test_short_protocol_runs_and_reports(tmp_path, task):
             f"replicate_{task}_layer_tokens.png",
             f"replicate_{task}_time.png",
         }
+    if task == "gpt" and importlib.util.find_spec("lm_eval") is not None:  # the zero-shot cloze beside val/loss
+        assert all(0 <= row["zero_shot_acc"] <= 1 and row["zero_shot_perplexity"] > 1 for row in report["table"])
+        assert "| cloze accuracy (mean ± std) |" in (tmp_path / f"replicate_{task}.md").read_text()
+
+
+@pytest.mark.slow  # eight short runs on prepared, rarity-scored shards (about 40 s)
+def test_short_curriculum_protocol_runs_all_eight_arms_at_equal_budgets(tmp_path):
+    replicate = load_script()
+    (report,) = replicate.main(["--short", "--task", "gpt_cl", "--out", str(tmp_path)])
+    rows = {row["arm"]: row for row in report["table"]}
+    methods = ("baseline", "random-LTD", "curriculum", "curriculum + random-LTD")
+    assert list(rows) == [f"{m} @ {b}" for b in ("X", "X/2") for m in methods]
+    budget = report["budget_X"]
+    for arm, row in rows.items():
+        share = 1 if arm.endswith("@ X") else 0.5
+        assert row["layer_tokens"] >= share * budget - 1  # each stopped at its own budget ...
+        assert row["layer_tokens"] < share * budget * 1.1  # ... within a step of it
+        assert (row["data_saving"] > 0) == arm.startswith("curriculum")  # truncation serves fewer tokens
+    assert rows["curriculum @ X"]["steps"] > rows["baseline @ X"]["steps"]  # shorter rows: more steps per budget
+    assert (tmp_path / "tokens_200000" / "rarity-129.npy").is_file()
+    assert set(report["answer"]) == {"worse_by", "tolerance", "matches"}
+    assert "Curriculum + random-LTD @ X/2" in (tmp_path / "replicate_gpt_cl.md").read_text()
