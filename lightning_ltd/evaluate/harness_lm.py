@@ -240,5 +240,7 @@ class GenerationUnsupported(InvalidFieldsError):
 def harness_model(module: nn.Module, vocabulary: Vocabulary, **kwargs: Any) -> CausalHarnessLM:
     """The harness ``LM`` for ``module``: by log-likelihood for a causal model, by
     pseudo-log-likelihood for a masked one (``objective == "mlm"``)."""
-    kind = MaskedHarnessLM if getattr(module, "objective", "lm") == "mlm" else CausalHarnessLM
+    from lightning_ltd.evaluate.models import is_masked_lm
+
+    kind = MaskedHarnessLM if is_masked_lm(module) else CausalHarnessLM
     return kind(module, vocabulary, **kwargs)

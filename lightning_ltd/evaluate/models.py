@@ -38,7 +38,6 @@ class Evaluated:
     module: nn.Module
     vocabulary: Vocabulary
     source: Path  # the checkpoint file or the pretrained folder
-    masked_lm: bool
 
 
 def load_for_evaluation(
@@ -67,7 +66,7 @@ def from_checkpoint(ckpt_path: str, tokenizer: str | None, device: str) -> Evalu
     module = module_of_checkpoint(checkpoint, ckpt_path)
     recorded = tokenizer or checkpoint_tokenizer(checkpoint, module)
     vocabulary = vocabulary_for(recorded, module, f"ckpt_path={ckpt_path!r}")
-    return Evaluated(module.to(device).eval(), vocabulary, location.resolve(), is_masked_lm(module))
+    return Evaluated(module.to(device).eval(), vocabulary, location.resolve())
 
 
 def module_of_checkpoint(checkpoint: dict[str, Any], ckpt_path: str) -> nn.Module:
@@ -144,7 +143,7 @@ def from_folder(folder: str, tokenizer: str | None, device: str) -> Evaluated:
         raise ModelError(f"model.{err}") from err
     own = str(location) if has_tokenizer(location) else None
     vocabulary = vocabulary_for(tokenizer or own, module, f"model.pretrained={folder!r}")
-    return Evaluated(module.to(device).eval(), vocabulary, location.resolve(), is_masked_lm(module))
+    return Evaluated(module.to(device).eval(), vocabulary, location.resolve())
 
 
 def masked_lm_config(folder: Path) -> bool:
@@ -159,6 +158,7 @@ def masked_lm_config(folder: Path) -> bool:
 
 
 def is_masked_lm(module: nn.Module) -> bool:
+    """Whether the module trains on masked-LM batches (scored by pseudo-log-likelihood)."""
     return getattr(module, "objective", "lm") == "mlm"
 
 
