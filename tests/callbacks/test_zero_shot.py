@@ -15,6 +15,7 @@ from lightning_ltd.evaluate.cli import evaluate
 from ..conftest import CONF_DIR, compose_train
 from ..evaluate.conftest import write_tasks
 
+pytestmark = pytest.mark.slow  # two short training runs with the harness (about 30-45 s in all)
 REAL = ["model.dropout=0.1", "trainer.max_steps=10", "trainer.val_check_interval=5"]
 
 

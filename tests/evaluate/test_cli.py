@@ -22,6 +22,7 @@ from lightning_ltd.modules import GPTModule  # noqa: E402
 from ..conftest import CONF_DIR, compose_train, make_tokenizer  # noqa: E402
 from .conftest import CLOZE  # noqa: E402
 
+pytestmark = pytest.mark.slow  # each test trains or evaluates a checkpoint (about 30-45 s in all)
 TASKS = "tasks=[tiny_mc,tiny_cloze]"
 
 
