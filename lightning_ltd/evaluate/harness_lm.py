@@ -84,46 +84,42 @@ class CausalHarnessLM(TemplateLM):
         return self.vocabulary.decode(ids)
 
     @torch.no_grad()
-    def next_token_log_probs(self, rows: Sequence[Sequence[int]]) -> list[torch.Tensor]:
-        """Log-probabilities ``[len(row), V]`` (float32) of the token after each position of each
-        row, in ``batch_size`` forwards. Rows are right-padded: a causal model's positions never
-        see the padding after them."""
-        out: list[torch.Tensor] = []
-        for start in range(0, len(rows), self.batch_size):
-            chunk = rows[start : start + self.batch_size]
-            width = max(len(r) for r in chunk)
-            ids = torch.zeros(len(chunk), width, dtype=torch.long)
-            for i, row in enumerate(chunk):
-                ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-            logits = self.module(ids.to(self._device)).float()
-            log_probs = F.log_softmax(logits, dim=-1).cpu()
-            out.extend(log_probs[i, : len(row)] for i, row in enumerate(chunk))
-        return out
+    def tail_log_probs(self, rows: Sequence[Sequence[int]], tails: Sequence[int]) -> list[torch.Tensor]:
+        """Log-probabilities ``[tail, V]`` (float32) of the token after each of the last ``tail``
+        positions of each row, in ``batch_size`` forwards, longest rows together (less padding).
+        Only those positions are normalised: a 50k vocabulary over every position of a batch of
+        2,048-token rows would be gigabytes. Rows are right-padded: a causal model's positions
+        never see the padding after them."""
+        order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
+        out: dict[int, torch.Tensor] = {}
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start : start + self.batch_size]
+            ids = torch.zeros(len(chunk), len(rows[chunk[0]]), dtype=torch.long)
+            for i, index in enumerate(chunk):
+                ids[i, : len(rows[index])] = torch.tensor(rows[index], dtype=torch.long)
+            logits = self.module(ids.to(self._device))
+            for i, index in enumerate(chunk):
+                end = len(rows[index])
+                out[index] = F.log_softmax(logits[i, end - tails[index] : end].float(), dim=-1).cpu()
+        return [out[i] for i in range(len(rows))]
 
     def _loglikelihood_tokens(self, requests: list[Scored], disable_tqdm: bool = False, **kwargs: Any) -> list:
         """Sum of the continuation's log-probabilities, and whether greedy decoding picks it; the
-        context is cut from the left to fit ``max_length`` (as the harness's own models do)."""
-        rows, continuations = [], []
+        context is cut from the left to fit ``max_length`` (as the harness's own models do), and
+        a continuation longer than that keeps its last ``max_length`` tokens."""
+        rows, targets = [], []
         for _, context, continuation in requests:
             whole = (context + continuation)[-(self.max_length + 1) :]
             rows.append(whole[:-1])
-            continuations.append(continuation)
+            targets.append(continuation[-(len(whole) - 1) :])
         results = []
-        for log_probs, continuation in zip(self.scored_in_length_order(rows), continuations, strict=True):
-            tail = log_probs[-len(continuation) :]
+        for tail, continuation in zip(self.tail_log_probs(rows, [len(t) for t in targets]), targets, strict=True):
             target = torch.tensor(continuation, dtype=torch.long)
             picked = tail.gather(1, target[:, None]).squeeze(1)
             greedy = bool((tail.argmax(dim=-1) == target).all())
             results.append((float(picked.sum()), greedy))
             self.cache_hook.add_partial("loglikelihood", None, results[-1])
         return results
-
-    def scored_in_length_order(self, rows: list[list[int]]) -> list[torch.Tensor]:
-        """``next_token_log_probs`` of ``rows``, longest first (less padding), in the given order."""
-        order = sorted(range(len(rows)), key=lambda i: -len(rows[i]))
-        scored = self.next_token_log_probs([rows[i] for i in order])
-        by_index = dict(zip(order, scored, strict=True))
-        return [by_index[i] for i in range(len(rows))]
 
     def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list[float]:
         """A whole text's log-likelihood in disjoint windows of at most ``max_length`` predictions,
