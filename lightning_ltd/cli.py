@@ -23,7 +23,6 @@ from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelSumm
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf, open_dict
 
-from lightning_ltd import machine
 from lightning_ltd.callbacks import (
     Curriculum,
     NonFiniteLossError,
@@ -35,16 +34,10 @@ from lightning_ltd.callbacks import (
 from lightning_ltd.callbacks.checkpoint import idle_checkpoint_problems
 from lightning_ltd.callbacks.tokenizer import TokenizerRecord
 from lightning_ltd.checkpoint import unwritable_folder
-from lightning_ltd.console import log_records_held, log_through_root, quiet_console
-from lightning_ltd.errors import DataError, InvalidFieldsError, SettingWarning, first_line, is_int, is_number
-from lightning_ltd.fingerprint import RunFingerprint, content_fingerprint, run_fingerprint
-from lightning_ltd.groups import import_problem, kind_problem
-from lightning_ltd.ltd.schedule import layer_tokens_per_step, mslg_keep
-from lightning_ltd.modules import RandomLTDModule
-from lightning_ltd.modules.base import embedded_vocab_size, sequence_length
-from lightning_ltd.monitoring import monitored_metric_problems, unvalidated_metric_problems
-from lightning_ltd.resume import data_source, resume_problems, strategy_kind
-from lightning_ltd.run_lock import (
+from lightning_ltd.checks import machine
+from lightning_ltd.checks.fingerprint import RunFingerprint, content_fingerprint, data_source, run_fingerprint
+from lightning_ltd.checks.groups import import_problem, kind_problem
+from lightning_ltd.checks.lock import (
     FolderInUseError,
     RunLock,
     earlier_run_problem,
@@ -52,7 +45,9 @@ from lightning_ltd.run_lock import (
     is_launching_rank,
     remove_partial_saves,
 )
-from lightning_ltd.schema import (
+from lightning_ltd.checks.monitoring import monitored_metric_problems, unvalidated_metric_problems
+from lightning_ltd.checks.resume import resume_problems, strategy_kind
+from lightning_ltd.checks.schema import (
     constructor_hints,
     integral_overrides,
     interpolation_source,
@@ -60,7 +55,12 @@ from lightning_ltd.schema import (
     type_problems,
     value_problems,
 )
-from lightning_ltd.settings import RunSettings
+from lightning_ltd.checks.settings import RunSettings
+from lightning_ltd.console import log_records_held, log_through_root, quiet_console
+from lightning_ltd.errors import DataError, InvalidFieldsError, SettingWarning, first_line, is_int, is_number
+from lightning_ltd.ltd.schedule import layer_tokens_per_step, mslg_keep
+from lightning_ltd.modules import RandomLTDModule
+from lightning_ltd.modules.base import embedded_vocab_size, sequence_length
 
 
 class ConfigError(ValueError):
@@ -89,7 +89,7 @@ def instantiate_group(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
 
     The constructor's own checks speak first (their messages are the most specific); a value of
     a type its annotations exclude is an error too, even where the constructor would accept it
-    silently or fail with a message that names no key (``lightning_ltd.schema``)."""
+    silently or fail with a message that names no key (``lightning_ltd.checks.schema``)."""
     node = OmegaConf.select(cfg, key)
     if isinstance(node, DictConfig) and "_target_" in node:
         declared = integral_overrides(node, constructor_hints(str(node._target_)))
@@ -227,7 +227,7 @@ def never_drops(scheduler: RandomLTDScheduler, sequence: int) -> str | None:
 
 
 def run_setting_problems(cfg: DictConfig) -> list[str]:
-    """The run's own keys and the trainer's, against their schema (``lightning_ltd.settings``),
+    """The run's own keys and the trainer's, against their schema (``lightning_ltd.checks.settings``),
     and an accelerator this machine lacks: all judged before anything is built."""
     trainer = cfg.get("trainer")
     problems = value_problems(cfg, typing.get_type_hints(RunSettings, include_extras=True))

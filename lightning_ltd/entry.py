@@ -22,9 +22,9 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from lightning_ltd.checks.lock import FolderInUseError, earlier_run_problem, hold, is_launching_rank, release_all
 from lightning_ltd.cli import EXIT_BAD_INPUT, main
 from lightning_ltd.errors import first_line
-from lightning_ltd.run_lock import FolderInUseError, earlier_run_problem, hold, is_launching_rank, release_all
 
 RAISE_VARIABLE = "HYDRA_FULL_ERROR"
 OURS = "LIGHTNING_LTD_SET_HYDRA_FULL_ERROR"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from lightning_ltd.checks.lock import LOCK_NAME
 from lightning_ltd.cli import main
 from lightning_ltd.entry import OURS, RAISE_VARIABLE, launch
-from lightning_ltd.run_lock import LOCK_NAME
 from tests.conftest import TINY
 from tests.helpers.entry import launched
 from tests.helpers.locks import live_lock

@@ -7,10 +7,10 @@ from typing import Literal
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-from lightning_ltd.curriculum import SeqLenSchedule, rarity_fraction
+from lightning_ltd.checks.schema import Count, OpenFraction, PositiveInt, checked
+from lightning_ltd.data.curriculum import SeqLenSchedule, rarity_fraction
 from lightning_ltd.errors import raise_if
 from lightning_ltd.modules.base import sequence_length
-from lightning_ltd.schema import Count, OpenFraction, PositiveInt, checked
 
 
 class Curriculum(Callback):

@@ -10,7 +10,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.nn.utils import get_total_norm
 
-from lightning_ltd.schema import Count, PositiveInt, checked
+from lightning_ltd.checks.schema import Count, PositiveInt, checked
 
 
 class NonFiniteLossError(RuntimeError):

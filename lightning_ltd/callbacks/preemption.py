@@ -12,7 +12,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-from lightning_ltd.schema import checked
+from lightning_ltd.checks.schema import checked
 
 LAST = "last.ckpt"
 

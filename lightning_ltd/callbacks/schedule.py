@@ -11,11 +11,11 @@ from lightning_ltd.callbacks.budget import LayerTokenBudget
 from lightning_ltd.callbacks.ledger import LayerTokenLogger
 from lightning_ltd.callbacks.lr import ScheduledLR
 from lightning_ltd.callbacks.routing import RoutingDriver
+from lightning_ltd.checks.fingerprint import data_source
+from lightning_ltd.checks.schema import Count, PositiveInt, checked
 from lightning_ltd.errors import is_int, raise_if
 from lightning_ltd.ltd.ledger import LayerTokenLedger
 from lightning_ltd.ltd.lr import LRSchedule
-from lightning_ltd.resume import data_source
-from lightning_ltd.schema import Count, PositiveInt, checked
 
 
 def driver_setting(name: str) -> property:

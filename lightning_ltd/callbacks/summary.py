@@ -12,8 +12,8 @@ from lightning.pytorch.utilities import rank_zero_info
 
 from lightning_ltd.callbacks.curriculum import Curriculum
 from lightning_ltd.callbacks.schedule import RandomLTDScheduler
+from lightning_ltd.checks.schema import PositiveFloat, checked
 from lightning_ltd.ltd import budget_saving, effective_tokens
-from lightning_ltd.schema import PositiveFloat, checked
 
 DEFAULT_METRICS = ("val/loss",)
 """What the summary reports of a module that does not declare its ``validation_metrics``."""

@@ -13,8 +13,8 @@ from lightning.pytorch.trainer.states import RunningStage
 from lightning.pytorch.utilities import rank_zero_only
 
 from lightning_ltd.callbacks.ledger import is_logging_step
+from lightning_ltd.checks.schema import Bounds, checked
 from lightning_ltd.modules.base import RandomLTDModule
-from lightning_ltd.schema import Bounds, checked
 
 
 class TokenThroughputMonitor(ThroughputMonitor):

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from lightning_ltd.checks.schema import Count, PositiveInt, checked
 from lightning_ltd.errors import InvalidFieldsError
-from lightning_ltd.schema import Count, PositiveInt, checked
 
 PREFIX = "zeroshot"
 

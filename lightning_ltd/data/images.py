@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from lightning_ltd.checks.schema import Count, HoldOut, PositiveInt, Seed, checked
 from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader, sharded_eval_loader
 from lightning_ltd.errors import DataError
-from lightning_ltd.schema import Count, HoldOut, PositiveInt, Seed, checked
 
 
 def split_per_class(labels: torch.Tensor, val_every: int) -> tuple[torch.Tensor, torch.Tensor]:

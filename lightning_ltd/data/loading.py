@@ -17,7 +17,7 @@ from typing import Any
 
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from lightning_ltd.keyed_hash import permutation_keys, permuted_index
+from lightning_ltd.ltd.keyed_hash import permutation_keys, permuted_index
 
 
 class ResumableSampler(Sampler[Any]):

@@ -19,6 +19,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from lightning_ltd.checks.schema import Bounds, Count, HoldOut, OpenFraction, PositiveInt, Seed, checked
 from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader, sharded_eval_loader
 from lightning_ltd.data.text import load_corpus, resolve_text_files
 from lightning_ltd.data.vocabulary import (
@@ -31,8 +32,7 @@ from lightning_ltd.data.vocabulary import (
     masked_lm_vocabulary,
 )
 from lightning_ltd.errors import DataError
-from lightning_ltd.keyed_hash import keyed_seed
-from lightning_ltd.schema import Bounds, Count, HoldOut, OpenFraction, PositiveInt, Seed, checked
+from lightning_ltd.ltd.keyed_hash import keyed_seed
 
 IGNORE_INDEX = -100
 BYTES = ByteVocabulary(masked_lm=True)

@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from lightning_ltd.data.shards import FORMAT, META, VERSION
 from lightning_ltd.data.text import resolve_text_files
-from lightning_ltd.data.tokens import FORMAT, META, VERSION
 from lightning_ltd.data.vocabulary import NotUTF8Error, decode_utf8, utf8_boundary
 from lightning_ltd.errors import DataError, first_line
 from lightning_ltd.pretrained.hf_models import quiet_transformers

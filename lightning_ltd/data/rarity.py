@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from lightning_ltd.curriculum import rarity_fraction
+from lightning_ltd.data.curriculum import rarity_fraction
 from lightning_ltd.data.loading import ResumableSampler
-from lightning_ltd.data.tokens import read_meta
+from lightning_ltd.data.shards import read_meta
 from lightning_ltd.errors import DataError
-from lightning_ltd.keyed_hash import permuted_index
+from lightning_ltd.ltd.keyed_hash import permuted_index
 
 CHUNK_TOKENS = 1 << 24  # tokens read at a time (64 MiB of int32 ids at most)
 

@@ -17,10 +17,10 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from lightning_ltd.checks.schema import Count, HoldOut, PositiveInt, Seed, checked
 from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader, sharded_eval_loader
 from lightning_ltd.data.vocabulary import ByteVocabulary, HFVocabulary, NotUTF8Error, Vocabulary
 from lightning_ltd.errors import DataError
-from lightning_ltd.schema import Count, HoldOut, PositiveInt, Seed, checked
 
 
 def default_corpus(max_bytes: int | None = None) -> bytes:

@@ -17,8 +17,8 @@ from typing import Annotated, Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_ltd.checks.schema import Bounds, Count, PositiveInt, Seed, value_problems
 from lightning_ltd.errors import InvalidFieldsError
-from lightning_ltd.schema import Bounds, Count, PositiveInt, Seed, value_problems
 
 EXIT_BAD_INPUT = 2
 ShareOfDocuments = Annotated[float, Bounds(0, 1, low_open=True, high_open=True)]

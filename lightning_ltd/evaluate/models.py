@@ -17,10 +17,10 @@ from hydra.utils import get_class
 from torch import nn
 
 from lightning_ltd.callbacks.tokenizer import CHECKPOINT_KEY as TOKENIZER_KEY
-from lightning_ltd.checkpoint_layout import checkpoint_layout, read_checkpoint
+from lightning_ltd.checks.checkpoint_layout import checkpoint_layout, read_checkpoint
+from lightning_ltd.checks.fingerprint import CHECKPOINT_KEY as FINGERPRINT_KEY
 from lightning_ltd.data.vocabulary import ByteVocabulary, HFVocabulary, Vocabulary, has_tokenizer
 from lightning_ltd.errors import DataError, InvalidFieldsError, first_line
-from lightning_ltd.fingerprint import CHECKPOINT_KEY as FINGERPRINT_KEY
 from lightning_ltd.modules.base import embedded_vocab_size
 
 

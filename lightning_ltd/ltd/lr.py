@@ -18,9 +18,9 @@ from typing import Any, Protocol
 import torch
 from torch.optim.lr_scheduler import LRScheduler
 
+from lightning_ltd.checks.schema import Count, NonNegativeFloat, PositiveInt, checked
 from lightning_ltd.errors import SettingWarning, raise_if
 from lightning_ltd.ltd.schedule import Decay, layer_tokens_per_step, warmup_decay_lr
-from lightning_ltd.schema import Count, NonNegativeFloat, PositiveInt, checked
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ drawn in one batched operation: one keyed hash over ``[n_layers, B, T]``, one ``
 ``sort``. The top-``k`` of i.i.d. uniform scores is a uniformly random ``k``-subset; sorting it
 keeps the original token order, so causal attention on the subset stays exact.
 
-The scores are the keyed hash (``lightning_ltd.keyed_hash``) of (seed, data-parallel rank,
+The scores are the keyed hash (``lightning_ltd.ltd.keyed_hash``) of (seed, data-parallel rank,
 plan counter, layer, row, token), computed with integer tensor ops, instead of a ``torch.Generator``
 stream:
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lightning_ltd.keyed_hash import MASK32, keyed_seed, mix32, stream_key
+from lightning_ltd.ltd.keyed_hash import MASK32, keyed_seed, mix32, stream_key
 from lightning_ltd.ltd.schedule import drops
 
 MICRO_BATCH_BITS = 16

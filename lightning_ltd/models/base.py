@@ -10,13 +10,13 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from lightning_ltd.checks.schema import Fraction, PositiveInt, field_problems
 from lightning_ltd.errors import raise_if
 from lightning_ltd.ltd import RandomLTD, TokenRouter, default_dropping_layers, validate_dropping_layers
 from lightning_ltd.ltd.routing import RoutedKeep
 from lightning_ltd.ltd.schedule import kept_tokens
 from lightning_ltd.ltd.tokens import gather_mask
 from lightning_ltd.models.transformer import block_forward_flops
-from lightning_ltd.schema import Fraction, PositiveInt, field_problems
 
 
 @dataclass

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from lightning_ltd.checks.schema import Fraction, PositiveFloat, PositiveInt
 from lightning_ltd.models.base import LTDTransformer, TransformerConfig, init_normal
 from lightning_ltd.models.transformer import Block
-from lightning_ltd.schema import Fraction, PositiveFloat, PositiveInt
 
 
 @dataclass

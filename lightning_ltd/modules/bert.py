@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from lightning_ltd.checks.schema import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Seed, checked
 from lightning_ltd.data.vocabulary import MLM_VOCAB_SIZE
 from lightning_ltd.models import BERT, BERTConfig
 from lightning_ltd.models.compile import CompileMode
@@ -15,7 +16,6 @@ from lightning_ltd.modules.objectives import MaskedLMModule
 from lightning_ltd.modules.optim import Betas
 from lightning_ltd.pretrained.convert import bert_to_hf, read_hf_bert
 from lightning_ltd.pretrained.io import save_hf_directory
-from lightning_ltd.schema import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Seed, checked
 
 
 class BERTModule(MaskedLMModule):

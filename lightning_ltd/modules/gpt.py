@@ -9,13 +9,13 @@ from typing import Literal
 
 import torch
 
+from lightning_ltd.checks.schema import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Seed, checked
 from lightning_ltd.models import GPT, GPTConfig
 from lightning_ltd.models.compile import CompileMode
 from lightning_ltd.modules.objectives import NextTokenModule
 from lightning_ltd.modules.optim import Betas
 from lightning_ltd.pretrained.convert import gpt_to_hf, read_hf_gpt2
 from lightning_ltd.pretrained.io import save_hf_directory
-from lightning_ltd.schema import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Seed, checked
 
 
 class GPTModule(NextTokenModule):

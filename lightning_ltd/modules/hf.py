@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from lightning_ltd.checks.schema import Fraction, NonNegativeFloat, PositiveFloat, Seed, checked
 from lightning_ltd.data.vocabulary import has_tokenizer
 from lightning_ltd.errors import raise_if
 from lightning_ltd.ltd import apply_random_ltd, default_dropping_layers, validate_dropping_layers
@@ -24,7 +25,6 @@ from lightning_ltd.pretrained.hf_models import (
     save_tokenizer,
 )
 from lightning_ltd.pretrained.io import PretrainedError
-from lightning_ltd.schema import Fraction, NonNegativeFloat, PositiveFloat, Seed, checked
 
 
 class HuggingFaceModel(RandomLTDModule):

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import lightning as L
 import torch
 
-from lightning_ltd.schema import Fraction
+from lightning_ltd.checks.schema import Fraction
 
 OptimizerName = Literal["adamw", "sgd"]
 Betas = tuple[Fraction, Fraction]

@@ -10,13 +10,13 @@ import torch.nn.functional as F
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from lightning_ltd.checks.schema import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Seed, checked
 from lightning_ltd.models import ViT, ViTConfig
 from lightning_ltd.models.compile import CompileMode
 from lightning_ltd.modules.base import RandomLTDModule, StepOutput
 from lightning_ltd.modules.optim import Betas, OptimizerName
 from lightning_ltd.pretrained.convert import read_timm_vit, vit_to_timm
 from lightning_ltd.pretrained.io import save_weight_file
-from lightning_ltd.schema import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Seed, checked
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from lightning_ltd.checkpoint_layout import is_torch_file
+from lightning_ltd.checks.checkpoint_layout import is_torch_file
+from lightning_ltd.checks.paths import file_inside
 from lightning_ltd.errors import InvalidFieldsError, first_line
-from lightning_ltd.paths import file_inside
 
 HF_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 

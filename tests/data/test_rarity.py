@@ -10,7 +10,8 @@ import pytest
 
 from lightning_ltd.data.prepare import prepare
 from lightning_ltd.data.rarity import block_rarity, rarity_file, unigram_log_probs, write_rarity
-from lightning_ltd.data.tokens import ShardBlocks, read_meta
+from lightning_ltd.data.shards import read_meta
+from lightning_ltd.data.tokens import ShardBlocks
 from lightning_ltd.errors import DataError
 
 

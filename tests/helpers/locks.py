@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lightning_ltd.run_lock import LOCK_NAME
+from lightning_ltd.checks.lock import LOCK_NAME
 
 
 def live_lock(folder: Path) -> subprocess.Popen:

@@ -39,6 +39,7 @@ lives (its content is compared instead), where pretrained weights came from (the
 them)."""
 DATA_CONTENT = "data.content"
 CHECKPOINT_KEY = "run_fingerprint"
+DEFAULT_CORPUS = "(the embedded default corpus)"
 SAMPLED_FILES = 64  # files whose bytes (head and tail) enter a folder's content fingerprint
 SAMPLED_BYTES = 1 << 16
 
@@ -165,3 +166,12 @@ class RunFingerprint(Callback):
 
     def on_save_checkpoint(self, trainer: Any, pl_module: Any, checkpoint: dict[str, Any]) -> None:
         checkpoint[CHECKPOINT_KEY] = dict(self.fingerprint)
+
+
+def data_source(datamodule: Any) -> str | None:
+    """What a datamodule reads (its ``path``, absolute), stored with the schedule's state and
+    compared on resume; None for data modules that have no ``path``."""
+    if datamodule is None or not hasattr(datamodule, "path"):
+        return None
+    path = datamodule.path
+    return DEFAULT_CORPUS if path is None else str(Path(str(path)).expanduser().absolute())

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
+from lightning_ltd.checks.lock import LOCK_NAME, FolderInUseError, RunLock, earlier_run_problem, hold, release_all
 from lightning_ltd.cli import EXIT_BAD_INPUT, ConfigError, train
-from lightning_ltd.run_lock import LOCK_NAME, FolderInUseError, RunLock, earlier_run_problem, hold, release_all
 from tests.conftest import TINY, compose_train
 from tests.helpers.entry import launched
 from tests.helpers.locks import live_lock

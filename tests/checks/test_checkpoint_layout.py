@@ -4,9 +4,9 @@ strategies write them) as they read single files, and refuse a layout the strate
 import pytest
 import torch
 
-from lightning_ltd.checkpoint_layout import read_checkpoint
+from lightning_ltd.checks.checkpoint_layout import read_checkpoint
+from lightning_ltd.checks.resume import resume_problems, strategy_kind
 from lightning_ltd.cli import ConfigError, build, train
-from lightning_ltd.resume import resume_problems, strategy_kind
 from tests.conftest import compose_train
 
 COMMON = ["lr.total_steps=8", "callbacks.model_checkpoint.every_n_train_steps=4", "ltd.ramp_steps=8"]
@@ -168,7 +168,7 @@ def test_a_nan_optimizer_moment_is_found_in_every_layout(tmp_path, step4):
 
 def test_a_sharded_scan_reads_in_bounded_batches(tmp_path, step4, monkeypatch):
     """With a budget below one tensor every tensor is its own batch, and a late NaN is still found."""
-    import lightning_ltd.checkpoint_layout as layout
+    import lightning_ltd.checks.checkpoint_layout as layout
 
     monkeypatch.setattr(layout, "SCAN_BYTES", 1)
     checkpoint = torch.load(step4, weights_only=True)
@@ -205,7 +205,7 @@ def loops(batches: dict) -> dict:
     ],
 )
 def test_progress_counts_agree_with_each_other_and_the_step(batches, problem):
-    from lightning_ltd.checkpoint_layout import progress_problem
+    from lightning_ltd.checks.checkpoint_layout import progress_problem
 
     found = progress_problem(loops(batches))
     assert found == problem if problem is None else problem in found
@@ -214,7 +214,7 @@ def test_progress_counts_agree_with_each_other_and_the_step(batches, problem):
 def test_validation_trackers_are_left_alone():
     """Lightning saves a validation tracker with ``current`` above ``total`` (a checkpoint saved
     at the step that validates): not a damaged checkpoint."""
-    from lightning_ltd.checkpoint_layout import progress_problem
+    from lightning_ltd.checks.checkpoint_layout import progress_problem
 
     checkpoint = loops(progress(4, 4))
     checkpoint["loops"]["fit_loop"]["epoch_loop.val_loop.batch_progress"] = {

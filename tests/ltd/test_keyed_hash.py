@@ -3,8 +3,8 @@ run (or a checkpoint of an earlier version) draws the same plans, dropout and da
 
 import torch
 
-from lightning_ltd.keyed_hash import keyed_seed, mix32, permutation_keys, permuted_index, stream_key
 from lightning_ltd.ltd import plan_counter, step_seed, stream_id
+from lightning_ltd.ltd.keyed_hash import keyed_seed, mix32, permutation_keys, permuted_index, stream_key
 
 
 def test_values_are_pinned():

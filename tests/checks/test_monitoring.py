@@ -8,8 +8,8 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from torch.utils.data import DataLoader
 
 from lightning_ltd.callbacks import RunSummary
+from lightning_ltd.checks.monitoring import monitored_metric_problems
 from lightning_ltd.modules import BERTModule, GPTModule, ViTModule
-from lightning_ltd.monitoring import monitored_metric_problems
 
 
 def validated_metrics(module: L.LightningModule, batch) -> set[str]:

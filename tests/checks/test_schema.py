@@ -7,9 +7,9 @@ from typing import Any, Literal
 import pytest
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from lightning_ltd.checks.schema import HYDRA_KEYS, accepts, constructor_hints, describe, type_problems
+from lightning_ltd.checks.settings import RunSettings
 from lightning_ltd.cli import ConfigError, build
-from lightning_ltd.schema import HYDRA_KEYS, accepts, constructor_hints, describe, type_problems
-from lightning_ltd.settings import RunSettings
 from tests.conftest import CONF_DIR
 
 
@@ -200,7 +200,7 @@ def test_a_union_of_literals_reads_as_one_choice_without_repeats():
 def test_an_integral_float_reaches_an_integer_argument_as_an_int(train_config):
     """``ltd.ramp_steps=1e5`` on a command line is a float; the code counts with it (``range``)."""
     from lightning_ltd.callbacks import RandomLTDScheduler
-    from lightning_ltd.schema import as_declared
+    from lightning_ltd.checks.schema import as_declared
 
     assert RandomLTDScheduler(ramp_steps=1e5, min_keep=8.0).ramp_steps == 100000
     assert type(RandomLTDScheduler(ramp_steps=1e5).ramp_steps) is int

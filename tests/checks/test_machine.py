@@ -4,7 +4,7 @@ import os
 
 from omegaconf import OmegaConf
 
-from lightning_ltd import machine
+from lightning_ltd.checks import machine
 from lightning_ltd.cli import worker_problems
 
 

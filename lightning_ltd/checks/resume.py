@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 
-from lightning_ltd.checkpoint_layout import RESUME_STATE, SavedRun, read_checkpoint
-from lightning_ltd.fingerprint import fingerprint_problems
-from lightning_ltd.optimizer_check import fresh_optimizers, optimizer_problems
+from lightning_ltd.checks.checkpoint_layout import RESUME_STATE, SavedRun, read_checkpoint
+from lightning_ltd.checks.fingerprint import fingerprint_problems
+from lightning_ltd.checks.optimizer import fresh_optimizers, optimizer_problems
 
 ARCHITECTURE_KEYS = (
     "vocab_size",
@@ -32,16 +31,6 @@ ARCHITECTURE_KEYS = (
 """Hyperparameters that shape the network or its routing: a resumed run must not change them."""
 
 SCHEDULER_STATE = "RandomLTDScheduler"
-DEFAULT_CORPUS = "(the embedded default corpus)"
-
-
-def data_source(datamodule: Any) -> str | None:
-    """What a datamodule reads (its ``path``, absolute), stored with the schedule's state and
-    compared on resume; None for data modules that have no ``path``."""
-    if datamodule is None or not hasattr(datamodule, "path"):
-        return None
-    path = datamodule.path
-    return DEFAULT_CORPUS if path is None else str(Path(str(path)).expanduser().absolute())
 
 
 def resume_problems(
@@ -90,7 +79,7 @@ def resume_problems(
         problems.append(
             f"trainer.max_steps={max_steps}: the checkpoint is already at step {saved.global_step}, nothing to train"
         )
-    from lightning_ltd.callbacks.schedule import RandomLTDScheduler  # it imports data_source from here
+    from lightning_ltd.callbacks.schedule import RandomLTDScheduler
 
     if SCHEDULER_STATE not in saved.callbacks:
         problems.append(

@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 import torch
 
+from lightning_ltd.checks.fingerprint import CHECKPOINT_KEY as FINGERPRINT_KEY
 from lightning_ltd.errors import first_line, is_int
-from lightning_ltd.fingerprint import CHECKPOINT_KEY as FINGERPRINT_KEY
 
 Layout = Literal["file", "deepspeed", "sharded"]
 DEEPSPEED_TAG_FILE = "latest"  # DeepSpeed writes the tag of the newest save here
@@ -40,7 +40,7 @@ class SavedRun:
     hyper_parameters: dict[str, Any]
     callbacks: dict[str, Any]
     weight_shapes: dict[str, tuple[int, ...]]
-    fingerprint: dict[str, Any] | None  # the run's trajectory keys (``lightning_ltd.fingerprint``)
+    fingerprint: dict[str, Any] | None  # the run's trajectory keys (``lightning_ltd.checks.fingerprint``)
     weight_dtypes: dict[str, torch.dtype] = field(default_factory=dict)
     non_finite: str | None = None  # the first weight or optimizer state holding a NaN or inf
     missing: tuple[str, ...] = ()  # parts of a full training checkpoint it lacks (``RESUME_STATE``)

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from lightning_ltd.schema import Bounds, Count, Matches, NonNegativeFloat, PositiveFloat, PositiveInt, Seed, overlay
+from lightning_ltd.checks.schema import (
+    Bounds,
+    Count,
+    Matches,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    Seed,
+    overlay,
+)
 
 EpochFraction = Annotated[float, Bounds(0, 1, low_open=True, high_open=False)]
 BatchFraction = Annotated[float, Bounds(0, 1, high_open=False)]

@@ -10,7 +10,7 @@ import lightning as L
 import pytest
 import torch
 
-from lightning_ltd.optimizer_check import fresh_optimizers, optimizer_problems
+from lightning_ltd.checks.optimizer import fresh_optimizers, optimizer_problems
 
 
 def trained_state(optimizer_class=torch.optim.AdamW, **kwargs) -> tuple[torch.optim.Optimizer, dict]:

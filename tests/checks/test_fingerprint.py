@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
+from lightning_ltd.checks.fingerprint import content_fingerprint
 from lightning_ltd.cli import ConfigError, build, train
-from lightning_ltd.fingerprint import content_fingerprint
 from tests.conftest import compose_train
 
 COMMON = ["lr.total_steps=12", "callbacks.model_checkpoint.every_n_train_steps=6", "ltd.ramp_steps=8"]
@@ -92,7 +92,7 @@ def test_a_folder_fingerprint_follows_names_sizes_and_sampled_bytes_not_the_loca
 def test_a_trainer_default_written_out_is_no_difference():
     """``+trainer.accumulate_grad_batches=1`` is Lightning's default: the same run as leaving it out
     (checkpoints of earlier versions recorded None for it)."""
-    from lightning_ltd.fingerprint import fingerprint_problems
+    from lightning_ltd.checks.fingerprint import fingerprint_problems
 
     unset = {"trainer.accumulate_grad_batches": None, "model.lr": 0.1}
     assert fingerprint_problems(unset, {**unset, "trainer.accumulate_grad_batches": 1}) == []

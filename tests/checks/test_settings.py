@@ -1,4 +1,4 @@
-"""The overlays of ``lightning_ltd.settings`` cover every numeric argument of every class a
+"""The overlays of ``lightning_ltd.checks.settings`` cover every numeric argument of every class a
 config may name, refuse what Lightning would misuse, and accept every value Lightning takes."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import lightning as L
 import pytest
 from omegaconf import OmegaConf
 
-from lightning_ltd.schema import constructor_hints, type_problems
+from lightning_ltd.checks.schema import constructor_hints, type_problems
 from tests.conftest import CONF_DIR
 
 LIGHTNING_CALLBACKS = [

@@ -9,7 +9,7 @@ import torch
 
 from lightning_ltd.callbacks import Curriculum
 from lightning_ltd.cli import ConfigError, build, train
-from lightning_ltd.curriculum import SeqLenSchedule, curriculum_value
+from lightning_ltd.data.curriculum import SeqLenSchedule, curriculum_value
 from lightning_ltd.ltd.schedule import kept_tokens, mslg_keep
 from tests.conftest import compose_train
 
@@ -134,7 +134,7 @@ def test_off_is_the_default_and_cuts_nothing(tmp_path):
 def test_a_checkpoint_from_before_the_curriculum_group_resumes_as_curriculum_off():
     """Its fingerprint has no curriculum key: it ran without one, so ``curriculum=off`` (the
     default) resumes it and ``curriculum=seqlen`` is a difference."""
-    from lightning_ltd.fingerprint import fingerprint_problems
+    from lightning_ltd.checks.fingerprint import fingerprint_problems
 
     off = {"model.n_layer": 3, "curriculum._target_": "lightning_ltd.callbacks.Curriculum", "curriculum.seqlen": False}
     earlier = {"model.n_layer": 3}
