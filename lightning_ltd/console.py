@@ -5,12 +5,25 @@ are dropped; everything else (errors, other libraries' warnings, resume messages
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from lightning_ltd.errors import SettingWarning
+from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
+
+from lightning_ltd.errors import (
+    EXIT_BAD_INPUT,
+    EXIT_NON_FINITE_LOSS,
+    EXIT_OS_ERROR,
+    EXIT_PREEMPTED,
+    ConfigError,
+    DataError,
+    InvalidFieldsError,
+    NonFiniteLossError,
+    SettingWarning,
+)
 
 DROPPED_LOG_LINES = (
     "try installing [litlogger]",  # an advert, on every run
@@ -58,6 +71,14 @@ def log_through_root() -> None:
         logger.propagate = True
 
 
+def command_console() -> None:
+    """The console of a command (``python train.py``): Lightning's notes through the root logger
+    into Hydra's ``train.log``, and the filters above. Process-wide, so only an entry point calls
+    it, never ``train(cfg)``."""
+    log_through_root()
+    quiet_console()
+
+
 def quiet_console() -> None:
     """Install the filters above (idempotent: a second call adds nothing)."""
     logger = logging.getLogger(LIGHTNING_INFO_LOGGER)
@@ -66,6 +87,19 @@ def quiet_console() -> None:
     for pattern in DROPPED_WARNINGS:
         warnings.filterwarnings("ignore", message=pattern)
     warnings.formatwarning = format_warning
+
+
+HELD_LOGGERS = ("", "transformers")  # the root (ours, Lightning's) and transformers' (it does not propagate)
+
+
+@contextmanager
+def messages_held_until_checked() -> Iterator[None]:
+    """Warnings and log records raised while the settings are checked appear only if the checks
+    pass: a bad input's one error line stands alone on stderr."""
+    with warnings.catch_warnings(record=True) as held, log_records_held(*HELD_LOGGERS):
+        yield
+    for warning in held:
+        warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
 
 
 class _HeldRecords(logging.Handler):
@@ -111,3 +145,44 @@ def _replay(records: list[logging.LogRecord], loggers: list[logging.Logger]) -> 
         for handler in next(own, logging.getLogger()).handlers:
             if record.levelno >= handler.level:
                 handler.handle(record)
+
+
+def original_message(err: BaseException) -> str:
+    """The error's own line: a DataLoader worker re-raises it with the worker's traceback in the
+    message, whose last line is ``module.Type: the original message``."""
+    lines = [line for line in str(err).strip().splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Caught "):
+        return lines[-1].split(": ", 1)[-1]
+    return lines[0] if lines else type(err).__name__
+
+
+def setting_message(err: Exception) -> str:
+    """Ours name their keys; Lightning's (``ModelCheckpoint(monitor='val/nope') could not find
+    the monitored key ...``) name the callback or argument, up to its ``HINT``."""
+    if isinstance(err, InvalidFieldsError):
+        return str(err)
+    return f"trainer: {' '.join(str(err).split()).split(' HINT:')[0]}"
+
+
+def exit_code(err: BaseException) -> int | None:
+    """The one-line report (on stderr) and exit code of a failure a user can act on; None: an
+    unexpected failure, which keeps its traceback.
+
+    2: a bad setting, path, data or checkpoint; 3: the loss went non-finite (the last good
+    checkpoint is kept); 5: a file operation failed (disk full, permissions), naming the file;
+    143 / 138: stopped by SIGTERM / SIGUSR1 after writing a checkpoint of the last whole step."""
+    if isinstance(err, (ConfigError, NonFiniteLossError)):
+        message, code = str(err), EXIT_NON_FINITE_LOSS if isinstance(err, NonFiniteLossError) else EXIT_BAD_INPUT
+    elif isinstance(err, DataError):  # found as the data is read, in the main process or a loader worker
+        message, code = original_message(err), EXIT_BAD_INPUT
+    elif isinstance(err, (InvalidFieldsError, MisconfigurationException)):  # judged once the run's shape is known
+        message, code = setting_message(err), EXIT_BAD_INPUT
+    elif isinstance(err, OSError) and err.filename is not None:  # a full disk, a lost mount
+        message, code = f"{err.filename}: {err.strerror or err}", EXIT_OS_ERROR
+    elif isinstance(err, SIGTERMException):  # PreemptionCheckpoint wrote the checkpoint and set the code
+        message = err.args[0] if err.args else "stopped by SIGTERM"
+        code = err.code if isinstance(err.code, int) and err.code else EXIT_PREEMPTED
+    else:
+        return None
+    print(f"error: {message}", file=sys.stderr)
+    return code

@@ -52,3 +52,23 @@ def is_number(value: object) -> bool:
 class SettingWarning(UserWarning):
     """A setting that works, but probably not as meant; ``train.py`` shows it as one line naming
     the setting (``warning: lr.warmup_steps=50 ...``), not as a location in Hydra's internals."""
+
+
+class ConfigError(ValueError):
+    """A bad setting, reported as one line that names its full key (``ltd.min_keep=...``)."""
+
+
+def stop_if(problems: list[str]) -> None:
+    """Every problem found so far, on one line."""
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+class NonFiniteLossError(RuntimeError):
+    """Training produced a NaN or infinite loss; the message names the first such step."""
+
+
+EXIT_BAD_INPUT = 2
+EXIT_NON_FINITE_LOSS = 3
+EXIT_OS_ERROR = 5  # the machine refused a file operation (disk full, permissions, a lost mount)
+EXIT_PREEMPTED = 128 + 15  # SIGTERM (SIGUSR1: 138): a checkpoint of the last whole step was written

@@ -136,7 +136,7 @@ CASES: list[tuple[list[str], str]] = [
     ),
     (["ckpt_path={weights_only_ckpt}"], "it holds no loops, optimizer_states or lr_schedulers (a weights-only save?)"),
     (["ckpt_path={int_moment_ckpt}"], "optimizer state(s) are stored in another dtype than this run's, e.g. "),
-    # the optimizer and scheduler states against a fresh optimizer of the run's (optimizer_check.py)
+    # the optimizer and scheduler states against a fresh optimizer of the run's (checks/optimizer.py)
     (["ckpt_path={no_schedulers_ckpt}"], "it holds 0 LR scheduler state(s), this run has 1"),
     (["ckpt_path={lr_string_ckpt}"], "optimizer_states[0].param_groups[0].lr is 'fast', not a finite number"),
     (["ckpt_path={negative_moment_ckpt}"], "optimizer_states[0].state[0].exp_avg_sq holds negative values"),

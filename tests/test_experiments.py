@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from lightning_ltd.callbacks import RandomLTDScheduler
-from lightning_ltd.cli import required_problems, train
+from lightning_ltd.checks.config import required_problems
+from lightning_ltd.cli import train
 from lightning_ltd.data.prepare import prepare
 from lightning_ltd.ltd import LayerTokenLR, budget_saving, layer_tokens_per_step, mslg_keep, schedule_saving
 from lightning_ltd.modules import GPTModule, RandomLTDModule, ViTModule

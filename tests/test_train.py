@@ -261,7 +261,7 @@ def test_a_cadence_longer_than_the_run_warns_in_one_line(train_config):
 
 def test_an_allocation_beyond_the_machine_is_one_line_with_its_size():
     """torch's CPU allocator reports a C++ assertion; a MemoryError has no size to report."""
-    from lightning_ltd.cli import out_of_memory
+    from lightning_ltd.checks.groups import out_of_memory
 
     torch_message = RuntimeError(
         "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: you tried to "

@@ -11,10 +11,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch.nn.utils import get_total_norm
 
 from lightning_ltd.checks.schema import Count, PositiveInt, checked
-
-
-class NonFiniteLossError(RuntimeError):
-    """Training produced a NaN or infinite loss; the message names the first such step."""
+from lightning_ltd.errors import NonFiniteLossError
 
 
 class NonFiniteLossGuard(Callback):

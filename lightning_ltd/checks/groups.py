@@ -6,13 +6,20 @@ from __future__ import annotations
 
 import importlib
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
+import hydra
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities.exceptions import MisconfigurationException
+from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from lightning_ltd.callbacks import Curriculum, RandomLTDScheduler
+from lightning_ltd.checks.schema import constructor_hints, integral_overrides, interpolation_source, type_problems
+from lightning_ltd.errors import ConfigError, InvalidFieldsError, first_line, stop_if
 from lightning_ltd.modules import RandomLTDModule
 
 KINDS: dict[str, tuple[type, str]] = {
@@ -105,3 +112,108 @@ LOCATE_ERROR = re.compile(r"^Error (?:locating target|loading) '([^']+)'")
 FULL_KEY = re.compile(r"full_key: (\S+)")
 """How Hydra words a ``_target_`` it cannot import (unlike an ``ImportError`` the constructor
 raises for a missing optional package), and the key it names."""
+
+
+def with_sources(message: str, node: Any, key: str) -> str:
+    """``lr.total_steps=-1 (from trainer.max_steps) must be ...``: a value another key set names
+    that key, the one the user wrote."""
+    parts = []
+    for problem in message.split("; "):
+        name = problem.removeprefix(f"{key}.").split("=", 1)[0]
+        source = interpolation_source(node, name) if isinstance(node, DictConfig) and name in node else ""
+        parts.append(_insert(problem, source) if source else problem)
+    return "; ".join(parts)
+
+
+def _insert(problem: str, source: str) -> str:
+    """Put `` (from X)`` after the ``key=value`` at the start of ``problem``."""
+    head, _, rest = problem.partition(" must ")
+    return f"{head}{source} must {rest}" if rest else f"{problem}{source}"
+
+
+def instantiate_group(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate`` of the (dotted) ``key``, whose field errors name ``key.field``.
+
+    The constructor's own checks speak first (their messages are the most specific); a value of
+    a type its annotations exclude is an error too, even where the constructor would accept it
+    silently or fail with a message that names no key (``lightning_ltd.checks.schema``)."""
+    node = OmegaConf.select(cfg, key)
+    if isinstance(node, DictConfig) and "_target_" in node:
+        declared = integral_overrides(node, constructor_hints(str(node._target_)))
+        kwargs = {**declared, **kwargs}  # ltd.ramp_steps=1e5 reaches the constructor as 100000
+    try:
+        instance = hydra.utils.instantiate(node, **kwargs)
+    except MissingMandatoryValue as err:
+        raise ConfigError(f"{err.full_key} must be set: add {err.full_key}=...") from err
+    except Exception as err:  # Hydra wraps constructor errors in InstantiationException
+        cause = err
+        while cause.__cause__ is not None and not isinstance(cause, InvalidFieldsError):
+            cause = cause.__cause__
+        if isinstance(cause, InvalidFieldsError):
+            raise ConfigError(with_sources(cause.prefixed(key), node, key)) from err
+        stop_if(type_problems(node, key))
+        if (unimportable := import_problem(key, err, cfg)) is not None:
+            raise ConfigError(unimportable) from err
+        if isinstance(cause, (ValueError, TypeError, MisconfigurationException)) and cause is not err:
+            raise ConfigError(f"{key}: {first_line(cause, 1000)}") from err
+        if (too_large := out_of_memory(key, cause)) is not None:
+            raise too_large from err
+        raise
+    stop_if(type_problems(node, key))
+    if (wrong_kind := kind_problem(key, instance)) is not None:
+        raise ConfigError(wrong_kind)
+    return instance
+
+
+def out_of_memory(key: str, err: BaseException) -> ConfigError | None:
+    """A failed allocation while building ``key`` as one line with the size it asked for; None:
+    ``err`` is not one. Sizes beyond the machine (``data.image_size=100000`` makes the ViT's
+    position table) fail in torch's allocator, whose message is a C++ assertion."""
+    text = str(err)
+    if not (isinstance(err, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in text):
+        return None
+    found = re.search(r"allocate (\d+) bytes", text)
+    requested = f"{int(found.group(1)) / 2**30:.1f} GiB at once" if found else "more than is free"
+    return ConfigError(f"{key}: does not fit in memory ({requested}): check its sizes")
+
+
+@dataclass
+class Groups:
+    """What the config groups built (None: the group is absent, or failed with a problem)."""
+
+    lr_schedule: Any = None
+    scheduler: RandomLTDScheduler | None = None
+    datamodule: L.LightningDataModule | None = None
+    module: RandomLTDModule | None = None
+    named: dict[str, Callback] = field(default_factory=dict)  # callbacks.NAME -> its callback
+    curriculum: Curriculum | None = None
+    logger: Logger | bool = False  # False: no logger
+
+    @property
+    def callbacks(self) -> list[Callback]:
+        return [c for c in (self.scheduler, self.curriculum) if c is not None] + list(self.named.values())
+
+
+def build_groups(cfg: DictConfig, problems: list[str]) -> Groups:
+    """Instantiate every group; each group's error joins ``problems``, so one line reports every
+    bad group."""
+
+    def attempt(key: str, **kwargs: Any) -> Any:
+        try:
+            return instantiate_group(cfg, key, **kwargs)
+        except ConfigError as err:
+            problems.append(str(err))
+            return None
+
+    built = Groups(lr_schedule=attempt("lr") if cfg.get("lr") else None)
+    built.scheduler = attempt("ltd", lr=built.lr_schedule)
+    built.datamodule = attempt("data")
+    built.module = attempt("model")
+    built.named = {
+        name: attempt(f"callbacks.{name}")
+        for name, node in (cfg.get("callbacks") or {}).items()
+        if node is not None  # callbacks.NAME=null switches a default callback off
+    }
+    built.curriculum = attempt("curriculum") if cfg.get("curriculum") else None
+    built.logger = attempt("logger") if cfg.get("logger") else False
+    return built

@@ -17,6 +17,11 @@ import socket
 import time
 from pathlib import Path
 
+from omegaconf import DictConfig, OmegaConf
+
+from lightning_ltd.checkpoint import unwritable_folder
+from lightning_ltd.errors import ConfigError
+
 LOCK_NAME = ".lightning-ltd.lock"
 RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "GROUP_RANK")
 
@@ -130,3 +135,26 @@ def remove_partial_saves(folder: str | os.PathLike[str]) -> list[Path]:
     for path in removed:
         path.unlink(missing_ok=True)
     return removed
+
+
+def hold_output_dir(cfg: DictConfig) -> RunLock | None:
+    """Rank 0 locks ``paths.output_dir`` (one run per folder; the entry point may hold it already)
+    and clears the checkpoint folder of an interrupted save's ``.partial`` files; None where this
+    process takes no lock."""
+    folder = OmegaConf.select(cfg, "paths.output_dir", default=None)
+    if not isinstance(folder, str) or not is_launching_rank():
+        return None
+    reason = unwritable_folder(folder) if folder.strip() else "an empty path"
+    if reason:
+        raise ConfigError(f"paths.output_dir={folder!r}: cannot write there ({reason})")
+    try:
+        lock = hold(folder)
+    except FolderInUseError as err:
+        raise ConfigError(f"paths.output_dir={folder!r}: {err}") from err
+    if (earlier := earlier_run_problem(folder, cfg.get("ckpt_path") is not None)) is not None:
+        lock.release()
+        raise ConfigError(f"paths.output_dir={folder!r} {earlier}")
+    checkpoints = OmegaConf.select(cfg, "callbacks.model_checkpoint.dirpath", default=None)
+    if isinstance(checkpoints, str):
+        remove_partial_saves(checkpoints)
+    return lock

@@ -7,8 +7,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from lightning_ltd.callbacks import RunSummary
-from lightning_ltd.checks.groups import KINDS, kind_problem
-from lightning_ltd.cli import ConfigError, instantiate_group
+from lightning_ltd.checks.groups import KINDS, instantiate_group, kind_problem
+from lightning_ltd.errors import ConfigError
 from lightning_ltd.ltd import LayerTokenLR, StepLR
 
 

@@ -55,7 +55,7 @@ def test_a_lock_held_on_another_host_counts_as_live(tmp_path):
 
 
 def test_other_ranks_of_the_run_take_no_lock(tmp_path, monkeypatch):
-    from lightning_ltd.cli import hold_output_dir
+    from lightning_ltd.checks.lock import hold_output_dir
 
     monkeypatch.setenv("LOCAL_RANK", "1")
     assert hold_output_dir(compose_train(tmp_path)) is None and not (tmp_path / LOCK_NAME).exists()

@@ -5,7 +5,7 @@ import os
 from omegaconf import OmegaConf
 
 from lightning_ltd.checks import machine
-from lightning_ltd.cli import worker_problems
+from lightning_ltd.checks.config import worker_problems
 
 
 def test_the_machine_reports_its_memory_and_this_process_size():
