@@ -1,7 +1,8 @@
 """Count the project files a run passes through before ``Trainer.fit`` starts.
 
 ``python benchmarks/flow_files.py [overrides ...]`` runs ``train.py`` (a 1-step run in a temporary
-folder unless told otherwise) under a profiler and lists, in call order, every file of this
+folder unless told otherwise) under a profiler and prints the project files on the call stack where ``fit`` is called (the
+path a reader follows from ``train.py``), and lists, in call order, every file of this
 repository whose functions are called between the start and ``Trainer.fit`` (the objects that
 Hydra's ``instantiate`` builds do not count, nor what module bodies run
 while importing: definitions, not the flow a reader follows).
@@ -30,7 +31,7 @@ def main() -> None:
         code = frame.f_code
         if code.co_name == "fit" and code.co_filename.endswith("trainer/trainer.py"):
             sys.setprofile(None)
-            report(seen)
+            report(seen, stack_files(frame.f_back))
             sys.stdout.flush()
             os._exit(0)  # the count is taken: no need to train
         path = Path(code.co_filename)
@@ -54,10 +55,23 @@ def importing(frame) -> bool:
     return False
 
 
-def report(seen: list[str]) -> None:
+def stack_files(frame) -> list[str]:  # noqa: ANN001
+    """The project files on the call stack where ``fit`` is called: the path to it."""
+    files: list[str] = []
+    while frame is not None:
+        path = Path(frame.f_code.co_filename)
+        name = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else None
+        if name and name != "benchmarks/flow_files.py" and name not in files:
+            files.insert(0, name)
+        frame = frame.f_back
+    return files
+
+
+def report(seen: list[str], path: list[str]) -> None:
     for name in seen:
         print(name)
-    print(f"{len(seen)} project files before Trainer.fit")
+    print(f"{len(seen)} project files called before Trainer.fit")
+    print(f"path to Trainer.fit: {' -> '.join(path)} ({len(path)} files)")
 
 
 if __name__ == "__main__":

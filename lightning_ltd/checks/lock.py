@@ -1,11 +1,13 @@
-"""One run per output folder: a lock file that a second run finds, and a killed run leaves stale.
+"""One run per output folder: an operating-system lock that a second run finds, and that ends
+with the process that holds it.
 
 Two runs into one ``hydra.run.dir`` interleave their checkpoints (``last.ckpt``,
 ``last-v1.ckpt``) and metrics, and a resume from ``last.ckpt`` then continues the other run. The
-first run's rank 0 creates ``.lightning-ltd.lock`` (``O_EXCL``: atomic) holding its host and
-process id; a second run finds it and stops at start. A lock whose process is gone (the run
-was killed) is stale and taken over. Other ranks of the same run write into the folder too, so
-only global rank 0 takes the lock. With the lock held, no other run can be saving, so leftover
+first run's rank 0 locks ``.lightning-ltd.lock`` with ``filelock`` (``flock``: the kernel, or the
+NFS server, releases it when the process dies, on this host or another, so a killed or preempted
+run never blocks its requeued resume) and writes its host and process id into it for the
+message a second run prints. Other ranks of the same run write into the folder too, so only
+global rank 0 takes the lock. With the lock held, no other run can be saving, so leftover
 ``.*.partial`` files (an interrupted atomic save) are removed.
 """
 
@@ -17,6 +19,7 @@ import socket
 import time
 from pathlib import Path
 
+from filelock import FileLock, Timeout
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_ltd.checkpoint import unwritable_folder
@@ -41,41 +44,44 @@ class RunLock:
     def __init__(self, folder: str | os.PathLike[str]) -> None:
         self.folder = Path(folder).expanduser().absolute()
         self.path = self.folder / LOCK_NAME
-        self.held = False
+        self._lock = FileLock(self.path, timeout=0, thread_local=False, on_acquired=_write_holder)
+
+    @property
+    def held(self) -> bool:
+        return self._lock.is_locked
 
     def acquire(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):  # a stale lock is removed once, then created anew
-            try:
-                descriptor = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                holder = self._holder()
-                if holder is not None and _alive(holder):
-                    raise FolderInUseError(
-                        f"another run (pid {holder['pid']} on {holder['host']}, started {holder['started']}) is "
-                        f"writing into this folder; choose another hydra.run.dir, or wait for it"
-                    ) from None
-                self.path.unlink(missing_ok=True)  # stale: its run was killed
-                continue
-            with os.fdopen(descriptor, "w") as handle:
-                json.dump({"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%F %T")}, handle)
-            self.held = True
-            _HELD[self.folder] = self
-            return
-        raise FolderInUseError(f"{self.path}: could not be created")
+        try:
+            self._lock.acquire()
+        except Timeout:
+            holder = self._holder()
+            raise FolderInUseError(
+                f"another run ({holder}) is writing into this folder; choose another hydra.run.dir, or wait for it"
+            ) from None
+        _HELD[self.folder] = self
 
     def release(self) -> None:
+        """Remove the file while still holding it, then unlock: a run waiting on the old file finds
+        it unlinked once it gets the ``flock`` and takes a new one (``filelock`` checks)."""
         if self.held:
             self.path.unlink(missing_ok=True)
-            self.held = False
+            self._lock.release(force=True)
             _HELD.pop(self.folder, None)
 
-    def _holder(self) -> dict[str, object] | None:
+    def _holder(self) -> str:
         try:
             holder = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return None  # half-written or unreadable: a run killed while creating it
-        return holder if isinstance(holder, dict) and isinstance(holder.get("pid"), int) else None
+            return f"pid {holder['pid']} on {holder['host']}, started {holder['started']}"
+        except (OSError, ValueError, TypeError, KeyError):
+            return "its lock file names no holder yet"  # being written this very moment
+
+
+def _write_holder(descriptor: int) -> None:
+    """Who holds the lock, for the message another run prints (the lock itself is the ``flock``)."""
+    os.ftruncate(descriptor, 0)
+    holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%F %T")}
+    os.pwrite(descriptor, json.dumps(holder).encode(), 0)
 
 
 _HELD: dict[Path, RunLock] = {}
@@ -97,19 +103,6 @@ def release_all() -> None:
     """Release every lock this process holds (the entry point's last step, however it ends)."""
     for lock in list(_HELD.values()):
         lock.release()
-
-
-def _alive(holder: dict[str, object]) -> bool:
-    """Whether the holder still runs; on another host it cannot be told, so it counts as alive."""
-    if holder.get("host") != socket.gethostname():
-        return True
-    try:
-        os.kill(int(holder["pid"]), 0)  # type: ignore[call-overload]
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def earlier_run_problem(folder: str | os.PathLike[str], resuming: bool) -> str | None:
