@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from lightning_ltd.ltd.schedule import KeptLengthSchedule
 from lightning_ltd.models import GPT, GPTConfig
-from lightning_ltd.models.compile import allow_recompiles, compile_model, count_graphs
+from lightning_ltd.models.compile import compile_model, count_graphs, recompile_limits
 
 
 def synchronize(device: torch.device) -> None:
@@ -77,7 +77,7 @@ def main() -> None:
         dropout=0.0,
     )
     model = GPT(config).to(device).train()
-    allow_recompiles(count_graphs([args.seq_len], bucketed.distinct_keeps()))
+    recompile_limits(count_graphs([args.seq_len], bucketed.distinct_keeps())).__enter__()  # for this process
     torch._dynamo.reset()
     compile_model(model)
     batch = torch.randint(0, args.vocab_size, (args.batch_size, args.seq_len + 1), device=device)

@@ -1,11 +1,11 @@
 """Count the project files a run passes through before ``Trainer.fit`` starts.
 
-``python benchmarks/flow_files.py [overrides ...]`` runs ``train.py`` (a 1-step run in a temporary
-folder unless told otherwise) under a profiler and prints the project files on the call stack where ``fit`` is called (the
-path a reader follows from ``train.py``), and lists, in call order, every file of this
-repository whose functions are called between the start and ``Trainer.fit`` (the objects that
-Hydra's ``instantiate`` builds do not count, nor what module bodies run
-while importing: definitions, not the flow a reader follows).
+``python benchmarks/flow_files.py [overrides ...]`` runs ``train.py`` (a 1-step run in a
+temporary folder unless told otherwise) under a profiler and prints two numbers: the project
+files on the call stack where ``fit`` is called (the path a reader follows from ``train.py``),
+and every file of this repository whose functions are called between the start and ``fit``
+(not counting the objects that Hydra's ``instantiate`` builds, nor what module bodies run while
+importing: definitions, not the flow a reader follows).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def importing(frame) -> bool:
     return False
 
 
-def stack_files(frame) -> list[str]:  # noqa: ANN001
+def stack_files(frame) -> list[str]:
     """The project files on the call stack where ``fit`` is called: the path to it."""
     files: list[str] = []
     while frame is not None:

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from lightning_ltd.ltd import layer_tokens_per_step, mslg_keep, step_seed
 from lightning_ltd.models import GPT, GPTConfig
-from lightning_ltd.models.compile import allow_recompiles
+from lightning_ltd.models.compile import recompile_limits
 from lightning_ltd.modules.optim import weight_decay_groups
 
 MODES = {"eager": None, "compile": "default", "cudagraphs": "reduce-overhead"}
@@ -225,7 +225,7 @@ def main() -> None:
     base = GPT(config).to(device)
     batch = torch.randint(0, args.vocab_size, (args.batch_size, args.seq_len + 1), device=device)
     n_dropping = len(config.ltd_layers or [])
-    allow_recompiles(args.schedule_points * 2 + 4)
+    recompile_limits(args.schedule_points * 2 + 4).__enter__()  # for this process
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     print(f"machine: {device_name}, {torch.get_num_threads()} CPU threads; torch {torch.__version__}")
     print(

@@ -22,15 +22,18 @@ class PreemptionCheckpoint(Callback):
     ``--signal``) into a checkpoint and an exit code, so a preempted job is neither recorded as a
     success nor loses the steps since its last save.
 
-    Lightning notices SIGTERM and stops the loop at the next micro-batch boundary
-    (``SIGTERMException``, which would exit 0), on every rank at once. Here the stop waits for
-    the end of the optimizer step in progress (under gradient accumulation the micro-batches
-    of a step are never split), then every rank writes the checkpoint together
-    (``trainer.save_checkpoint``, atomic with our checkpoint IO) to ``checkpoints/last.ckpt``.
-    Lightning's ``SIGTERMException`` (a ``SystemExit``) then carries the exit code ``128 +
-    signal`` (143 for SIGTERM, 138 for SIGUSR1: what a shell reports for a process ended by that
-    signal) and a one-line message naming the checkpoint; ``train.py`` prints it. Resuming from
-    the checkpoint is bit-exact.
+    The handler only records the signal (and forwards it to the local ranks, as Lightning's
+    does): a collective inside a signal handler could pair with the gradient all-reduce. At the
+    end of the micro-batch that completes the optimizer step in progress (under gradient
+    accumulation the micro-batches of a step are never split), the ranks agree on whether any of
+    them was signalled (one ``reduce_boolean_decision``, only with several ranks) and every rank
+    writes the checkpoint together (``trainer.save_checkpoint``, atomic with our checkpoint IO) to
+    ``checkpoints/last.ckpt``, in the state a ``ModelCheckpoint`` save at that point has. The next
+    micro-batch raises Lightning's ``SIGTERMException`` (a ``SystemExit``), which carries the exit
+    code ``128 + signal`` (143 for SIGTERM, 138 for SIGUSR1: what a shell reports for a process
+    ended by that signal) and a one-line message naming the checkpoint; ``train.py`` prints it.
+    A signal during the run's last step lets it finish. Resuming from the checkpoint is
+    bit-exact. Public Lightning API only: the loop stops on the exception it already handles.
 
     Args:
         usr1: also take SIGUSR1 as a preemption notice (False: leave SIGUSR1 alone; SLURM's
@@ -41,68 +44,67 @@ class PreemptionCheckpoint(Callback):
     def __init__(self, usr1: bool = True) -> None:
         self.usr1 = usr1
         self.signum: int | None = None
-        self._pending = False
+        self.saved: Path | None = None  # the checkpoint written for the signal
         self._step_at_batch_start = 0
-        self._previous_usr1: Any = None
+        self._previous: dict[int, Any] = {}
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        """After Lightning registered its handlers (it restores what it found at its teardown).
-
-        SIGTERM's handler replaces Lightning's, which broadcasts to the other ranks from inside
-        the handler: a collective at an arbitrary point of the step, which under DDP can pair
-        with the gradient all-reduce and corrupt it. Here the handler only raises the flag (and
-        forwards the signal to the local ranks, as Lightning's does); the loop's own broadcast
-        at the next batch start shares rank 0's flag. SIGUSR1 the same, unless something else
-        (SLURM auto-requeue) handles it already."""
+        """After Lightning registered its handlers: ours replace them for the fit and are undone
+        at its end. SIGUSR1 only where nothing else (SLURM auto-requeue) handles it already."""
         notice = functools.partial(self._request, trainer)
-        signal.signal(signal.SIGTERM, lambda signum, frame: notice(signum))
+        signals = [signal.SIGTERM]
         if self.usr1 and hasattr(signal, "SIGUSR1") and signal.getsignal(signal.SIGUSR1) in (signal.SIG_DFL, None):
-            self._previous_usr1 = signal.signal(signal.SIGUSR1, lambda signum, frame: notice(signum))
+            signals.append(signal.SIGUSR1)
+        for signum in signals:
+            self._previous[signum] = signal.signal(signum, lambda signum, frame: notice(signum))
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._restore_usr1()
+        self._restore()
 
-    def _restore_usr1(self) -> None:
-        if self._previous_usr1 is not None:
-            signal.signal(signal.SIGUSR1, self._previous_usr1)
-            self._previous_usr1 = None
+    def _restore(self) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous = {}
 
     def _request(self, trainer: L.Trainer, signum: int) -> None:
-        """Both signals take SIGTERM's path through Lightning's loop (rank 0's flag is broadcast
-        at each batch start); the launching process passes the signal on to its local ranks."""
-        connector = trainer._signal_connector
+        """The launching process passes the signal on to its local ranks, once."""
         launcher = trainer.strategy.launcher
-        if not connector.received_sigterm and not self._pending and launcher is not None:
+        if self.signum is None and launcher is not None:
             launcher.kill(signum)
         self.signum = signum
-        connector.received_sigterm = True
 
     def on_train_batch_start(
         self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
     ) -> None:
+        if self.saved is not None:
+            raise SIGTERMException
         self._step_at_batch_start = trainer.global_step
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        connector = trainer._signal_connector
-        stepped = trainer.global_step != self._step_at_batch_start
-        if connector.received_sigterm and not stepped:  # mid-accumulation: finish the step first
-            self._pending, connector.received_sigterm = True, False
-        elif self._pending and stepped:
-            self._pending, connector.received_sigterm = False, True
+        last_step = trainer.max_steps != -1 and trainer.global_step >= trainer.max_steps
+        if trainer.global_step == self._step_at_batch_start or last_step:  # mid-accumulation, or done anyway
+            return
+        stop = self.signum is not None
+        if trainer.world_size > 1:  # every rank reaches this point at the same micro-batch
+            stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
+        if stop:
+            self.saved = self.checkpoint_path(trainer)
+            trainer.save_checkpoint(self.saved)  # every rank: the save is collective
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException) -> None:
         if not isinstance(exception, SIGTERMException):
             return
-        self._restore_usr1()
-        path = self.checkpoint_path(trainer)
-        trainer.save_checkpoint(path)  # every rank: the save is collective
+        self._restore()
+        if self.saved is None:  # raised by something else than this callback: save where the loop stands
+            self.saved = self.checkpoint_path(trainer)
+            trainer.save_checkpoint(self.saved)
         signum = self.signum or signal.SIGTERM
         exception.code = 128 + signum  # Lightning re-raises this same exception
         exception.args = (
             f"stopped by {signal.Signals(signum).name} at optimizer step {trainer.global_step}: checkpoint "
-            f"written, resume with ckpt_path={path}",
+            f"written, resume with ckpt_path={self.saved}",
         )
 
     @staticmethod

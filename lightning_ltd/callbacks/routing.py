@@ -13,7 +13,7 @@ from lightning_ltd.errors import raise_if
 from lightning_ltd.ltd import TokenRouter, step_seed
 from lightning_ltd.ltd.lr import RunShape, ScheduledLayerTokens
 from lightning_ltd.ltd.schedule import KeptLengthSchedule, drops
-from lightning_ltd.models.compile import allow_recompiles, count_graphs
+from lightning_ltd.models.compile import count_graphs, recompile_limits
 from lightning_ltd.modules.base import RandomLTDModule
 
 
@@ -64,6 +64,7 @@ class RoutingDriver(Callback):
         self.anchor = (0, 0)  # (step, scheduled layer-tokens before it) of the checkpoint resumed from
         self._nominal_len: int | None = None
         self._routers: list[TokenRouter] = []
+        self._limits: Any = None  # dynamo's graph limits for this fit (``recompile_limits``)
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if not isinstance(pl_module, RandomLTDModule):
@@ -80,7 +81,18 @@ class RoutingDriver(Callback):
         compiled = bool(getattr(pl_module, "hparams", {}).get("compile"))  # one graph per kept length
         self.schedule = KeptLengthSchedule(*self._settings(max_keep, self.compile_buckets if compiled else None))
         widths = getattr(trainer.datamodule, "widths", None) if trainer.datamodule is not None else None
-        allow_recompiles(count_graphs(widths or [self._nominal_len or pl_module.max_seq_len], self.distinct_keeps()))
+        graphs = count_graphs(widths or [self._nominal_len or pl_module.max_seq_len], self.distinct_keeps())
+        self._release_limits()
+        self._limits = recompile_limits(graphs)
+        self._limits.__enter__()  # until teardown: the fit's own dynamo settings
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._release_limits()
+
+    def _release_limits(self) -> None:
+        if self._limits is not None:
+            self._limits.__exit__(None, None, None)
+            self._limits = None
 
     def _settings(self, max_keep: int, buckets: int | None) -> tuple[bool, int, int, int, int, int | None]:
         return self.enabled, self.min_keep, max_keep, self.ramp_steps, self.granularity, buckets

@@ -82,6 +82,9 @@ class RandomLTDScheduler(Callback):
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._each("setup", trainer, pl_module, stage)
 
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._each("teardown", trainer, pl_module, stage)
+
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._each("on_fit_start", trainer, pl_module)
 

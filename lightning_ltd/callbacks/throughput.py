@@ -42,6 +42,7 @@ class TokenThroughputMonitor(ThroughputMonitor):
         self._module: RandomLTDModule | None = None
         self._pending_flops: dict[RunningStage, float] = {}
         self._step_at_batch_start = 0
+        self._validated_batches = 0  # every validation's, the x-axis of the validate/ rates
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if not isinstance(pl_module, RandomLTDModule):
@@ -117,6 +118,7 @@ class TokenThroughputMonitor(ThroughputMonitor):
     def on_validation_end(self, trainer: L.Trainer, *args: Any) -> None:
         if not trainer.sanity_checking and self._batches.get(RunningStage.VALIDATING):
             self._sample(trainer)
-            self._compute(trainer, trainer._evaluation_loop.batch_progress.total.ready)
+            self._validated_batches += self._batches[RunningStage.VALIDATING]
+            self._compute(trainer, self._validated_batches)
         if RunningStage.TRAINING in self._t0s:  # not the validation that precedes training (ValidateFirst)
             super().on_validation_end(trainer, *args)

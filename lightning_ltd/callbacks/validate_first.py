@@ -25,7 +25,5 @@ class ValidateFirst(Callback):
         self.ran = True
         loop = trainer.fit_loop.epoch_loop
         trainer.validating = True  # what the epoch loop does around its own validation runs
-        first_loop_iter = trainer._logger_connector._first_loop_iter
-        loop.val_loop.run()
+        loop.val_loop.run()  # before the first training batch, so no training-step logging state to keep
         trainer.training = True
-        trainer._logger_connector._first_loop_iter = first_loop_iter

@@ -8,12 +8,14 @@ padded widths from the data's buckets (``widths``), so a whole run needs at most
     sum over widths W of (|{kept lengths k < W}| + 1)  training graphs   (+1: no dropping at W)
     + |widths|                                           evaluation graphs
 
-``allow_recompiles`` raises dynamo's limits to that bound and makes hitting it an error, so a run
-never falls back to eager silently half-way through the ramp.
+``recompile_limits`` raises dynamo's limits to that bound and makes hitting it an error, so a run
+never falls back to eager silently half-way through the ramp; it is a context (the schedule
+callback holds it from ``setup`` to ``teardown``), so a fit leaves dynamo's settings as it found them.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -30,11 +32,10 @@ def compile_model(
     model: nn.Module, *, mode: str | None = None, backend: str | Callable[..., Any] = "inductor"
 ) -> nn.Module:
     """Compile ``model`` in place with ``fullgraph=True`` and static shapes (state-dict names are
-    unchanged); a graph break is an error, not a silent slowdown."""
+    unchanged); a graph break is an error, not a silent slowdown (going past the graph bound
+    too, inside ``recompile_limits``)."""
     if mode == "default":
         mode = None
-    if hasattr(torch._dynamo.config, "fail_on_recompile_limit_hit"):
-        torch._dynamo.config.fail_on_recompile_limit_hit = True
     model.compile(backend=backend, mode=mode, fullgraph=True, dynamic=False)
     return model
 
@@ -51,11 +52,13 @@ def count_graphs(widths: Sequence[int], keeps: Sequence[int | None]) -> int:
     return training + len(distinct_widths)
 
 
-def allow_recompiles(graphs: int) -> None:
-    """Let dynamo keep ``graphs`` (+ margin) graphs of one frame (``compile_model`` makes going
-    past the limit an error rather than a fall-back to eager)."""
+def recompile_limits(graphs: int) -> contextlib.AbstractContextManager[None]:
+    """A context in which dynamo keeps ``graphs`` (+ margin) graphs of one frame and going past
+    that is an error rather than a fall-back to eager; outside it dynamo's settings are unchanged."""
     needed = graphs + GRAPH_MARGIN
     config = torch._dynamo.config
-    for name in ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit", "accumulated_cache_size_limit"):
-        if hasattr(config, name) and getattr(config, name) < needed:
-            setattr(config, name, needed)
+    names = ("recompile_limit", "cache_size_limit", "accumulated_recompile_limit", "accumulated_cache_size_limit")
+    changes: dict[str, Any] = {n: needed for n in names if hasattr(config, n) and getattr(config, n) < needed}
+    if hasattr(config, "fail_on_recompile_limit_hit"):
+        changes["fail_on_recompile_limit_hit"] = True
+    return config.patch(changes)

@@ -274,12 +274,19 @@ class RandomLTDModule(L.LightningModule):
     def setup(self, stage: str) -> None:
         """Checks the contract; each data-parallel rank draws its own plans (the rank is part of
         the plan's key); TF32 matmuls on GPUs (float32 matmuls at TF32 speed; bf16 autocast is
-        unaffected)."""
+        unaffected) for the fit, restored at teardown."""
         self.check_contract()
         set_rank(self, self.global_rank)
         on_cuda = self._trainer is not None and self.trainer.strategy.root_device.type == "cuda"
         if on_cuda or self.device.type == "cuda":
+            self._matmul_precision = torch.get_float32_matmul_precision()
             torch.set_float32_matmul_precision("high")
+
+    def teardown(self, stage: str) -> None:
+        """The process's matmul precision as ``setup`` found it."""
+        if getattr(self, "_matmul_precision", None) is not None:
+            torch.set_float32_matmul_precision(self._matmul_precision)
+            self._matmul_precision = None
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """The weights are in this checkpoint: do not re-read a pretrained source on load."""

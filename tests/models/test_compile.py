@@ -9,7 +9,7 @@ from lightning_ltd.callbacks import RandomLTDScheduler
 from lightning_ltd.data.mlm import bucket_widths, pad_batch
 from lightning_ltd.ltd import plan_counter
 from lightning_ltd.models import BERT, GPT, BERTConfig, GPTConfig, ViT, ViTConfig
-from lightning_ltd.models.compile import compile_model, count_graphs, is_compiled
+from lightning_ltd.models.compile import compile_model, count_graphs, is_compiled, recompile_limits
 from lightning_ltd.modules import BERTModule
 from tests.conftest import quiet_trainer
 
@@ -159,15 +159,15 @@ def test_going_past_the_graph_bound_is_an_error_not_a_silent_fallback():
     model.train()
     torch._dynamo.reset()
     compile_model(model, backend="aot_eager")
-    limit = torch._dynamo.config.recompile_limit
-    torch._dynamo.config.recompile_limit = 2
+    before = {name: getattr(torch._dynamo.config, name) for name in ("recompile_limit", "fail_on_recompile_limit_hit")}
     try:
-        for keep in (8, 12):  # two graphs: the limit
-            model.keep = keep
-            model(idx)
-        model.keep = 16
-        with pytest.raises(Exception, match=r"(?i)recompile|cache_size|limit"):
-            model(idx)
+        with recompile_limits(0), torch._dynamo.config.patch(recompile_limit=2):
+            for keep in (8, 12):  # two graphs: the limit
+                model.keep = keep
+                model(idx)
+            model.keep = 16
+            with pytest.raises(Exception, match=r"(?i)recompile|cache_size|limit"):
+                model(idx)
     finally:
-        torch._dynamo.config.recompile_limit = limit
         torch._dynamo.reset()
+    assert {name: getattr(torch._dynamo.config, name) for name in before} == before  # the process is as it was
