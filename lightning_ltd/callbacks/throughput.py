@@ -13,7 +13,7 @@ from lightning.pytorch.trainer.states import RunningStage
 from lightning.pytorch.utilities import rank_zero_only
 
 from lightning_ltd.callbacks.ledger import is_logging_step
-from lightning_ltd.checks.schema import Bounds, checked
+from lightning_ltd.checks.schema import Range, checked
 from lightning_ltd.modules.base import RandomLTDModule
 
 
@@ -37,7 +37,7 @@ class TokenThroughputMonitor(ThroughputMonitor):
     """
 
     @checked
-    def __init__(self, window_size: Annotated[int, Bounds(2)] = 2, **kwargs: Any) -> None:  # two points at least
+    def __init__(self, window_size: Annotated[int, Range(ge=2)] = 2, **kwargs: Any) -> None:  # two points at least
         super().__init__(batch_size_fn=self._rows, length_fn=self._tokens, window_size=window_size, **kwargs)
         self._module: RandomLTDModule | None = None
         self._pending_flops: dict[RunningStage, float] = {}

@@ -17,8 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from lightning_ltd.checkpoint import unwritable_folder
 from lightning_ltd.checks import machine
-from lightning_ltd.checks.schema import type_problems, value_problems
 from lightning_ltd.checks.settings import RunSettings
+from lightning_ltd.checks.targets import type_problems, value_problems
 from lightning_ltd.errors import is_int, is_number
 
 

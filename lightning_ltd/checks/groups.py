@@ -18,7 +18,7 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from lightning_ltd.callbacks import Curriculum, RandomLTDScheduler
-from lightning_ltd.checks.schema import constructor_hints, integral_overrides, interpolation_source, type_problems
+from lightning_ltd.checks.targets import constructor_hints, integral_overrides, interpolation_source, type_problems
 from lightning_ltd.errors import ConfigError, InvalidFieldsError, first_line, stop_if
 from lightning_ltd.modules import RandomLTDModule
 

@@ -18,7 +18,7 @@ from lightning_ltd.checks.fingerprint import content_fingerprint, data_source
 from lightning_ltd.checks.groups import Groups
 from lightning_ltd.checks.monitoring import monitored_metric_problems, unvalidated_metric_problems
 from lightning_ltd.checks.resume import resume_problems, strategy_kind
-from lightning_ltd.checks.schema import resolved_class
+from lightning_ltd.checks.targets import resolved_class
 from lightning_ltd.errors import InvalidFieldsError, is_int
 from lightning_ltd.ltd.schedule import layer_tokens_per_step, mslg_keep
 from lightning_ltd.modules import RandomLTDModule

@@ -1,13 +1,14 @@
 """Settings checked against the typed constructor they feed (one schema: the signatures).
 
 Every config group names a ``_target_`` whose ``__init__`` is annotated, ranges included
-(``PositiveInt``, ``Fraction``: ``Annotated`` types with ``Bounds``). A value the annotation
-excludes (``model.bias=maybe`` for a ``bool``, ``lr.min_lr=abc`` for a ``float``,
-``ltd.min_keep=0`` for a ``PositiveInt``) is one problem naming the full key, whatever group,
-whatever key: no per-key check to forget. ``checked`` applies the same schema to a constructor
-called from Python. Booleans accept only booleans; numbers never accept booleans; an ``int``
-accepts a whole float (YAML writes ``3.0e11``). Annotations this does not understand (classes,
-callables) accept anything, so the constructor's own checks still decide those.
+(``PositiveInt = Annotated[int, Field(ge=1)]``: pydantic's ``Field``). Pydantic checks each value
+against its annotation, in strict mode (booleans only for ``bool``, never a string for a number),
+except that a whole float reaches an integer (YAML writes ``3.0e11``). A value the annotation
+excludes (``model.bias=maybe``, ``lr.min_lr=abc``, ``ltd.min_keep=0``) is one problem naming the
+full key, whatever group, whatever key: no per-key check to forget. ``checked`` applies the same
+schema to a constructor called from Python. The words of a problem come from the same
+declaration (``describe``). Annotations pydantic cannot check (protocols, classes) accept
+anything, so the constructor's own checks still decide those.
 """
 
 from __future__ import annotations
@@ -15,235 +16,108 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-import math
 import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from lightning_ltd.errors import is_int, is_number, raise_if
+import annotated_types
+from pydantic import Field, PydanticSchemaGenerationError, TypeAdapter, ValidationError
+from pydantic.fields import FieldInfo
+
+from lightning_ltd.errors import raise_if
 
 if TYPE_CHECKING:  # Hydra and OmegaConf only for config nodes: the constructors' checks need neither
-    from omegaconf import DictConfig
+    pass
 
 
-@dataclass(frozen=True)
-class Bounds:
-    """The range of a number annotated ``Annotated[int, Bounds(1)]``: ``[low, high)`` by default."""
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = True
-
-    def holds(self, value: float) -> bool:
-        if not math.isfinite(value):  # inf passes "> 0" and would train on; NaN compares False anyway
-            return False
-        above = self.low is None or (value > self.low if self.low_open else value >= self.low)
-        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
-        return above and below
-
-    def words(self, base: Any) -> str:
-        if base is int and self.high is None and not self.low_open:
-            return "a positive integer" if self.low == 1 else f"an integer >= {self.low}"
-        noun = "an integer" if base is int else "a number"
-        if self.low is None and self.high is None:
-            return f"a finite {noun.removeprefix('a ').removeprefix('an ')}"
-        if self.high is None:
-            return f"{noun} {'>' if self.low_open else '>='} {self.low}"
-        if self.low is None:
-            return f"{noun} {'<' if self.high_open else '<='} {self.high}"
-        return f"{noun} in {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
+def Range(
+    ge: float | None = None, gt: float | None = None, le: float | None = None, lt: float | None = None
+) -> FieldInfo:
+    """A finite number's range, as pydantic declares it (``Annotated[float, Range(ge=0, lt=1)]``)."""
+    return Field(ge=ge, gt=gt, le=le, lt=lt, allow_inf_nan=False)
 
 
-@dataclass(frozen=True)
-class Matches:
-    """The form of a string annotated ``Annotated[str, Matches(r"...", "DD:HH:MM:SS")]``."""
-
-    pattern: str
-    form: str
-
-    def holds(self, value: Any) -> bool:
-        return isinstance(value, str) and re.fullmatch(self.pattern, value) is not None
-
-    def words(self, base: Any) -> str:
-        return f"a string of the form {self.form}"
+def Form(pattern: str, form: str) -> FieldInfo:
+    """A string of a given form (``Annotated[str, Form(r"\\d+", "N")]``); ``form`` is what the user reads."""
+    return Field(pattern=f"^(?:{pattern})$", description=f"a string of the form {form}")
 
 
-PositiveInt = Annotated[int, Bounds(1)]
-Count = Annotated[int, Bounds(0)]
-PositiveFloat = Annotated[float, Bounds(0, low_open=True)]
-NonNegativeFloat = Annotated[float, Bounds(0)]
-Fraction = Annotated[float, Bounds(0, 1)]
+PositiveInt = Annotated[int, Range(ge=1)]
+Count = Annotated[int, Range(ge=0)]
+PositiveFloat = Annotated[float, Range(gt=0)]
+NonNegativeFloat = Annotated[float, Range(ge=0)]
+Fraction = Annotated[float, Range(ge=0, lt=1)]
 """A probability that may be 0 but not 1 (dropout, momentum): ``[0, 1)``."""
-OpenFraction = Annotated[float, Bounds(0, 1, low_open=True)]
+OpenFraction = Annotated[float, Range(gt=0, lt=1)]
 """A probability that is neither 0 nor 1 (the masking rate): ``(0, 1)``."""
-Seed = Annotated[int, Bounds(0, 2**32 - 1, high_open=False)]
+Seed = Annotated[int, Range(ge=0, le=2**32 - 1)]
 """What ``seed_everything`` accepts (numpy's seed range): the run's, the data's and the model's."""
-HoldOut = Annotated[int, Bounds(2)]
+HoldOut = Annotated[int, Range(ge=2)]
 """``val_every``: every n-th item is held out, so at least every second one trains."""
 
 HYDRA_KEYS = ("_target_", "_convert_", "_partial_", "_recursive_", "_args_")
-NO_HINT = object()
 NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-
-
-OVERLAYS: dict[str, type] = {}
-"""``_target_ -> class whose annotations narrow that constructor's`` (``overlay``)."""
-
-T = TypeVar("T", bound=type)
-
-
-def overlay(target: str) -> Callable[[T], T]:
-    """Register a class's annotations as narrower types for ``target``'s arguments: for a
-    library's constructor (Lightning's ``Trainer``) whose own annotations accept values it then
-    misuses (``max_steps=0``, ``accumulate_grad_batches=0``)."""
-
-    def register(cls: T) -> T:
-        OVERLAYS[target] = cls
-        return cls
-
-    return register
-
-
-def constructor_hints(target: str) -> dict[str, Any]:
-    """``parameter -> annotation`` of ``target``'s constructor, narrowed by the ``overlay`` of its
-    class and of every base (a subclass of ``ModelCheckpoint`` takes its overlay; the nearest
-    class's wins); empty when it cannot be read."""
-    hints = own_constructor_hints(target)
-    for narrower in reversed(overlays_of(target)):
-        hints.update(typing.get_type_hints(narrower, include_extras=True))
-    return hints
-
-
-def overlays_of(target: str) -> list[type]:
-    """The overlays registered for ``target``'s class and its bases, nearest first."""
-    cls = resolved_class(target)
-    if cls is None:  # not a class: only an overlay of that very name narrows it
-        return [OVERLAYS[target]] if target in OVERLAYS else []
-    return [OVERLAYS[name] for base in cls.__mro__ for name in OVERLAYS if resolved_class(name) is base]
-
-
-@functools.cache
-def resolved_class(target: str) -> type | None:
-    """The class ``target`` names (``lightning.pytorch.Trainer`` is ``...trainer.trainer.Trainer``)."""
-    from hydra.utils import get_object
-
-    try:
-        found = get_object(target)
-    except Exception:  # not importable here
-        return None
-    return found if isinstance(found, type) else None  # a factory function: nothing to narrow
-
-
-def own_constructor_hints(target: str) -> dict[str, Any]:
-    """The annotations of ``target``'s named constructor arguments; a constructor that forwards
-    ``**kwargs`` (or ``*args``) adds its bases' too, down to one that forwards nothing."""
-    cls = resolved_class(target)
-    if cls is None:  # not a class: nothing to check
-        return {}
-    hints: dict[str, Any] = {}
-    for owner in cls.__mro__:
-        init = owner.__dict__.get("__init__")
-        if init is None or owner is object:
-            continue
-        try:
-            parameters = list(inspect.signature(init).parameters.values())[1:]  # no self
-            annotations = typing.get_type_hints(init, include_extras=True)
-        except Exception:  # annotations that do not resolve
-            return hints
-        for parameter in parameters:
-            if parameter.kind in NAMED and parameter.name in annotations:
-                hints.setdefault(parameter.name, annotations[parameter.name])
-        if not any(p.kind in (p.VAR_KEYWORD, p.VAR_POSITIONAL) for p in parameters):
-            break
-    return hints
 
 
 def as_declared(hint: Any, value: Any) -> Any:
     """``value`` as the annotation takes it: an integral float (``1e5`` on a command line) is the
     ``int`` an integer-only annotation declares, so code that counts with it (``range``) gets one;
     unchanged where a float is accepted too, or the value is anything else."""
-    if not (isinstance(value, float) and value.is_integer() and accepts(hint, value)):
-        return value
-    takes_float = any(_base(member) is float and accepts(member, value) for member in _members(hint))
-    return value if takes_float else int(value)
+    whole = isinstance(value, float) and value.is_integer()
+    return int(value) if whole and not _valid(hint, value) and _valid(hint, int(value)) else value
 
 
-def _members(hint: Any) -> list[Any]:
-    """A union's members (a single annotation: itself)."""
-    inner = typing.get_args(hint)[0] if typing.get_origin(hint) is Annotated else hint
-    if typing.get_origin(inner) in (typing.Union, types.UnionType):
-        return [m for member in typing.get_args(inner) for m in _members(member)]
-    return [hint]
+@functools.cache
+def _adapter(hint: Any) -> TypeAdapter[Any] | None:
+    """Pydantic's validator of ``hint``; None where pydantic cannot build one (a protocol, a class)."""
+    try:
+        return TypeAdapter(hint)
+    except (PydanticSchemaGenerationError, TypeError, NameError):
+        return None
 
 
-def _base(hint: Any) -> Any:
-    return typing.get_args(hint)[0] if typing.get_origin(hint) is Annotated else hint
-
-
-def integral_overrides(node: Any, hints: dict[str, Any]) -> dict[str, int]:
-    """The keys of a config ``node`` whose integral float ``as_declared`` makes an ``int``."""
-    from omegaconf import OmegaConf
-
-    found = {}
-    for name in node:
-        hint = hints.get(str(name), NO_HINT)
-        if name in HYDRA_KEYS or hint is NO_HINT or OmegaConf.is_missing(node, name):
-            continue
-        try:
-            value = node[name]
-        except Exception:  # an interpolation that does not resolve: Hydra reports it
-            continue
-        declared = as_declared(hint, value)
-        if declared is not value and isinstance(declared, int):
-            found[str(name)] = declared
-    return found
+def _valid(hint: Any, value: Any) -> bool:
+    adapter = _adapter(hint)
+    if adapter is None:  # a union with a member pydantic cannot check: judge the members one by one
+        members = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else ()
+        return not members or any(_valid(member, value) for member in members)
+    try:
+        adapter.validate_python(value, strict=True)
+    except ValidationError:
+        return False
+    return True
 
 
 def accepts(hint: Any, value: Any) -> bool:
-    """Whether ``value`` (plain YAML data) is of the annotated type."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is Annotated:
-        limits = [b for b in hint.__metadata__ if isinstance(b, (Bounds, Matches))]
-        return accepts(args[0], value) and all(limit.holds(value) for limit in limits)
-    if origin in (typing.Union, types.UnionType):
-        return any(accepts(member, value) for member in args)
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return is_int(value) or (isinstance(value, float) and value.is_integer())
-    if hint is float:
-        return is_number(value)
-    if hint is str:
-        return isinstance(value, str)
-    if origin is typing.Literal:
-        return value in args
-    if origin in (list, tuple, Sequence) or hint in (list, tuple, Sequence):
-        if not isinstance(value, Sequence) or isinstance(value, str):
-            return False
-        if origin is tuple and args and args[-1] is not Ellipsis:  # a fixed length: tuple[float, float]
-            return len(value) == len(args) and all(accepts(a, v) for a, v in zip(args, value, strict=True))
-        item = args[0] if args else None
-        return item is None or all(accepts(item, element) for element in value)
-    if origin in (dict, Mapping) or hint in (dict, Mapping):
-        if not isinstance(value, dict):
-            return False
-        key, item = args if len(args) == 2 else (None, None)
-        return all((key is None or accepts(key, k)) and (item is None or accepts(item, v)) for k, v in value.items())
-    return True
+    """Whether ``value`` (YAML data: OmegaConf's containers too) is of the annotated type:
+    pydantic, strict, with a whole float for an integer and any sequence for a list or tuple."""
+    value = _plain_data(value)
+    if isinstance(value, float) and value.is_integer():
+        return _valid(hint, value) or _valid(hint, int(value))
+    if isinstance(value, list):
+        return _valid(hint, value) or _valid(hint, tuple(value))
+    return _valid(hint, value)
+
+
+def _plain_data(value: Any) -> Any:
+    """Sequences as lists and mappings as dicts, all the way down (a ListConfig, a tuple)."""
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [_plain_data(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _plain_data(item) for key, item in value.items()}
+    return value
 
 
 def describe(hint: Any) -> str:
     """``must be ...`` wording for a user, in YAML's terms."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is Annotated:
-        limit = next((b for b in hint.__metadata__ if isinstance(b, (Bounds, Matches))), None)
-        return describe(args[0]) if limit is None else limit.words(args[0])
+        declared = next((m for m in hint.__metadata__ if isinstance(m, FieldInfo)), None)
+        if declared is not None and declared.description:
+            return declared.description
+        return range_words(args[0], declared.metadata) if declared is not None else describe(args[0])
     if origin in (typing.Union, types.UnionType):
         members = [describe(member) for member in _merged_literals(args) if member is not type(None)]
         if type(None) in args and len(members) == 1 and members[0].startswith("one of"):
@@ -270,6 +144,28 @@ def describe(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
+def range_words(base: Any, limits: list[Any]) -> str:
+    """``Range(ge=1)`` on an int -> ``a positive integer``; ``Range(ge=0, lt=1)`` ->
+    ``a number in [0, 1)``."""
+    bound = {type(limit).__name__.lower(): limit for limit in limits if _is_bound(limit)}
+    bound = {name: getattr(limit, name) for name, limit in bound.items()}
+    low, high = bound.get("ge", bound.get("gt")), bound.get("le", bound.get("lt"))
+    noun = "an integer" if base is int else "a number"
+    if base is int and high is None and "ge" in bound:
+        return "a positive integer" if low == 1 else f"an integer >= {low}"
+    if low is None and high is None:
+        return f"a finite {noun.split(' ', 1)[1]}"
+    if high is None:
+        return f"{noun} {'>' if 'gt' in bound else '>='} {low}"
+    if low is None:
+        return f"{noun} {'<' if 'lt' in bound else '<='} {high}"
+    return f"{noun} in {'(' if 'gt' in bound else '['}{low}, {high}{')' if 'lt' in bound else ']'}"
+
+
+def _is_bound(limit: Any) -> bool:
+    return isinstance(limit, (annotated_types.Ge, annotated_types.Gt, annotated_types.Le, annotated_types.Lt))
+
+
 def _merged_literals(members: tuple[Any, ...]) -> list[Any]:
     """A union's members with its ``Literal`` members as one, at the first one's place and
     without repeats by spelling (Lightning's precision takes both ``16`` and ``"16"``)."""
@@ -286,53 +182,6 @@ def plural(words: str) -> str:
     """``an integer >= 0`` -> ``integers >= 0``: the items of a list or tuple."""
     bare = re.sub(r"^an? ", "", words)
     return re.sub(r"\b(integer|number|string)\b", r"\1s", bare, count=1)
-
-
-def type_problems(node: DictConfig | None, key: str) -> list[str]:
-    """Every value of the group at ``key`` that its target's annotations exclude, each named."""
-    from omegaconf import DictConfig
-
-    if not isinstance(node, DictConfig) or "_target_" not in node:
-        return []
-    return value_problems(node, constructor_hints(str(node._target_)), f"{key}.")
-
-
-def value_problems(node: DictConfig, hints: dict[str, Any], prefix: str = "") -> list[str]:
-    """Every value of ``node`` that its annotation in ``hints`` excludes, named ``prefix + key``."""
-    from omegaconf import OmegaConf
-
-    problems = []
-    for name in node:
-        hint = hints.get(str(name), NO_HINT)
-        if name in HYDRA_KEYS or hint is NO_HINT or OmegaConf.is_missing(node, name):
-            continue
-        try:
-            value = _plain(node, str(name))
-        except Exception:  # an interpolation that does not resolve: Hydra reports it
-            continue
-        if not accepts(hint, value):
-            source = interpolation_source(node, str(name))
-            problems.append(f"{prefix}{name}={value!r}{source} must be {describe(hint)}")
-    return problems
-
-
-def interpolation_source(node: DictConfig, name: str) -> str:
-    """`` (from trainer.max_steps)`` when the value is another key's, so the message names the
-    key the user set (``lr.total_steps: ${trainer.max_steps}``)."""
-    from omegaconf import OmegaConf
-
-    if not OmegaConf.is_interpolation(node, name):
-        return ""
-    raw = str(node._get_node(name)._value())  # type: ignore[union-attr]
-    inner = raw[2:-1] if raw.startswith("${") and raw.endswith("}") and raw.count("${") == 1 else ""
-    return f" (from {inner})" if inner and ":" not in inner else ""
-
-
-def _plain(node: DictConfig, name: str) -> Any:
-    from omegaconf import OmegaConf
-
-    value = node[name]
-    return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
 
 
 Init = TypeVar("Init", bound=Callable[..., None])

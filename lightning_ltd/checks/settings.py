@@ -6,26 +6,26 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from lightning_ltd.checks.schema import (
-    Bounds,
     Count,
-    Matches,
+    Form,
     NonNegativeFloat,
     PositiveFloat,
     PositiveInt,
+    Range,
     Seed,
-    overlay,
 )
+from lightning_ltd.checks.targets import overlay
 
-EpochFraction = Annotated[float, Bounds(0, 1, low_open=True, high_open=False)]
-BatchFraction = Annotated[float, Bounds(0, 1, high_open=False)]
-FiniteFloat = Annotated[float, Bounds()]
-Duration = Annotated[str, Matches(r"\s*\d+:\d\d:\d\d:\d\d\s*", "DD:HH:MM:SS")]
+EpochFraction = Annotated[float, Range(gt=0, le=1)]
+BatchFraction = Annotated[float, Range(ge=0, le=1)]
+FiniteFloat = Annotated[float, Range()]
+Duration = Annotated[str, Form(r"\s*\d+:\d\d:\d\d:\d\d\s*", "DD:HH:MM:SS")]
 """What Lightning's ``Timer`` parses (``max_time``, a time-based ``val_check_interval``)."""
 DurationMapping = dict[
     Literal["weeks", "days", "hours", "minutes", "seconds", "milliseconds", "microseconds"], NonNegativeFloat
 ]
 """The other form: ``datetime.timedelta``'s arguments (a negative one would stop at once)."""
-DeviceString = Annotated[str, Matches(r"auto|-1|\d+|\d+(,\d+)*,?", "auto, N or 0,1")]
+DeviceString = Annotated[str, Form(r"auto|-1|\d+|\d+(,\d+)*,?", "auto, N or 0,1")]
 """Lightning's device strings: ``auto``, ``-1`` (all), a count, or a comma-separated id list."""
 
 
@@ -80,7 +80,7 @@ class TrainerSettings:
     limit_test_batches: Count | BatchFraction | None
     limit_predict_batches: Count | BatchFraction | None
     overfit_batches: Count | BatchFraction
-    num_sanity_val_steps: Annotated[int, Bounds(-1)] | None
+    num_sanity_val_steps: Annotated[int, Range(ge=-1)] | None
     reload_dataloaders_every_n_epochs: Count
     profiler: Literal["simple", "advanced", "pytorch", "xla"] | dict[str, Any] | None  # dict: a _target_ node
     default_root_dir: str | None
@@ -90,7 +90,7 @@ class TrainerSettings:
 class ModelCheckpointSettings:
     """``save_top_k=-2`` or ``every_n_train_steps=-1`` fail at the first save, mid-run."""
 
-    save_top_k: Annotated[int, Bounds(-1)]
+    save_top_k: Annotated[int, Range(ge=-1)]
     every_n_train_steps: Count | None
     every_n_epochs: Count | None
     mode: Literal["min", "max"]
@@ -100,7 +100,7 @@ class ModelCheckpointSettings:
 class ModelSummarySettings:
     """-1 is every depth, 0 none; -2 fails when the summary is drawn, after the run has started."""
 
-    max_depth: Annotated[int, Bounds(-1)]
+    max_depth: Annotated[int, Range(ge=-1)]
 
 
 @overlay("lightning.pytorch.callbacks.EarlyStopping")

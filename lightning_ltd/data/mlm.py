@@ -19,7 +19,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from lightning_ltd.checks.schema import Bounds, Count, HoldOut, OpenFraction, PositiveInt, Seed, checked
+from lightning_ltd.checks.schema import Count, HoldOut, OpenFraction, PositiveInt, Range, Seed, checked
 from lightning_ltd.data.loading import ResumableDataLoader, resumable_train_loader, sharded_eval_loader
 from lightning_ltd.data.text import load_corpus, resolve_text_files
 from lightning_ltd.data.vocabulary import (
@@ -171,7 +171,7 @@ class MLMDataModule(L.LightningDataModule):
     def __init__(
         self,
         path: str | None = None,
-        block_size: Annotated[int, Bounds(3)] = 128,  # [CLS], a token, [SEP]
+        block_size: Annotated[int, Range(ge=3)] = 128,  # [CLS], a token, [SEP]
         min_len: PositiveInt = 16,
         batch_size: PositiveInt = 32,
         mask_prob: OpenFraction = 0.15,

@@ -17,11 +17,12 @@ from typing import Annotated, Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_ltd.checks.schema import Bounds, Count, PositiveInt, Seed, value_problems
+from lightning_ltd.checks.schema import Count, PositiveInt, Range, Seed
+from lightning_ltd.checks.targets import value_problems
 from lightning_ltd.errors import InvalidFieldsError
 
 EXIT_BAD_INPUT = 2
-ShareOfDocuments = Annotated[float, Bounds(0, 1, low_open=True, high_open=True)]
+ShareOfDocuments = Annotated[float, Range(gt=0, lt=1)]
 
 
 class EvalSettings:

@@ -7,8 +7,9 @@ from typing import Any, Literal
 import pytest
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from lightning_ltd.checks.schema import HYDRA_KEYS, accepts, constructor_hints, describe, type_problems
+from lightning_ltd.checks.schema import HYDRA_KEYS, accepts, describe
 from lightning_ltd.checks.settings import RunSettings
+from lightning_ltd.checks.targets import constructor_hints, type_problems
 from lightning_ltd.cli import ConfigError, build
 from tests.conftest import CONF_DIR
 

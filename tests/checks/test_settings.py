@@ -12,7 +12,7 @@ import lightning as L
 import pytest
 from omegaconf import OmegaConf
 
-from lightning_ltd.checks.schema import constructor_hints, type_problems
+from lightning_ltd.checks.targets import constructor_hints, type_problems
 from tests.conftest import CONF_DIR
 
 LIGHTNING_CALLBACKS = [
