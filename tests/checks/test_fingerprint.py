@@ -4,8 +4,9 @@ allowed changes, and the same data at another path, resume."""
 import shutil
 
 import pytest
+import torch
 
-from lightning_ltd.checks.fingerprint import content_fingerprint
+from lightning_ltd.checks.fingerprint import CHECKPOINT_KEY, RunFingerprint, content_fingerprint
 from lightning_ltd.cli import ConfigError, build, train
 from tests.conftest import compose_train
 
@@ -60,8 +61,20 @@ def test_a_resume_that_changes_the_trajectory_is_refused_listing_every_key(tmp_p
     ],
 )
 def test_allowed_changes_resume(tmp_path, corpus_run, overrides):
+    """They build, carry the checkpoint's own fingerprint on, and take effect."""
     corpus, checkpoint = corpus_run
-    resume(tmp_path, corpus, checkpoint, *overrides)  # builds: no ConfigError
+    _, datamodule, trainer = resume(tmp_path, corpus, checkpoint, *overrides)
+    carried = next(c for c in trainer.callbacks if isinstance(c, RunFingerprint)).fingerprint
+    assert carried == torch.load(checkpoint, weights_only=True)[CHECKPOINT_KEY]
+    settings = {o.split("=")[0]: float(o.split("=")[1]) for o in overrides}
+    found = {
+        "trainer.max_steps": trainer.max_steps,
+        "trainer.log_every_n_steps": trainer.log_every_n_steps,
+        "trainer.val_check_interval": trainer.val_check_interval,
+        "data.num_workers": datamodule.num_workers,
+        "callbacks.model_checkpoint.every_n_train_steps": trainer.checkpoint_callback._every_n_train_steps,
+    }
+    assert {key: found[key] for key in settings} == settings
 
 
 def test_the_same_data_elsewhere_resumes_and_other_data_in_place_does_not(tmp_path, corpus_run):
