@@ -20,42 +20,25 @@ import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import annotated_types
-from pydantic import Field, PydanticSchemaGenerationError, TypeAdapter, ValidationError
+from pydantic import PydanticSchemaGenerationError, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
 from lightning_ltd.errors import raise_if
-
-if TYPE_CHECKING:  # Hydra and OmegaConf only for config nodes: the constructors' checks need neither
-    pass
-
-
-def Range(
-    ge: float | None = None, gt: float | None = None, le: float | None = None, lt: float | None = None
-) -> FieldInfo:
-    """A finite number's range, as pydantic declares it (``Annotated[float, Range(ge=0, lt=1)]``)."""
-    return Field(ge=ge, gt=gt, le=le, lt=lt, allow_inf_nan=False)
-
-
-def Form(pattern: str, form: str) -> FieldInfo:
-    """A string of a given form (``Annotated[str, Form(r"\\d+", "N")]``); ``form`` is what the user reads."""
-    return Field(pattern=f"^(?:{pattern})$", description=f"a string of the form {form}")
-
-
-PositiveInt = Annotated[int, Range(ge=1)]
-Count = Annotated[int, Range(ge=0)]
-PositiveFloat = Annotated[float, Range(gt=0)]
-NonNegativeFloat = Annotated[float, Range(ge=0)]
-Fraction = Annotated[float, Range(ge=0, lt=1)]
-"""A probability that may be 0 but not 1 (dropout, momentum): ``[0, 1)``."""
-OpenFraction = Annotated[float, Range(gt=0, lt=1)]
-"""A probability that is neither 0 nor 1 (the masking rate): ``(0, 1)``."""
-Seed = Annotated[int, Range(ge=0, le=2**32 - 1)]
-"""What ``seed_everything`` accepts (numpy's seed range): the run's, the data's and the model's."""
-HoldOut = Annotated[int, Range(ge=2)]
-"""``val_every``: every n-th item is held out, so at least every second one trains."""
+from lightning_ltd.ranges import (  # noqa: F401 (re-exported: the constructors' declared types)
+    Count,
+    Form,
+    Fraction,
+    HoldOut,
+    NonNegativeFloat,
+    OpenFraction,
+    PositiveFloat,
+    PositiveInt,
+    Range,
+    Seed,
+)
 
 HYDRA_KEYS = ("_target_", "_convert_", "_partial_", "_recursive_", "_args_")
 NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
@@ -64,9 +47,18 @@ NAMED = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY
 def as_declared(hint: Any, value: Any) -> Any:
     """``value`` as the annotation takes it: an integral float (``1e5`` on a command line) is the
     ``int`` an integer-only annotation declares, so code that counts with it (``range``) gets one;
-    unchanged where a float is accepted too, or the value is anything else."""
-    whole = isinstance(value, float) and value.is_integer()
-    return int(value) if whole and not _valid(hint, value) and _valid(hint, int(value)) else value
+    unchanged where a float is accepted too (``val_check_interval=1.0`` is not ``1``), or the
+    value is anything else."""
+    if not (isinstance(value, float) and value.is_integer()):
+        return value
+    members = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    if any(_base(member) is float and _valid(member, value) for member in members):
+        return value
+    return int(value) if _valid(hint, int(value)) else value
+
+
+def _base(hint: Any) -> Any:
+    return typing.get_args(hint)[0] if typing.get_origin(hint) is Annotated else hint
 
 
 @functools.cache

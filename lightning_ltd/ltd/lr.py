@@ -16,11 +16,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import torch
+from pydantic import ConfigDict, validate_call
 from torch.optim.lr_scheduler import LRScheduler
 
-from lightning_ltd.checks.schema import Count, NonNegativeFloat, PositiveInt, checked
 from lightning_ltd.errors import SettingWarning, raise_if
 from lightning_ltd.ltd.schedule import Decay, layer_tokens_per_step, warmup_decay_lr
+from lightning_ltd.ranges import Count, NonNegativeFloat, PositiveInt
+
+STRICT = ConfigDict(strict=True)  # pydantic checks the declared ranges: a boolean or a string is no number
 
 
 @dataclass(frozen=True)
@@ -160,7 +163,7 @@ class LayerTokenLR:
 
     unit = "layer_tokens"
 
-    @checked
+    @validate_call(config=STRICT)
     def __init__(
         self,
         total_layer_tokens: PositiveInt | None = None,
@@ -275,7 +278,7 @@ class StepLR:
     unit = "steps"
     budget = None
 
-    @checked
+    @validate_call(config=STRICT)
     def __init__(
         self,
         total_steps: PositiveInt | None = None,
