@@ -37,7 +37,7 @@ def test_no_import_cycle_between_modules():
     edges = {
         name: {other for other in imported(path) if other in modules and other != name and not other.startswith(name)}
         for name, path in modules.items()
-        if not path.name == "__init__.py"  # a package re-exporting its children is not a cycle
+        if path.name != "__init__.py"  # a package re-exporting its children is not a cycle
     }
 
     def reaches(start: str, goal: str, seen: set[str]) -> bool:
