@@ -1,12 +1,18 @@
+import os
 from pathlib import Path
 
 import lightning as L
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 pytest_plugins = ["tests.helpers.interrupts"]  # Ctrl-C stops the suite, also inside a Lightning fit
+
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one thread per worker (and per process it starts): the
+    os.environ["OMP_NUM_THREADS"] = "1"  # workers share the cores instead of fighting over them
+    torch.set_num_threads(1)
 
 QUICK = [
     "trainer.max_steps=30",
