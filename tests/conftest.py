@@ -72,3 +72,34 @@ def quiet_trainer(*callbacks, **kwargs) -> L.Trainer:
     """A Trainer for unit tests: no logger, checkpoints, progress bar or model summary."""
     quiet = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
     return L.Trainer(callbacks=list(callbacks), enable_model_summary=False, **{**quiet, **kwargs})
+
+
+LONG_TESTS = {
+    "test_readme.py::test_a_newcomer_pastes": 220,  # a fresh venv and the whole default run
+    "test_distributed.py::": 20,  # each: two gloo ranks
+    "test_package.py::test_wheel_in_a_fresh_virtual_environment": 30,
+    "test_experiments.py::test_vit_finetune_tiny_from_a_local_timm_file": 35,
+    "test_tokens.py::test_a_killed_run_resumes_from_its_last_mid_epoch_checkpoint": 30,
+}
+"""Seconds the longest tests take on 2 cores (``--durations``), for ordering them."""
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist each worker starts with an even share of the longest tests (the work-
+    stealing scheduler gives each worker a contiguous part of this order), so that no worker is
+    left alone with a long test at the end."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+
+    def weight(item):
+        return next((seconds for key, seconds in LONG_TESTS.items() if key in item.nodeid), 0)
+
+    long = sorted((item for item in items if weight(item)), key=weight, reverse=True)
+    shares, loads = ([], []), [0, 0]
+    for item in long:  # greedy: the heaviest first, each to the lighter share
+        lighter = loads.index(min(loads))
+        shares[lighter].append(item)
+        loads[lighter] += weight(item)
+    rest = [item for item in items if not weight(item)]
+    middle = len(items) // 2 - len(shares[0])
+    items[:] = shares[0] + rest[:middle] + shares[1] + rest[middle:]
