@@ -12,6 +12,7 @@ import lightning as L
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+from lightning_ltd.callbacks.ledger import is_logging_step
 from lightning_ltd.checks.schema import checked
 
 LAST = "last.ckpt"
@@ -26,7 +27,8 @@ class PreemptionCheckpoint(Callback):
     does): a collective inside a signal handler could pair with the gradient all-reduce. At the
     end of the micro-batch that completes the optimizer step in progress (under gradient
     accumulation the micro-batches of a step are never split), the ranks agree on whether any of
-    them was signalled (one ``reduce_boolean_decision``, only with several ranks) and every rank
+    them was signalled (with several ranks: one ``reduce_boolean_decision`` on logging steps, where
+    the ranks synchronise anyway, so a signal waits at most ``log_every_n_steps``) and every rank
     writes the checkpoint together (``trainer.save_checkpoint``, atomic with our checkpoint IO) to
     ``checkpoints/last.ckpt``, in the state a ``ModelCheckpoint`` save at that point has. The next
     micro-batch raises Lightning's ``SIGTERMException`` (a ``SystemExit``), which carries the exit
@@ -87,7 +89,9 @@ class PreemptionCheckpoint(Callback):
         if trainer.global_step == self._step_at_batch_start or last_step:  # mid-accumulation, or done anyway
             return
         stop = self.signum is not None
-        if trainer.world_size > 1:  # every rank reaches this point at the same micro-batch
+        if trainer.world_size > 1:  # ranks agree where they sync anyway: on logging steps (no sync per step)
+            if not is_logging_step(trainer, trainer.global_step):
+                return
             stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
         if stop:
             self.saved = self.checkpoint_path(trainer)
