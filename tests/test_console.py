@@ -14,7 +14,8 @@ from torch.utils.data import DataLoader
 from lightning_ltd.callbacks import ParameterSummary
 from lightning_ltd.console import DropLines, format_warning, log_records_held, quiet_console
 from lightning_ltd.errors import SettingWarning
-from lightning_ltd.modules import GPTModule, base
+from lightning_ltd.models import compile as compile_module
+from lightning_ltd.modules import GPTModule
 from tests.conftest import TINY, quiet_trainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,7 +103,7 @@ def test_the_model_summary_of_a_mixed_precision_run_warns_nothing():
 
 
 def test_compile_on_a_cpu_warns_that_it_pays_off_on_gpus(monkeypatch):
-    monkeypatch.setattr(base, "compile_model", lambda model, mode=None: model)  # the warning, not the compile
+    monkeypatch.setattr(compile_module, "compile_model", lambda model, mode=None: model)  # the warning, not the compile
     module = GPTModule(vocab_size=64, block_size=16, n_layer=3, n_head=2, n_embd=16, compile=True)
     trainer = quiet_trainer(max_steps=1)
     with pytest.warns(SettingWarning, match=r"model.compile=true on a CPU: .* pays off on GPUs"):

@@ -126,15 +126,6 @@ class LayerTokenLRScheduler(LRScheduler):
         self.last_epoch = int(state_dict["last_epoch"])
 
 
-def _count(value: float | int | None) -> int | None:
-    """YAML writes big counts as floats (``3.0e11``): accept those that are whole numbers."""
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value  # type: ignore[return-value]
-
-
 def capped_warmup(warmup_steps: int, total_steps: int) -> int:
     """A warmup longer than the run (``trainer.max_steps=20`` with the default 50-step warmup) is
     cut to the run, with one warning line, so a short run just works."""
@@ -176,12 +167,12 @@ class LayerTokenLR:
         stop_at_budget: bool = False,
         warmup_tokens: Count | None = None,
     ) -> None:
-        self.total_layer_tokens = _count(total_layer_tokens)
-        self.total_tokens = _count(total_tokens)
-        self.total_steps = _count(total_steps)
-        self.warmup_layer_tokens = _count(warmup_layer_tokens)
-        self.warmup_tokens = _count(warmup_tokens)
-        self.warmup_steps = _count(warmup_steps)
+        self.total_layer_tokens = total_layer_tokens
+        self.total_tokens = total_tokens
+        self.total_steps = total_steps
+        self.warmup_layer_tokens = warmup_layer_tokens
+        self.warmup_tokens = warmup_tokens
+        self.warmup_steps = warmup_steps
         totals = {
             "total_layer_tokens": self.total_layer_tokens,
             "total_tokens": self.total_tokens,

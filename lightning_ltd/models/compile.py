@@ -16,13 +16,21 @@ callback holds it from ``setup`` to ``teardown``), so a fit leaves dynamo's sett
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
+from lightning_ltd.errors import SettingWarning
+
 CompileMode = Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
+
+COMPILE_ON_CPU = (
+    "model.compile=true on a CPU: compiling takes minutes here and rarely pays back on CPU-sized runs; "
+    "it pays off on GPUs (trainer=gpu, model.compile_mode=reduce-overhead). model.compile=false trains now"
+)
 
 GRAPH_MARGIN = 4
 """Spare graphs for what the bound does not count (a last partial batch, a sanity check)."""
@@ -62,3 +70,14 @@ def recompile_limits(graphs: int) -> contextlib.AbstractContextManager[None]:
     if hasattr(config, "fail_on_recompile_limit_hit"):
         changes["fail_on_recompile_limit_hit"] = True
     return config.patch(changes)
+
+
+def compile_network(module: Any) -> None:
+    """Compile ``module.model``, routing included, as one graph per shape
+    (``lightning_ltd.models.compile``) in ``compile_mode`` (``reduce-overhead``: CUDA graphs);
+    on a CPU with one warning line, since it rarely pays back there."""
+    if is_compiled(module.model):
+        return
+    if module._trainer is not None and module.trainer.strategy.root_device.type == "cpu":
+        warnings.warn(COMPILE_ON_CPU, SettingWarning, stacklevel=3)
+    compile_model(module.model, mode=module.hparams.get("compile_mode"))

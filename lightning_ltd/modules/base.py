@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -11,16 +10,12 @@ import lightning as L
 import torch
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
-from lightning_ltd.errors import SettingWarning, is_int
+from lightning_ltd.errors import is_int
 from lightning_ltd.ltd import RandomLTD, TokenRouter, find_ltd_layers, find_routers, set_rank
-from lightning_ltd.models.compile import compile_model, is_compiled
+from lightning_ltd.models.compile import compile_network
 from lightning_ltd.modules.optim import build_optimizer, clip_sharded, decayed_names
 from lightning_ltd.pretrained.io import check_state_dict
 
-COMPILE_ON_CPU = (
-    "model.compile=true on a CPU: compiling takes minutes here and rarely pays back on CPU-sized runs; "
-    "it pays off on GPUs (trainer=gpu, model.compile_mode=reduce-overhead). model.compile=false trains now"
-)
 CONTRACT = (
     "RandomLTDModule contract: set self.num_layers (all transformer layers, an int >= 1) and "
     "self.max_seq_len (the longest sequence, an int >= 1) in __init__, or keep the network in "
@@ -293,14 +288,3 @@ class RandomLTDModule(L.LightningModule):
         hparams = checkpoint.get("hyper_parameters")
         if isinstance(hparams, dict) and hparams.get("pretrained"):
             hparams["pretrained"] = None
-
-
-def compile_network(module: RandomLTDModule) -> None:
-    """Compile ``module.model``, routing included, as one graph per shape
-    (``lightning_ltd.models.compile``) in ``compile_mode`` (``reduce-overhead``: CUDA graphs);
-    on a CPU with one warning line, since it rarely pays back there."""
-    if is_compiled(module.model):
-        return
-    if module._trainer is not None and module.trainer.strategy.root_device.type == "cpu":
-        warnings.warn(COMPILE_ON_CPU, SettingWarning, stacklevel=3)
-    compile_model(module.model, mode=module.hparams.get("compile_mode"))

@@ -126,7 +126,7 @@ def test_train_py_with_model_compile_runs_one_graph_per_shape(train_config, monk
     import functools
 
     from lightning_ltd.cli import build, run
-    from lightning_ltd.modules import base
+    from lightning_ltd.models import compile as compile_module
 
     graphs = []
 
@@ -134,7 +134,7 @@ def test_train_py_with_model_compile_runs_one_graph_per_shape(train_config, monk
         graphs.append(1)
         return graph_module.forward
 
-    monkeypatch.setattr(base, "compile_model", functools.partial(compile_model, backend=counting_backend))
+    monkeypatch.setattr(compile_module, "compile_model", functools.partial(compile_model, backend=counting_backend))
     torch._dynamo.reset()
     cfg = train_config(
         "model.compile=true", "trainer.max_steps=24", "validate_before_fit=false", f"ltd.compile_buckets={buckets}"
