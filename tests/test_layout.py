@@ -53,8 +53,4 @@ def test_files_stay_short_and_the_top_level_small():
     long = {module_name(p) for p in PACKAGE.rglob("*.py") if len(p.read_text().splitlines()) > 300}
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert len(top) <= 8, top
-    assert long == KNOWN_LONG  # shrink this list; never grow it
-
-
-KNOWN_LONG = {"lightning_ltd.data.prepare", "lightning_ltd.checks.checkpoint_layout"}
-"""Files still over 300 lines (issue 36 left them; each is one job, not yet split)."""
+    assert long == set()

@@ -205,7 +205,7 @@ def loops(batches: dict) -> dict:
     ],
 )
 def test_progress_counts_agree_with_each_other_and_the_step(batches, problem):
-    from lightning_ltd.checks.checkpoint_layout import progress_problem
+    from lightning_ltd.checks.checkpoint_counters import progress_problem
 
     found = progress_problem(loops(batches))
     assert found == problem if problem is None else problem in found
@@ -214,7 +214,7 @@ def test_progress_counts_agree_with_each_other_and_the_step(batches, problem):
 def test_validation_trackers_are_left_alone():
     """Lightning saves a validation tracker with ``current`` above ``total`` (a checkpoint saved
     at the step that validates): not a damaged checkpoint."""
-    from lightning_ltd.checks.checkpoint_layout import progress_problem
+    from lightning_ltd.checks.checkpoint_counters import progress_problem
 
     checkpoint = loops(progress(4, 4))
     checkpoint["loops"]["fit_loop"]["epoch_loop.val_loop.batch_progress"] = {

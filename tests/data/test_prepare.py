@@ -63,7 +63,7 @@ def test_shards_roll_over_at_the_size_limit(tmp_path):
 
 
 def test_pieces_never_split_a_character_and_rejoin_exactly(tmp_path, monkeypatch):
-    from lightning_ltd.data import prepare as module
+    from lightning_ltd.data import encoders as module
 
     monkeypatch.setattr(module, "PIECE_BYTES", 1000)
     text = ("é€😀" * 3000).encode()  # no newline: every cut falls back to a character boundary
@@ -162,7 +162,7 @@ def test_command_line_prints_one_line_and_exits_2(tmp_path):
 
 
 def test_the_bpe_sample_is_bounded_spread_over_the_corpus_and_whole_lines(tmp_path):
-    from lightning_ltd.data.prepare import PIECE_BYTES, sample_text
+    from lightning_ltd.data.encoders import PIECE_BYTES, sample_text
 
     files = []
     for number in range(6):  # 6 files of 1.5 MB, each line naming its file
