@@ -211,3 +211,41 @@ def test_an_integral_float_reaches_an_integer_argument_as_an_int(train_config):
     _, _, trainer = build(train_config("ltd.ramp_steps=1e12", "trainer.max_steps=4e0"))
     scheduler = next(c for c in trainer.callbacks if isinstance(c, RandomLTDScheduler))
     assert scheduler.ramp_steps == 10**12 and type(trainer.max_steps) is int and trainer.max_steps == 4
+
+
+@pytest.mark.parametrize(
+    ("hint", "good", "bad"),
+    [
+        ("PositiveInt", [1, 3.0e11, 2**40], [0, -1, True, "3", 2.5, float("inf"), None]),
+        ("Fraction", [0, 0.0, 0.5], [1, 1.0, -0.1, float("nan"), True, "0.1"]),
+        ("OpenFraction", [0.15], [0, 1, float("nan")]),
+        ("Seed", [0, 2**32 - 1, 7.0], [-1, 2**32, False]),
+        ("NonNegativeFloat", [0, 2.5], [-1e-9, float("inf"), float("nan")]),
+    ],
+)
+def test_declared_ranges_are_checked_by_pydantic_alike_from_python_and_from_config(hint, good, bad):
+    """The same declaration refuses the same values in a config node (``accepts``) and in a
+    call of the method's own constructors (pydantic's ``validate_call``, ``LayerTokenLR``)."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from lightning_ltd import ranges
+
+    declared = getattr(ranges, hint)
+    assert [v for v in good if not accepts(declared, v)] == []
+    assert [v for v in bad if accepts(declared, v)] == []
+    strict = TypeAdapter(declared)
+    for value in bad:
+        with pytest.raises(ValidationError):
+            strict.validate_python(value, strict=True)
+
+
+def test_the_methods_own_constructors_take_whole_floats_as_counts_and_refuse_booleans():
+    from pydantic import ValidationError
+
+    from lightning_ltd.ltd import LayerTokenLR
+
+    assert LayerTokenLR(total_tokens=3.0e11).total_tokens == 300_000_000_000
+    assert isinstance(LayerTokenLR(total_tokens=1e6, warmup_tokens=1e3).warmup_tokens, int)
+    for bad in ({"total_tokens": True}, {"total_tokens": "1000"}, {"total_tokens": 1e6, "min_lr": float("nan")}):
+        with pytest.raises(ValidationError):
+            LayerTokenLR(**bad)
