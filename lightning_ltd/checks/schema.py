@@ -1,7 +1,7 @@
 """Settings checked against the typed constructor they feed (one schema: the signatures).
 
 Every config group names a ``_target_`` whose ``__init__`` is annotated, ranges included
-(``PositiveInt = Annotated[int, Field(ge=1)]``: pydantic's ``Field``). Pydantic checks each value
+(``lightning_ltd.ranges``: pydantic ``Field`` declarations such as ``PositiveInt``). Pydantic checks each value
 against its annotation, in strict mode (booleans only for ``bool``, never a string for a number),
 except that a whole float reaches an integer (YAML writes ``3.0e11``). A value the annotation
 excludes (``model.bias=maybe``, ``lr.min_lr=abc``, ``ltd.min_keep=0``) is one problem naming the
