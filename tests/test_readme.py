@@ -110,6 +110,6 @@ def test_a_newcomer_pastes_the_set_up_command_and_gets_the_readme_summary(tmp_pa
         assert numbers(ours[name]) == pytest.approx(numbers(value), rel=tolerance, abs=0), (name, ours[name], value)
     assert list(work.glob("outputs/*/*/checkpoints/last.ckpt"))
     # the suite inside a virtual environment: the test that used to fail only there
-    tests = 'pip install -e ".[dev]" && python -m pytest -q -p no:cacheprovider tests/test_package.py -k wheel'
+    tests = 'pip install -e ".[dev]" && python -m pytest -q -n 0 -p no:cacheprovider tests/test_package.py -k wheel'
     suite = subprocess.run(["bash", "-c", f"{inside} && {tests}"], capture_output=True, text=True, timeout=900)
     assert suite.returncode == 0, suite.stdout[-3000:] + suite.stderr[-2000:]
