@@ -27,7 +27,6 @@ SHARDED_METADATA = "meta.pt"  # Lightning's non-tensor part of a sharded FSDP ch
 DEEPSPEED_PREFIX = "_forward_module."  # Lightning's wrapper around the module DeepSpeed holds
 SHARDED_PREFIX = "model."  # the key Lightning's FSDP saves the module's state under
 SCAN_BYTES = 256 * 2**20  # a sharded folder's tensors are read for the NaN scan this many bytes at a time
-STRATEGY_OF_LAYOUT = {"deepspeed": "trainer=deepspeed", "sharded": "trainer=fsdp with state_dict_type: sharded"}
 
 
 @dataclass
