@@ -1,17 +1,18 @@
 import os
 from pathlib import Path
 
-import lightning as L
 import pytest
-import torch
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
+
+# torch, Lightning and Hydra are imported where used: the xdist controller loads this file too,
+# and it runs no test
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 pytest_plugins = ["tests.helpers.interrupts"]  # Ctrl-C stops the suite, also inside a Lightning fit
 
 if os.environ.get("PYTEST_XDIST_WORKER"):  # one thread per worker (and per process it starts): the
     os.environ["OMP_NUM_THREADS"] = "1"  # workers share the cores instead of fighting over them
+    import torch
+
     torch.set_num_threads(1)
 
 QUICK = [
@@ -42,8 +43,10 @@ TINY = [
 """The default GPT run, shrunk."""
 
 
-def compose_train(output_dir: Path, *overrides: str, tiny: bool = True) -> DictConfig:
+def compose_train(output_dir: Path, *overrides: str, tiny: bool = True):
     """The real ``conf/train.yaml`` composed as ``python train.py`` would, writing under output_dir."""
+    from hydra import compose, initialize_config_dir
+
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return compose(
             "train",
@@ -68,8 +71,10 @@ def make_tokenizer(path: Path, vocab_size: int = 300) -> Path:
     return path
 
 
-def quiet_trainer(*callbacks, **kwargs) -> L.Trainer:
+def quiet_trainer(*callbacks, **kwargs):
     """A Trainer for unit tests: no logger, checkpoints, progress bar or model summary."""
+    import lightning as L
+
     quiet = {"logger": False, "enable_checkpointing": False, "enable_progress_bar": False}
     return L.Trainer(callbacks=list(callbacks), enable_model_summary=False, **{**quiet, **kwargs})
 

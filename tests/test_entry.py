@@ -53,6 +53,7 @@ def test_a_user_who_set_hydra_full_error_keeps_the_full_report(monkeypatch, caps
     assert os.environ[RAISE_VARIABLE] == "1"
 
 
+@pytest.mark.slow  # a holder process: about 5 s
 def test_a_folder_in_use_is_refused_before_hydra_writes_into_it(monkeypatch, capsys, tmp_path):
     (tmp_path / ".hydra").mkdir()
     (tmp_path / ".hydra" / "config.yaml").write_text("the first run's config\n")

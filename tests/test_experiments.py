@@ -156,6 +156,7 @@ def test_bert_mlm_smoke(tmp_path):
     assert summary["val/mlm_acc"] > summary["val/mlm_acc_start"]
 
 
+@pytest.mark.slow  # about 2 s
 def test_gpt2_finetune_tiny_from_a_transformers_checkpoint(tmp_path):
     transformers = pytest.importorskip("transformers", reason="the [hf] extra (transformers) is not installed")
     torch.manual_seed(0)

@@ -32,6 +32,7 @@ def run_alone(block: str, name: str) -> dict:
     return namespace
 
 
+@pytest.mark.slow  # every example run: about 2 s
 def test_the_library_examples_each_run_alone(tmp_path, monkeypatch):
     blocks = python_blocks(SECTION)
     assert len(blocks) >= 5
@@ -43,6 +44,7 @@ def test_the_library_examples_each_run_alone(tmp_path, monkeypatch):
     assert ran[4]["summary"]["steps"] == 10
 
 
+@pytest.mark.slow  # about 1 s
 def test_the_hugging_face_examples_each_run_alone(tmp_path, monkeypatch):
     """Every block but LitGPT's (``tests/ltd/test_litgpt.py`` runs that one in its environment)."""
     blocks = [b for b in python_blocks(FAMILIES) if not uses_litgpt(b)]

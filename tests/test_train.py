@@ -118,6 +118,7 @@ def test_user_text_and_rotary_positions(train_config, tmp_path):
     assert summary["val/loss"] < summary["val/loss_start"] - 1.0
 
 
+@pytest.mark.slow  # two runs: about 1 s
 def test_compute_matched_runs_differ_by_one_override(tmp_path):
     budget = [
         "lr=layer_token_budget",

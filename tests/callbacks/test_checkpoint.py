@@ -1,11 +1,13 @@
 """``FinalCheckpoint``: ``last.ckpt`` holds the final state whatever the checkpoint cadence."""
 
+import pytest
 import torch
 
 from lightning_ltd.callbacks import FinalCheckpoint
 from lightning_ltd.cli import ConfigError, build, train
 
 
+@pytest.mark.slow  # two runs: about 1 s
 def test_last_checkpoint_is_the_final_step_and_resuming_it_has_nothing_to_do(train_config, tmp_path):
     """30 steps with a checkpoint every 20: Lightning alone keeps step 20 as "last"."""
     train(train_config("trainer.max_steps=30", "callbacks.model_checkpoint.every_n_train_steps=20"))

@@ -26,6 +26,7 @@ def signal_at(step: int, name: str = "SIGTERM") -> list[str]:
     ]
 
 
+@pytest.mark.slow  # interrupted and resumed runs: about 1 s each
 @pytest.mark.parametrize(
     ("name", "code", "settings"),
     [

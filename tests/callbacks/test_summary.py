@@ -14,6 +14,7 @@ def test_a_short_run_ends_with_a_validation_of_its_final_state(train_config):
     assert "val/loss" in format_summary(summary)
 
 
+@pytest.mark.slow  # two runs: about 1 s
 def test_a_resumed_run_reports_its_own_segment(train_config, tmp_path):
     first = train(train_config("trainer.max_steps=20", "callbacks.model_checkpoint.every_n_train_steps=20"))
     checkpoint = next(tmp_path.rglob("last.ckpt"))
@@ -25,6 +26,7 @@ def test_a_resumed_run_reports_its_own_segment(train_config, tmp_path):
     assert "30 (10 in this run, resumed from step 20)" in format_summary(resumed)
 
 
+@pytest.mark.slow  # about 1 s
 def test_a_budget_stop_says_so(tmp_path):
     budget = [
         "lr=layer_token_budget",

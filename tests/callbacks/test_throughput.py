@@ -21,6 +21,7 @@ def monitored_run(train_config, monkeypatch, *overrides):
     return len(syncs), rows
 
 
+@pytest.mark.slow  # about 1 s
 @pytest.mark.parametrize("accumulate", [1, 3])
 def test_one_sync_per_logging_step_not_per_micro_batch(train_config, monkeypatch, accumulate):
     syncs, rows = monitored_run(

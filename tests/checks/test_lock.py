@@ -13,6 +13,7 @@ from tests.helpers.entry import launched
 from tests.helpers.locks import live_lock
 
 
+@pytest.mark.slow  # a holder process and a run: about 5 s
 def test_a_second_run_into_a_held_folder_stops_at_start_writing_nothing(tmp_path):
     first = live_lock(tmp_path)  # a live run holds the folder
     before = sorted(p.name for p in tmp_path.rglob("*"))
@@ -25,6 +26,7 @@ def test_a_second_run_into_a_held_folder_stops_at_start_writing_nothing(tmp_path
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file() and not (tmp_path / LOCK_NAME).exists()
 
 
+@pytest.mark.slow  # a killed child process: about 5 s
 def test_a_killed_runs_lock_is_free_and_its_partial_save_is_removed(tmp_path):
     killed = live_lock(tmp_path)
     killed.send_signal(signal.SIGKILL)  # no cleanup runs: the lock file stays, naming the dead holder

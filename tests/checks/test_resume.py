@@ -23,10 +23,13 @@ def losses(run_dir: Path) -> dict[int, float]:
     [
         [],
         pytest.param(["model.dropout=0.1", "data.num_workers=2"], marks=pytest.mark.slow),  # workers: about 4 s
-        ["model.dropout=0.1", "model.activation_checkpointing=true"],
+        pytest.param(["model.dropout=0.1", "model.activation_checkpointing=true"], marks=pytest.mark.slow),
         pytest.param(["model.dropout=0.1", "trainer.precision=bf16-true"], marks=pytest.mark.slow),
         pytest.param(["model.dropout=0.1", "trainer.precision=bf16-mixed"], marks=pytest.mark.slow),
-        ["model.dropout=0.1", "curriculum=seqlen", "curriculum.min_len=8", "curriculum.steps=16"],  # mid-curriculum
+        pytest.param(  # mid-curriculum
+            ["model.dropout=0.1", "curriculum=seqlen", "curriculum.min_len=8", "curriculum.steps=16"],
+            marks=pytest.mark.slow,
+        ),
     ],
     ids=[
         "plain",

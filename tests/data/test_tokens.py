@@ -46,12 +46,13 @@ def losses(run_dir: Path) -> dict[int, float]:
         return {int(r["step"]): float(r["train/loss"]) for r in csv.DictReader(metrics) if r.get("train/loss")}
 
 
+@pytest.mark.slow  # killed and resumed runs: 1-3 s each
 @pytest.mark.parametrize(
     "settings",
     [
         ["data.num_workers=0"],
         ["data.num_workers=2", "model.dropout=0.1"],
-        pytest.param(["experiment=bert_mlm", "data.num_workers=2"], marks=pytest.mark.slow),  # about 3 s
+        ["experiment=bert_mlm", "data.num_workers=2"],
     ],
     ids=["gpt", "gpt-workers2-dropout", "bert-mlm-workers2"],
 )

@@ -96,6 +96,7 @@ def test_greedy_generation_equals_an_argmax_loop_and_stops_at_the_stop_string():
     assert cut == want[: want.find(stop)]
 
 
+@pytest.mark.slow  # about 1 s
 def test_local_tasks_metrics_equal_plain_computation(local_tasks):
     """Multiple choice (acc, acc_norm) and cloze (perplexity, acc) through simple_evaluate."""
     model = tiny_gpt()

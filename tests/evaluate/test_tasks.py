@@ -59,6 +59,7 @@ def test_rows_keep_every_metric_and_filter_and_skip_stderr_keys():
     ]
 
 
+@pytest.mark.slow  # command-line processes: about 6 s
 def test_unknown_names_and_folders_are_one_line(local_tasks, tmp_path):
     with pytest.raises(TaskError, match=r"'tiny_clozee' is not a task .* \(did you mean tiny_cloze\?\)"):
         task_manager(["tiny_clozee"], str(local_tasks))

@@ -98,6 +98,7 @@ def test_tokens_shards_prepared_with_the_folder_tokenizer(tmp_path, llama):
     assert summary["steps"] == 6
 
 
+@pytest.mark.slow  # about 1 s
 def test_masked_lm_on_padded_batches_with_the_folder_tokenizer(tmp_path, hf_bert):
     summary = train(
         compose_hf(tmp_path, hf_bert, "data=mlm", "data.block_size=64", "trainer.max_steps=15", model="hf_masked_lm")
