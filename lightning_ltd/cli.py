@@ -35,7 +35,7 @@ from lightning_ltd.checks.objects import (
     lr_schedule_problems,
     object_problems,
 )
-from lightning_ltd.console import command_console, exit_code, messages_held_until_checked
+from lightning_ltd.console import boundary, command_console, messages_held_until_checked
 from lightning_ltd.errors import EXIT_BAD_INPUT, EXIT_OS_ERROR, ConfigError, InvalidFieldsError, SettingWarning, stop_if
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_OS_ERROR", "ConfigError", "build", "main", "run", "run_command", "train"]
@@ -55,17 +55,11 @@ def run_hydra_job(cfg: DictConfig) -> int:
     return run_command(cfg)
 
 
-def run_command(cfg: DictConfig) -> int:
+@boundary
+def run_command(cfg: DictConfig) -> None:
     """``python train.py`` without the process: the exit code, a failure's one line on stderr
-    (``console.exit_code``: 2 bad input, 3 non-finite loss, 5 a refused file operation, 143/138
-    preempted after a checkpoint)."""
-    try:
-        train(cfg)
-    except (Exception, SystemExit) as err:
-        if (code := exit_code(err)) is None:
-            raise
-        return code
-    return 0
+    (``console.boundary``)."""
+    train(cfg)
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:

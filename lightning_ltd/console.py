@@ -4,17 +4,22 @@ are dropped; everything else (errors, other libraries' warnings, resume messages
 
 from __future__ import annotations
 
+import argparse
+import functools
 import logging
+import os
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 from lightning.pytorch.utilities.exceptions import MisconfigurationException, SIGTERMException
 
 from lightning_ltd.errors import (
+    BAD_PATHS,
     EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
     EXIT_NON_FINITE_LOSS,
     EXIT_OS_ERROR,
     EXIT_PREEMPTED,
@@ -169,20 +174,64 @@ def exit_code(err: BaseException) -> int | None:
     unexpected failure, which keeps its traceback.
 
     2: a bad setting, path, data or checkpoint; 3: the loss went non-finite (the last good
-    checkpoint is kept); 5: a file operation failed (disk full, permissions), naming the file;
-    143 / 138: stopped by SIGTERM / SIGUSR1 after writing a checkpoint of the last whole step."""
+    checkpoint is kept); 5: a file operation the machine refused (disk full, file too large,
+    permissions), naming the file; 130: interrupted; 143 / 138: stopped by SIGTERM / SIGUSR1
+    after writing a checkpoint of the last whole step."""
     if isinstance(err, (ConfigError, NonFiniteLossError)):
         message, code = str(err), EXIT_NON_FINITE_LOSS if isinstance(err, NonFiniteLossError) else EXIT_BAD_INPUT
     elif isinstance(err, DataError):  # found as the data is read, in the main process or a loader worker
         message, code = original_message(err), EXIT_BAD_INPUT
     elif isinstance(err, (InvalidFieldsError, MisconfigurationException)):  # judged once the run's shape is known
         message, code = setting_message(err), EXIT_BAD_INPUT
-    elif isinstance(err, OSError) and err.filename is not None:  # a full disk, a lost mount
-        message, code = f"{err.filename}: {err.strerror or err}", EXIT_OS_ERROR
+    elif isinstance(err, OSError) and err.filename is not None:  # a wrong path, a full disk, a lost mount
+        code = EXIT_BAD_INPUT if isinstance(err, BAD_PATHS) else EXIT_OS_ERROR
+        message = f"{err.filename}: {err.strerror or err}"
     elif isinstance(err, SIGTERMException):  # PreemptionCheckpoint wrote the checkpoint and set the code
         message = err.args[0] if err.args else "stopped by SIGTERM"
         code = err.code if isinstance(err.code, int) and err.code else EXIT_PREEMPTED
+    elif isinstance(err, KeyboardInterrupt):
+        message, code = "interrupted", EXIT_INTERRUPTED
     else:
         return None
     print(f"error: {message}", file=sys.stderr)
     return code
+
+
+def boundary(command: Callable[..., int | None]) -> Callable[..., int]:
+    """The one error boundary of every command (``train.py``, ``lightning-ltd-eval``, ``prepare``,
+    ``rarity``, ``tiny``): the command's exit code, or a failure's one line and its code
+    (``exit_code``). Unexpected failures keep their traceback."""
+
+    @functools.wraps(command)
+    def guarded(*args: Any, **kwargs: Any) -> int:
+        end_composition_errors()
+        try:
+            return command(*args, **kwargs) or 0
+        except (Exception, KeyboardInterrupt, SIGTERMException) as err:
+            if (code := exit_code(err)) is None:
+                raise
+            return code
+
+    guarded.is_boundary = True  # type: ignore[attr-defined]
+    return guarded
+
+
+RAISE_VARIABLE = "HYDRA_FULL_ERROR"
+OURS = "LIGHTNING_LTD_SET_HYDRA_FULL_ERROR"
+"""Marks a ``HYDRA_FULL_ERROR`` that ``entry.launch`` set (and a task's start removes again), so
+that the rank processes a launcher starts from this one's environment do not take it for the user's."""
+
+
+def end_composition_errors() -> None:
+    """Undo ``entry.launch``'s ``HYDRA_FULL_ERROR``: from the task on, an error is the task's,
+    not a bad override, and Hydra reports as usual."""
+    if os.environ.pop(OURS, None) == "1":
+        os.environ.pop(RAISE_VARIABLE, None)
+
+
+class CommandParser(argparse.ArgumentParser):
+    """``argparse`` whose usage errors are the boundary's one line and exit 2, like every other
+    bad input (argparse itself prints the usage, then its message)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ConfigError(f"{self.prog}: {message} (--help lists the arguments)")

@@ -24,12 +24,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from lightning_ltd.checks.lock import FolderInUseError, earlier_run_problem, hold, is_launching_rank, release_all
 from lightning_ltd.cli import EXIT_BAD_INPUT, main
+from lightning_ltd.console import OURS, RAISE_VARIABLE, end_composition_errors
 from lightning_ltd.errors import first_line
-
-RAISE_VARIABLE = "HYDRA_FULL_ERROR"
-OURS = "LIGHTNING_LTD_SET_HYDRA_FULL_ERROR"
-"""Marks a ``HYDRA_FULL_ERROR`` that ``launch`` set (and the task start removes again), so that
-the rank processes a launcher starts from this one's environment do not take it for the user's."""
 
 
 def launch(hydra_main: Callable[[], Any]) -> None:
@@ -54,7 +50,7 @@ def launch(hydra_main: Callable[[], Any]) -> None:
         print(f"error: {', '.join(suspects) or 'the overrides'}: {one_line(err)}", file=sys.stderr)
         sys.exit(EXIT_BAD_INPUT)
     finally:
-        restore_error_reports()
+        end_composition_errors()
         release_all()
 
 
@@ -84,12 +80,6 @@ def group_removals(arguments: list[str]) -> list[str]:
             raise GroupRemovalError(f"{group}=null: every run needs one {group} option ({REQUIRED_GROUPS[group]})")
         rewritten.append(f"~{group}" if value == "null" and group in OPTIONAL_GROUPS else argument)
     return rewritten
-
-
-def restore_error_reports() -> None:
-    """Undo ``launch``'s ``HYDRA_FULL_ERROR``: from the task on, Hydra reports as usual."""
-    if os.environ.pop(OURS, None) == "1":
-        os.environ.pop(RAISE_VARIABLE, None)
 
 
 def one_line(err: BaseException) -> str:
@@ -137,7 +127,7 @@ class FolderLock(Callback):
             sys.exit(EXIT_BAD_INPUT)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        restore_error_reports()
+        end_composition_errors()
 
 
 def train_main() -> None:

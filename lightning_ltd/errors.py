@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import errno
+import os
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 
 
 class InvalidFieldsError(ValueError):
@@ -68,7 +73,38 @@ class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss; the message names the first such step."""
 
 
+@contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """A failed write names the file (or folder) it was writing: torch's checkpoint writer,
+    safetensors and a plain ``write`` raise without one, or as their own error type, and the
+    boundary maps an ``OSError`` with a filename to one line and exit 5."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is not None:
+            raise
+        raise OSError(err.errno or errno.EIO, err.strerror or str(err), str(path)) from err
+    except Exception as err:  # torch's zip writer, safetensors: their own error, the refused write behind it
+        code = refused_write(err)
+        if code is None:
+            raise
+        raise OSError(code, os.strerror(code), str(path)) from err
+
+
+def refused_write(err: Exception) -> int | None:
+    """The ``errno`` of the write a writer library failed on (None: not a write failure)."""
+    if isinstance(err.__context__, OSError) and err.__context__.errno:
+        return err.__context__.errno
+    if found := re.search(r"os error (\d+)", str(err)):  # safetensors (Rust's std::io::Error)
+        return int(found.group(1))
+    return errno.EIO if isinstance(err, RuntimeError) and "write" in str(err) else None
+
+
+BAD_PATHS = (FileNotFoundError, NotADirectoryError, IsADirectoryError, FileExistsError)
+"""``OSError``s that are a wrong path in the input, not a machine refusing a write."""
+
 EXIT_BAD_INPUT = 2
 EXIT_NON_FINITE_LOSS = 3
 EXIT_OS_ERROR = 5  # the machine refused a file operation (disk full, permissions, a lost mount)
 EXIT_PREEMPTED = 128 + 15  # SIGTERM (SIGUSR1: 138): a checkpoint of the last whole step was written
+EXIT_INTERRUPTED = 128 + 2  # Ctrl-C

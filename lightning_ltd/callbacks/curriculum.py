@@ -7,7 +7,7 @@ from typing import Literal
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-from lightning_ltd.checks.schema import Count, OpenFraction, PositiveInt, checked
+from lightning_ltd.checks.schema import OpenFraction, PositiveInt, checked
 from lightning_ltd.data.curriculum import SeqLenSchedule, rarity_fraction
 from lightning_ltd.errors import raise_if
 from lightning_ltd.modules.base import sequence_length
@@ -48,13 +48,13 @@ class Curriculum(Callback):
         seqlen: bool = False,
         min_len: PositiveInt = 64,
         max_len: PositiveInt | None = None,
-        steps: Count = 1000,
+        steps: PositiveInt = 1000,
         granularity: PositiveInt = 8,
         schedule: Literal["linear", "root"] = "linear",
         root_degree: PositiveInt = 2,
         rarity: bool = False,
         rarity_start: OpenFraction = 0.01,
-        rarity_steps: Count = 1000,
+        rarity_steps: PositiveInt = 1000,
         rarity_schedule: Literal["linear", "root"] = "root",
         rarity_root_degree: PositiveInt = 2,
     ) -> None:
@@ -71,9 +71,13 @@ class Curriculum(Callback):
         """The schedule for a run of ``sequence`` tokens per row (None: no truncation)."""
         if not self.seqlen:
             return None
-        top = min(self.max_len or sequence, sequence)
+        if self.max_len is not None and self.max_len > sequence:
+            raise_if([f"max_len={self.max_len} exceeds the sequence length {sequence}"])
+        top = self.max_len or sequence
         if self.min_len > top:
             raise_if([f"min_len={self.min_len} exceeds the sequence length {top}"])
+        if self.min_len == top:
+            raise_if([f"min_len={self.min_len} is the length it grows to: nothing is ever cut (curriculum=off)"])
         return SeqLenSchedule(self.min_len, top, self.steps, self.granularity, self.schedule, self.root_degree)
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:

@@ -17,6 +17,8 @@ import json
 import os
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -151,3 +153,25 @@ def hold_output_dir(cfg: DictConfig) -> RunLock | None:
     if isinstance(checkpoints, str):
         remove_partial_saves(checkpoints)
     return lock
+
+
+@contextmanager
+def writer_of(folder: str | os.PathLike[str], name: str) -> Iterator[RunLock]:
+    """The lock a command holds on the folder it writes (``prepare``'s output, ``rarity``'s corpus,
+    ``tiny``'s folder, evaluation results): the run folder's lock, so a second writer of any kind
+    is refused in one line naming ``name`` instead of silently replacing the first one's files."""
+    location = Path(folder).expanduser()
+    if location.exists() and not location.is_dir():
+        raise ConfigError(f"{name}={str(folder)!r}: is a file, not a folder")
+    lock = RunLock(location)
+    try:
+        lock.acquire()
+    except FolderInUseError as err:
+        holder = str(err).split(" is writing")[0].replace("another run", "another process")
+        raise ConfigError(f"{name}={str(folder)!r}: {holder} is writing into this folder; wait for it") from None
+    except OSError as err:
+        raise ConfigError(f"{name}={str(folder)!r}: cannot create it ({err.strerror or err})") from None
+    try:
+        yield lock
+    finally:
+        lock.release()

@@ -25,6 +25,7 @@ and are what nanoGPT and Megatron's indexed datasets store.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from collections.abc import Sequence
@@ -34,6 +35,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from lightning_ltd.checks.lock import LOCK_NAME, writer_of
+from lightning_ltd.console import CommandParser, boundary
 from lightning_ltd.data.encoders import (
     BPE_SAMPLE_BYTES,
     Encoder,
@@ -46,7 +49,7 @@ from lightning_ltd.data.encoders import (
 from lightning_ltd.data.shards import FORMAT, META, VERSION
 from lightning_ltd.data.text import resolve_text_files
 from lightning_ltd.data.vocabulary import NotUTF8Error
-from lightning_ltd.errors import DataError
+from lightning_ltd.errors import DataError, writing
 
 BATCH_BYTES = 8 << 20  # text per encode call: enough runs to keep every core busy, bounded memory
 SPLIT_UNIT = 2048
@@ -59,6 +62,7 @@ class ShardWriter:
         self.folder, self.prefix, self.dtype, self.shard_tokens = folder, prefix, dtype, shard_tokens
         self.shards: list[dict[str, Any]] = []
         self._handle: Any = None
+        self._hash: Any = None  # the shard's content hash: what derived files (rarity scores) record
 
     def write(self, tokens: np.ndarray) -> None:
         while len(tokens):
@@ -66,7 +70,9 @@ class ShardWriter:
                 self._open_next()
             room = self.shard_tokens - self.shards[-1]["tokens"]
             part, tokens = tokens[:room], tokens[room:]
-            self._handle.write(part.astype(self.dtype, copy=False).tobytes())
+            data = part.astype(self.dtype, copy=False).tobytes()
+            self._handle.write(data)
+            self._hash.update(data)
             self.shards[-1]["tokens"] += len(part)
 
     def _open_next(self) -> None:
@@ -74,11 +80,13 @@ class ShardWriter:
         name = f"{self.prefix}-{len(self.shards):05d}.bin"
         self.shards.append({"file": name, "tokens": 0})
         self._handle = open(self.folder / name, "wb")  # noqa: SIM115 (closed in close())
+        self._hash = hashlib.sha256()
 
     def close(self) -> None:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+            self.shards[-1]["sha256"] = self._hash.hexdigest()
 
 
 def is_val_unit(unit: int, fraction: float) -> bool:
@@ -132,9 +140,36 @@ def prepare(
     if total_bytes == 0:
         raise DataError(f"input={list(inputs)!r}: the files are empty")
     folder = Path(output).expanduser()
-    if folder.exists() and any(folder.iterdir()) and not overwrite:
-        raise DataError(f"output={output!r}: exists and is not empty (choose a new folder, or --overwrite)")
-    folder.mkdir(parents=True, exist_ok=True)
+    with writer_of(folder, "output"), writing(folder):
+        if any(p.name != LOCK_NAME for p in folder.iterdir()) and not overwrite:
+            raise DataError(f"output={output!r}: exists and is not empty (choose a new folder, or --overwrite)")
+        return _write_corpus(
+            inputs,
+            files,
+            total_bytes,
+            folder,
+            tokenizer,
+            vocab_size,
+            val_fraction,
+            shard_tokens,
+            progress,
+            bpe_sample_mb,
+        )
+
+
+def _write_corpus(
+    inputs: Sequence[str],
+    files: list[Path],
+    total_bytes: int,
+    folder: Path,
+    tokenizer: str,
+    vocab_size: int,
+    val_fraction: float,
+    shard_tokens: int,
+    progress: bool,
+    bpe_sample_mb: float,
+) -> dict[str, Any]:
+    """The shards, the tokenizer and ``meta.json`` (last: it appears once every shard is whole)."""
     if tokenizer == "bytes":
         encoder = byte_encoder()
     elif tokenizer == "bpe":
@@ -195,8 +230,9 @@ def _write_batch(
         bar.update(len(piece))
 
 
+@boundary
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m lightning_ltd.data.prepare",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -216,21 +252,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    try:
-        meta = prepare(
-            args.input,
-            args.output,
-            tokenizer=args.tokenizer,
-            vocab_size=args.vocab_size,
-            val_fraction=args.val_fraction,
-            shard_tokens=args.shard_tokens,
-            overwrite=args.overwrite,
-            progress=not args.quiet,
-            bpe_sample_mb=args.bpe_sample_mb,
-        )
-    except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    meta = prepare(
+        args.input,
+        args.output,
+        tokenizer=args.tokenizer,
+        vocab_size=args.vocab_size,
+        val_fraction=args.val_fraction,
+        shard_tokens=args.shard_tokens,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+        bpe_sample_mb=args.bpe_sample_mb,
+    )
     counts = {split: sum(s["tokens"] for s in meta[split]) for split in ("train", "val")}
     print(
         f"{args.output}: {counts['train']:,} train and {counts['val']:,} val tokens from {meta['bytes']:,} bytes "

@@ -14,6 +14,9 @@ the shards as ``rarity-<width>.npy`` (float32, one score per block, in the order
 from __future__ import annotations
 
 import argparse
+import hashlib
+import io
+import json
 import math
 import sys
 from collections.abc import Iterator, Sequence
@@ -24,10 +27,12 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from lightning_ltd.checks.lock import writer_of
+from lightning_ltd.console import CommandParser, boundary
 from lightning_ltd.data.curriculum import rarity_fraction
 from lightning_ltd.data.loading import ResumableSampler
-from lightning_ltd.data.shards import read_meta
-from lightning_ltd.errors import DataError
+from lightning_ltd.data.shards import META, read_meta
+from lightning_ltd.errors import DataError, first_line, writing
 from lightning_ltd.ltd.keyed_hash import permuted_index
 
 CHUNK_TOKENS = 1 << 24  # tokens read at a time (64 MiB of int32 ids at most)
@@ -69,9 +74,14 @@ def block_rarity(
         raise DataError(f"width={width} must be a positive number of tokens")
     root = Path(folder).expanduser()
     meta = read_meta(str(root))
+    scores = np.empty(sum(s["tokens"] // width for s in meta["train"]), dtype=np.float32)
+    if not len(scores):
+        longest = max((s["tokens"] for s in meta["train"]), default=0)
+        raise DataError(
+            f"width={width} is longer than every training shard of {folder} (the longest: {longest:,} tokens)"
+        )
     log_p = unigram_log_probs(root, chunk_tokens, progress)
     blocks_per_chunk = max(1, chunk_tokens // width)
-    scores = np.empty(sum(s["tokens"] // width for s in meta["train"]), dtype=np.float32)
     done = 0
     with tqdm(total=len(scores), unit="block", desc="scoring", file=sys.stderr, disable=not progress) as bar:
         for tokens in _shards(root, meta):
@@ -87,28 +97,47 @@ def block_rarity(
 
 def write_rarity(folder: str | Path, width: int, progress: bool = True) -> Path:
     """Score the folder's training blocks of ``width`` tokens and write ``rarity-<width>.npy``
-    (written whole to a temporary name first: an interrupted run leaves no partial scores)."""
-    scores = block_rarity(folder, width, progress=progress)
+    (whole, through a temporary name) with ``rarity-<width>.json``, the hash of the ``meta.json``
+    it was scored from: scores of a corpus prepared again are refused, not silently reused."""
     target = rarity_file(folder, width)
-    partial = target.with_name(target.name + ".partial")
-    with open(partial, "wb") as out:
-        np.save(out, scores)
-    partial.replace(target)
+    with writer_of(folder, "folder"), writing(target):
+        scores = block_rarity(folder, width, progress=progress)
+        partial = target.with_name(target.name + ".partial")
+        encoded = io.BytesIO()  # numpy's own file writer reports a refused write without its reason
+        np.save(encoded, scores)
+        partial.write_bytes(encoded.getvalue())
+        partial.replace(target)
+        source = {"meta_sha256": meta_hash(folder), "width": width, "blocks": len(scores)}
+        target.with_suffix(".json").write_text(json.dumps(source))
     return target
+
+
+def meta_hash(folder: str | Path) -> str:
+    """The hash of a prepared folder's ``meta.json``, which holds every shard's content hash."""
+    return hashlib.sha256((Path(folder).expanduser() / META).read_bytes()).hexdigest()
 
 
 def easiest_first(folder: str | Path, width: int, blocks: int) -> np.ndarray:
     """Block indices from the easiest (lowest rarity) to the hardest, ties in block order, from
-    the folder's ``rarity-<width>.npy``; one line naming the file if it is missing or stale."""
+    the folder's ``rarity-<width>.npy``; one line naming the file if it is missing, unreadable or
+    scored from another corpus."""
     file = rarity_file(folder, width)
+    command = f"python -m lightning_ltd.data.rarity {folder} --width {width}"
+    again = f"score it again: {command}"
     if not file.is_file():
-        raise DataError(
-            f"path={str(folder)!r}: no {file.name} for the rarity curriculum: run "
-            f"python -m lightning_ltd.data.rarity {folder} --width {width}"
-        )
-    scores = np.load(file, mmap_mode="r")
+        raise DataError(f"path={str(folder)!r}: no {file.name} for the rarity curriculum: run {command}")
+    try:
+        source = json.loads(file.with_suffix(".json").read_text())
+        scores = np.load(file, mmap_mode="r")
+    except FileNotFoundError:
+        raise DataError(f"path={str(file)!r}: records no source corpus (an older scoring); {again}") from None
+    except (OSError, ValueError, EOFError) as err:
+        raise DataError(f"path={str(file)!r}: unreadable ({first_line(err)}); {again}") from None
+    if not isinstance(source, dict) or source.get("meta_sha256") != meta_hash(folder):
+        meta = Path(folder).expanduser() / META
+        raise DataError(f"path={str(file)!r}: scored from another corpus than {meta} describes; {again}")
     if scores.ndim != 1 or len(scores) != blocks:
-        raise DataError(f"path={str(file)!r}: {len(scores):,} scores for {blocks:,} training blocks (score it again)")
+        raise DataError(f"path={str(file)!r}: {len(scores):,} scores for {blocks:,} training blocks; {again}")
     return np.argsort(scores, kind="stable")
 
 
@@ -150,8 +179,9 @@ class EasiestFirstSampler(ResumableSampler):
         return int(self.order[permuted_index(shared % size, size, round_keys)])
 
 
+@boundary
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = CommandParser(
         prog="python -m lightning_ltd.data.rarity",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -160,11 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--width", type=int, required=True, help="tokens per block: data.block_size + 1 for a GPT")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    try:
-        written = write_rarity(args.folder, args.width, progress=not args.quiet)
-    except DataError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    written = write_rarity(args.folder, args.width, progress=not args.quiet)
     scores = np.load(written, mmap_mode="r")
     print(f"{written}: {len(scores):,} blocks, rarity {float(scores.min()):.3f} to {float(scores.max()):.3f}")
     return 0

@@ -107,7 +107,13 @@ class ShardBlocks(Dataset[Any]):
             raise IndexError(f"block {index} of {len(self)}")
         shard = bisect.bisect_right(self.starts, index) - 1
         offset = (index - self.starts[shard]) * self.width * self.dtype.itemsize
-        raw = os.pread(self._fd(self.files[shard]), self.width * self.dtype.itemsize, offset)
+        size = self.width * self.dtype.itemsize
+        raw = os.pread(self._fd(self.files[shard]), size, offset)
+        if len(raw) != size:  # the shard changed under the run (checked whole when it was opened)
+            raise DataError(
+                f"path={self.files[shard]!r}: read {len(raw):,} of {size:,} bytes at byte {offset:,}: "
+                "the shard was cut short after the run opened it"
+            )
         block = np.frombuffer(raw, dtype=self.dtype).astype(np.int64)
         if self.vocab_size is not None and len(block) and int(block.max()) >= self.vocab_size:
             position = int(np.argmax(block >= self.vocab_size))

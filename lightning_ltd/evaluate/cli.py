@@ -17,11 +17,12 @@ from typing import Annotated, Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_ltd.checks.lock import writer_of
 from lightning_ltd.checks.schema import Count, PositiveInt, Range, Seed
 from lightning_ltd.checks.targets import value_problems
-from lightning_ltd.errors import InvalidFieldsError
+from lightning_ltd.console import boundary
+from lightning_ltd.errors import InvalidFieldsError, writing
 
-EXIT_BAD_INPUT = 2
 ShareOfDocuments = Annotated[float, Range(gt=0, lt=1)]
 
 
@@ -52,10 +53,29 @@ def check_settings(cfg: DictConfig) -> None:
     pretrained = OmegaConf.select(cfg, "model.pretrained", default=None)
     if pretrained is not None and not isinstance(pretrained, str):
         problems.append(f"model.pretrained={pretrained!r} must be a folder path")
+    if isinstance(cfg.get("device"), str) and (missing := device_problem(cfg.device)) is not None:
+        problems.append(f"device={cfg.device!r}: {missing}")
     if cfg.get("tasks") is None:
         problems.append("tasks: name the tasks to run (tasks=[lambada_openai,piqa], tasks=paper_19)")
     if problems:
         raise EvalError(problems)
+
+
+def device_problem(name: str) -> str | None:
+    """Why this machine cannot run on the device ``name`` (None: it can)."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        return "not a device (cpu, cuda, cuda:1, mps)"
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        return f"this machine has {torch.cuda.device_count()} CUDA devices (device=cpu runs on the CPU)"
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        return "no MPS device on this machine (device=cpu runs on the CPU)"
+    if device.type not in ("cpu", "cuda", "mps"):
+        return "must be cpu, cuda, cuda:N or mps"
+    return None
 
 
 def output_folder(cfg: DictConfig, source: Path) -> Path:
@@ -89,30 +109,23 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         max_gen_toks=cfg.max_gen_toks,
         device=cfg.device,
     )
-    results = run_harness(model, tasks, manager, cfg.num_fewshot, cfg.limit, cfg.bootstrap_iters, cfg.seed)
-    rows = report.metric_rows(results)
-    averages = report.set_averages(rows, requested)
-    table = report.summary_table(rows, averages)
-    header = f"# lm-evaluation-harness on {evaluated.source}\n\ntasks: {', '.join(tasks)}"
-    json_path, table_path = report.write_results(output_folder(cfg, evaluated.source), results, table, header)
+    folder = output_folder(cfg, evaluated.source)
+    with writer_of(folder, "output_dir"), writing(folder):  # refused before the evaluation, not after it
+        results = run_harness(model, tasks, manager, cfg.num_fewshot, cfg.limit, cfg.bootstrap_iters, cfg.seed)
+        rows = report.metric_rows(results)
+        averages = report.set_averages(rows, requested)
+        table = report.summary_table(rows, averages)
+        header = f"# lm-evaluation-harness on {evaluated.source}\n\ntasks: {', '.join(tasks)}"
+        json_path, table_path = report.write_results(folder, results, table, header)
     print(table, end="")
     print(f"results: {json_path}\nsummary: {table_path}")
     return {**results, "rows": rows, "averages": averages, "results_json": json_path, "summary_md": table_path}
 
 
-def run_command(cfg: DictConfig) -> int:
-    """The exit code of one evaluation, a failure's one line on stderr."""
-    try:
-        evaluate(cfg)
-    except InvalidFieldsError as err:  # settings, models, tasks, task data
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except OSError as err:
-        if err.filename is None:
-            raise
-        print(f"error: {err.filename}: {err.strerror or err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return 0
+@boundary
+def run_command(cfg: DictConfig) -> None:
+    """The exit code of one evaluation, a failure's one line on stderr (``console.boundary``)."""
+    evaluate(cfg)
 
 
 @hydra.main(config_path="pkg://lightning_ltd.conf", config_name="eval", version_base="1.3")

@@ -59,7 +59,9 @@ def from_checkpoint(ckpt_path: str, tokenizer: str | None, device: str) -> Evalu
             f"ckpt_path={ckpt_path!r}: a sharded (FSDP or DeepSpeed) checkpoint folder; consolidate it into one "
             "file first (Lightning's convert_zero_checkpoint_to_fp32_state_dict, or trainer.strategy with a full state)"
         )
-    _, problem = read_checkpoint(str(location))
+    saved, problem = read_checkpoint(str(location))
+    if saved is not None and saved.non_finite is not None and not saved.non_finite.startswith("optimizer_states"):
+        problem = f"{saved.non_finite} holds a NaN or inf (train.py refuses it too): evaluate an earlier checkpoint"
     if problem is not None:
         raise ModelError(f"ckpt_path={ckpt_path!r}: {problem}")
     checkpoint = torch.load(location, map_location="cpu", weights_only=True, mmap=True)

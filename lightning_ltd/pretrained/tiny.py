@@ -16,6 +16,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lightning_ltd.checks.lock import writer_of
+from lightning_ltd.console import CommandParser, boundary
+from lightning_ltd.errors import writing
 from lightning_ltd.modules import GPTModule, ViTModule
 
 
@@ -92,14 +95,20 @@ def tiny_hf_bert(path: str | Path, seed: int = 0) -> Path:
 WRITERS = {"gpt2": tiny_gpt2, "vit": tiny_vit, "llama": tiny_llama, "hf-bert": tiny_hf_bert}
 
 
+@boundary
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = CommandParser(
+        prog="python -m lightning_ltd.pretrained.tiny",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("kind", choices=sorted(WRITERS))
     parser.add_argument("path")
     args = parser.parse_args()
-    written = WRITERS[args.kind](args.path)
+    with writer_of(args.path, "path"), writing(args.path):
+        written = WRITERS[args.kind](args.path)
     print(f"wrote {written}")
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
