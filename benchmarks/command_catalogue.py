@@ -41,7 +41,8 @@ SHORT = [
     "trainer.limit_val_batches=2",
     "trainer.enable_progress_bar=false",
 ]
-TOKENS = ["data=tokens", "data.path={prepared}", "model.vocab_size=256", *SHORT]
+TOKENS = ["data=tokens", "data.path={prepared}", "model.vocab_size=256", *(o for o in SHORT if "max_bytes" not in o)]
+LOCAL = ["include_path={tasks}", "limit=2"]
 
 CATALOGUE: list[tuple[str, list[str], int]] = [
     # commands beside train.py: ordinary mistakes
@@ -65,11 +66,13 @@ CATALOGUE: list[tuple[str, list[str], int]] = [
     ("tiny", [*TINY, "llama", "{a_file}/inside"], 2),
     ("tiny", [*TINY], 2),
     ("eval", [*EVAL, "ckpt_path={missing}", "tasks=[lambada_openai]"], 2),
-    ("eval", [*EVAL, "ckpt_path={ckpt}", "tasks=[lambada_openai]", "device=cuda"], 2),
+    ("eval", [*EVAL, "ckpt_path={ckpt}", "tasks=[tiny_mc]", *LOCAL, "device=cuda"], 2),
+    ("eval", [*EVAL, "ckpt_path={ckpt}", "tasks=[tiny_nofield]", *LOCAL], 2),
+    ("eval", [*EVAL, "ckpt_path={ckpt}", "tasks=[tiny_mc]", *LOCAL, "output_dir={a_file}"], 2),
     ("eval", [*EVAL, "ckpt_path={ckpt}", "tasks=[nope_task]"], 2),
     ("eval", [*EVAL, "ckpt_path={ckpt}", "tasks=[lambada_openai]", "batch_size=0"], 2),
     ("eval", [*EVAL, "ckpt_path={ckpt}", "tasks=[lambada_openai]", "limit=-1"], 2),
-    ("eval", [*EVAL, "ckpt_path={nan_ckpt}", "tasks=[lambada_openai]", "limit=2"], 2),
+    ("eval", [*EVAL, "ckpt_path={nan_ckpt}", "tasks=[tiny_mc]", *LOCAL], 2),
     ("eval", [*EVAL, "ckpt_path={a_file}", "tasks=[lambada_openai]"], 2),
     ("eval", [*EVAL, "tasks=[lambada_openai]"], 2),
     # curriculum settings that cannot do what they say
@@ -87,10 +90,10 @@ CATALOGUE: list[tuple[str, list[str], int]] = [
     ("derived", [*TRAIN, *TOKENS, "data.path={stale}", "curriculum=rarity"], 2),
     ("derived", [*TRAIN, *TOKENS, "data.path={cut_scores}", "curriculum=rarity"], 2),
     # write faults from the real writers (a file-size limit on the child process)
-    ("write fault", ["FSIZE", *TRAIN, *SHORT, "callbacks.model_checkpoint.every_n_train_steps=2"], 5),
-    ("write fault", ["FSIZE", *PREPARE, "--input", "{text}", "--output", "{new}"], 5),
-    ("write fault", ["FSIZE", *RARITY, "{prepared_copy}", "--width", "33"], 5),
-    ("write fault", ["FSIZE", *TINY, "gpt2", "{new}"], 5),
+    ("write fault", ["FSIZE=20000", *TRAIN, *SHORT, "callbacks.model_checkpoint.every_n_train_steps=2"], 5),
+    ("write fault", ["FSIZE=20000", *PREPARE, "--input", "{text}", "--output", "{new}"], 5),
+    ("write fault", ["FSIZE=4000", *RARITY, "{prepared_copy}", "--width", "33"], 5),
+    ("write fault", ["FSIZE=20000", *TINY, "gpt2", "{new}"], 5),
 ]
 
 
@@ -128,6 +131,13 @@ def make_files(tmp: Path) -> dict[str, str]:
     state["state_dict"][key] = torch.full_like(state["state_dict"][key], float("nan"))
     torch.save(state, tmp / "nan.ckpt")
     names["nan_ckpt"] = tmp / "nan.ckpt"
+    sys.path.insert(0, str(ROOT))
+    from tests.evaluate.conftest import write_tasks
+
+    tasks = write_tasks(tmp / "tasks")
+    nofield = (tasks / "tiny_mc.yaml").read_text().replace("task: tiny_mc", "task: tiny_nofield")
+    (tasks / "tiny_nofield.yaml").write_text(nofield.replace("{{question}}", "{{prompt}}"))
+    names["tasks"] = tasks
     return {k: str(v) for k, v in names.items()}
 
 
@@ -165,9 +175,9 @@ def main() -> None:
                 continue
             work = tmp / f"case{i}"
             work.mkdir()
-            limit = 20_000 if command[0] == "FSIZE" else None
+            limit = int(command[0].split("=")[1]) if command[0].startswith("FSIZE=") else None
             names["new"] = str(work / "new")
-            argv = [part.format(**names) for part in command if part != "FSIZE"]
+            argv = [part.format(**names) for part in command if not part.startswith("FSIZE=")]
             start = time.perf_counter()
             done = run([*argv, f"hydra.run.dir={work / 'run'}"] if argv[1].endswith("train.py") else argv, limit, work)
             result = outcome(done, expected)

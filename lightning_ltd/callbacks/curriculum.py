@@ -40,6 +40,8 @@ class Curriculum(Callback):
         rarity_start: the share of the blocks served at step 0 (1 % in the reference's GPT-3).
         rarity_steps: optimizer steps over which the share grows to all blocks.
         rarity_schedule, rarity_root_degree: as ``schedule`` and ``root_degree``, for the share.
+        compile_buckets: with a compiled module, the lengths are bucketed into at most this many
+            (each step at least its curriculum length), so the compiled graphs stay few.
     """
 
     @checked
@@ -57,6 +59,7 @@ class Curriculum(Callback):
         rarity_steps: PositiveInt = 1000,
         rarity_schedule: Literal["linear", "root"] = "root",
         rarity_root_degree: PositiveInt = 2,
+        compile_buckets: PositiveInt | None = 16,
     ) -> None:
         if max_len is not None and min_len > max_len:
             raise_if([f"min_len={min_len} must be <= max_len={max_len}"])
@@ -66,9 +69,11 @@ class Curriculum(Callback):
         self.lengths: SeqLenSchedule | None = None  # resolved at setup, once the sequence length is known
         self.rarity, self.rarity_start, self.rarity_steps = rarity, rarity_start, rarity_steps
         self.rarity_degree = 1 if rarity_schedule == "linear" else rarity_root_degree
+        self.compile_buckets = compile_buckets
 
-    def resolve(self, sequence: int) -> SeqLenSchedule | None:
-        """The schedule for a run of ``sequence`` tokens per row (None: no truncation)."""
+    def resolve(self, sequence: int, compiled: bool = False) -> SeqLenSchedule | None:
+        """The schedule for a run of ``sequence`` tokens per row (None: no truncation); a compiled
+        module's in at most ``compile_buckets`` lengths (one graph each)."""
         if not self.seqlen:
             return None
         if self.max_len is not None and self.max_len > sequence:
@@ -78,10 +83,12 @@ class Curriculum(Callback):
             raise_if([f"min_len={self.min_len} exceeds the sequence length {top}"])
         if self.min_len == top:
             raise_if([f"min_len={self.min_len} is the length it grows to: nothing is ever cut (curriculum=off)"])
-        return SeqLenSchedule(self.min_len, top, self.steps, self.granularity, self.schedule, self.root_degree)
+        buckets = self.compile_buckets if compiled else None
+        return SeqLenSchedule(self.min_len, top, self.steps, self.granularity, self.schedule, self.root_degree, buckets)
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        self.lengths = self.resolve(sequence_length(pl_module, trainer.datamodule))
+        compiled = bool(getattr(pl_module, "hparams", {}).get("compile"))
+        self.lengths = self.resolve(sequence_length(pl_module, trainer.datamodule), compiled)
         pl_module.seq_len_at = None if self.lengths is None else self.lengths.length_at
         if self.rarity:  # the data module orders its training blocks easiest first
             trainer.datamodule.use_rarity(

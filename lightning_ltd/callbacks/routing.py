@@ -8,12 +8,13 @@ from typing import Any, NamedTuple
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_info
 
 from lightning_ltd.errors import raise_if
 from lightning_ltd.ltd import TokenRouter, step_seed
 from lightning_ltd.ltd.lr import RunShape, ScheduledLayerTokens
 from lightning_ltd.ltd.schedule import KeptLengthSchedule, drops
-from lightning_ltd.models.compile import count_graphs, recompile_limits
+from lightning_ltd.models.compile import count_graphs, curriculum_graphs, recompile_limits
 from lightning_ltd.modules.base import RandomLTDModule
 
 
@@ -112,6 +113,21 @@ class RoutingDriver(Callback):
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.micro_batch = None  # the first batch (also after a resume) is micro-batch 0
         self.scheduled = None  # rebuilt from the first batch's shape
+        if pl_module.seq_len_at is not None and getattr(pl_module, "hparams", {}).get("compile"):
+            self._limit_curriculum_graphs(trainer, pl_module)
+
+    def _limit_curriculum_graphs(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """The graph budget from the (curriculum length, kept length) pairs the run trains at
+        (the curriculum hands its lengths over at its own setup, after this one's), said at start."""
+        lengths = pl_module.seq_len_at.__self__  # the curriculum's ``SeqLenSchedule``
+        last = max(lengths.steps, self.ramp_steps) + 1  # both constant after their ramps
+        steps = min(trainer.max_steps, last) if trainer.max_steps > 0 else last
+        widths = getattr(trainer.datamodule, "widths", None) or [self._nominal_len or pl_module.max_seq_len]
+        graphs = curriculum_graphs(pl_module.seq_len_at, self.keep_at, steps, widths)
+        self._release_limits()
+        self._limits = recompile_limits(graphs)
+        self._limits.__enter__()
+        rank_zero_info(f"model.compile: {graphs} graphs for this schedule (curriculum lengths x kept lengths)")
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: RandomLTDModule, batch: Any, batch_idx: int) -> None:
         step, previous = trainer.global_step, self.micro_batch

@@ -155,7 +155,14 @@ def with_added_groups(fingerprint: dict[str, Any]) -> dict[str, Any]:
             continue
         config = OmegaConf.create(files("lightning_ltd.conf").joinpath(group, f"{option}.yaml").read_text())
         _flatten(group, OmegaConf.to_container(config, resolve=False), filled)
+    if "curriculum.seqlen" in filled and "curriculum.compile_buckets" not in filled:  # added with the buckets
+        filled["curriculum.compile_buckets"] = None if filled.get("model.compile") else BUCKETS_DEFAULT
     return filled
+
+
+BUCKETS_DEFAULT = 16
+"""``curriculum.compile_buckets``: an earlier run without it bucketed nothing, which only a compiled
+run's lengths show (an eager run's are the same at any value)."""
 
 
 class RunFingerprint(Callback):

@@ -3,9 +3,13 @@ difficulty of optimizer step ``t`` grows from a start to an end value on a root-
 
 from __future__ import annotations
 
+import bisect
+import functools
 import math
 from dataclasses import dataclass
 from typing import Literal
+
+from lightning_ltd.ltd.schedule import evenly_spaced
 
 CurriculumShape = Literal["linear", "root"]
 
@@ -35,9 +39,24 @@ class SeqLenSchedule:
     shape: CurriculumShape = "linear"
     root_degree: int = 2
 
+    buckets: int | None = None
+
     def length_at(self, step: int) -> int:
+        """The length of optimizer step ``step``; with ``buckets``, the smallest bucket length at
+        least the curriculum's (never fewer tokens than it asks)."""
         degree = 1 if self.shape == "linear" else self.root_degree
-        return curriculum_value(step, self.min_len, self.max_len, self.steps, degree, self.granularity)
+        length = curriculum_value(step, self.min_len, self.max_len, self.steps, degree, self.granularity)
+        if self.buckets is None:
+            return length
+        return self.bucket_lengths[bisect.bisect_left(self.bucket_lengths, length)]
+
+    @functools.cached_property
+    def bucket_lengths(self) -> list[int]:
+        """At most ``buckets`` lengths, evenly spaced over the curriculum's grid from ``min_len``
+        to ``max_len``: a compiled model has one graph per length, so this bounds its compiles
+        under any curriculum (``gpt3_1.3b_cl_ltd``'s 247 lengths become 16)."""
+        grid = range(self.min_len - self.min_len % self.granularity + self.granularity, self.max_len, self.granularity)
+        return evenly_spaced(sorted({self.min_len, *grid, self.max_len}), self.buckets or self.max_len)
 
     def data_saving(self, steps: int) -> float:
         """Tokens the first ``steps`` optimizer steps did not read against the same steps at

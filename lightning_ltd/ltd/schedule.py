@@ -80,18 +80,23 @@ class KeptLengthSchedule:
     def bucket_lengths(self) -> list[int]:
         """The ``buckets`` kept lengths a bucketed schedule uses: MSLG lengths evenly spaced by
         rank, the smallest and the largest included."""
-        keeps, count = self.mslg_keeps, self.buckets or len(self.mslg_keeps)
-        if count >= len(keeps):
-            return keeps
-        if count == 1:
-            return [keeps[-1]]
-        return sorted({keeps[round(i * (len(keeps) - 1) / (count - 1))] for i in range(count)})
+        return evenly_spaced(self.mslg_keeps, self.buckets or len(self.mslg_keeps))
 
     def distinct_keeps(self) -> list[int | None]:
         """Every kept length the whole schedule uses, ascending (each is one compiled graph)."""
         if not self.enabled:
             return [None]
         return list(self.bucket_lengths if self.buckets is not None else self.mslg_keeps)
+
+
+def evenly_spaced(values: list[int], count: int) -> list[int]:
+    """``count`` of the ascending ``values``, evenly spaced by rank, the smallest and the largest
+    included: the lengths a compiled run buckets a schedule into (one graph per length)."""
+    if count >= len(values):
+        return values
+    if count == 1:
+        return [values[-1]]
+    return sorted({values[round(i * (len(values) - 1) / (count - 1))] for i in range(count)})
 
 
 def drops(keep: int | None, seq_len: int) -> bool:

@@ -60,6 +60,32 @@ def count_graphs(widths: Sequence[int], keeps: Sequence[int | None]) -> int:
     return training + len(distinct_widths)
 
 
+def curriculum_graphs(
+    length_at: Callable[[int], int], keep_at: Callable[[int], int | None], steps: int, widths: Sequence[int]
+) -> int:
+    """Graphs of a compiled run under a curriculum: one per (width, kept length) pair its first
+    ``steps`` steps train at (a width cut to the step's length), plus one per evaluation width.
+    Both schedules only grow, so the pairs are few where both are bucketed, and the steps between
+    two changes are skipped (a million-step schedule is counted in milliseconds)."""
+    pairs, step = set(), 0
+    while step < steps:
+        length, keep = length_at(step), keep_at(step)
+        for width in {min(w, length) for w in widths}:
+            pairs.add((width, keep if keep is not None and keep < width else None))
+        step = min(next_change(length_at, step, steps), next_change(keep_at, step, steps))
+    return len(pairs) + len(set(widths))
+
+
+def next_change(value_at: Callable[[int], Any], step: int, end: int) -> int:
+    """The first step after ``step`` (before ``end``, else ``end``) whose value differs, for a
+    schedule that only grows: a binary search."""
+    value, low, high = value_at(step), step, end
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if value_at(middle) == value else (low, middle)
+    return high
+
+
 def recompile_limits(graphs: int) -> contextlib.AbstractContextManager[None]:
     """A context in which dynamo keeps ``graphs`` (+ margin) graphs of one frame and going past
     that is an error rather than a fall-back to eager; outside it dynamo's settings are unchanged."""

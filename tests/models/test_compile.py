@@ -1,4 +1,5 @@
 import copy
+from pathlib import Path
 
 import lightning as L
 import pytest
@@ -11,7 +12,7 @@ from lightning_ltd.ltd import plan_counter
 from lightning_ltd.models import BERT, GPT, BERTConfig, GPTConfig, ViT, ViTConfig
 from lightning_ltd.models.compile import compile_model, count_graphs, is_compiled, recompile_limits
 from lightning_ltd.modules import BERTModule
-from tests.conftest import quiet_trainer
+from tests.conftest import compose_train, quiet_trainer
 
 
 def make(kind, dropout=0.0):
@@ -170,3 +171,65 @@ def test_going_past_the_graph_bound_is_an_error_not_a_silent_fallback():
     finally:
         torch._dynamo.reset()
     assert {name: getattr(torch._dynamo.config, name) for name in before} == before  # the process is as it was
+
+
+@pytest.mark.parametrize("experiment", ["gpt3_1.3b_cl_ltd", "gpt3_1.3b_cl_ltd_150b", "bert_large_cl_ltd"])
+def test_a_compiled_curriculum_recipe_needs_at_most_40_graphs_where_unbucketed_it_needs_more(experiment):
+    """The whole schedule's (curriculum length, kept length) pairs, counted as the driver does,
+    from the recipe's own settings: both schedules bucketed (``compile_buckets``) they are few."""
+    from hydra.utils import instantiate
+
+    from lightning_ltd.ltd.schedule import KeptLengthSchedule
+    from lightning_ltd.models.compile import curriculum_graphs
+
+    cfg = compose_train(Path("unused"), f"experiment={experiment}", "data.path=unused", tiny=False)
+    curriculum, ltd = instantiate(cfg.curriculum), cfg.ltd
+    sequence = cfg.data.block_size
+
+    def graphs(compiled: bool) -> int:
+        lengths = curriculum.resolve(sequence, compiled)
+        buckets = ltd.compile_buckets if compiled else None
+        keeps = KeptLengthSchedule(True, ltd.min_keep, sequence, ltd.ramp_steps, ltd.granularity, buckets)
+        steps = max(lengths.steps, ltd.ramp_steps) + 1
+        return curriculum_graphs(lengths.length_at, keeps.keep_at, steps, [sequence])
+
+    assert graphs(compiled=True) <= 40
+    assert graphs(compiled=False) > 40
+
+
+@pytest.mark.slow  # a whole train.py run under torch.compile
+def test_a_compiled_curriculum_run_meets_its_graph_budget_exactly(train_config, monkeypatch, caplog):
+    """Curriculum lengths and kept lengths both bucketed: the run compiles exactly the (length,
+    kept length) pairs the driver counted at start (and says so), and would fail past them."""
+    import functools
+    import logging
+
+    from lightning_ltd.cli import build, run
+    from lightning_ltd.models import compile as compile_module
+
+    graphs = []
+
+    def counting_backend(graph_module, example_inputs):
+        graphs.append(1)
+        return graph_module.forward
+
+    monkeypatch.setattr(compile_module, "compile_model", functools.partial(compile_model, backend=counting_backend))
+    torch._dynamo.reset()
+    cfg = train_config(
+        "model.compile=true",
+        "trainer.max_steps=24",
+        "validate_before_fit=false",
+        "curriculum=seqlen",
+        "curriculum.min_len=8",
+        "curriculum.steps=16",
+        "curriculum.granularity=4",
+        "curriculum.compile_buckets=3",
+        "ltd.compile_buckets=3",
+    )
+    module, datamodule, trainer = build(cfg)
+    with caplog.at_level(logging.INFO):
+        summary = run(cfg, module, datamodule, trainer)
+    assert summary["steps"] == 24 and module.seq_len_at is None  # handed back at teardown
+    said = [r.getMessage() for r in caplog.records if r.getMessage().startswith("model.compile:")]
+    assert said and int(said[0].split()[1]) == len(graphs), (said, len(graphs))
+    assert len(graphs) <= 3 + 3 + 1 + 1  # a monotone path through a 3 x 3 grid, full length, evaluation
