@@ -221,7 +221,8 @@ def endless_run_warnings(trainer: L.Trainer, lr_schedule: Any) -> list[str]:
 
     limits = trainer.max_steps != -1 or trainer.max_epochs not in (-1, None)
     stoppers = any(isinstance(c, (Timer, EarlyStopping)) for c in trainer.callbacks)
-    if limits or stoppers or getattr(lr_schedule, "budget", None) is not None:
+    budget_stop = getattr(lr_schedule, "stop_at_budget", False)  # its total may be resolved only at the first batch
+    if limits or stoppers or budget_stop:
         return []
     return [
         "trainer.max_steps=-1 and trainer.max_epochs=-1 with no trainer.max_time and no layer-token budget "
