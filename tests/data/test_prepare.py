@@ -10,8 +10,9 @@ import pytest
 
 from lightning_ltd.data.prepare import SPLIT_UNIT, prepare, read_pieces
 from lightning_ltd.data.text import default_corpus
-from lightning_ltd.errors import DataError
+from lightning_ltd.errors import ConfigError, DataError
 from tests.conftest import make_tokenizer
+from tests.helpers.locks import live_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -190,3 +191,19 @@ def test_prepare_trains_the_bpe_on_a_sample_and_still_encodes_everything(tmp_pat
     assert text == "".join(d.decode() for d in docs)  # byte-level: every byte encodes, sampled or not
     with pytest.raises(DataError, match=r"bpe_sample_mb=0 must be > 0"):
         prepare([str(tmp_path / "corpus")], str(tmp_path / "bad"), "bpe", bpe_sample_mb=0, progress=False)
+
+
+@pytest.mark.slow  # a lock-holding process
+def test_a_second_writer_into_a_folder_being_prepared_is_refused_and_the_first_ones_files_stay(tmp_path):
+    text = tmp_path / "text.txt"
+    text.write_text("words to tokenize. " * 500)
+    out = tmp_path / "out"
+    holder = live_lock(out)  # a prepare (or rarity, tiny, eval) run writing into it
+    try:
+        with pytest.raises(ConfigError, match=r"output='.*out': another process \(pid \d+ .*\) is writing into"):
+            prepare([str(text)], str(out), progress=False)
+        assert not (out / "meta.json").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert prepare([str(text)], str(out), progress=False)["bytes"] == len(text.read_bytes())  # free once it ended

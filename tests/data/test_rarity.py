@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lightning_ltd.data.prepare import prepare
-from lightning_ltd.data.rarity import block_rarity, rarity_file, unigram_log_probs, write_rarity
+from lightning_ltd.data.rarity import block_rarity, easiest_first, rarity_file, unigram_log_probs, write_rarity
 from lightning_ltd.data.shards import read_meta
 from lightning_ltd.data.tokens import ShardBlocks
 from lightning_ltd.errors import DataError
@@ -126,3 +126,42 @@ def test_a_resume_mid_epoch_continues_the_same_order_across_epochs():
         whole = sampled(order, pool, epoch=epoch)
         assert sampled(order, pool, served=120, epoch=epoch) == whole[120:]
     assert sampled(order, pool, epoch=1) != sampled(order, pool, epoch=0)  # the epoch reshuffles
+
+
+def corpus_copy(shards, tmp_path, text: str | None = None):
+    """The fixture's corpus prepared again in a folder of this test's (``text``: other text, over it)."""
+    source = tmp_path / "corpus.txt"
+    source.write_text(text or (shards.parent / "corpus.txt").read_text())
+    out = str(tmp_path / "shards")
+    prepare([str(source)], out, val_fraction=0.1, shard_tokens=3000, progress=False, overwrite=text is not None)
+    return tmp_path / "shards"
+
+
+def test_scores_of_a_corpus_prepared_again_are_refused_naming_both_files(shards, tmp_path):
+    folder = corpus_copy(shards, tmp_path)
+    write_rarity(folder, 33, progress=False)
+    blocks = len(ShardBlocks(folder, read_meta(str(folder))["train"], "uint8", 33))
+    assert len(easiest_first(folder, 33, blocks)) == blocks
+    same_size = (shards.parent / "corpus.txt").read_text().replace("cat", "dog")  # as many blocks, other text
+    scores = {p.name: p.read_bytes() for p in folder.glob("rarity-33.*")}
+    (tmp_path / "corpus.txt").write_text(same_size)
+    prepare(
+        [str(tmp_path / "corpus.txt")], str(folder), val_fraction=0.1, shard_tokens=3000, progress=False, overwrite=True
+    )
+    for name, data in scores.items():
+        (folder / name).write_bytes(data)
+    with pytest.raises(DataError, match=r"rarity-33.npy'?: scored from another corpus than .*meta.json"):
+        easiest_first(folder, 33, blocks)
+
+
+@pytest.mark.parametrize("damage", ["cut", "no record"])
+def test_cut_or_unrecorded_scores_are_one_line_naming_the_file(shards, tmp_path, damage):
+    folder = corpus_copy(shards, tmp_path)
+    written = write_rarity(folder, 33, progress=False)
+    if damage == "cut":
+        written.write_bytes(written.read_bytes()[:-40])
+    else:
+        written.with_suffix(".json").unlink()
+    expected = "unreadable" if damage == "cut" else "records no source corpus"
+    with pytest.raises(DataError, match=f"rarity-33.npy'?: {expected}.*score it again: python -m"):
+        easiest_first(folder, 33, 10**6)

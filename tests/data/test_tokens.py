@@ -287,3 +287,25 @@ def test_token_ids_beyond_the_declared_vocabulary_stop_the_run_naming_the_shard(
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("error: path=") and "-00000.bin" in err[-1]
     assert "is not below the vocabulary size 100 that meta.json declares" in err[-1]
+
+
+def test_a_shard_cut_short_under_a_running_fit_is_one_line_naming_it(tmp_path):
+    import lightning as L
+
+    from lightning_ltd.cli import run
+
+    out = prepared(tmp_path)
+
+    class CutShards(L.Callback):
+        def on_train_batch_end(self, trainer, *args):
+            if trainer.global_step == 2:
+                for shard in out.glob("train-*.bin"):
+                    shard.write_bytes(b"")
+
+    cfg = compose_train(tmp_path, "data=tokens", f"data.path={out}", "model.vocab_size=256", *TINY_TOKENS, tiny=False)
+    module, datamodule, trainer = build(cfg)
+    trainer.callbacks.append(CutShards())
+    with pytest.raises(
+        DataError, match=r"train-00000.bin'?: read 0 of 33 bytes at byte [\d,]+: the shard was cut short"
+    ):
+        run(cfg, module, datamodule, trainer)
