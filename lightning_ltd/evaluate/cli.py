@@ -130,6 +130,9 @@ def run_command(cfg: DictConfig) -> None:
 
 @hydra.main(config_path="pkg://lightning_ltd.conf", config_name="eval", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    from datasets.utils.logging import disable_progress_bar
+
+    disable_progress_bar()  # the command's own process: a task's data loads without a bar above its error line
     sys.exit(run_command(cfg))
 
 

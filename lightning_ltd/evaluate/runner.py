@@ -9,6 +9,8 @@ from lightning_ltd.errors import InvalidFieldsError, first_line
 
 DATA_LAYERS = ("datasets", "huggingface_hub", "requests", "urllib3", "fsspec", "aiohttp")
 """Where a task's data fails to load (no network for a hub task, a missing data file)."""
+TEMPLATE_LAYERS = ("jinja2",)
+"""Where a task's prompt template fails on its documents (a field they lack)."""
 
 
 class TaskDataError(InvalidFieldsError):
@@ -51,5 +53,9 @@ def run_harness(
         if layer in DATA_LAYERS or isinstance(err, ConnectionError | FileNotFoundError):
             raise TaskDataError(
                 [f"tasks={tasks}: a task's data could not be read ({type(err).__name__}: {first_line(err, 300)})"]
+            ) from err
+        if layer in TEMPLATE_LAYERS:
+            raise TaskDataError(
+                [f"tasks={tasks}: a task's template does not fit its documents ({first_line(err, 300)})"]
             ) from err
         raise

@@ -122,6 +122,21 @@ def test_bad_inputs_are_one_line_errors(trained, exported, local_tasks, tmp_path
     assert "model.pretrained='/no/dir'" in one_line_error(capsys, "model.pretrained=/no/dir", TASKS, local)
     big = make_tokenizer(tmp_path / "big", vocab_size=400)
     assert "more than the model's 256" in one_line_error(capsys, ckpt, f"tokenizer={big}", TASKS, local)
+    assert "device='cuda:7': this machine has" in one_line_error(capsys, ckpt, TASKS, local, "device=cuda:7")
+    (tmp_path / "a_file").write_text("x")
+    assert "is a file, not a folder" in one_line_error(capsys, ckpt, TASKS, local, f"output_dir={tmp_path / 'a_file'}")
+    poisoned = torch.load(trained, map_location="cpu", weights_only=True)
+    name = next(k for k in poisoned["state_dict"] if poisoned["state_dict"][k].is_floating_point())
+    poisoned["state_dict"][name] = torch.full_like(poisoned["state_dict"][name], float("nan"))
+    torch.save(poisoned, tmp_path / "nan.ckpt")
+    nan = one_line_error(capsys, f"ckpt_path={tmp_path / 'nan.ckpt'}", TASKS, local)
+    assert f"{name} holds a NaN or inf (train.py refuses it too)" in nan
+    nofield = (local_tasks / "tiny_mc.yaml").read_text().replace("task: tiny_mc", "task: tiny_nofield")
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "tiny_nofield.yaml").write_text(nofield.replace("{{question}}", "{{prompt}}"))
+    assert run_command(compose_eval(ckpt, "tasks=[tiny_nofield]", f"include_path={tmp_path / 'tasks'}")) == 2
+    lacking = capsys.readouterr().err.strip().splitlines()[-1]  # after datasets' own progress bar (main hides it)
+    assert "a task's template does not fit its documents ('prompt' is undefined)" in lacking
 
 
 def test_a_checkpoint_without_a_recorded_tokenizer_is_one_line(trained, local_tasks, tmp_path, capsys):
