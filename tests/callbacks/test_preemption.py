@@ -56,3 +56,20 @@ def test_a_signal_checkpoints_the_last_whole_step_exits_non_zero_and_resumes_exa
     expected, again = losses(straight), losses(resumed)
     assert sorted(again) == list(range(5, 10))
     assert [again[s] for s in sorted(again)] == [expected[s] for s in sorted(again)]  # bit for bit
+
+
+@pytest.mark.slow  # interrupted and resumed runs
+def test_sigterm_during_a_save_leaves_whole_checkpoints_and_the_resume_is_exact(tmp_path, capsys):
+    straight, stopped, resumed = tmp_path / "straight", tmp_path / "stopped", tmp_path / "resumed"
+    common = ["lr.total_steps=10", "callbacks.model_checkpoint.every_n_train_steps=3", "ltd.ramp_steps=8"]
+    train(compose_train(straight, *common, "trainer.max_steps=10"))
+    in_save = ["+callbacks.signal._target_=tests.helpers.signals.SignalInSave"]
+    assert run_command(compose_train(stopped, *common, "trainer.max_steps=10", *in_save)) == 143
+    checkpoint = stopped / "checkpoints" / "last.ckpt"
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: stopped by SIGTERM at optimizer step")
+    step = torch.load(checkpoint, weights_only=True)["global_step"]
+    assert 3 <= step < 10 and not list((stopped / "checkpoints").glob(".*partial"))
+    train(compose_train(resumed, *common, "trainer.max_steps=10", f"ckpt_path={checkpoint}"))
+    expected, again = losses(straight), losses(resumed)
+    assert sorted(again) == list(range(step, 10))
+    assert [again[s] for s in sorted(again)] == [expected[s] for s in sorted(again)]  # bit for bit

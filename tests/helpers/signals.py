@@ -21,3 +21,17 @@ class SignalAt(Callback):
         if trainer.global_step == self.step and not self.sent and self.rank in (None, trainer.global_rank):
             self.sent = True
             os.kill(os.getpid(), self.signum)
+
+
+class SignalInSave(Callback):
+    """Sends ``signal_name`` to this process from inside the first checkpoint save (the state is
+    being gathered; the file is written next), as a scheduler's SIGTERM may land mid-save."""
+
+    def __init__(self, signal_name: str = "SIGTERM") -> None:
+        self.signum = getattr(signal, signal_name)
+        self.sent = False
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint):
+        if not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), self.signum)
