@@ -57,10 +57,17 @@ def unigram_log_probs(folder: str | Path, chunk_tokens: int = CHUNK_TOKENS, prog
     counts = np.zeros(meta["vocab_size"], dtype=np.int64)
     total = sum(s["tokens"] for s in meta["train"])
     with tqdm(total=total, unit="tok", unit_scale=True, desc="counting", file=sys.stderr, disable=not progress) as bar:
-        for tokens in _shards(root, meta):
+        for shard, tokens in zip((s for s in meta["train"] if s["tokens"]), _shards(root, meta), strict=True):
             for start in range(0, len(tokens), chunk_tokens):
                 chunk = np.asarray(tokens[start : start + chunk_tokens])
-                counts += np.bincount(chunk, minlength=len(counts))[: len(counts)]
+                found = np.bincount(chunk, minlength=len(counts))
+                if len(found) > len(counts):  # the same refusal as training's read of the block
+                    first = int(np.argmax(chunk >= len(counts)))
+                    raise DataError(
+                        f"path={str(root / shard['file'])!r}: token id {int(chunk[first])} at token {start + first:,} "
+                        f"is not below the vocabulary size {len(counts)} that meta.json declares"
+                    )
+                counts += found
                 bar.update(len(chunk))
     with np.errstate(divide="ignore"):
         return np.log(counts / max(int(counts.sum()), 1))

@@ -1,5 +1,6 @@
 """Vocabulary rarity per block against a plain-Python computation on a small corpus."""
 
+import json
 import math
 import subprocess
 import sys
@@ -165,3 +166,12 @@ def test_cut_or_unrecorded_scores_are_one_line_naming_the_file(shards, tmp_path,
     expected = "unreadable" if damage == "cut" else "records no source corpus"
     with pytest.raises(DataError, match=f"rarity-33.npy'?: {expected}.*score it again: python -m"):
         easiest_first(folder, 33, 10**6)
+
+
+def test_ids_beyond_the_declared_vocabulary_are_one_line_naming_the_shard(shards, tmp_path):
+    folder = corpus_copy(shards, tmp_path)
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, "vocab_size": 10}))
+    with pytest.raises(DataError, match=r"token id \d+ at token 0 is not below the vocabulary size 10"):
+        write_rarity(folder, 33, progress=False)
+    assert not list(folder.glob("rarity-*"))
