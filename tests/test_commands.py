@@ -51,8 +51,9 @@ BAD_INPUTS = {  # command -> bad arguments ({file}: a file where a folder is mea
         ["--input", "{missing}", "--output", "{new}"],
         ["--input", "{text}", "--output", "{file}"],
         ["--output", "{new}"],
+        ["--input", "{text}", "--output", "{new}", "--tokenizer", "{missing}"],
     ],
-    "lightning_ltd.data.rarity": [["{file}", "--width", "3"], ["{missing}"]],
+    "lightning_ltd.data.rarity": [["{file}", "--width", "3"], ["{missing}"], ["{missing}", "--width", "3"]],
     "lightning_ltd.pretrained.tiny": [["gpt2", "{file}"], ["gpt3", "{new}"], ["llama", "{file}/inside"]],
 }
 
@@ -106,7 +107,9 @@ def errors(done: subprocess.CompletedProcess) -> list[str]:
 
 
 @pytest.mark.slow  # a process per case: about 7 s each
-@pytest.mark.parametrize("case", [(name, i) for name, cases in BAD_INPUTS.items() for i in range(len(cases))])
+@pytest.mark.parametrize(
+    "case", [(name, i) for name, cases in BAD_INPUTS.items() for i in range(len(cases))], ids=lambda c: f"{c[0]}-{c[1]}"
+)
 def test_bad_input_to_every_command_is_one_line_and_exit_2_writing_nothing(case, tmp_path):
     name, index = case
     (tmp_path / "file").write_text("x")

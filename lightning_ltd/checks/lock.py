@@ -159,10 +159,12 @@ def hold_output_dir(cfg: DictConfig) -> RunLock | None:
 def writer_of(folder: str | os.PathLike[str], name: str) -> Iterator[RunLock]:
     """The lock a command holds on the folder it writes (``prepare``'s output, ``rarity``'s corpus,
     ``tiny``'s folder, evaluation results): the run folder's lock, so a second writer of any kind
-    is refused in one line naming ``name`` instead of silently replacing the first one's files."""
+    is refused in one line naming ``name`` instead of silently replacing the first one's files.
+    A folder it created for a command that then fails is removed again if still empty."""
     location = Path(folder).expanduser()
     if location.exists() and not location.is_dir():
         raise ConfigError(f"{name}={str(folder)!r}: is a file, not a folder")
+    created = not location.exists()
     lock = RunLock(location)
     try:
         lock.acquire()
@@ -173,5 +175,9 @@ def writer_of(folder: str | os.PathLike[str], name: str) -> Iterator[RunLock]:
         raise ConfigError(f"{name}={str(folder)!r}: cannot create it ({err.strerror or err})") from None
     try:
         yield lock
-    finally:
+    except BaseException:
         lock.release()
+        if created and not any(location.iterdir()):  # a refused command leaves no empty folder behind
+            location.rmdir()
+        raise
+    lock.release()

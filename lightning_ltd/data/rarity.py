@@ -106,6 +106,7 @@ def write_rarity(folder: str | Path, width: int, progress: bool = True) -> Path:
     """Score the folder's training blocks of ``width`` tokens and write ``rarity-<width>.npy``
     (whole, through a temporary name) with ``rarity-<width>.json``, the hash of the ``meta.json``
     it was scored from: scores of a corpus prepared again are refused, not silently reused."""
+    read_meta(str(folder))  # a folder to score, before its lock is taken (which would create it)
     target = rarity_file(folder, width)
     with writer_of(folder, "folder"), writing(target):
         scores = block_rarity(folder, width, progress=progress)
