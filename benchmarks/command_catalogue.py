@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -150,8 +151,13 @@ def run(command: list[str], limit_bytes: int | None = None, cwd: Path | None = N
     return subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=cwd, env=env, preexec_fn=preexec)
 
 
+PROGRESS = re.compile(r"\[\d+:\d+<")
+"""tqdm's ``[elapsed<remaining`` field: a progress bar's line."""
+
+
 def outcome(done: subprocess.CompletedProcess, expected: int) -> str:
     lines = [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("warning:")]
+    lines = [line for line in lines if not PROGRESS.search(line)]  # a command's own progress bar is no error line
     if done.returncode == 0:
         return "accepted"
     if done.returncode < 0:
