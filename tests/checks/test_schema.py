@@ -11,6 +11,7 @@ from lightning_ltd.checks.schema import HYDRA_KEYS, accepts, describe
 from lightning_ltd.checks.settings import RunSettings
 from lightning_ltd.checks.targets import constructor_hints, type_problems
 from lightning_ltd.cli import ConfigError, build
+from lightning_ltd.ranges import PositiveInt
 from tests.conftest import CONF_DIR
 
 
@@ -249,3 +250,39 @@ def test_the_methods_own_constructors_take_whole_floats_as_counts_and_refuse_boo
     for bad in ({"total_tokens": True}, {"total_tokens": "1000"}, {"total_tokens": 1e6, "min_lr": float("nan")}):
         with pytest.raises(ValidationError):
             LayerTokenLR(**bad)
+
+
+def bare_numbers(hint) -> bool:
+    """Whether an annotation admits a bare ``int`` or ``float``: a number without a declared range."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(bare_numbers(member) for member in typing.get_args(hint))
+    return hint in (int, float)
+
+
+@pytest.mark.slow  # composes 39 configurations (about 5 s)
+def test_every_numeric_key_of_our_groups_declares_its_range():
+    """A key added to one of our constructors as a bare ``int`` or ``float`` fails here: every
+    number a user sets has its range in its annotation (``PositiveInt``, ``Fraction``, ...)."""
+    from hydra import compose, initialize_config_module
+
+    unbounded, seen = set(), 0
+
+    def walk(node, prefix):
+        nonlocal seen
+        if not isinstance(node, DictConfig):
+            return
+        target = node.get("_target_")
+        if isinstance(target, str) and target.startswith("lightning_ltd."):
+            hints = constructor_hints(target)
+            for key in node:
+                seen += str(key) in hints
+                if str(key) in hints and bare_numbers(hints[str(key)]):
+                    unbounded.add(f"{prefix}{key}")
+        for key in node:
+            walk(node._get_node(key), f"{prefix}{key}.")
+
+    with initialize_config_module("lightning_ltd.conf", version_base="1.3"):
+        for overrides in compositions():
+            walk(compose("train", overrides), "")
+    assert unbounded == set() and seen > 500
+    assert bare_numbers(int | None) and not bare_numbers(PositiveInt | None)
