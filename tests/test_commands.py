@@ -180,3 +180,33 @@ def test_the_other_writers_under_a_file_size_limit_are_exit_5_naming_the_path(wr
     assert done.returncode == 5, done.stderr[-2000:]
     assert len(errors(done)) == 1 and errors(done)[0].endswith("File too large"), done.stderr[-2000:]
     assert str(tmp_path) in errors(done)[0]
+
+
+@pytest.mark.slow  # two prepare processes
+def test_two_concurrent_prepare_runs_into_one_folder_the_second_is_refused_and_the_first_completes(tmp_path):
+    import json
+    import signal
+    import time
+
+    text = tmp_path / "text.txt"
+    text.write_bytes(b"a corpus big enough to take a while to tokenize.\n" * 200_000)  # 10 MB
+    out = tmp_path / "out"
+    prepare = [sys.executable, "-m", "lightning_ltd.data.prepare", "--input", str(text), "--output", str(out)]
+    first = subprocess.Popen([*prepare, "--quiet"], cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    lock = out / ".lightning-ltd.lock"
+    deadline = time.monotonic() + 120
+    while f'"pid": {first.pid}' not in (lock.read_text() if lock.exists() else ""):
+        assert first.poll() is None and time.monotonic() < deadline, "the first prepare ended before it was seen"
+        time.sleep(0.005)
+    first.send_signal(signal.SIGSTOP)  # the first one holds the folder, mid-write
+    try:
+        second = run([*prepare, "--overwrite", "--quiet"], tmp_path)
+    finally:
+        first.send_signal(signal.SIGCONT)
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    assert second.returncode == 2 and len(errors(second)) == 1, second.stderr
+    line = errors(second)[0]
+    assert line.startswith(f"error: output='{out}': another process (pid {first.pid} on ")
+    assert line.endswith("is writing into this folder; wait for it")
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["bytes"] == text.stat().st_size and not lock.exists()
