@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from benchmarks.command_catalogue import SHORT as CATALOGUE_RUN
 from lightning_ltd.console import exit_code
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,30 +23,21 @@ DOCUMENTED = sorted(
 INSTALLED = sorted(
     e.name for e in importlib.metadata.entry_points(group="console_scripts") if e.value.startswith("lightning_ltd")
 )
-SHORT = [
-    "model.n_layer=3",
-    "model.n_embd=32",
-    "model.n_head=2",
-    "data.block_size=32",
-    "data.batch_size=8",
-    "data.max_bytes=60000",
-    "ltd.min_keep=8",
-    "ltd.ramp_steps=4",
-    "lr.warmup_steps=1",
+SHORT = [  # the catalogue's short run, saving every second step
+    *(o for o in CATALOGUE_RUN if not o.startswith(("trainer.max_steps", "trainer.val_check_interval"))),
     "trainer.val_check_interval=2",
     "trainer.log_every_n_steps=1",
-    "trainer.limit_val_batches=2",
-    "trainer.enable_progress_bar=false",
     "callbacks.model_checkpoint.every_n_train_steps=2",
 ]
 
 HYDRA_RECORDS = re.compile(r"run(/\.hydra(/.*)?|/\w+\.log)?$")
 """What Hydra writes into a run folder before the task starts: the only files a refused run leaves."""
 
-BAD_INPUTS = {  # command -> bad arguments ({file}: a file where a folder is meant; {missing}: no such path)
-    "train.py": [["ltd.min_keep=0"], ["curriculum=seqlen", "curriculum.steps=0"]],
+BAD_INPUTS = {  # command -> bad arguments ({file}: a file where a folder is meant; {missing}: no such path);
+    # the Hydra commands' further rows: tests/test_bad_inputs.py, tests/evaluate (in-process)
+    "train.py": [["curriculum=seqlen", "curriculum.steps=0"]],
     "lightning-ltd-train": [["trainer.max_steps=0"]],
-    "lightning-ltd-eval": [["ckpt_path={missing}", "tasks=[lambada_openai]"], ["tasks=[x]", "device=cuda:7"]],
+    "lightning-ltd-eval": [["tasks=[x]", "device=cuda:7"]],
     "lightning_ltd.evaluate": [["tasks=[x]", "batch_size=0"]],
     "lightning_ltd.data.prepare": [
         ["--input", "{missing}", "--output", "{new}"],
@@ -102,31 +94,39 @@ def run(command: list[str], cwd: Path, limit: int | None = None) -> subprocess.C
     )
 
 
-def errors(done: subprocess.CompletedProcess) -> list[str]:
+def errors(done: subprocess.CompletedProcess) -> list[str]:  # stderr's lines but warnings
     return [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("warning:")]
 
 
-@pytest.mark.slow  # a process per case: about 7 s each
+IN_PROCESS = ("lightning_ltd.data.prepare", "lightning_ltd.data.rarity", "lightning_ltd.pretrained.tiny")
+"""Commands whose ``main(argv)`` runs here as in its own process (argparse: no Hydra state)."""
+
+
 @pytest.mark.parametrize(
-    "case", [(name, i) for name, cases in BAD_INPUTS.items() for i in range(len(cases))], ids=lambda c: f"{c[0]}-{c[1]}"
+    "case",
+    [
+        pytest.param((name, i), id=f"{name}-{i}", marks=[] if name in IN_PROCESS else [pytest.mark.slow])  # a process
+        for name, cases in BAD_INPUTS.items()
+        for i in range(len(cases))
+    ],
 )
-def test_bad_input_to_every_command_is_one_line_and_exit_2_writing_nothing(case, tmp_path):
+def test_bad_input_to_every_command_is_one_line_and_exit_2_writing_nothing(case, tmp_path, capfd):
     name, index = case
     (tmp_path / "file").write_text("x")
     (tmp_path / "text.txt").write_text("some text to tokenize. " * 200)
-    paths = {
-        "file": tmp_path / "file",
-        "missing": tmp_path / "missing",
-        "new": tmp_path / "new",
-        "text": tmp_path / "text.txt",
-    }
+    paths = {key: tmp_path / key for key in ("file", "missing", "new")} | {"text": tmp_path / "text.txt"}
     arguments = [part.format(**paths) for part in BAD_INPUTS[name][index]]
     if "train" in name:
         arguments.append(f"hydra.run.dir={tmp_path / 'run'}")
     before = sorted(tmp_path.rglob("*"))
-    done = run([*command_line(name), *arguments], tmp_path)
-    assert (done.returncode, len(errors(done))) == (2, 1), done.stderr[-2000:]
-    assert errors(done)[0].startswith("error: ")
+    if name in IN_PROCESS:
+        code, stderr = importlib.import_module(name).main(arguments), capfd.readouterr().err
+    else:  # the installed script or python -m, in a process of its own
+        done = run([*command_line(name), *arguments], tmp_path)
+        code, stderr = done.returncode, done.stderr
+    lines = [line for line in stderr.splitlines() if line.strip() and not line.startswith("warning:")]
+    assert (code, len(lines)) == (2, 1), stderr[-2000:]
+    assert lines[0].startswith("error: ")
     written = set(tmp_path.rglob("*")) - set(before)
     assert {p.relative_to(tmp_path) for p in written if not HYDRA_RECORDS.match(str(p.relative_to(tmp_path)))} == set()
 

@@ -14,6 +14,7 @@ byte-level BPE tokenizer trained here on a sample of the default corpus.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 from lightning_ltd.checks.lock import writer_of
@@ -96,7 +97,7 @@ WRITERS = {"gpt2": tiny_gpt2, "vit": tiny_vit, "llama": tiny_llama, "hf-bert": t
 
 
 @boundary
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = CommandParser(
         prog="python -m lightning_ltd.pretrained.tiny",
         description=__doc__,
@@ -104,7 +105,7 @@ def main() -> None:
     )
     parser.add_argument("kind", choices=sorted(WRITERS))
     parser.add_argument("path")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with writer_of(args.path, "path"), writing(args.path):
         written = WRITERS[args.kind](args.path)
     print(f"wrote {written}")

@@ -1,8 +1,6 @@
 """``python -m lightning_ltd.data.prepare``: exact token streams, the split, BPE round trips, bad input."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -152,14 +150,6 @@ def test_bad_input_is_one_line_naming_the_path(tmp_path, case, message):
         assert (tmp_path / "out" / "keep.txt").read_text() == "mine"  # nothing overwritten
     if case in ("missing", "empty", "bad_tokenizer", "no_tokenizer"):
         assert repr(args["inputs"][0] if case in ("missing", "empty") else args["tokenizer"]) in str(err.value)
-
-
-@pytest.mark.slow  # a subprocess or several compilations
-def test_command_line_prints_one_line_and_exits_2(tmp_path):
-    command = [sys.executable, "-m", "lightning_ltd.data.prepare", "--input", str(tmp_path / "nope"), "--output", "x"]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [f"error: path={str(tmp_path / 'nope')!r}: no such file or directory"]
 
 
 def test_the_bpe_sample_is_bounded_spread_over_the_corpus_and_whole_lines(tmp_path):

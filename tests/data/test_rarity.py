@@ -64,18 +64,11 @@ def test_the_command_writes_the_scores_whole_beside_the_shards(shards):
     assert write_rarity(shards, 33, progress=False) == rarity_file(shards, 33)
 
 
-@pytest.mark.slow  # a process of its own: about 7 s
-def test_bad_input_is_one_line(tmp_path, shards):
+def test_bad_input_is_one_line(tmp_path, shards):  # the command's own: tests/test_commands.py
     with pytest.raises(DataError, match="no such directory"):
         block_rarity(tmp_path / "nope", 33)
     with pytest.raises(DataError, match="width=0 must be a positive number"):
         block_rarity(shards, 0)
-    done = subprocess.run(
-        [sys.executable, "-m", "lightning_ltd.data.rarity", str(tmp_path), "--width", "33"],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 2 and done.stderr.startswith("error: ") and done.stderr.count("\n") == 1
 
 
 def sampled(order, pool, served=0, rank=0, replicas=1, seed=3, epoch=0):

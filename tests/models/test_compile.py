@@ -117,15 +117,11 @@ def test_graphs_over_a_whole_schedule_with_padded_widths_meet_the_bound_exactly(
     assert len(graphs) == bound, graphs
 
 
-@pytest.mark.slow  # a whole train.py run under torch.compile (about 8 s)
-@pytest.mark.parametrize(("buckets", "expected"), [(16, [8, 12, 16, 20, 24, 28, 32]), (3, [8, 20, 32])])
-def test_train_py_with_model_compile_runs_one_graph_per_shape(train_config, monkeypatch, buckets, expected):
-    """``model.compile=true`` through the real configs (aot_eager instead of inductor, for time):
-    one graph per kept length, at most ``ltd.compile_buckets`` of them, and the layer-tokens
-    counted at the lengths computed."""
+def counted_compiles(monkeypatch) -> list[int]:
+    """``compile_model`` through the real configs, with a backend that counts its graphs
+    (aot_eager's work skipped, for time): the list grows by one per graph compiled."""
     import functools
 
-    from lightning_ltd.cli import build, run
     from lightning_ltd.models import compile as compile_module
 
     graphs = []
@@ -136,6 +132,18 @@ def test_train_py_with_model_compile_runs_one_graph_per_shape(train_config, monk
 
     monkeypatch.setattr(compile_module, "compile_model", functools.partial(compile_model, backend=counting_backend))
     torch._dynamo.reset()
+    return graphs
+
+
+@pytest.mark.slow  # a whole train.py run under torch.compile (about 8 s)
+@pytest.mark.parametrize(("buckets", "expected"), [(16, [8, 12, 16, 20, 24, 28, 32]), (3, [8, 20, 32])])
+def test_train_py_with_model_compile_runs_one_graph_per_shape(train_config, monkeypatch, buckets, expected):
+    """``model.compile=true`` through the real configs (aot_eager instead of inductor, for time):
+    one graph per kept length, at most ``ltd.compile_buckets`` of them, and the layer-tokens
+    counted at the lengths computed."""
+    from lightning_ltd.cli import build, run
+
+    graphs = counted_compiles(monkeypatch)
     cfg = train_config(
         "model.compile=true", "trainer.max_steps=24", "validate_before_fit=false", f"ltd.compile_buckets={buckets}"
     )
@@ -201,20 +209,11 @@ def test_a_compiled_curriculum_recipe_needs_at_most_40_graphs_where_unbucketed_i
 def test_a_compiled_curriculum_run_meets_its_graph_budget_exactly(train_config, monkeypatch, caplog):
     """Curriculum lengths and kept lengths both bucketed: the run compiles exactly the (length,
     kept length) pairs the driver counted at start (and says so), and would fail past them."""
-    import functools
     import logging
 
     from lightning_ltd.cli import build, run
-    from lightning_ltd.models import compile as compile_module
 
-    graphs = []
-
-    def counting_backend(graph_module, example_inputs):
-        graphs.append(1)
-        return graph_module.forward
-
-    monkeypatch.setattr(compile_module, "compile_model", functools.partial(compile_model, backend=counting_backend))
-    torch._dynamo.reset()
+    graphs = counted_compiles(monkeypatch)
     cfg = train_config(
         "model.compile=true",
         "trainer.max_steps=24",
