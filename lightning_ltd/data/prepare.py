@@ -46,7 +46,7 @@ from lightning_ltd.data.encoders import (
     token_dtype,
     train_bpe,
 )
-from lightning_ltd.data.shards import FORMAT, META, VERSION
+from lightning_ltd.data.shards import FORMAT, META, VERSION, folder_hash, tokenizer_folder
 from lightning_ltd.data.text import resolve_text_files
 from lightning_ltd.data.vocabulary import NotUTF8Error
 from lightning_ltd.errors import DataError, writing
@@ -210,6 +210,8 @@ def _write_corpus(
         "sources": len(files),
         "bytes": total_bytes,
     }
+    if (tokenizer_files := tokenizer_folder(folder, meta)) is not None:  # the shards' ids mean its tokens
+        meta["tokenizer_sha256"] = folder_hash(tokenizer_files)
     if not splitter.position:
         raise DataError(f"input={list(inputs)!r}: no text to tokenize (the files hold NUL bytes: binary, not text)")
     if blank:

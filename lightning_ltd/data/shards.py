@@ -6,6 +6,7 @@ description of the format.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,8 @@ def read_meta(path: str) -> dict[str, Any]:
         shards = meta.get(split)
         if not isinstance(shards, list) or not all(_is_shard_entry(s) for s in shards):
             raise DataError(f"path={path!r}: {META} has no list of {{file, tokens}} shards under {split!r}")
+    if (changed := tokenizer_problem(folder, meta)) is not None:
+        raise DataError(f"path={path!r}: {changed}")
     for split in ("train", "val"):
         for shard in meta[split]:
             file = file_inside(folder, shard["file"])
@@ -60,3 +63,29 @@ def read_meta(path: str) -> dict[str, Any]:
             if not file.is_file() or file.stat().st_size != expected:
                 raise DataError(f"path={path!r}: shard {shard['file']} is missing or not {expected:,} bytes")
     return meta
+
+
+def tokenizer_folder(folder: Path, meta: dict[str, Any]) -> Path | None:
+    """The tokenizer folder that encoded the shards (``bpe``: the one ``prepare`` wrote inside)."""
+    kind = str(meta.get("tokenizer"))
+    return None if kind == "bytes" else folder / "tokenizer" if kind == "bpe" else Path(kind)
+
+
+def folder_hash(folder: Path) -> str:
+    """The sha256 of a (small) folder's files, names and bytes: what a tokenizer folder was."""
+    digest = hashlib.sha256()
+    for file in sorted(p for p in folder.iterdir() if p.is_file()):
+        digest.update(file.name.encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()
+
+
+def tokenizer_problem(folder: Path, meta: dict[str, Any]) -> str | None:
+    """Why the shards' ids no longer mean what the tokenizer folder now encodes (None: they do,
+    or nothing was recorded: an older folder, or the tokenizer folder is gone)."""
+    recorded, tokenizer = meta.get("tokenizer_sha256"), tokenizer_folder(folder, meta)
+    if recorded is None or tokenizer is None or not tokenizer.is_dir() or folder_hash(tokenizer) == recorded:
+        return None
+    return (
+        f"{META} records the tokenizer {tokenizer} as it was when the shards were written, and it has "
+        "changed since: their ids mean other tokens now (prepare the corpus again)"
+    )

@@ -197,3 +197,19 @@ def test_a_second_writer_into_a_folder_being_prepared_is_refused_and_the_first_o
         holder.kill()
         holder.wait()
     assert prepare([str(text)], str(out), progress=False)["bytes"] == len(text.read_bytes())  # free once it ended
+
+
+@pytest.mark.parametrize("kind", ["bpe", "folder"])
+def test_shards_whose_tokenizer_folder_changed_since_are_refused_naming_it(tmp_path, kind):
+    from lightning_ltd.data.shards import read_meta
+
+    text = tmp_path / "text.txt"
+    text.write_text("the quick brown fox jumps over the lazy dog. " * 300)
+    folder = make_tokenizer(tmp_path / "tok") if kind == "folder" else None
+    tokenizer = str(folder) if folder else "bpe"
+    prepare([str(text)], str(tmp_path / "out"), tokenizer=tokenizer, vocab_size=300, progress=False)
+    read_meta(str(tmp_path / "out"))  # as written: accepted
+    changed = (folder or tmp_path / "out" / "tokenizer") / "tokenizer.json"
+    changed.write_text(changed.read_text().replace('"the"', '"teh"', 1))
+    with pytest.raises(DataError, match=r"records the tokenizer .*tok.* as it was when the shards were written"):
+        read_meta(str(tmp_path / "out"))
