@@ -12,7 +12,7 @@ from lightning_ltd.checks.lock import LOCK_NAME
 from lightning_ltd.cli import main
 from lightning_ltd.entry import OURS, RAISE_VARIABLE, launch
 from tests.conftest import TINY
-from tests.helpers.entry import launched
+from tests.helpers.entry import hydra_logging_undone, launched
 from tests.helpers.locks import live_lock
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,3 +112,22 @@ def test_a_group_a_run_can_do_without_is_dropped_by_null_as_by_tilde(monkeypatch
     code, err = launched(monkeypatch, capsys, *TINY, "trainer.max_steps=2", removal, f"hydra.run.dir={tmp_path}")
     assert code == 0, err
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file() and not list(tmp_path.rglob("metrics.csv"))
+
+
+def test_an_error_inside_a_task_is_not_reported_as_a_bad_override(monkeypatch, capsys, tmp_path):
+    """Once the task starts, a ``ValueError`` is the task's (a bug keeps its traceback), not a
+    composition error: ``lightning-ltd-eval`` used to print "the overrides: ..." for any of them."""
+    from lightning_ltd.evaluate import cli as eval_cli
+
+    def failing(cfg):
+        raise ValueError("a bug inside the evaluation")
+
+    monkeypatch.setattr(eval_cli, "evaluate", failing)
+    monkeypatch.setattr(sys, "argv", ["lightning-ltd-eval", "tasks=[x]", f"output_dir={tmp_path}"])
+    monkeypatch.delenv(RAISE_VARIABLE, raising=False)
+    with hydra_logging_undone(), pytest.raises(SystemExit) as stopped:  # Hydra's own report, traceback and all
+        eval_cli.eval_main()
+    err = capsys.readouterr().err
+    assert stopped.value.code == 1 and "ValueError: a bug inside the evaluation" in err
+    assert "error: the overrides" not in err and "error: tasks=" not in err
+    assert RAISE_VARIABLE not in os.environ and OURS not in os.environ
