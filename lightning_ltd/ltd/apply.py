@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from torch import nn
 
-from lightning_ltd.ltd.routing import TokenRouter, find_routers
+from lightning_ltd.ltd.routing import TokenRouter, find_routers, plan_per_forward
 from lightning_ltd.ltd.tokens import TokenRule
 from lightning_ltd.ltd.wrapper import RandomLTD
 
@@ -28,14 +28,14 @@ def apply_random_ltd(
 ) -> nn.Module:
     """Wrap ``layers`` of ``model`` in ``RandomLTD``, all drawing from one ``TokenRouter``; returns ``model``.
 
-    The router is registered as ``model.ltd_router``; a training forward of ``model`` reads one
-    plan (wrapped layer ``i`` keeps row ``i``), so no two layers keep the same tokens by
-    construction. Nothing in a forward changes the router, so activation checkpointing
-    recomputes the same tokens. ``RandomLTDScheduler`` finds the router and sets its kept length
-    and plan counter every micro-batch (exact resume); in a loop of one's own, set
-    ``model.ltd_router.keep`` and call ``next_plan(model)`` after each optimizer step. Eval
-    mode, or ``keep`` None or ``>= T``, is the unwrapped model. The state dict keeps its names,
-    so checkpoints of the unwrapped model still load.
+    The router is registered as ``model.ltd_router``; each training forward of ``model`` draws a
+    new plan (wrapped layer ``i`` keeps row ``i``), so no two layers keep the same tokens and no
+    two forwards the same ones, with no call in a loop of one's own; a block recomputed by
+    activation checkpointing keeps the tokens of its forward. ``RandomLTDScheduler`` finds the
+    router and sets its kept length and plan counter every micro-batch (exact resume); a loop of
+    one's own sets ``model.ltd_router.keep``, and after ``n`` forwards resumes with
+    ``model.ltd_router.set_counter(n)``. Eval mode, or ``keep`` None or ``>= T``, is the
+    unwrapped model. The state dict keeps its names, so checkpoints of the unwrapped model still load.
 
     Blocks are called as their model calls them (positionally or by keyword). Per-token
     arguments are gathered by name (``RandomLTD``), with the rules registered for the block's
@@ -74,6 +74,7 @@ def apply_random_ltd(
         )
         setattr(parent, name, wrapped)
     model.add_module(ROUTER_NAME, router)
+    model.register_forward_pre_hook(plan_per_forward)  # a new plan per training forward of the model
     return model
 
 

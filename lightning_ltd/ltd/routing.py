@@ -90,10 +90,10 @@ class TokenRouter(nn.Module):
 
     The schedule callback sets ``keep`` and, before every training micro-batch, the plan counter
     ``(step, micro_batch)``; the model draws one plan per forward and gives each dropping layer
-    its slice. Drawing never changes the router: a forward only reads the plan, so a forward run
-    again (activation checkpointing recomputes blocks in backward) keeps the same tokens, and a
-    compiled graph mutates no buffer. A loop of one's own moves on between steps with
-    ``advance()`` (or ``next_plan(model)`` for every router of a model), or ``set_counter``.
+    its slice. Drawing never changes the router: a block run again in backward (activation
+    checkpointing) keeps the same tokens. A model that is not driven moves on by itself at each
+    training forward (``plan_per_forward``); ``advance()``, ``next_plan(model)`` and
+    ``set_counter`` point the next forward at a plan of one's choice.
 
     Args:
         num_layers: dropping layers served by one plan.
@@ -117,6 +117,7 @@ class TokenRouter(nn.Module):
         self.rank = 0
         # not persistent: the counter is set from the step, so checkpoints need not carry it
         self.register_buffer("counter", torch.zeros((), dtype=torch.long), persistent=False)
+        self.fresh = True  # the counter was just set (or never drawn): the next forward draws it as is
 
     @property
     def keep(self) -> int | None:
@@ -141,8 +142,10 @@ class TokenRouter(nn.Module):
         return max(self._keep, self.num_protected)  # type: ignore[type-var]
 
     def set_counter(self, step: int, micro_batch: int = 0) -> None:
-        """Point the next plan at (optimizer step, micro-batch): one in-place fill, no host sync."""
+        """Point the next plan at (optimizer step, micro-batch): one in-place fill, no host sync.
+        A loop of one's own that resumes after ``n`` training forwards calls ``set_counter(n)``."""
         self.counter.fill_(plan_counter(step, micro_batch))
+        self.fresh = True
 
     def plan(self, batch_size: int, seq_len: int, n_layers: int | None = None) -> torch.Tensor | None:
         """The current plan's kept indices ``[n_layers, B, keep]``, or None when nothing is dropped.
@@ -162,6 +165,17 @@ class TokenRouter(nn.Module):
     def advance(self) -> None:
         """Move on to the next plan: the driver's call between training steps, never a forward's."""
         self.counter.add_(1)
+        self.fresh = True
+
+    def next_forward(self) -> None:
+        """A training forward of the model this router serves begins: it draws the counter as a
+        driver set it (``set_counter``, ``advance``; a new router's 0), or else the next plan.
+        Each forward counts as an optimizer step, so a loop that resumes after ``n`` forwards
+        continues with ``set_counter(n)``; a driver's exact (step, micro-batch) plans stay as set."""
+        if self.fresh:
+            self.fresh = False
+        else:
+            self.counter.add_(1 << MICRO_BATCH_BITS)
 
     def extra_repr(self) -> str:
         return f"num_layers={self.num_layers}, keep={self._keep}, seed={self.seed}, num_protected={self.num_protected}"
@@ -176,6 +190,15 @@ class RoutedKeep:
 
     def __set__(self, owner: object, value: int | None) -> None:
         owner.router.keep = value  # type: ignore[attr-defined]
+
+
+def plan_per_forward(module: nn.Module, args: tuple) -> None:
+    """Forward pre-hook of a model whose router draws a new plan per training forward (the model
+    ``apply_random_ltd`` wraps, a ``RandomLTD`` with a router of its own). Not in backward: a block
+    recomputed by activation checkpointing keeps the tokens of its forward."""
+    router = getattr(module, "ltd_router", None) or module.router  # type: ignore[union-attr]
+    if module.training and (router.fresh or torch._C._current_graph_task_id() == -1):  # -1: not in backward
+        router.next_forward()
 
 
 def find_routers(module: nn.Module) -> list[TokenRouter]:

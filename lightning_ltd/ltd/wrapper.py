@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from lightning_ltd.ltd.families import rules_for
-from lightning_ltd.ltd.routing import RoutedKeep, TokenRouter
+from lightning_ltd.ltd.routing import RoutedKeep, TokenRouter, plan_per_forward
 from lightning_ltd.ltd.tokens import TokenRule, as_rule, default_token_rules, gather_tokens, scatter_tokens
 
 _BLOCK_PREFIX = "block."
@@ -35,10 +35,10 @@ class RandomLTD(nn.Module):
     (``plan_row``). A wrapper built without a router gets a router of its own and the next
     free plan row, so two such wrappers never keep the same tokens.
 
-    Nothing in a forward changes routing state: the plan is fixed by the router's counter,
-    which its driver moves on between steps (``RandomLTDScheduler``, or ``next_plan(model)``
-    in a loop of one's own). A forward run again by activation checkpointing therefore keeps
-    the same tokens.
+    The plan is fixed by the router's counter, which moves on at each training forward of the
+    model the router serves (the model ``apply_random_ltd`` wraps, or this wrapper when it has a
+    router of its own) unless a driver set it (``RandomLTDScheduler``: exact (step, micro-batch)
+    plans). A block run again by activation checkpointing, in backward, keeps the same tokens.
 
     Per-token arguments are gathered with the tokens, inside tuples and lists too: positions
     (``position_ids``, ``cache_position``), rotary tables (``position_embeddings=(cos, sin)``),
@@ -85,9 +85,10 @@ class RandomLTD(nn.Module):
     ) -> None:
         super().__init__()
         self.block = block
-        if router is None:
+        if router is None:  # a router of its own, which it moves on at each training forward of its own
             router = TokenRouter(1, keep=keep, seed=seed, num_protected=num_protected)
             plan_row = next(_STANDALONE_ROWS) if plan_row is None else plan_row
+            self.register_forward_pre_hook(plan_per_forward)
         elif keep is not None:
             router.keep = keep
         self.router = router

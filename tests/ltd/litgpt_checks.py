@@ -106,6 +106,7 @@ def check_training(model: GPT, idx: torch.Tensor) -> tuple[float, float]:
 
 
 def gradients(model: GPT, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+    model.ltd_router.set_counter(0)  # both runs under the same plan (each forward draws a new one)
     model.zero_grad()
     loss_of(model, idx).backward()
     return {n.replace(".inner.", "."): p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}

@@ -1,3 +1,4 @@
+import itertools
 import math
 
 import pytest
@@ -141,3 +142,92 @@ def test_plan_equals_a_plain_python_reference():
             rows.append(sorted(sorted(range(seq), key=lambda t: scores[t], reverse=True)[:keep]))
         expected.append(rows)
     assert plan_at(step, seed=seed, rank=rank, n_layers=n_layers, batch=batch, seq=seq, keep=keep).tolist() == expected
+
+
+class Blocks(torch.nn.Module):
+    """A model of one's own: four blocks that record the tokens each training forward keeps."""
+
+    def __init__(self):
+        super().__init__()
+        self.blocks = torch.nn.ModuleList(torch.nn.Linear(4, 4) for _ in range(4))
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+def kept_positions(model: torch.nn.Module, steps: int, seq_len: int = 64) -> list[torch.Tensor]:
+    """The positions the first wrapped layer keeps at each of ``steps`` training forwards of a
+    plain loop (no call between them): the router's plan after each forward, the one it drew."""
+    from lightning_ltd.ltd import find_ltd_layers
+
+    layer, seen = find_ltd_layers(model)[0], []
+    x = torch.randn(2, seq_len, 4)
+    for _ in range(steps):
+        model(x)
+        seen.append(layer.router.layer_plan(layer.plan_row, 2, seq_len)[0])
+    return seen
+
+
+def coverage_chi2(plans: list[torch.Tensor], seq_len: int) -> float:
+    counts = torch.bincount(torch.cat([p.flatten() for p in plans]), minlength=seq_len).double()
+    expected = counts.sum() / seq_len
+    return float(((counts - expected) ** 2 / expected).sum())
+
+
+@pytest.mark.parametrize("how", ["apply_random_ltd", "a RandomLTD of its own"])
+def test_a_plain_loop_draws_a_new_uniform_plan_every_training_forward(how):
+    """400 forwards with no call between them: consecutive plans differ and every position is
+    kept equally often (chi-squared over 63 degrees of freedom: 20,800 when the plan never moved;
+    below 120 has probability above 0.99999 for uniform draws)."""
+    from lightning_ltd.ltd import RandomLTD, apply_random_ltd
+
+    if how == "apply_random_ltd":
+        model = apply_random_ltd(Blocks(), layers=[1, 2], keep=16, seed=3).train()
+    else:
+        model = Blocks().train()
+        model.blocks[1] = RandomLTD(model.blocks[1], keep=16, seed=3)
+    plans = kept_positions(model, 400)
+    assert sum(not torch.equal(a, b) for a, b in itertools.pairwise(plans)) == 399
+    assert coverage_chi2(plans, 64) < 120
+    assert all(p.shape == (2, 16) and bool((p.diff(dim=-1) > 0).all()) for p in plans)  # sorted, distinct
+
+
+def test_a_plain_loop_resumes_its_plans_exactly_from_the_forward_count():
+    from lightning_ltd.ltd import apply_random_ltd
+
+    def model():
+        return apply_random_ltd(Blocks(), layers=[1, 2], keep=16, seed=3).train()
+
+    straight = kept_positions(model(), 10)
+    resumed = model()
+    resumed.ltd_router.set_counter(6)  # 6 forwards done before the restart
+    assert all(torch.equal(a, b) for a, b in zip(kept_positions(resumed, 4), straight[6:], strict=True))
+
+
+@pytest.mark.parametrize("use_reentrant", [True, False])
+def test_a_layer_of_its_own_recomputed_by_checkpointing_keeps_the_tokens_of_its_forward(use_reentrant):
+    from torch.utils.checkpoint import checkpoint
+
+    from lightning_ltd.ltd import RandomLTD
+
+    torch.manual_seed(0)
+    layer = RandomLTD(torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.GELU()), keep=5).train()
+    x = torch.randn(3, 12, 8, requires_grad=True)
+
+    def gradients(recompute: bool) -> list[torch.Tensor]:
+        layer.zero_grad()
+        x.grad = None
+        for _ in range(3):  # some forwards first: the plan has moved on
+            layer(x)
+        out = checkpoint(layer, x, use_reentrant=use_reentrant) if recompute else layer(x)
+        (out * torch.arange(8.0)).square().sum().backward()
+        return [x.grad.clone(), *(p.grad.clone() for p in layer.parameters())]
+
+    layer.router.set_counter(0)
+    plain = gradients(recompute=False)
+    layer.router.set_counter(0)
+    recomputed = gradients(recompute=True)  # the recompute, in backward, must not draw a new plan
+    for a, b in zip(plain, recomputed, strict=True):
+        torch.testing.assert_close(a, b)

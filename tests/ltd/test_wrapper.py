@@ -156,14 +156,20 @@ def test_given_indices_are_used_and_shared_router_holds_one_keep():
     assert torch.equal(router.counter, before)  # given indices draw nothing
 
 
-def test_standalone_layer_keeps_its_plan_until_the_driver_moves_it_on():
+def test_standalone_layer_draws_a_new_plan_per_forward_unless_a_driver_set_it():
     layer = RandomLTD(nn.Identity(), 4, seed=0)
     seen = []
     layer.block.register_forward_hook(lambda module, args, out: seen.append(args[0].clone()))
     x = torch.arange(T, dtype=torch.float).expand(B, T).unsqueeze(-1)
     layer(x)
-    layer(x)
+    layer(x)  # no call between: a plan of its own anyway
+    layer.router.set_counter(0)
+    layer(x)  # the first plan again, as a driver (or a resume) points it
     next_plan(layer)
     layer(x)
-    assert torch.equal(seen[0], seen[1])  # a forward never changes routing state
-    assert not torch.equal(seen[1], seen[2])
+    layer.eval()
+    layer(x)  # eval: no plan drawn, nothing moves
+    layer.train()
+    layer(x)
+    assert not torch.equal(seen[0], seen[1]) and torch.equal(seen[0], seen[2])
+    assert not torch.equal(seen[2], seen[3]) and len(seen) == 6 and not torch.equal(seen[3], seen[5])
