@@ -231,7 +231,12 @@ def end_composition_errors() -> None:
 
 class CommandParser(argparse.ArgumentParser):
     """``argparse`` whose usage errors are the boundary's one line and exit 2, like every other
-    bad input (argparse itself prints the usage, then its message)."""
+    bad input (argparse itself prints the usage, then its message); ``--help`` shows the
+    command's module docstring as written."""
+
+    def __init__(self, module: str, description: str | None) -> None:
+        formatter = argparse.RawDescriptionHelpFormatter
+        super().__init__(prog=f"python -m {module}", description=description, formatter_class=formatter)
 
     def error(self, message: str) -> NoReturn:
         raise ConfigError(f"{self.prog}: {message} (--help lists the arguments)")

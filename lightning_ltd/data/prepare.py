@@ -24,7 +24,6 @@ and are what nanoGPT and Megatron's indexed datasets store.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import sys
@@ -234,11 +233,7 @@ def _write_batch(
 
 @boundary
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = CommandParser(
-        prog="python -m lightning_ltd.data.prepare",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = CommandParser("lightning_ltd.data.prepare", __doc__)
     parser.add_argument("--input", required=True, action="append", help="text file, folder or glob (repeatable)")
     parser.add_argument("--output", required=True, help="new folder for the shards")
     parser.add_argument("--tokenizer", default="bytes", help="bytes, bpe, or a local Hugging Face tokenizer folder")

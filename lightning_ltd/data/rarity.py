@@ -13,7 +13,6 @@ the shards as ``rarity-<width>.npy`` (float32, one score per block, in the order
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import io
 import json
@@ -189,11 +188,7 @@ class EasiestFirstSampler(ResumableSampler):
 
 @boundary
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = CommandParser(
-        prog="python -m lightning_ltd.data.rarity",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = CommandParser("lightning_ltd.data.rarity", __doc__)
     parser.add_argument("folder", help="a folder written by python -m lightning_ltd.data.prepare")
     parser.add_argument("--width", type=int, required=True, help="tokens per block: data.block_size + 1 for a GPT")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -13,7 +13,6 @@ byte-level BPE tokenizer trained here on a sample of the default corpus.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -98,11 +97,7 @@ WRITERS = {"gpt2": tiny_gpt2, "vit": tiny_vit, "llama": tiny_llama, "hf-bert": t
 
 @boundary
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = CommandParser(
-        prog="python -m lightning_ltd.pretrained.tiny",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = CommandParser("lightning_ltd.pretrained.tiny", __doc__)
     parser.add_argument("kind", choices=sorted(WRITERS))
     parser.add_argument("path")
     args = parser.parse_args(argv)
