@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from lightning_ltd.ltd.tokens import TokenRule, as_rule, gather_mask, gather_positions, gather_rotary
+from lightning_ltd.ltd.tokens import TokenRule, as_rule, gather_alibi, gather_mask, gather_positions, gather_rotary
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ BLOCK_RULES: dict[str, BlockRules] = {
     "litgpt.model.Block": BlockRules(
         {"cos": gather_rotary, "sin": gather_rotary, "mask": gather_mask, "input_pos": gather_positions}
     ),
+    # BLOOM's ALiBi bias [B*H, 1, T] over the keys: gathered, so kept keys keep their distances.
+    "transformers.models.bloom.modeling_bloom.BloomBlock": BlockRules({"alibi": gather_alibi}),
     # Every Hugging Face layer (transformers 5): cross-attention inputs are the encoder's tokens.
     "transformers.modeling_layers.GradientCheckpointingLayer": BlockRules(
         static_kwargs=frozenset({"encoder_hidden_states", "encoder_attention_mask"})

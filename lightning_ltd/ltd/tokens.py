@@ -138,6 +138,14 @@ def gather_rotary(table: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
     return gather_shared_or_batched(table, indices, 2, "a [T, hs] or [B, T, hs] rotary table")
 
 
+def gather_alibi(alibi: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+    """An ALiBi bias ``[B*H, 1, T]`` (BLOOM: one slope times the key's position per head) ->
+    ``[B*H, 1, k]``: each row's kept keys keep their original distances."""
+    batch = indices.shape[0]
+    by_row = alibi.view(batch, alibi.shape[0] // batch, *alibi.shape[1:])
+    return gather_along(by_row, indices, -1).flatten(0, 1)
+
+
 def default_token_rules(num_heads: int | None = None, heads_in_batch: bool = False) -> dict[str, TokenRule]:
     """Keyword names gathered by default: positions (``position_ids`` ``[B|1, T]`` or ``[T]``,
     ``cache_position`` ``[T]``), Hugging Face's rotary ``position_embeddings=(cos, sin)`` (each

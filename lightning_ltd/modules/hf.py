@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from lightning_ltd.checks.schema import Fraction, NonNegativeFloat, PositiveFloat, Seed, checked
+from lightning_ltd.checks.schema import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Seed, checked
 from lightning_ltd.data.vocabulary import has_tokenizer
 from lightning_ltd.errors import raise_if
 from lightning_ltd.ltd import apply_random_ltd, default_dropping_layers, validate_dropping_layers
@@ -40,6 +40,8 @@ class HuggingFaceModel(RandomLTDModule):
         tokenizer: the tokenizer folder (None: ``pretrained`` if it holds one); ``save_pretrained``
             copies it next to the weights.
         attn_implementation: ``sdpa`` (default), ``eager``, or None for the model's default.
+        max_seq_len: the longest sequence; None: the config's position limit (a config without
+            one, ALiBi's BLOOM or MPT, needs it set).
         lr, weight_decay, betas, optimizer, momentum: the optimizer's (AdamW, decay on matrices).
         seed: kept indices are a pure function of it, the rank and the step.
         compile, compile_mode: ``torch.compile`` of the whole model (``RandomLTDModule.configure_model``).
@@ -56,6 +58,7 @@ class HuggingFaceModel(RandomLTDModule):
         activation_checkpointing: bool = False,
         tokenizer: str | None = None,
         attn_implementation: str | None = "sdpa",
+        max_seq_len: PositiveInt | None = None,
         lr: PositiveFloat = 1e-4,
         weight_decay: NonNegativeFloat = 0.1,
         betas: Betas = (0.9, 0.95),
@@ -68,6 +71,11 @@ class HuggingFaceModel(RandomLTDModule):
         super().__init__()
         self.save_hyperparameters()
         self.model = load_hf_model(str(pretrained), self.auto_class, dropout, attn_implementation)
+        if max_seq_len is not None:
+            self.max_seq_len = max_seq_len
+        elif self.max_seq_len is None:  # ALiBi families (BLOOM, MPT) have no position limit in their config
+            config = type(self.model.config).__name__
+            raise_if([f"max_seq_len=None: {config} has no position limit (ALiBi); set the longest sequence, e.g. 2048"])
         self.vocab_size = config_value(self.model.config, "vocab_size")
         layers = self.hparams["ltd_layers"] = dropping_layers(ltd_layers, self.num_layers)  # resume compares it
         if layers:

@@ -72,7 +72,9 @@ def load_hf_model(
     except (torch.OutOfMemoryError, PretrainedError):
         raise
     except load_errors() as err:
-        reason = mismatched_shapes(notes) or first_line(err)
+        reason = mismatched_shapes(notes) or first_line(err, 120)
+        if attn_implementation is not None and "attention implementation" in str(err):  # sdpa on BLOOM, say
+            reason = f"it has no attn_implementation={attn_implementation!r}: set model.attn_implementation=eager"
         raise PretrainedError(f"pretrained={path!r}: {auto_class} cannot load it ({reason})") from err
     return model.float().train()  # from_pretrained returns eval mode, which would neither drop tokens nor dropout
 

@@ -250,3 +250,36 @@ def test_bf16_weights_train_and_eval_equals_the_unwrapped_model(name):
     model.eval()
     plain.eval()
     assert torch.equal(outputs(model, inputs), outputs(plain, inputs))
+
+
+def test_bloom_blocks_gather_their_alibi_bias_and_keep_the_kept_tokens_exact():
+    """A BLOOM block on the kept tokens equals the unwrapped block on the whole row with the
+    dropped keys masked, at the kept positions: the ALiBi bias keeps each key's own position."""
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.BloomConfig(vocab_size=64, hidden_size=32, n_layer=4, n_head=4)
+    config._attn_implementation = "eager"  # BLOOM has no sdpa path in transformers 5
+    model = apply_random_ltd(transformers.BloomForCausalLM(config), layers=[1], keep=10).train()
+    seen = {}
+    layer = model.transformer.h[1]
+    layer.register_forward_pre_hook(
+        lambda module, args, kwargs: seen.update(args=args, kwargs=kwargs), with_kwargs=True
+    )
+    layer.register_forward_hook(lambda module, args, kwargs, out: seen.update(out=out), with_kwargs=True)
+    model(input_ids=torch.randint(0, 64, (2, 24)))
+    kept = model.ltd_router.layer_plan(0, 2, 24)[0]
+    dropped = torch.ones(2, 24, dtype=torch.bool).scatter(1, kept, False)
+    kwargs = {k: v for k, v in seen["kwargs"].items() if k != "layer_past"}
+    mask = kwargs["attention_mask"]
+    kwargs["attention_mask"] = mask.masked_fill(dropped[:, None, None, :], torch.finfo(mask.dtype).min)
+    whole = layer.block(seen["args"][0], **kwargs)
+    at_kept = kept.unsqueeze(-1).expand(-1, -1, 32)
+    ours = seen["out"][0] if isinstance(seen["out"], tuple) else seen["out"]
+    whole = whole[0] if isinstance(whole, tuple) else whole
+    torch.testing.assert_close(ours.gather(1, at_kept), whole.gather(1, at_kept), atol=1e-6, rtol=1e-6)
+    renumbered = seen["kwargs"]["alibi"][..., :10]  # DeepSpeed's slice: the positions 0..k-1
+    assert not torch.allclose(
+        renumbered.view(2, 4, 1, 10),
+        seen["kwargs"]["alibi"].view(2, 4, 1, 24).gather(-1, kept[:, None, None, :].expand(2, 4, 1, 10)),
+    )

@@ -198,3 +198,21 @@ def test_train_py_refuses_a_partial_folder_in_one_line(tmp_path, llama):
     with pytest.raises(ConfigError) as err:
         build(compose_hf(tmp_path, tmp_path / "partial"))
     assert f"model.pretrained='{tmp_path / 'partial'}': its weights lack {dropped}" in str(err.value)
+
+
+def test_a_bloom_folder_is_one_line_saying_what_to_set_and_then_trains_dropping(tmp_path):
+    """No sdpa path and no position limit in its config: each is one line naming the key to set;
+    with both set, BLOOM trains through train.py (its ALiBi bias gathered with the kept keys)."""
+    from tests.conftest import make_tokenizer
+
+    folder = tmp_path / "bloom"
+    config = transformers.BloomConfig(vocab_size=320, hidden_size=32, n_layer=4, n_head=4)
+    transformers.BloomForCausalLM(config).save_pretrained(folder)
+    make_tokenizer(folder)
+    with pytest.raises(ConfigError, match=r"model.pretrained=.*has no attn_implementation='sdpa': set model\.attn"):
+        build(compose_hf(tmp_path / "a", folder))
+    eager = ["model.attn_implementation=eager"]
+    with pytest.raises(ConfigError, match=r"model\.max_seq_len=None: BloomConfig has no position limit \(ALiBi\)"):
+        build(compose_hf(tmp_path / "b", folder, *eager))
+    summary = train(compose_hf(tmp_path / "c", folder, *eager, "model.max_seq_len=128"))
+    assert summary["steps"] > 0 and summary["schedule_saving"] > 0
