@@ -216,3 +216,18 @@ def test_a_bloom_folder_is_one_line_saying_what_to_set_and_then_trains_dropping(
         build(compose_hf(tmp_path / "b", folder, *eager))
     summary = train(compose_hf(tmp_path / "c", folder, *eager, "model.max_seq_len=128"))
     assert summary["steps"] > 0 and summary["schedule_saving"] > 0
+
+
+def test_a_family_without_an_sdpa_path_says_to_set_eager_and_then_trains(tmp_path):
+    """Gemma 2 (soft-capped attention): transformers refuses sdpa; the line names the key."""
+    from tests.conftest import make_tokenizer
+
+    folder = tmp_path / "gemma2"
+    sizes = {"hidden_size": 32, "intermediate_size": 64, "num_attention_heads": 4, "num_key_value_heads": 2}
+    config = transformers.Gemma2Config(vocab_size=320, num_hidden_layers=4, head_dim=8, **sizes)
+    transformers.Gemma2ForCausalLM(config).save_pretrained(folder)
+    make_tokenizer(folder)
+    with pytest.raises(ConfigError, match=r"has no attn_implementation='sdpa': set model\.attn_implementation=eager"):
+        build(compose_hf(tmp_path / "a", folder))
+    summary = train(compose_hf(tmp_path / "b", folder, "model.attn_implementation=eager"))
+    assert summary["steps"] > 0 and summary["schedule_saving"] > 0
