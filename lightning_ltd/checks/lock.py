@@ -32,7 +32,13 @@ RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "GROUP_RANK
 
 
 class FolderInUseError(RuntimeError):
-    """Another live run holds the output folder's lock."""
+    """Another live run holds the output folder's lock; ``holder`` says who (pid, host, start)."""
+
+    def __init__(self, holder: str) -> None:
+        self.holder = holder
+        super().__init__(
+            f"another run ({holder}) is writing into this folder; choose another hydra.run.dir, or wait for it"
+        )
 
 
 def is_launching_rank() -> bool:
@@ -57,10 +63,7 @@ class RunLock:
         try:
             self._lock.acquire()
         except Timeout:
-            holder = self._holder()
-            raise FolderInUseError(
-                f"another run ({holder}) is writing into this folder; choose another hydra.run.dir, or wait for it"
-            ) from None
+            raise FolderInUseError(self._holder()) from None
         _HELD[self.folder] = self
 
     def release(self) -> None:
@@ -169,8 +172,8 @@ def writer_of(folder: str | os.PathLike[str], name: str) -> Iterator[RunLock]:
     try:
         lock.acquire()
     except FolderInUseError as err:
-        holder = str(err).split(" is writing")[0].replace("another run", "another process")
-        raise ConfigError(f"{name}={str(folder)!r}: {holder} is writing into this folder; wait for it") from None
+        message = f"another process ({err.holder}) is writing into this folder; wait for it"
+        raise ConfigError(f"{name}={str(folder)!r}: {message}") from None
     except OSError as err:
         raise ConfigError(f"{name}={str(folder)!r}: cannot create it ({err.strerror or err})") from None
     try:

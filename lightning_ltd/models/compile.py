@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from lightning_ltd.errors import SettingWarning
+from lightning_ltd.ltd.schedule import drops
 
 CompileMode = Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"]
 
@@ -71,7 +72,7 @@ def curriculum_graphs(
     while step < steps:
         length, keep = length_at(step), keep_at(step)
         for width in {min(w, length) for w in widths}:
-            pairs.add((width, keep if keep is not None and keep < width else None))
+            pairs.add((width, keep if drops(keep, width) else None))
         step = min(next_change(length_at, step, steps), next_change(keep_at, step, steps))
     return len(pairs) + len(set(widths))
 

@@ -289,7 +289,12 @@ def test_token_ids_beyond_the_declared_vocabulary_stop_the_run_naming_the_shard(
     assert "is not below the vocabulary size 100 that meta.json declares" in err[-1]
 
 
-def test_a_shard_cut_short_under_a_running_fit_is_one_line_naming_it(tmp_path):
+@pytest.mark.parametrize(
+    "settings",
+    [[], pytest.param(["data.num_workers=2", "model.dropout=0.1"], marks=pytest.mark.slow)],  # workers: about 3 s
+    ids=["in-process", "workers2-dropout"],
+)
+def test_a_shard_cut_short_under_a_running_fit_is_one_line_naming_it(tmp_path, settings):
     import lightning as L
 
     from lightning_ltd.cli import run
@@ -302,7 +307,8 @@ def test_a_shard_cut_short_under_a_running_fit_is_one_line_naming_it(tmp_path):
                 for shard in out.glob("train-*.bin"):
                     shard.write_bytes(b"")
 
-    cfg = compose_train(tmp_path, "data=tokens", f"data.path={out}", "model.vocab_size=256", *TINY_TOKENS, tiny=False)
+    tokens = ["data=tokens", f"data.path={out}", "model.vocab_size=256"]
+    cfg = compose_train(tmp_path, *tokens, *TINY_TOKENS, *settings, tiny=False)
     module, datamodule, trainer = build(cfg)
     trainer.callbacks.append(CutShards())
     with pytest.raises(
