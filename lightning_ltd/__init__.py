@@ -10,9 +10,11 @@ Everything public is importable from here:
 - plain networks: ``GPT``, ``BERT``, ``ViT`` and their configs;
 - callbacks: ``RandomLTDScheduler`` (kept length and LayerToken LR), ``RunSummary``,
   ``TokenThroughputMonitor``, ``NonFiniteLossGuard``;
-- schedules: ``LayerTokenLR``, ``StepLR``, ``mslg_keep``, ``layer_tokens_per_step``;
+- schedules: ``LayerTokenLR``, ``StepLR``, ``LayerTokenLRScheduler`` (a torch LR scheduler),
+  ``mslg_keep``, ``layer_tokens_per_step``;
 - data: ``TextDataModule``, ``MLMDataModule``, ``TokensDataModule``, ``DigitsDataModule``,
   ``ImageFolderDataModule``;
+- Hugging Face ``Trainer`` and TRL: ``lightning_ltd.integrations.RandomLTDCallback``;
 - the command line: ``train`` (a composed config -> a run; ``lightning-ltd-train`` on the shell).
 """
 
@@ -33,6 +35,7 @@ from lightning_ltd.data import (
 )
 from lightning_ltd.ltd import (
     LayerTokenLR,
+    LayerTokenLRScheduler,
     RandomLTD,
     StepLR,
     TokenRouter,
@@ -66,6 +69,7 @@ __all__ = [
     "HFMaskedLMModule",
     "ImageFolderDataModule",
     "LayerTokenLR",
+    "LayerTokenLRScheduler",
     "MLMDataModule",
     "NonFiniteLossError",
     "NonFiniteLossGuard",

@@ -13,8 +13,8 @@ from lightning_ltd.callbacks.lr import ScheduledLR
 from lightning_ltd.callbacks.routing import RoutingDriver
 from lightning_ltd.checks.fingerprint import data_source
 from lightning_ltd.checks.schema import Count, PositiveInt, checked
-from lightning_ltd.errors import is_int, raise_if
-from lightning_ltd.ltd.ledger import LayerTokenLedger
+from lightning_ltd.errors import raise_if
+from lightning_ltd.ltd.ledger import LayerTokenLedger, saved_state_problems
 from lightning_ltd.ltd.lr import LRSchedule
 
 
@@ -157,26 +157,10 @@ class RandomLTDScheduler(Callback):
     def state_dict(self) -> dict[str, Any]:
         return self.ledger.state_dict()
 
-    COUNTS = ("layer_tokens", "full_layer_tokens", "scheduled_step", "scheduled_layer_tokens", "global_batch")
-    """The saved state's counts (``on_save_checkpoint``): whole numbers >= 0."""
-
     @classmethod
     def saved_state_problems(cls, state: dict[str, Any], global_step: int | None = None) -> list[str]:
-        """What of a checkpoint's saved state this callback could not resume from: a count that is
-        not a whole number >= 0 (``int("lots")`` would fail mid-restore, a negative total would
-        report a negative saving), more layer-tokens kept than the sequences held, or a
-        ``scheduled_step`` other than the checkpoint's ``global_step`` (both are the trainer's
-        step when it saved: the LR and budget would go on from another step's count)."""
-        for key in cls.COUNTS:
-            if key in state and not (is_int(state[key]) and state[key] >= 0):
-                return [f"its {cls.__name__} state has {key}={state[key]!r}, not a count"]
-        scheduled = state.get("scheduled_step")
-        if global_step is not None and scheduled is not None and scheduled != global_step:
-            return [f"its {cls.__name__} state has scheduled_step={scheduled}, its global_step={global_step}"]
-        kept, full = state.get("layer_tokens"), state.get("full_layer_tokens")
-        if is_int(kept) and is_int(full) and kept > full:
-            return [f"its {cls.__name__} state keeps {kept} layer-tokens of {full}: more than the sequences held"]
-        return []
+        """What of a checkpoint's saved state this callback could not resume from (``ltd.ledger``)."""
+        return saved_state_problems(cls.__name__, state, global_step)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """The ledger's totals, and the scheduled layer-tokens the resumed run continues from."""

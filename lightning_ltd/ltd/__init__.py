@@ -2,7 +2,7 @@
 
 from lightning_ltd.ltd.apply import apply_random_ltd, set_rank
 from lightning_ltd.ltd.families import BlockRules, register_block_rules, rules_for
-from lightning_ltd.ltd.lr import LayerTokenLR, RunShape, StepLR
+from lightning_ltd.ltd.lr import LayerTokenLR, LayerTokenLRScheduler, RunShape, StepLR
 from lightning_ltd.ltd.routing import (
     TokenRouter,
     draw_plan,
@@ -47,6 +47,7 @@ __all__ = [
     "gather_attn_mask",
     "gather_key_padding",
     "LayerTokenLR",
+    "LayerTokenLRScheduler",
     "RunShape",
     "StepLR",
     "RandomLTD",

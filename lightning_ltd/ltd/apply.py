@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from torch import nn
 
 from lightning_ltd.ltd.routing import TokenRouter, find_routers, plan_per_forward
+from lightning_ltd.ltd.schedule import default_dropping_layers
 from lightning_ltd.ltd.tokens import TokenRule
 from lightning_ltd.ltd.wrapper import RandomLTD
 
@@ -15,7 +16,7 @@ ROUTER_NAME = "ltd_router"
 
 def apply_random_ltd(
     model: nn.Module,
-    layers: Sequence[int | str],
+    layers: Sequence[int | str] | None = None,
     *,
     blocks: str | None = None,
     keep: int | None = None,
@@ -45,7 +46,8 @@ def apply_random_ltd(
     Args:
         model: any module whose blocks map batch-first ``[B, T, C]`` to ``[B, T, C]``.
         layers: the blocks to wrap: indices into the model's block list (``blocks``) and/or
-            module paths (``"encoder.layers.3"``).
+            module paths (``"encoder.layers.3"``); None: the paper's choice, every block of the
+            list but the first and the last.
         blocks: path of the block list that indices refer to; None: the model's one longest
             ``nn.ModuleList`` / ``nn.Sequential`` of same-class modules.
         keep: the initial kept length (None: no dropping until someone sets it).
@@ -87,8 +89,14 @@ def set_rank(module: nn.Module, rank: int) -> None:
         router.rank = rank
 
 
-def layer_paths(model: nn.Module, layers: Sequence[int | str], blocks: str | None) -> list[str]:
-    """Module paths of ``layers`` (indices into the block list, or paths), checked one by one."""
+def layer_paths(model: nn.Module, layers: Sequence[int | str] | None, blocks: str | None) -> list[str]:
+    """Module paths of ``layers`` (indices into the block list, or paths; None: the paper's
+    middle blocks), checked one by one."""
+    if layers is None:
+        size = len(model.get_submodule(find_block_list(model, blocks)))
+        layers = default_dropping_layers(size)
+        if not layers:
+            raise ValueError(f"layers=None: {size} blocks have no middle block to drop tokens in; pass layers=[...]")
     if isinstance(layers, (str, int)) or not layers:
         raise ValueError(f"layers={layers!r} must be a non-empty list of block indices or module paths")
     block_list: str | None = None  # found at the first index, then reused

@@ -8,7 +8,9 @@ is read (a logging step, a checkpoint, the end of the run), never per micro-batc
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+from lightning_ltd.errors import is_int
 from lightning_ltd.ltd.schedule import schedule_saving
 
 Reduce = Callable[[list[int]], list[int]]
@@ -48,3 +50,25 @@ class LayerTokenLedger:
         self.consumed = int(state["layer_tokens"])
         self.full = int(state["full_layer_tokens"])
         self._pending = [0, 0]
+
+
+COUNTS = ("layer_tokens", "full_layer_tokens", "scheduled_step", "scheduled_layer_tokens", "global_batch")
+"""A driver's saved counts (the ledger's totals, where the LR schedule stood): whole numbers >= 0."""
+
+
+def saved_state_problems(owner: str, state: dict[str, Any], global_step: int | None = None) -> list[str]:
+    """What of a driver's saved state (``owner``: its class name) a resume could not go on from:
+    a count that is not a whole number >= 0 (``int("lots")`` would fail mid-restore, a negative
+    total would report a negative saving), more layer-tokens kept than the sequences held, or a
+    ``scheduled_step`` other than the checkpoint's ``global_step`` (both are the trainer's step
+    when it saved: the LR and budget would go on from another step's count)."""
+    for key in COUNTS:
+        if key in state and not (is_int(state[key]) and state[key] >= 0):
+            return [f"its {owner} state has {key}={state[key]!r}, not a count"]
+    scheduled = state.get("scheduled_step")
+    if global_step is not None and scheduled is not None and scheduled != global_step:
+        return [f"its {owner} state has scheduled_step={scheduled}, its global_step={global_step}"]
+    kept, full = state.get("layer_tokens"), state.get("full_layer_tokens")
+    if is_int(kept) and is_int(full) and kept > full:
+        return [f"its {owner} state keeps {kept} layer-tokens of {full}: more than the sequences held"]
+    return []
