@@ -3,6 +3,8 @@ GPT-2, ...) and masked LMs (BERT-like), with random-LTD applied in one call."""
 
 from __future__ import annotations
 
+import copy
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,6 +18,7 @@ from lightning_ltd.errors import raise_if
 from lightning_ltd.ltd import apply_random_ltd, default_dropping_layers, validate_dropping_layers
 from lightning_ltd.models.compile import CompileMode
 from lightning_ltd.modules.base import RandomLTDModule
+from lightning_ltd.modules.flops import MeasuredFlops
 from lightning_ltd.modules.objectives import MaskedLMModule, NextTokenModule
 from lightning_ltd.modules.optim import Betas, OptimizerName
 from lightning_ltd.pretrained.hf_models import (
@@ -82,6 +85,23 @@ class HuggingFaceModel(RandomLTDModule):
             apply_random_ltd(self.model, layers, seed=seed)
         if activation_checkpointing:
             enable_activation_checkpointing(self.model)
+        config = copy.deepcopy(self.model.config)
+        self.measured_flops = MeasuredFlops(functools.partial(self.network_of, config, layers), self.flops_forward)
+
+    def network_of(self, config: Any, layers: list[int]) -> nn.Module:
+        """A fresh network of ``config`` with these dropping layers (the FLOP count's meta twin)."""
+        import transformers
+
+        network = getattr(transformers, self.auto_class).from_config(config)
+        return apply_random_ltd(network, layers) if layers else network
+
+    def flops_forward(self, network: nn.Module, ids: torch.Tensor) -> torch.Tensor:
+        """The training forward the FLOPs are counted of (the logits the loss reads)."""
+        return network(input_ids=ids).logits
+
+    def training_flops(self, rows: int, seq_len: int, keep: int | None) -> int:
+        """Forward and backward FLOPs of one batch, counted by PyTorch on a meta twin (``MeasuredFlops``)."""
+        return self.measured_flops(rows, seq_len, keep)
 
     def save_pretrained(self, path: str | Path) -> Path:
         """Write a folder that ``transformers``' ``from_pretrained`` loads (the same names as the
@@ -134,6 +154,9 @@ class HFCausalLMModule(HuggingFaceModel, NextTokenModule):
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.model(input_ids=idx, use_cache=False).logits  # a training forward fills no KV cache
+
+    def flops_forward(self, network: nn.Module, ids: torch.Tensor) -> torch.Tensor:
+        return network(input_ids=ids, use_cache=False).logits
 
 
 def sees_later_tokens(model: nn.Module, vocab_size: int) -> bool:
