@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from torch import nn
 
+from lightning_ltd.ltd.families import refusal
 from lightning_ltd.ltd.routing import TokenRouter, find_routers, plan_per_forward
 from lightning_ltd.ltd.schedule import default_dropping_layers
 from lightning_ltd.ltd.tokens import TokenRule
@@ -47,7 +48,7 @@ def apply_random_ltd(
         model: any module whose blocks map batch-first ``[B, T, C]`` to ``[B, T, C]``.
         layers: the blocks to wrap: indices into the model's block list (``blocks``) and/or
             module paths (``"encoder.layers.3"``); None: the paper's choice, every block of the
-            list but the first and the last.
+            list but the first and the last (``default_layers``).
         blocks: path of the block list that indices refer to; None: the model's one longest
             ``nn.ModuleList`` / ``nn.Sequential`` of same-class modules.
         keep: the initial kept length (None: no dropping until someone sets it).
@@ -62,6 +63,10 @@ def apply_random_ltd(
     paths = layer_paths(model, layers, blocks)
     router = TokenRouter(len(paths), keep=keep, seed=seed, num_protected=num_protected)
     set_rank(router, rank)
+    for path in paths:
+        block = model.get_submodule(path)
+        if (reason := refusal(block)) is not None:
+            raise ValueError(f"layers: {path!r} ({type(block).__name__}) cannot drop tokens exactly: {reason}")
     for index, path in enumerate(paths):
         parent_path, _, name = path.rpartition(".")
         parent = model.get_submodule(parent_path) if parent_path else model
@@ -93,10 +98,7 @@ def layer_paths(model: nn.Module, layers: Sequence[int | str] | None, blocks: st
     """Module paths of ``layers`` (indices into the block list, or paths; None: the paper's
     middle blocks), checked one by one."""
     if layers is None:
-        size = len(model.get_submodule(find_block_list(model, blocks)))
-        layers = default_dropping_layers(size)
-        if not layers:
-            raise ValueError(f"layers=None: {size} blocks have no middle block to drop tokens in; pass layers=[...]")
+        layers = default_layers(model, blocks)
     if isinstance(layers, (str, int)) or not layers:
         raise ValueError(f"layers={layers!r} must be a non-empty list of block indices or module paths")
     block_list: str | None = None  # found at the first index, then reused
@@ -125,6 +127,16 @@ def layer_paths(model: nn.Module, layers: Sequence[int | str] | None, blocks: st
     if repeated:
         raise ValueError(f"layers: {', '.join(map(repr, repeated))} given more than once")
     return paths
+
+
+def default_layers(model: nn.Module, blocks: str | None = None) -> list[int]:
+    """The paper's choice: every block of the block list but the first and the last, less those
+    that cannot drop tokens exactly (GPT-Neo's local layers: ``families.refusal``)."""
+    block_list = model.get_submodule(find_block_list(model, blocks))
+    layers = [i for i in default_dropping_layers(len(block_list)) if refusal(block_list[i]) is None]
+    if not layers:
+        raise ValueError(f"layers=None: none of the {len(block_list)} blocks' middle blocks can drop tokens exactly")
+    return layers
 
 
 def find_block_list(model: nn.Module, blocks: str | None) -> str:

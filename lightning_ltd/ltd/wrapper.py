@@ -96,6 +96,8 @@ class RandomLTD(nn.Module):
         attention = next((m for m in block.modules() if isinstance(m, nn.MultiheadAttention)), None)
         heads = num_heads if num_heads is not None else getattr(attention, "num_heads", None)
         family = rules_for(block)
+        if family.refuse is not None and (reason := family.refuse(block)) is not None:
+            raise ValueError(f"RandomLTD: {type(block).__name__} cannot drop tokens exactly: {reason}")
         self.token_rules: dict[str, TokenRule] = default_token_rules(heads, heads_in_batch=attention is not None)
         self.token_rules.update(family.token_kwargs)
         self.token_rules.update({k: as_rule(v) for k, v in (token_kwargs or {}).items()})
@@ -131,9 +133,13 @@ class RandomLTD(nn.Module):
             for name, value in kwargs.items()
         }
         out = self.block(*gathered_args, **gathered_kwargs)
-        if isinstance(out, tuple):
-            return (scatter_tokens(x, kept_indices, out[0]), *out[1:])
-        return scatter_tokens(x, kept_indices, out)
+        if not isinstance(out, tuple):
+            return scatter_tokens(x, kept_indices, out)
+        # an argument the block hands on (T5 returns the position bias the next layer takes): the
+        # next layer gets it as this one did, whole, not as the kept tokens saw it
+        given = zip([*args[1:], *kwargs.values()], [*gathered_args[1:], *gathered_kwargs.values()], strict=True)
+        handed_on = {id(seen): whole for whole, seen in given if seen is not whole and isinstance(seen, torch.Tensor)}
+        return (scatter_tokens(x, kept_indices, out[0]), *(handed_on.get(id(item), item) for item in out[1:]))
 
     def _name_of(self, position: int) -> str:
         """The block's name for positional argument ``position`` (``*args`` ones by number)."""

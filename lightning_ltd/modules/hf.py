@@ -14,8 +14,9 @@ from torch import nn
 
 from lightning_ltd.checks.schema import Fraction, NonNegativeFloat, PositiveFloat, PositiveInt, Seed, checked
 from lightning_ltd.data.vocabulary import has_tokenizer
-from lightning_ltd.errors import raise_if
+from lightning_ltd.errors import InvalidFieldsError, raise_if
 from lightning_ltd.ltd import apply_random_ltd, default_dropping_layers, validate_dropping_layers
+from lightning_ltd.ltd.apply import default_layers
 from lightning_ltd.models.compile import CompileMode
 from lightning_ltd.modules.base import RandomLTDModule
 from lightning_ltd.modules.flops import MeasuredFlops
@@ -45,6 +46,9 @@ class HuggingFaceModel(RandomLTDModule):
         attn_implementation: ``sdpa`` (default), ``eager``, or None for the model's default.
         max_seq_len: the longest sequence; None: the config's position limit (a config without
             one, ALiBi's BLOOM or MPT, needs it set).
+        token_kwargs, static_kwargs: the blocks' arguments to gather with the kept tokens (name:
+            token axis or axes) or to pass as they are (names), for a family without built-in
+            rules (``apply_random_ltd``'s; ``verify_random_ltd`` says which a model needs).
         lr, weight_decay, betas, optimizer, momentum: the optimizer's (AdamW, decay on matrices).
         seed: kept indices are a pure function of it, the rank and the step.
         compile, compile_mode: ``torch.compile`` of the whole model (``RandomLTDModule.configure_model``).
@@ -62,6 +66,8 @@ class HuggingFaceModel(RandomLTDModule):
         tokenizer: str | None = None,
         attn_implementation: str | None = "sdpa",
         max_seq_len: PositiveInt | None = None,
+        token_kwargs: dict[str, int | list[int]] | None = None,
+        static_kwargs: list[str] | None = None,
         lr: PositiveFloat = 1e-4,
         weight_decay: NonNegativeFloat = 0.1,
         betas: Betas = (0.9, 0.95),
@@ -80,9 +86,15 @@ class HuggingFaceModel(RandomLTDModule):
             config = type(self.model.config).__name__
             raise_if([f"max_seq_len=None: {config} has no position limit (ALiBi); set the longest sequence, e.g. 2048"])
         self.vocab_size = config_value(self.model.config, "vocab_size")
-        layers = self.hparams["ltd_layers"] = dropping_layers(ltd_layers, self.num_layers)  # resume compares it
-        if layers:
-            apply_random_ltd(self.model, layers, seed=seed)
+        self.rules = {"token_kwargs": token_kwargs, "static_kwargs": static_kwargs or ()}
+        try:  # the layers are recorded (resume compares them): None becomes the default's list
+            layers = self.hparams["ltd_layers"] = dropping_layers(ltd_layers, self.num_layers, self.model)
+            if layers:
+                apply_random_ltd(self.model, layers, seed=seed, **self.rules)
+        except InvalidFieldsError:
+            raise
+        except ValueError as err:  # a layer that cannot drop tokens exactly
+            raise_if([f"ltd_layers={ltd_layers}: {err}"])
         if activation_checkpointing:
             enable_activation_checkpointing(self.model)
         config = copy.deepcopy(self.model.config)
@@ -93,7 +105,7 @@ class HuggingFaceModel(RandomLTDModule):
         import transformers
 
         network = getattr(transformers, self.auto_class).from_config(config)
-        return apply_random_ltd(network, layers) if layers else network
+        return apply_random_ltd(network, layers, **self.rules) if layers else network
 
     def flops_forward(self, network: nn.Module, ids: torch.Tensor) -> torch.Tensor:
         """The training forward the FLOPs are counted of (the logits the loss reads)."""
@@ -119,13 +131,15 @@ class HuggingFaceModel(RandomLTDModule):
         weights then replace the folder's)."""
 
 
-def dropping_layers(ltd_layers: Sequence[int] | None, n_layer: int) -> list[int]:
-    """``ltd_layers`` checked against the checkpoint's depth (None: ``1 .. L-2``)."""
-    layers = default_dropping_layers(n_layer) if ltd_layers is None else list(ltd_layers)
+def dropping_layers(ltd_layers: Sequence[int] | None, n_layer: int, network: nn.Module | None = None) -> list[int]:
+    """``ltd_layers`` checked against the network's depth (None: ``1 .. L-2``, less the blocks
+    of ``network`` that cannot drop tokens exactly: ``ltd.default_layers``)."""
+    if ltd_layers is None:
+        return default_layers(network) if network is not None else default_dropping_layers(n_layer)
     try:
-        return validate_dropping_layers(layers, n_layer)
+        return validate_dropping_layers(list(ltd_layers), n_layer)
     except ValueError as err:
-        raise_if([f"ltd_layers={layers}: {err}"])
+        raise_if([f"ltd_layers={list(ltd_layers)}: {err}"])
         raise
 
 
