@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
+from typing import Any
 
+import torch
 from torch import nn
 
 from lightning_ltd.ltd.families import refusal
@@ -27,6 +30,7 @@ def apply_random_ltd(
     token_kwargs: Mapping[str, TokenRule | int | Sequence[int]] | None = None,
     static_kwargs: Sequence[str] = (),
     num_heads: int | None = None,
+    verify: Any = False,
 ) -> nn.Module:
     """Wrap ``layers`` of ``model`` in ``RandomLTD``, all drawing from one ``TokenRouter``; returns ``model``.
 
@@ -57,6 +61,8 @@ def apply_random_ltd(
             of one's own each rank drops different tokens (``set_rank(model, rank)`` changes it
             later; ``RandomLTDModule`` sets it from Lightning's ``global_rank`` at setup).
         token_kwargs, static_kwargs, num_heads: as ``RandomLTD``'s, for every wrapped layer.
+        verify: True: prove the wrapped model exact on a small input made from its config
+            (``verify_random_ltd``); or the example inputs to prove it on. False: no check.
     """
     if hasattr(model, ROUTER_NAME):
         raise ValueError(f"model already has {ROUTER_NAME!r}: apply_random_ltd once per model")
@@ -82,7 +88,35 @@ def apply_random_ltd(
         setattr(parent, name, wrapped)
     model.add_module(ROUTER_NAME, router)
     model.register_forward_pre_hook(plan_per_forward)  # a new plan per training forward of the model
+    if hasattr(getattr(model, "config", None), "output_router_logits"):  # a mixture of experts
+        wrapped = [model.get_submodule(path) for path in paths]
+        model.register_forward_pre_hook(functools.partial(router_logits_on_kept_tokens, wrapped), with_kwargs=True)
+    if verify is not False:
+        from lightning_ltd.ltd.verify import example_inputs, verify_random_ltd  # verify imports this module
+
+        verify_random_ltd(model, example_inputs(model) if verify is True else verify)
     return model
+
+
+def router_logits_on_kept_tokens(layers: list[RandomLTD], model: nn.Module, args: tuple, kwargs: dict) -> Any:
+    """Forward pre-hook of a mixture-of-experts model: its load-balancing loss applies one padding
+    mask ``[B, T]`` to the router logits of every layer, while a dropping layer routes only its
+    kept tokens. Without a mask the loss counts each layer's routed tokens, as it should, so a
+    mask without padding is left out of the call; a padded batch is refused in one line (it
+    would fail inside transformers)."""
+    wanted = kwargs.get("output_router_logits")
+    wanted = model.config.output_router_logits if wanted is None else wanted
+    mask = kwargs.get("attention_mask")
+    dropping = layers[0].router.keep is not None and any(layer.training for layer in layers)
+    if not (wanted and dropping and isinstance(mask, torch.Tensor) and mask.ndim == 2):
+        return None
+    if bool(mask.all()):
+        return args, {**kwargs, "attention_mask": None}
+    raise ValueError(
+            "output_router_logits=True on a padded batch: the load-balancing loss takes one padding mask for "
+            "every layer, and random-LTD layers route only their kept tokens; train on rows without padding "
+            "(packed), or with output_router_logits=False"
+        )
 
 
 def set_rank(module: nn.Module, rank: int) -> None:
@@ -132,10 +166,14 @@ def layer_paths(model: nn.Module, layers: Sequence[int | str] | None, blocks: st
 def default_layers(model: nn.Module, blocks: str | None = None) -> list[int]:
     """The paper's choice: every block of the block list but the first and the last, less those
     that cannot drop tokens exactly (GPT-Neo's local layers: ``families.refusal``)."""
-    block_list = model.get_submodule(find_block_list(model, blocks))
-    layers = [i for i in default_dropping_layers(len(block_list)) if refusal(block_list[i]) is None]
+    path = find_block_list(model, blocks)
+    block_list = model.get_submodule(path)
+    middle = default_dropping_layers(len(block_list))
+    reasons = {i: refusal(block_list[i]) for i in middle}
+    layers = [i for i in middle if reasons[i] is None]
     if not layers:
-        raise ValueError(f"layers=None: none of the {len(block_list)} blocks' middle blocks can drop tokens exactly")
+        why = next((f"{type(block_list[i]).__name__}: {reason}" for i, reason in reasons.items() if reason), "")
+        raise ValueError(f"layers=None: no middle block of {path!r} can drop tokens exactly ({why or 'none'})")
     return layers
 
 

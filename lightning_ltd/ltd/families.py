@@ -57,6 +57,7 @@ def when(condition: Callable[[nn.Module], bool], reason: str) -> Refusal:
 
 
 WINDOWS = "its attention windows tile the whole 2-D grid of patches, which a random subset of tokens breaks"
+GRID_BIAS = "it builds its relative position bias for the whole 2-D grid of patches from its input's size"
 LOCAL = (
     "its local attention slices its own causal buffer by the number of kept tokens, so its window would "
     "count kept tokens instead of original positions; drop tokens in its global layers only"
@@ -67,6 +68,11 @@ OWN_BIAS = (
 )
 SHARED_POSITIONS = "its relative positions are one [T, T] table for every row, and each row keeps other tokens"
 HF = "transformers.models"
+
+
+def per_layer_bias(block: nn.Module) -> bool:
+    """A BEiT-like layer with a relative position bias of its own (on the layer or its attention)."""
+    return any(getattr(m, "relative_position_bias", None) is not None for m in (block, *block.children()))
 
 
 BLOCK_RULES: dict[str, BlockRules] = {
@@ -95,12 +101,10 @@ BLOCK_RULES: dict[str, BlockRules] = {
     f"{HF}.swinv2.modeling_swinv2.Swinv2Layer": BlockRules(refuse=always(WINDOWS)),
     f"{HF}.donut.modeling_donut_swin.DonutSwinLayer": BlockRules(refuse=always(WINDOWS)),
     f"{HF}.maskformer.modeling_maskformer_swin.MaskFormerSwinLayer": BlockRules(refuse=always(WINDOWS)),
-    f"{HF}.beit.modeling_beit.BeitLayer": BlockRules(
-        refuse=when(lambda b: b.attention.attention.relative_position_bias is not None, WINDOWS)
-    ),
-    f"{HF}.data2vec.modeling_data2vec_vision.Data2VecVisionLayer": BlockRules(
-        refuse=when(lambda b: b.attention.attention.relative_position_bias is not None, WINDOWS)
-    ),
+    # BEiT: a bias shared by the layers arrives in the attention mask (gathered); a layer's own is
+    # built inside it for as many tokens as it is given
+    f"{HF}.beit.modeling_beit.BeitLayer": BlockRules(refuse=when(per_layer_bias, GRID_BIAS)),
+    f"{HF}.data2vec.modeling_data2vec_vision.Data2VecVisionLayer": BlockRules(refuse=when(per_layer_bias, GRID_BIAS)),
     # DeBERTa: rel_embeddings is a table of 2 x span rows (it may equal T by chance), not per token
     f"{HF}.deberta_v2.modeling_deberta_v2.DebertaV2Layer": BlockRules(
         static_kwargs=frozenset({"rel_embeddings"}), refuse=always(SHARED_POSITIONS)

@@ -177,6 +177,11 @@ class TokenRouter(nn.Module):
         else:
             self.counter.add_(1 << MICRO_BATCH_BITS)
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The identity: a router registered in an ``nn.Sequential`` (``apply_random_ltd`` on one)
+        is called as one of its layers, and must pass the hidden states on."""
+        return x
+
     def extra_repr(self) -> str:
         return f"num_layers={self.num_layers}, keep={self._keep}, seed={self.seed}, num_protected={self.num_protected}"
 
