@@ -61,6 +61,9 @@ def test_every_model_config_instantiates_alone(name, tmp_path):
     small = {"n_layer": 3, "ltd_layers": [1]} if name in ("bert_large", "vit_b16") else {}  # fewer layers
     if name.startswith("hf_"):  # any Hugging Face folder: the tiny ones, written here
         small = {"pretrained": str((tiny_llama if name == "hf_causal_lm" else tiny_hf_bert)(tmp_path / name))}
+    if name == "litgpt":  # its own environment runs it (tests/modules/test_litgpt.py)
+        pytest.importorskip("litgpt")
+        small = {"config": "pythia-14m"}
     module = hydra.utils.instantiate(cfg, **small)
     assert module.num_layers == small.get("n_layer", cfg.get("n_layer", 4))
 
