@@ -113,10 +113,10 @@ def router_logits_on_kept_tokens(layers: list[RandomLTD], model: nn.Module, args
     if bool(mask.all()):
         return args, {**kwargs, "attention_mask": None}
     raise ValueError(
-            "output_router_logits=True on a padded batch: the load-balancing loss takes one padding mask for "
-            "every layer, and random-LTD layers route only their kept tokens; train on rows without padding "
-            "(packed), or with output_router_logits=False"
-        )
+        "output_router_logits=True on a padded batch: the load-balancing loss takes one padding mask for "
+        "every layer, and random-LTD layers route only their kept tokens; train on rows without padding "
+        "(packed), or with output_router_logits=False"
+    )
 
 
 def set_rank(module: nn.Module, rank: int) -> None:
@@ -132,7 +132,10 @@ def layer_paths(model: nn.Module, layers: Sequence[int | str] | None, blocks: st
     """Module paths of ``layers`` (indices into the block list, or paths; None: the paper's
     middle blocks), checked one by one."""
     if layers is None:
-        layers = default_layers(model, blocks)
+        try:
+            layers = default_layers(model, blocks)
+        except ValueError as err:
+            raise ValueError(f"layers=None: {err}") from err
     if isinstance(layers, (str, int)) or not layers:
         raise ValueError(f"layers={layers!r} must be a non-empty list of block indices or module paths")
     block_list: str | None = None  # found at the first index, then reused
@@ -173,7 +176,7 @@ def default_layers(model: nn.Module, blocks: str | None = None) -> list[int]:
     layers = [i for i in middle if reasons[i] is None]
     if not layers:
         why = next((f"{type(block_list[i]).__name__}: {reason}" for i, reason in reasons.items() if reason), "")
-        raise ValueError(f"layers=None: no middle block of {path!r} can drop tokens exactly ({why or 'none'})")
+        raise ValueError(f"no middle block of {path!r} can drop tokens exactly ({why or 'there are none'})")
     return layers
 
 

@@ -67,6 +67,10 @@ OWN_BIAS = (
     "drop tokens in the layers that receive the bias (the default layers 1..L-2)"
 )
 SHARED_POSITIONS = "its relative positions are one [T, T] table for every row, and each row keeps other tokens"
+SHARED_ALIBI = (
+    "its ALiBi bias is one [H, 1, max_seq_len] table for every row, sliced to the last keys, and each row "
+    "keeps other tokens"
+)
 HF = "transformers.models"
 
 
@@ -105,6 +109,7 @@ BLOCK_RULES: dict[str, BlockRules] = {
     # built inside it for as many tokens as it is given
     f"{HF}.beit.modeling_beit.BeitLayer": BlockRules(refuse=when(per_layer_bias, GRID_BIAS)),
     f"{HF}.data2vec.modeling_data2vec_vision.Data2VecVisionLayer": BlockRules(refuse=when(per_layer_bias, GRID_BIAS)),
+    f"{HF}.mpt.modeling_mpt.MptBlock": BlockRules(refuse=always(SHARED_ALIBI)),
     # DeBERTa: rel_embeddings is a table of 2 x span rows (it may equal T by chance), not per token
     f"{HF}.deberta_v2.modeling_deberta_v2.DebertaV2Layer": BlockRules(
         static_kwargs=frozenset({"rel_embeddings"}), refuse=always(SHARED_POSITIONS)

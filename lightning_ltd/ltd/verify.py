@@ -120,6 +120,7 @@ def capture_calls(model: nn.Module, layers: dict[str, RandomLTD], inputs: Any) -
     calls: dict[str, tuple] = {}
     running: list[str] = []
     handles = []
+
     def record(path: str, args: tuple, kwargs: dict, output: Any) -> None:  # returns None: the output stays
         calls.setdefault(path, (args, kwargs, output))
         running.remove(path)

@@ -17,6 +17,7 @@ from lightning_ltd.data.vocabulary import has_tokenizer
 from lightning_ltd.errors import InvalidFieldsError, raise_if
 from lightning_ltd.ltd import apply_random_ltd, default_dropping_layers, validate_dropping_layers
 from lightning_ltd.ltd.apply import default_layers
+from lightning_ltd.ltd.verify import VerificationError, example_inputs, verify_random_ltd
 from lightning_ltd.models.compile import CompileMode
 from lightning_ltd.modules.base import RandomLTDModule
 from lightning_ltd.modules.flops import MeasuredFlops
@@ -49,6 +50,7 @@ class HuggingFaceModel(RandomLTDModule):
         token_kwargs, static_kwargs: the blocks' arguments to gather with the kept tokens (name:
             token axis or axes) or to pass as they are (names), for a family without built-in
             rules (``apply_random_ltd``'s; ``verify_random_ltd`` says which a model needs).
+        verify: prove the wrapped model exact on a small input first (``verify_random_ltd``).
         lr, weight_decay, betas, optimizer, momentum: the optimizer's (AdamW, decay on matrices).
         seed: kept indices are a pure function of it, the rank and the step.
         compile, compile_mode: ``torch.compile`` of the whole model (``RandomLTDModule.configure_model``).
@@ -68,6 +70,7 @@ class HuggingFaceModel(RandomLTDModule):
         max_seq_len: PositiveInt | None = None,
         token_kwargs: dict[str, int | list[int]] | None = None,
         static_kwargs: list[str] | None = None,
+        verify: bool = False,
         lr: PositiveFloat = 1e-4,
         weight_decay: NonNegativeFloat = 0.1,
         betas: Betas = (0.9, 0.95),
@@ -95,6 +98,8 @@ class HuggingFaceModel(RandomLTDModule):
             raise
         except ValueError as err:  # a layer that cannot drop tokens exactly
             raise_if([f"ltd_layers={ltd_layers}: {err}"])
+        if verify and layers:
+            prove(self.model)
         if activation_checkpointing:
             enable_activation_checkpointing(self.model)
         config = copy.deepcopy(self.model.config)
@@ -141,6 +146,14 @@ def dropping_layers(ltd_layers: Sequence[int] | None, n_layer: int, network: nn.
     except ValueError as err:
         raise_if([f"ltd_layers={list(ltd_layers)}: {err}"])
         raise
+
+
+def prove(network: nn.Module) -> None:
+    """``verify=true``: the wrapped network is exact on a small input of its config, or one line why."""
+    try:
+        verify_random_ltd(network, example_inputs(network))
+    except VerificationError as err:
+        raise_if([f"verify=True: {err}"])
 
 
 def enable_activation_checkpointing(model: nn.Module) -> None:

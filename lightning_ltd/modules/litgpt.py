@@ -15,7 +15,7 @@ from lightning_ltd.errors import first_line, raise_if
 from lightning_ltd.ltd import apply_random_ltd
 from lightning_ltd.models.compile import CompileMode
 from lightning_ltd.modules.flops import MeasuredFlops
-from lightning_ltd.modules.hf import dropping_layers
+from lightning_ltd.modules.hf import dropping_layers, prove
 from lightning_ltd.modules.objectives import NextTokenModule
 from lightning_ltd.modules.optim import Betas, OptimizerName
 from lightning_ltd.pretrained.io import PretrainedError, check_state_dict
@@ -35,6 +35,7 @@ class LitGPTModule(NextTokenModule):
             as ``litgpt download`` or ``litgpt convert_to_litgpt`` write it). Give exactly one.
         ltd_layers: dropping layers; None: all but the first and the last (the paper's default).
         max_seq_len: the longest sequence (the rotary cache's length); None: the config's block size.
+        verify: prove the wrapped model exact on a small input first (``verify_random_ltd``).
         lr, weight_decay, betas, optimizer, momentum: the optimizer's (AdamW, decay on matrices).
         seed: kept indices are a pure function of it, the rank and the step.
         compile, compile_mode: ``torch.compile`` of the whole model.
@@ -47,6 +48,7 @@ class LitGPTModule(NextTokenModule):
         checkpoint_dir: str | None = None,
         ltd_layers: Sequence[int] | None = None,
         max_seq_len: PositiveInt | None = None,
+        verify: bool = False,
         lr: PositiveFloat = 1e-3,
         weight_decay: NonNegativeFloat = 0.1,
         betas: Betas = (0.9, 0.95),
@@ -74,6 +76,8 @@ class LitGPTModule(NextTokenModule):
             self.model.load_state_dict(weights)
         if layers:
             apply_random_ltd(self.model, layers, seed=seed)
+            if verify:
+                prove(self.model)
         self.max_seq_len = max_seq_len or litgpt_config.block_size
         self.vocab_size = litgpt_config.padded_vocab_size
         self.measured_flops = MeasuredFlops(functools.partial(network_of, litgpt_config, layers, max_seq_len), call)

@@ -120,6 +120,13 @@ VARIANTS = [
         "bloom", "BloomForCausalLM", "BloomConfig", {"vocab_size": 64, "hidden_size": 32, "n_layer": 4, "n_head": 4}
     ),
     Variant(
+        "mpt",
+        "MptForCausalLM",
+        "MptConfig",
+        {"vocab_size": 64, "d_model": 32, "n_layers": 4, "n_heads": 4, "max_seq_len": 64},
+        refused="ALiBi bias is one [H, 1, max_seq_len] table",
+    ),
+    Variant(
         "gpt-neo",
         "GPTNeoForCausalLM",
         "GPTNeoConfig",

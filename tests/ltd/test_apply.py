@@ -204,3 +204,14 @@ def test_ranks_of_a_loop_of_ones_own_drop_different_tokens():
     assert torch.equal(model.ltd_router.plan(2, 12), plan(1))
     with pytest.raises(ValueError, match="rank=-1 must be an integer >= 0"):
         set_rank(model, -1)
+
+
+def test_no_layers_given_wraps_the_papers_middle_blocks_and_a_model_of_one_sequential_works():
+    model = apply_random_ltd(nn.Sequential(*[SelfAttention(0.0) for _ in range(5)]), keep=KEEP)
+    assert [type(block).__name__ for block in model[:5]] == ["SelfAttention", *["RandomLTD"] * 3, "SelfAttention"]
+    out = model.train()(torch.randn(B, T, C))  # the router registered in the Sequential passes x on
+    assert out.shape == (B, T, C)
+    with pytest.raises(
+        ValueError, match=r"^layers=None: no middle block of '' can drop tokens exactly \(there are none\)"
+    ):
+        apply_random_ltd(nn.Sequential(SelfAttention(), SelfAttention()))

@@ -231,3 +231,42 @@ def test_a_family_without_an_sdpa_path_says_to_set_eager_and_then_trains(tmp_pat
         build(compose_hf(tmp_path / "a", folder))
     summary = train(compose_hf(tmp_path / "b", folder, "model.attn_implementation=eager"))
     assert summary["steps"] > 0 and summary["schedule_saving"] > 0
+
+
+def test_rules_and_verification_pass_through_train_py_keys(tmp_path, llama):
+    overrides = ["+model.token_kwargs={gate: 1, table: [1, 2]}", "model.static_kwargs=[memory]", "model.verify=true"]
+    module, _, _ = build(compose_hf(tmp_path, llama, *[o.lstrip("+") for o in overrides]))
+    layer = module.model.model.layers[1]
+    assert {"gate", "table"} <= set(layer.token_rules) and "memory" in layer.static_kwargs
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.token_kwargs=5", "model.token_kwargs=5"),
+        ("model.token_kwargs={gate: first}", "model.token_kwargs"),
+        ("model.static_kwargs=memory", "model.static_kwargs='memory'"),
+        ("model.verify=maybe", "model.verify='maybe'"),
+    ],
+)
+def test_bad_rule_keys_are_one_line(tmp_path, llama, override, message):
+    with pytest.raises(ConfigError) as caught:
+        build(compose_hf(tmp_path, llama, override))
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_family_that_cannot_drop_exactly_is_one_line_through_train_py(tmp_path):
+    config = transformers.MptConfig(vocab_size=300, d_model=32, n_layers=4, n_heads=4, max_seq_len=128)
+    folder = tmp_path / "mpt"
+    transformers.MptForCausalLM(config).save_pretrained(folder)
+    with pytest.raises(ConfigError, match=r"^model\.ltd_layers=None: .*MptBlock: its ALiBi bias is one") as caught:
+        build(
+            compose_hf(
+                tmp_path / "run",
+                folder,
+                "model.attn_implementation=eager",
+                "model.max_seq_len=128",
+                "model.tokenizer=null",
+            )
+        )
+    assert "\n" not in str(caught.value)
