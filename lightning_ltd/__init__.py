@@ -2,10 +2,10 @@
 
 Everything public is importable from here:
 
-- your own model or a Hugging Face / LitGPT one: ``apply_random_ltd``, ``RandomLTD``,
-  ``TokenRouter``, ``next_plan``, ``register_block_rules``;
+- your own model or a Hugging Face / LitGPT one: ``apply_random_ltd``, ``verify_random_ltd``,
+  ``RandomLTD``, ``TokenRouter``, ``next_plan``, ``register_block_rules``;
 - LightningModules: ``GPTModule``, ``BERTModule``, ``ViTModule``, ``HFCausalLMModule`` and
-  ``HFMaskedLMModule`` (any local Hugging Face folder) and their base ``RandomLTDModule``
+  ``HFMaskedLMModule`` (any local Hugging Face folder), ``LitGPTModule`` and their base ``RandomLTDModule``
   (with ``StepOutput``);
 - plain networks: ``GPT``, ``BERT``, ``ViT`` and their configs;
 - callbacks: ``RandomLTDScheduler`` (kept length and LayerToken LR), ``RunSummary``,
@@ -44,6 +44,7 @@ from lightning_ltd.ltd import (
     mslg_keep,
     next_plan,
     register_block_rules,
+    verify_random_ltd,
 )
 from lightning_ltd.models import BERT, GPT, BERTConfig, GPTConfig, ViT, ViTConfig
 from lightning_ltd.modules import (
@@ -51,6 +52,7 @@ from lightning_ltd.modules import (
     GPTModule,
     HFCausalLMModule,
     HFMaskedLMModule,
+    LitGPTModule,
     RandomLTDModule,
     StepOutput,
     ViTModule,
@@ -70,6 +72,7 @@ __all__ = [
     "ImageFolderDataModule",
     "LayerTokenLR",
     "LayerTokenLRScheduler",
+    "LitGPTModule",
     "MLMDataModule",
     "NonFiniteLossError",
     "NonFiniteLossGuard",
@@ -92,5 +95,6 @@ __all__ = [
     "next_plan",
     "register_block_rules",
     "train",
+    "verify_random_ltd",
 ]
 __version__ = "0.1.0"

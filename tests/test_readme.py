@@ -51,9 +51,10 @@ def test_the_hugging_face_examples_each_run_alone(tmp_path, monkeypatch):
     assert len(blocks) >= 3
     monkeypatch.chdir(tmp_path)  # the tiny checkpoint and the saved folder are written here
     ran = [run_alone(block, f"README.md (Hugging Face example {n})") for n, block in enumerate(blocks, 1)]
-    assert ran[0]["model"].ltd_router.keep == 128 and ran[1]["out"].shape == (2, 32, 4)
-    assert ran[3]["schedule"].ledger.saving > 0 and (tmp_path / "tiny_llama_finetuned" / "config.json").is_file()
-    logs = [entry for entry in ran[2]["trainer"].state.log_history if "layer_tokens" in entry]
+    assert ran[0]["model"].ltd_router.keep == 128 and ran[2]["out"].shape == (2, 32, 4)
+    assert list(ran[1]["differences"]) == ["transformer.h.2"] and ran[1]["differences"]["transformer.h.2"] < 1e-6
+    assert ran[4]["schedule"].ledger.saving > 0 and (tmp_path / "tiny_llama_finetuned" / "config.json").is_file()
+    logs = [entry for entry in ran[3]["trainer"].state.log_history if "layer_tokens" in entry]
     assert [entry["keep"] for entry in logs] == [80, 128] and 0 < logs[-1]["schedule_saving"] < 1
 
 

@@ -33,6 +33,7 @@ from lightning_ltd.ltd.tokens import (
     scatter_tokens,
     token_axes,
 )
+from lightning_ltd.ltd.verify import VerificationError, verify_random_ltd
 from lightning_ltd.ltd.wrapper import RandomLTD, find_ltd_layers
 
 __all__ = [
@@ -71,4 +72,6 @@ __all__ = [
     "schedule_saving",
     "token_axes",
     "validate_dropping_layers",
+    "VerificationError",
+    "verify_random_ltd",
 ]
