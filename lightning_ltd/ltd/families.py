@@ -71,6 +71,10 @@ SHARED_ALIBI = (
     "its ALiBi bias is one [H, 1, max_seq_len] table for every row, sliced to the last keys, and each row "
     "keeps other tokens"
 )
+LITGPT_WINDOW = (
+    "its sliding window is built inside the block for as many tokens as it is given, so it would count "
+    "kept tokens instead of original positions; drop tokens in its full-attention layers only"
+)
 HF = "transformers.models"
 
 
@@ -83,7 +87,8 @@ BLOCK_RULES: dict[str, BlockRules] = {
     # LitGPT (litgpt.model.Block.forward(x, cos, sin, mask=None, input_pos=None, input_pos_maxp1=None)):
     # rotary tables [1, T, n] (older releases [T, n]), a [1|B, 1, T, T] mask, KV-cache positions.
     "litgpt.model.Block": BlockRules(
-        {"cos": gather_rotary, "sin": gather_rotary, "mask": gather_mask, "input_pos": gather_positions}
+        {"cos": gather_rotary, "sin": gather_rotary, "mask": gather_mask, "input_pos": gather_positions},
+        refuse=when(lambda b: bool(getattr(b.attn, "apply_sliding_window_attention", False)), LITGPT_WINDOW),
     ),
     # BLOOM's ALiBi bias [B*H, 1, T] over the keys: gathered, so kept keys keep their distances.
     "transformers.models.bloom.modeling_bloom.BloomBlock": BlockRules({"alibi": gather_alibi}),

@@ -125,6 +125,34 @@ def check_checkpointing(idx: torch.Tensor) -> None:
             torch.testing.assert_close(recomputed[key], grad, msg=key)
 
 
+def check_verification_and_sliding_windows(idx: torch.Tensor) -> None:
+    """verify_random_ltd proves the plain config; sliding-window layers are refused, and without
+    the rule the proof finds them."""
+    from lightning_ltd import verify_random_ltd
+    from lightning_ltd.ltd import families
+    from lightning_ltd.ltd.verify import VerificationError
+
+    assert set(verify_random_ltd(build()[1], idx)) == {"transformer.h.1", "transformer.h.2"}
+    windowed = Config(**CONFIG, sliding_window_size=4, sliding_window_indices=[1, 1, 1, 1])
+    try:
+        apply_random_ltd(GPT(windowed), layers=[1, 2])
+    except ValueError as err:
+        assert "its sliding window is built inside the block" in str(err), err
+    else:
+        raise AssertionError("a sliding-window LitGPT block was wrapped")
+    rules = families.BLOCK_RULES.pop("litgpt.model.Block")
+    try:
+        families.register_block_rules("litgpt.model.Block", rules.token_kwargs)
+        try:
+            verify_random_ltd(apply_random_ltd(GPT(windowed), layers=[1, 2]), idx)
+        except VerificationError as err:
+            assert "layer 'transformer.h.1' (Block): kept outputs differ" in str(err), err
+        else:
+            raise AssertionError("verify_random_ltd missed the sliding window")
+    finally:
+        families.BLOCK_RULES["litgpt.model.Block"] = rules
+
+
 def main() -> None:
     idx = torch.randint(0, 64, (B, T + 1), generator=torch.Generator().manual_seed(1))
     plain, model = build()
@@ -133,6 +161,7 @@ def main() -> None:
     wrong = check_rotary_positions(build()[1], idx[:, :-1])
     first, last = check_training(build()[1], idx)
     check_checkpointing(idx)
+    check_verification_and_sliding_windows(idx[:, :-1])
     print(f"litgpt checks passed: 0..k-1 positions off by {wrong:.3f}; loss {first:.3f} -> {last:.3f}")
 
 
