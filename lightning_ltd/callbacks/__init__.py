@@ -8,6 +8,7 @@ from lightning_ltd.callbacks.guard import NonFiniteLossError, NonFiniteLossGuard
 from lightning_ltd.callbacks.ledger import LayerTokenLogger
 from lightning_ltd.callbacks.lr import ScheduledLR
 from lightning_ltd.callbacks.model_summary import ParameterSummary
+from lightning_ltd.callbacks.plots import RunPlots
 from lightning_ltd.callbacks.preemption import PreemptionCheckpoint
 from lightning_ltd.callbacks.progress import TrainingProgress
 from lightning_ltd.callbacks.routing import RoutingDriver
@@ -28,6 +29,7 @@ __all__ = [
     "PreemptionCheckpoint",
     "RandomLTDScheduler",
     "RoutingDriver",
+    "RunPlots",
     "RunSummary",
     "ScheduledLR",
     "TokenThroughputMonitor",

@@ -108,8 +108,8 @@ class RunSummary(Callback):
             summary["data_saving"] = curriculum.lengths.data_saving(trainer.global_step)
         self.summary = summary
         logged = {f"summary/{k}": float(summary[k]) for k in LOGGED_AT_END if k in summary}
-        if trainer.logger is not None and logged:
-            trainer.logger.log_metrics(logged, step=trainer.global_step)
+        for logger in trainer.loggers if logged else []:
+            logger.log_metrics(logged, step=trainer.global_step)
         rank_zero_info(format_summary(summary))
 
     def _token_counts(self, scheduler: RandomLTDScheduler, n_layer: int, wall_time: float) -> dict[str, Any]:

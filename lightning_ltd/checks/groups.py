@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,10 @@ def kind_problem(key: str, instance: Any) -> str | None:
     return f"{key}._target_ built a {target}, not {words}"
 
 
+EXTRAS = {"tensorboard": "loggers", "wandb": "loggers", "mlflow": "loggers", "matplotlib": "bench"}
+"""The extra that installs a package a group may need."""
+
+
 def import_problem(key: str, err: BaseException, cfg: Any = None) -> str | None:
     """A ``_target_`` Hydra could not import, as one line with the innermost reason (None: ``err``
     is not an import failure)."""
@@ -69,7 +74,9 @@ def import_problem(key: str, err: BaseException, cfg: Any = None) -> str | None:
         full_key = next((found.group(1) for c in causes if (found := FULL_KEY.search(str(c)))), key)
         full_key = _with_list_indices(cfg, full_key)
         return f"{full_key}._target_={target!r} cannot be imported: {_missing_part(target) or reason}"
-    return f"{key}: {reason} (a package it needs is missing)"
+    extra = next((extra for package, extra in EXTRAS.items() if package in reason), None)
+    install = f": pip install 'lightning-ltd[{extra}]'" if extra else ""
+    return f"{key}: {reason} (a package it needs is missing{install})"
 
 
 def _with_list_indices(cfg: Any, full_key: str) -> str:
@@ -215,5 +222,17 @@ def build_groups(cfg: DictConfig, problems: list[str]) -> Groups:
         if node is not None  # callbacks.NAME=null switches a default callback off
     }
     built.curriculum = attempt("curriculum") if cfg.get("curriculum") else None
-    built.logger = attempt("logger") if cfg.get("logger") else False
+    built.logger = build_loggers(cfg, attempt)
     return built
+
+
+def build_loggers(cfg: DictConfig, attempt: Callable[[str], Any]) -> Logger | list[Logger] | bool:
+    """``logger``: one logger (a node with a ``_target_``), several (``logger=many``: a node of
+    named loggers, each built and checked on its own key), or none (False)."""
+    node = cfg.get("logger")
+    if not node:
+        return False
+    if "_target_" in node:
+        return attempt("logger")
+    built = [attempt(f"logger.{name}") for name, sub in node.items() if sub is not None]
+    return [logger for logger in built if logger is not None] or False

@@ -4,6 +4,7 @@ and the checks themselves fail where they should."""
 from __future__ import annotations
 
 import dataclasses
+
 import pytest
 import torch
 import torch.nn.functional as F
