@@ -47,6 +47,8 @@ BAD_INPUTS = {  # command -> bad arguments ({file}: a file where a folder is mea
     ],
     "lightning_ltd.data.rarity": [["{file}", "--width", "3"], ["{missing}"], ["{missing}", "--width", "3"]],
     "lightning_ltd.pretrained.tiny": [["gpt2", "{file}"], ["gpt3", "{new}"], ["llama", "{file}/inside"]],
+    "lightning-ltd-plot": [["{missing}"], ["{file}"], ["{file}", "--labels", "a", "b"]],
+    "lightning_ltd.checks.reference": [["{file}/inside"], ["{missing}/page.md"], ["a", "b"]],
 }
 
 
@@ -64,7 +66,14 @@ def test_every_installed_and_documented_command_has_bad_inputs_here():
 
 
 @pytest.mark.parametrize(
-    "module", ["lightning_ltd.data.prepare", "lightning_ltd.data.rarity", "lightning_ltd.pretrained.tiny"]
+    "module",
+    [
+        "lightning_ltd.data.prepare",
+        "lightning_ltd.data.rarity",
+        "lightning_ltd.pretrained.tiny",
+        "lightning_ltd.checks.reference",
+        "lightning_ltd.plots.cli",
+    ],
 )
 def test_every_command_main_is_the_boundary(module):
     assert getattr(importlib.import_module(module).main, "is_boundary", False)
@@ -98,7 +107,12 @@ def errors(done: subprocess.CompletedProcess) -> list[str]:  # stderr's lines bu
     return [line for line in done.stderr.splitlines() if line.strip() and not line.startswith("warning:")]
 
 
-IN_PROCESS = ("lightning_ltd.data.prepare", "lightning_ltd.data.rarity", "lightning_ltd.pretrained.tiny")
+IN_PROCESS = (
+    "lightning_ltd.data.prepare",
+    "lightning_ltd.data.rarity",
+    "lightning_ltd.pretrained.tiny",
+    "lightning_ltd.checks.reference",
+)
 """Commands whose ``main(argv)`` runs here as in its own process (argparse: no Hydra state)."""
 
 

@@ -1,9 +1,9 @@
-"""The README's "Use as a library" examples run as written, and its API-reference command builds."""
+"""The README's and the docs' examples run as written, each alone, and the documentation site builds."""
 
 from __future__ import annotations
 
+import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -13,8 +13,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
-SECTION = README.split("## Use as a library", 1)[1].split("\n## ", 1)[0]
-FAMILIES = README.split("## Random-LTD in a Hugging Face or LitGPT model", 1)[1].split("\n## ", 1)[0]
+SECTION = (ROOT / "docs" / "library.md").read_text()
+FAMILIES = (ROOT / "docs" / "hugging-face.md").read_text()
+PAGES = {path.name: path.read_text() for path in sorted((ROOT / "docs").glob("*.md"))}
 
 
 def python_blocks(section: str) -> list[str]:
@@ -58,16 +59,34 @@ def test_the_hugging_face_examples_each_run_alone(tmp_path, monkeypatch):
     assert [entry["keep"] for entry in logs] == [80, 128] and 0 < logs[-1]["schedule_saving"] < 1
 
 
-@pytest.mark.slow
-def test_the_api_reference_command_builds(tmp_path):
-    command = next(line for line in SECTION.splitlines() if "python -m pdoc" in line)
-    pdoc = shlex.split(command.split("&&", 1)[1])
-    pdoc[pdoc.index("-o") + 1] = str(tmp_path / "api")
-    subprocess.run([sys.executable, *pdoc[1:]], cwd=ROOT, check=True, timeout=300, capture_output=True)
-    pages = {p.name for p in (tmp_path / "api").rglob("*.html")}
-    assert {"index.html", "lightning_ltd.html", "ltd.html", "callbacks.html"} <= pages
-    top = (tmp_path / "api" / "lightning_ltd.html").read_text()
-    assert "apply_random_ltd" in top and "RandomLTDModule" in top and "train/schedule_saving" in top
+@pytest.mark.slow  # about 1 s
+def test_the_readme_library_example_runs_alone():
+    (block,) = python_blocks(README)
+    ran = run_alone(block, "README.md (library example)")
+    assert ran["model"].ltd_router.keep == 64 and ran["step"] == 2
+
+
+def test_every_python_block_of_the_readme_and_the_pages_is_python():
+    """The blocks no other test runs (GPUs, corpora, other environments) still parse."""
+    for name, text in {"README.md": README, **PAGES}.items():
+        for number, block in enumerate(python_blocks(text), 1):
+            compile(block, f"{name} (block {number})", "exec")
+
+
+@pytest.mark.slow  # about 15 s
+def test_the_documentation_site_builds_strictly(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    api = (tmp_path / "site" / "api" / "index.html").read_text()
+    assert "apply_random_ltd" in api and "verify_random_ltd" in api and "RandomLTDCallback" in api
+    assert (tmp_path / "site" / "configs" / "index.html").is_file()
 
 
 NEWCOMER_FILES = ("pyproject.toml", "README.md", "train.py", "lightning_ltd", "conf", "tests")

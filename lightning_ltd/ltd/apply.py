@@ -56,11 +56,14 @@ def apply_random_ltd(
         blocks: path of the block list that indices refer to; None: the model's one longest
             ``nn.ModuleList`` / ``nn.Sequential`` of same-class modules.
         keep: the initial kept length (None: no dropping until someone sets it).
-        seed, num_protected: the router's (``TokenRouter``).
+        seed: the router's seed (``TokenRouter``).
+        num_protected: leading tokens every layer keeps (``TokenRouter``).
         rank: this process's data-parallel rank, part of the plan's key, so that in a DDP loop
             of one's own each rank drops different tokens (``set_rank(model, rank)`` changes it
             later; ``RandomLTDModule`` sets it from Lightning's ``global_rank`` at setup).
-        token_kwargs, static_kwargs, num_heads: as ``RandomLTD``'s, for every wrapped layer.
+        token_kwargs: as ``RandomLTD``'s, for every wrapped layer.
+        static_kwargs: as ``RandomLTD``'s, for every wrapped layer.
+        num_heads: as ``RandomLTD``'s, for every wrapped layer.
         verify: True: prove the wrapped model exact on a small input made from its config
             (``verify_random_ltd``); or the example inputs to prove it on. False: no check.
     """

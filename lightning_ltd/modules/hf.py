@@ -51,9 +51,14 @@ class HuggingFaceModel(RandomLTDModule):
             token axis or axes) or to pass as they are (names), for a family without built-in
             rules (``apply_random_ltd``'s; ``verify_random_ltd`` says which a model needs).
         verify: prove the wrapped model exact on a small input first (``verify_random_ltd``).
-        lr, weight_decay, betas, optimizer, momentum: the optimizer's (AdamW, decay on matrices).
+        lr: the peak learning rate.
+        weight_decay: AdamW's decay, on matrices only.
+        betas: AdamW's betas.
+        optimizer: ``adamw`` or ``sgd``.
+        momentum: SGD's momentum.
         seed: kept indices are a pure function of it, the rank and the step.
-        compile, compile_mode: ``torch.compile`` of the whole model (``RandomLTDModule.configure_model``).
+        compile: ``torch.compile`` the whole model (``RandomLTDModule.configure_model``).
+        compile_mode: ``torch.compile``'s mode (None: its default).
     """
 
     auto_class: ClassVar[str]

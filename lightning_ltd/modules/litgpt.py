@@ -36,9 +36,14 @@ class LitGPTModule(NextTokenModule):
         ltd_layers: dropping layers; None: all but the first and the last (the paper's default).
         max_seq_len: the longest sequence (the rotary cache's length); None: the config's block size.
         verify: prove the wrapped model exact on a small input first (``verify_random_ltd``).
-        lr, weight_decay, betas, optimizer, momentum: the optimizer's (AdamW, decay on matrices).
+        lr: the peak learning rate.
+        weight_decay: AdamW's decay, on matrices only.
+        betas: AdamW's betas.
+        optimizer: ``adamw`` or ``sgd``.
+        momentum: SGD's momentum.
         seed: kept indices are a pure function of it, the rank and the step.
-        compile, compile_mode: ``torch.compile`` of the whole model.
+        compile: ``torch.compile`` the whole model.
+        compile_mode: ``torch.compile``'s mode (None: its default).
     """
 
     @checked

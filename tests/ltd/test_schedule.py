@@ -115,3 +115,38 @@ def test_the_distinct_kept_lengths_are_found_without_walking_every_step():
     started = time.perf_counter()
     assert len(KeptLengthSchedule(True, 128, 2048, 10**12, 16).mslg_keeps) == 121
     assert time.perf_counter() - started < 1.0
+
+
+def test_mslg_equals_deepspeeds_own_scheduler_until_the_ramp_ends():
+    """The installed reference, driven as DeepSpeed drives it (``update_seq`` every step), on the
+    ViT-B/16 recipe: equal at every step of the ramp; from its end ours keeps all 197 tokens,
+    DeepSpeed's holds 192 (its rounding to the granularity) until step 3,982."""
+    pytest.importorskip("deepspeed")
+    from deepspeed.runtime.data_pipeline import constants as c
+    from deepspeed.runtime.data_pipeline.data_routing.scheduler import RandomLTDScheduler as Reference
+
+    from lightning_ltd.ltd.schedule import KeptLengthSchedule
+
+    schedule = {c.RANDOM_LTD_REQUIRE_STEP: 3910, c.RANDOM_LTD_INCREASE_STEP: 8}
+    reference = Reference(
+        {
+            c.RANDOM_LTD_TOTAL_LAYER_NUM: 12,
+            c.RANDOM_LTD_LAYER_NUM: 10,
+            c.RANDOM_LTD_GLOBAL_BATCH_SIZE: 1,
+            c.RANDOM_LTD_LAYER_TOKEN_LR_SCHEDULE: {c.RANDOM_LTD_LAYER_TOKEN_LR_ENABLED: False},
+            c.RANDOM_LTD_SCHEDULER: {
+                c.RANDOM_LTD_MIN_VALUE: 32,
+                c.RANDOM_LTD_MAX_VALUE: 197,
+                c.RANDOM_LTD_SCHEDULER_TYPE: "fixed_linear",
+                c.RANDOM_LTD_SCHEDULE_CONFIG: schedule,
+            },
+        }
+    )
+    ours = KeptLengthSchedule(True, 32, 197, 3910, 8)
+    theirs = []
+    for step in range(4000):
+        reference.update_seq(step)
+        theirs.append(reference.get_current_seq())
+    assert [ours.keep_at(t) for t in range(3910)] == theirs[:3910]
+    assert theirs.index(197) == 3982 and next(t for t in range(4000) if ours.keep_at(t) == 197) == 3910
+    assert set(theirs[3910:3982]) == {192}
