@@ -47,6 +47,7 @@ DROPPED_WARNINGS = (
 )
 LIGHTNING_INFO_LOGGER = "lightning.pytorch.utilities.rank_zero"  # where rank_zero_info records are made
 PYTHON_FORMAT = warnings.formatwarning  # how every other warning is shown
+WARNINGS_LOGGER = "lightning_ltd.warnings"  # the console's warnings, into the run folder's log files
 
 
 class DropLines(logging.Filter):
@@ -82,6 +83,27 @@ def command_console() -> None:
     it, never ``train(cfg)``."""
     log_through_root()
     quiet_console()
+    warnings_into_log_files()
+
+
+def warnings_into_log_files() -> None:
+    """Every warning the console shows (on stderr, as it is) also goes into the run folder's log
+    files (the root logger's file handlers, ``train.log``), and only there (idempotent)."""
+    files = [h for h in logging.getLogger().handlers if isinstance(h, logging.FileHandler)]
+    logger = logging.getLogger(WARNINGS_LOGGER)
+    if not files or getattr(warnings.showwarning, "into_log_files", False):
+        return
+    logger.propagate = False  # not again on the console
+    for handler in files:
+        logger.addHandler(handler)
+    show = warnings.showwarning
+
+    def show_and_log(message: Any, category: type[Warning], filename: str, lineno: int, *args: Any) -> None:
+        show(message, category, filename, lineno, *args)
+        logger.warning(format_warning(message, category, filename, lineno).rstrip())
+
+    show_and_log.into_log_files = True  # type: ignore[attr-defined]
+    warnings.showwarning = show_and_log
 
 
 def quiet_console() -> None:

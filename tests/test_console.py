@@ -55,6 +55,7 @@ def test_train_py_prints_only_the_summary_our_warnings_and_writes_the_outputs_th
     assert "Trainable params" in done.stdout and "==== run summary ====" in done.stdout  # table, summary
     log = (tmp_path / "train.log").read_text()
     assert "==== run summary ====" in log and "val/loss" in log
+    assert "warning: lr.warmup_steps=50 is longer than the run" in log  # the console's warning, in the log too
     readme = (ROOT / "README.md").read_text().split("Outputs go to `outputs/DATE/TIME/`", 1)[1].split("\n\n", 1)[0]
     for path in (".hydra/config.yaml", "train.log", "csv/version_0/metrics.csv", "checkpoints/last.ckpt"):
         assert (tmp_path / path).is_file() and f"`{path}`" in readme, path  # the layout as the README says

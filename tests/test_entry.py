@@ -131,3 +131,10 @@ def test_an_error_inside_a_task_is_not_reported_as_a_bad_override(monkeypatch, c
     assert stopped.value.code == 1 and "ValueError: a bug inside the evaluation" in err
     assert "error: the overrides" not in err and "error: tasks=" not in err
     assert RAISE_VARIABLE not in os.environ and OURS not in os.environ
+
+
+@pytest.mark.slow  # a process: about 4 s
+def test_help_lists_our_groups_and_keys():
+    done = subprocess.run([sys.executable, "train.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "== Groups ==" in done.stdout and "litgpt (model.config=NAME)" in done.stdout
+    assert "logger: csv, many, mlflow, tensorboard, wandb" in done.stdout  # every option, from conf/

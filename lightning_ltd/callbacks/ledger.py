@@ -24,7 +24,8 @@ def is_logging_step(trainer: L.Trainer, step: int) -> bool:
 
 class LayerTokenLogger(Callback):
     """Counts every micro-batch's layer-tokens (host integers: no device sync, no collective) and,
-    on logging steps, sums them over ranks and logs ``train/keep``, ``train/layer_tokens``,
+    on logging steps, sums them over ranks and logs ``train/keep`` (also in the progress bar: the
+    heart of the method, as it ramps up), ``train/layer_tokens``,
     ``train/effective_tokens`` (layer-tokens / layers, Megatron's count), ``train/schedule_saving``
     (layer-tokens skipped so far against the same batches at full length). Checkpoints carry the
     synced totals."""
@@ -46,8 +47,8 @@ class LayerTokenLogger(Callback):
         if not is_logging_step(trainer, batch_in_flight.step + 1):
             return
         self.sync(trainer)
+        pl_module.log("train/keep", float(kept_tokens(keep, seq_len)), on_step=True, on_epoch=False, prog_bar=True)
         metrics = {
-            "train/keep": float(kept_tokens(keep, seq_len)),
             "train/layer_tokens": float(self.ledger.consumed),
             "train/effective_tokens": effective_tokens(self.ledger.consumed, n_layer),
             "train/schedule_saving": self.ledger.saving,

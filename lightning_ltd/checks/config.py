@@ -250,7 +250,7 @@ def cadence_warnings(cfg: DictConfig) -> list[str]:
     batches = steps * accumulate
     validates = trainer.get("limit_val_batches", 1) != 0
     cadences = (
-        ("val_check_interval", "no validation runs during the fit", validates),
+        ("val_check_interval", "no validation between the first step and the last", validates),
         ("log_every_n_steps", "no training metric is logged", True),
     )
     return [

@@ -46,6 +46,28 @@ class CSVLoggerSettings:
     flush_logs_every_n_steps: PositiveInt
 
 
+@overlay("lightning.pytorch.loggers.TensorBoardLogger")
+class TensorBoardLoggerSettings:
+    """A negative version would name a folder ``version_-1``."""
+
+    version: Count | str | None
+
+
+@overlay("lightning.pytorch.loggers.WandbLogger")
+class WandbLoggerSettings:
+    """``WandbLogger``'s own annotations name W&B classes by forward reference, which do not
+    resolve without wandb: these are the keys ``logger=wandb`` sets, declared here."""
+
+    save_dir: str
+    project: str | None
+    name: str | None
+    version: str | None
+    id: str | None
+    offline: bool
+    log_model: bool | Literal["all"]
+    prefix: str
+
+
 @overlay("lightning.pytorch.callbacks.TQDMProgressBar")
 class ProgressBarSettings:
     """A negative refresh rate runs, drawing nothing useful (0 switches the bar off)."""
