@@ -26,6 +26,7 @@ from lightning_ltd.callbacks import (
     TokenThroughputMonitor,
 )
 from lightning_ltd.cli import ConfigError, train
+from lightning_ltd.console import quiet_lightning
 from lightning_ltd.data import (
     DigitsDataModule,
     ImageFolderDataModule,
@@ -98,3 +99,5 @@ __all__ = [
     "verify_random_ltd",
 ]
 __version__ = "0.1.0"
+
+quiet_lightning()  # Lightning's advert and its own deprecation notes, dropped in library use too

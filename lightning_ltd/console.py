@@ -106,13 +106,20 @@ def warnings_into_log_files() -> None:
     warnings.showwarning = show_and_log
 
 
-def quiet_console() -> None:
-    """Install the filters above (idempotent: a second call adds nothing)."""
+def quiet_lightning() -> None:
+    """Drop Lightning's advert and census lines and the warnings above, which Lightning raises on
+    its own account in every fit (idempotent). Importing ``lightning_ltd`` calls it, so library
+    use is as quiet as ``train.py``; every other message, warning and error still shows."""
     logger = logging.getLogger(LIGHTNING_INFO_LOGGER)
     if not any(isinstance(f, DropLines) for f in logger.filters):
         logger.addFilter(DropLines())
     for pattern in DROPPED_WARNINGS:
         warnings.filterwarnings("ignore", message=pattern)
+
+
+def quiet_console() -> None:
+    """``quiet_lightning``, and our warnings as one line each (idempotent)."""
+    quiet_lightning()
     warnings.formatwarning = format_warning
 
 

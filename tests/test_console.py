@@ -141,3 +141,23 @@ def test_log_records_are_held_until_the_block_succeeds_and_dropped_when_it_fails
         assert added in library.handlers and kept in library.handlers
     finally:
         library.handlers = []
+
+
+LIBRARY_FIT = """
+import lightning as L, torch
+from torch.utils.data import DataLoader
+from lightning_ltd import GPTModule, RandomLTDScheduler
+module = GPTModule(vocab_size=64, block_size=32, n_layer=3, n_embd=32, n_head=2)
+trainer = L.Trainer(max_steps=4, callbacks=[RandomLTDScheduler(min_keep=8, ramp_steps=2, granularity=4)],
+                    logger=False, enable_checkpointing=False, enable_progress_bar=False)
+trainer.fit(module, DataLoader(torch.randint(0, 64, (32, 33)), batch_size=8))
+"""
+
+
+@pytest.mark.slow  # a process: about 6 s
+def test_library_use_shows_neither_lightnings_advert_nor_its_own_deprecations():
+    done = subprocess.run([sys.executable, "-c", LIBRARY_FIT], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    output = done.stdout + done.stderr
+    assert "litlogger" not in output and "LeafSpec" not in output and "GPU available" not in output
+    assert "Trainable params" in output  # Lightning's other notes still show
