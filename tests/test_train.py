@@ -250,8 +250,8 @@ def test_a_cadence_longer_than_the_run_warns_in_one_line(train_config):
     assert sorted(str(w.message) for w in caught if str(w.message).startswith("trainer.")) == [
         "trainer.log_every_n_steps=5 is longer than the run (trainer.max_steps=4, 4 batches): no training metric "
         "is logged",
-        "trainer.val_check_interval=10 is longer than the run (trainer.max_steps=4, 4 batches): no validation runs "
-        "during the fit",
+        "trainer.val_check_interval=10 is longer than the run (trainer.max_steps=4, 4 batches): no validation "
+        "between the first step and the last",
     ]
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=r"trainer\.", category=SettingWarning)

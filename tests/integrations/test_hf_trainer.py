@@ -47,6 +47,7 @@ def test_the_loss_falls_and_eval_is_the_unwrapped_model(tmp_path, side):
         assert torch.equal(model(**batch).logits, plain(**batch).logits)
 
 
+@pytest.mark.slow
 def test_kept_lengths_and_plans_follow_the_step_and_micro_batch(tmp_path):
     model = tiny_llama()
     seen: list[tuple[int, int | None]] = []
@@ -101,6 +102,7 @@ def test_the_layer_token_lr_is_the_trainers_scheduler(tmp_path):
     assert logged == pytest.approx(expected, rel=1e-9, abs=1e-12)
 
 
+@pytest.mark.slow
 def test_budget_stops_at_the_first_step_that_reaches_it(tmp_path):
     model = tiny_llama()
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)

@@ -117,6 +117,7 @@ def test_the_distinct_kept_lengths_are_found_without_walking_every_step():
     assert time.perf_counter() - started < 1.0
 
 
+@pytest.mark.slow  # about 1 s: DeepSpeed's import
 def test_mslg_equals_deepspeeds_own_scheduler_until_the_ramp_ends():
     """The installed reference, driven as DeepSpeed drives it (``update_seq`` every step), on the
     ViT-B/16 recipe: equal at every step of the ramp; from its end ours keeps all 197 tokens,

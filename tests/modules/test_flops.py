@@ -33,7 +33,9 @@ def by_hand(config, widths: list[int], seq_len: int) -> int:
     return 3 * forward
 
 
-@pytest.mark.parametrize("keep", [None, 7, 16, 32, 61, 64, 100])
+@pytest.mark.parametrize(
+    "keep", [pytest.param(k, marks=() if k == 16 else pytest.mark.slow) for k in (None, 7, 16, 32, 61, 64, 100)]
+)
 def test_llama_flops_equal_the_count_by_hand(llama, keep):
     config, layers = llama.model.config, llama.hparams.ltd_layers
     kept = 64 if keep is None or keep >= 64 else keep

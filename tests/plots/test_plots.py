@@ -22,6 +22,7 @@ def runs(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # two runs, shared
 def test_every_run_leaves_its_curves_and_figures(runs):
     folder = runs["on"]
     assert {p.name for p in (folder / "plots").iterdir()} == {"series.json", "val_loss.png", "keep.png", "lr.png"}
@@ -41,12 +42,14 @@ def test_every_run_leaves_its_curves_and_figures(runs):
     assert series["val"]["layer_tokens"] == sorted(series["val"]["layer_tokens"])  # compute only grows
 
 
+@pytest.mark.slow  # two runs, shared
 def test_dropping_reaches_each_validation_with_fewer_layer_tokens(runs):
     on, off = read_series(runs["on"]), read_series(runs["off"])
     assert on["val"]["step"] == off["val"]["step"]
     assert all(a < b for a, b in zip(on["val"]["layer_tokens"][1:], off["val"]["layer_tokens"][1:], strict=True))
 
 
+@pytest.mark.slow  # two runs, shared
 def test_lightning_ltd_plot_overlays_runs(runs, tmp_path):
     out = tmp_path / "cmp.png"
     assert plot_main([str(runs["on"]), str(runs["off"]), "--labels", "ltd=on", "ltd=off", "-o", str(out)]) == 0
