@@ -20,7 +20,7 @@ from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from lightning_ltd.callbacks import Curriculum, RandomLTDScheduler
 from lightning_ltd.checks.targets import constructor_hints, integral_overrides, interpolation_source, type_problems
-from lightning_ltd.errors import ConfigError, InvalidFieldsError, first_line, stop_if
+from lightning_ltd.errors import ConfigError, InvalidFieldsError, first_line, is_int, stop_if
 from lightning_ltd.modules import RandomLTDModule
 
 KINDS: dict[str, tuple[type, str]] = {
@@ -215,7 +215,7 @@ def build_groups(cfg: DictConfig, problems: list[str]) -> Groups:
     built = Groups(lr_schedule=attempt("lr") if cfg.get("lr") else None)
     built.scheduler = attempt("ltd", lr=built.lr_schedule)
     built.datamodule = attempt("data")
-    built.module = attempt("model")
+    built.module = attempt("model", **vocabulary_from_data(cfg, built.datamodule))
     built.named = {
         name: attempt(f"callbacks.{name}")
         for name, node in (cfg.get("callbacks") or {}).items()
@@ -224,6 +224,17 @@ def build_groups(cfg: DictConfig, problems: list[str]) -> Groups:
     built.curriculum = attempt("curriculum") if cfg.get("curriculum") else None
     built.logger = build_loggers(cfg, attempt)
     return built
+
+
+def vocabulary_from_data(cfg: DictConfig, datamodule: Any) -> dict[str, int]:
+    """``model.vocab_size=null``: the data's vocabulary (bytes, a tokenizer's, ``meta.json``'s),
+    rounded up to a multiple of 64 as LitGPT pads it, so ``data=tokens`` of a small corpus trains
+    its few hundred ids at their own width, with nothing to set by hand."""
+    model = cfg.get("model") or {}
+    vocab = getattr(datamodule, "vocab_size", None)
+    if "vocab_size" not in model or model.get("vocab_size") is not None or not is_int(vocab):
+        return {}
+    return {"vocab_size": -(-vocab // 64) * 64}
 
 
 def build_loggers(cfg: DictConfig, attempt: Callable[[str], Any]) -> Logger | list[Logger] | bool:

@@ -17,6 +17,9 @@ from lightning_ltd.modules.optim import Betas
 from lightning_ltd.pretrained.convert import gpt_to_hf, read_hf_gpt2
 from lightning_ltd.pretrained.io import save_hf_directory
 
+BYTES = 256
+"""The vocabulary when neither the module nor the data gives one: bytes."""
+
 
 class GPTModule(NextTokenModule):
     """A GPT trained on ``[B, T + 1]`` token blocks (inputs and shifted targets).
@@ -29,7 +32,7 @@ class GPTModule(NextTokenModule):
     @checked
     def __init__(
         self,
-        vocab_size: PositiveInt = 256,
+        vocab_size: PositiveInt | None = None,
         block_size: PositiveInt = 256,
         n_layer: PositiveInt = 6,
         n_head: PositiveInt = 4,
@@ -50,6 +53,8 @@ class GPTModule(NextTokenModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        if vocab_size is None:  # train.py passes the data's; alone: bytes
+            self.hparams["vocab_size"] = BYTES
         arch = self.architecture(
             "vocab_size", "block_size", "n_layer", "n_head", "n_embd", "bias", "position", layer_norm_eps=1e-5
         )

@@ -117,12 +117,15 @@ def test_model_vocabulary_is_checked_against_the_prepared_one(tmp_path, train_co
     corpus = tmp_path / "corpus.txt"
     corpus.write_bytes(default_corpus(60_000))
     prepare([str(corpus)], str(tmp_path / "bpe"), str(make_tokenizer(tmp_path / "tok")), progress=False)
+    tokens = [*TINY_TOKENS, "data=tokens", f"data.path={tmp_path / 'bpe'}"]
+    module, _, _ = build(train_config(*tokens, tiny=False))  # model.vocab_size=null: the data's, padded to 64
+    assert module.hparams.vocab_size == 320 and module.model.config.vocab_size == 320
     with pytest.raises(
         ConfigError,
         match=r"data.path=.*the data's tokenizer has 300 tokens, more than model.vocab_size=256 "
         r"\(set model.vocab_size=320\)",
     ):
-        build(train_config(*TINY_TOKENS, "data=tokens", f"data.path={tmp_path / 'bpe'}", tiny=False))
+        build(train_config(*tokens, "model.vocab_size=256", tiny=False))  # set by hand: as set
 
 
 @pytest.mark.parametrize(
