@@ -197,7 +197,7 @@ class RandomLTDCallback(TrainerCallback, ExportableState):
 
     def sync(self, args: Any) -> None:
         """Sum every rank's pending counts into the ledger (a collective: every rank calls it)."""
-        if args.world_size == 1 or not torch.distributed.is_initialized():
+        if args.world_size == 1 or not (torch.distributed.is_available() and torch.distributed.is_initialized()):
             self.ledger.sync()
             return
 

@@ -21,8 +21,9 @@ def records(path: Path) -> list[bytes]:
             pos += BLOCK - pos % BLOCK
             continue
         _, length, kind = struct.unpack("<IHB", data[pos : pos + HEADER])
-        if kind == 0:
-            break
+        if kind == 0:  # zeros: the writer padded the rest of this block (after a flush)
+            pos += BLOCK - pos % BLOCK
+            continue
         pending += data[pos + HEADER : pos + HEADER + length]
         pos += HEADER + length
         if kind in (1, 4):
