@@ -608,3 +608,37 @@ def test_bad_input_stops_with_one_line_naming_it(files, tmp_path, capsys, monkey
     assert len(err.splitlines()) == 1 and err.startswith("error: "), err
     assert expected.format(**{k: str(v) for k, v in files.items()}) in err, err
     assert not written_files(run_dir), written_files(run_dir)
+
+
+REFUSALS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "refusals.md"
+
+
+def refusals_page() -> str:
+    """``docs/refusals.md``, rendered from ``CASES`` (written by
+    ``python -c "from tests.test_bad_inputs import write_refusals_page; write_refusals_page()"``)."""
+    groups: dict[str, list[str]] = {}
+    for overrides, message in CASES:
+        first = overrides[0].lstrip("+~")
+        group = first.split("=", 1)[0].split(".", 1)[0]
+        shown = " ".join(overrides).replace("|", "\\|")
+        groups.setdefault(group, []).append(f"| `{shown}` | `{message.replace('|', '/')}` |")
+    lines = [
+        "# What is refused",
+        "",
+        "Every input below stops `python train.py` before any work, with exit code 2 and one line on",
+        f"stderr that holds the text shown (a test runs all {len(CASES)}; this page is rendered from that",
+        "table, `tests/test_bad_inputs.py`, and a test fails when the two differ). Paths in braces are",
+        "files the test makes: a text file, a folder of images, a checkpoint of another run, and so on.",
+        "",
+    ]
+    for group, rows in groups.items():
+        lines += [f"## `{group}`", "", "| overrides | the line holds |", "|---|---|", *rows, ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_refusals_page() -> None:
+    REFUSALS_PAGE.write_text(refusals_page())
+
+
+def test_the_refusals_page_is_this_table():
+    assert REFUSALS_PAGE.read_text() == refusals_page(), "regenerate docs/refusals.md (see refusals_page)"
