@@ -134,6 +134,7 @@ class RandomLTDCallback(TrainerCallback, ExportableState):
         """The counts saved with the checkpoint the Trainer resumed from (none on a fresh run)."""
         saved = state.stateful_callbacks.get(type(self).__name__, {})
         attributes = (saved[0] if isinstance(saved, list) else saved).get("attributes", {})
+        self.ledger, self.anchor, self.stop_step = LayerTokenLedger(), (0, 0), None  # a new train() starts afresh
         if not attributes or state.global_step == 0:
             return
         raise_if([f"resume_from_checkpoint: {p}" for p in saved_state_problems(type(self).__name__, attributes)])

@@ -147,3 +147,12 @@ def test_a_corrupt_saved_count_is_refused_naming_it(tmp_path):
     state_file.write_text(state_file.read_text().replace('"layer_tokens": ', '"layer_tokens": -'))
     with pytest.raises(ValueError, match="resume_from_checkpoint: its RandomLTDCallback state has layer_tokens=-"):
         train(tmp_path, resume=str(tmp_path / "checkpoint-10"))
+
+
+@pytest.mark.slow
+def test_one_callback_in_two_fresh_runs_counts_each_from_zero(tmp_path):
+    callback = RandomLTDCallback(**RAMP)
+    _, first = train(tmp_path / "a", callback=callback, max_steps=4)
+    consumed = first.ledger.consumed
+    _, second = train(tmp_path / "b", callback=callback, max_steps=4)
+    assert second.ledger.consumed == consumed > 0
