@@ -28,6 +28,9 @@ class LitGPTModule(NextTokenModule):
     ``data=tokens``), its middle blocks dropping tokens (``apply_random_ltd``; LitGPT's ``Block``
     has its rotary tables and mask gathered by a built-in rule).
 
+    The optimizer's keys (``lr``, ``weight_decay``, ``betas``, ``optimizer``, ``momentum``) are
+    those of the Hugging Face modules (``HuggingFaceModel``).
+
     Args:
         config: a LitGPT config name (``Config.from_name``: ``pythia-14m``, ``Llama-3.2-1B``, ...),
             built with random weights (no download).
@@ -36,11 +39,6 @@ class LitGPTModule(NextTokenModule):
         ltd_layers: dropping layers; None: all but the first and the last (the paper's default).
         max_seq_len: the longest sequence (the rotary cache's length); None: the config's block size.
         verify: prove the wrapped model exact on a small input first (``verify_random_ltd``).
-        lr: the peak learning rate.
-        weight_decay: AdamW's decay, on matrices only.
-        betas: AdamW's betas.
-        optimizer: ``adamw`` or ``sgd``.
-        momentum: SGD's momentum.
         seed: kept indices are a pure function of it, the rank and the step.
         compile: ``torch.compile`` the whole model.
         compile_mode: ``torch.compile``'s mode (None: its default).
