@@ -77,18 +77,15 @@ def apply_random_ltd(
         if (reason := refusal(block)) is not None:
             raise ValueError(f"layers: {path!r} ({type(block).__name__}) cannot drop tokens exactly: {reason}")
     for index, path in enumerate(paths):
-        parent_path, _, name = path.rpartition(".")
-        parent = model.get_submodule(parent_path) if parent_path else model
-        block = getattr(parent, name)
         wrapped = RandomLTD(
-            block,
+            model.get_submodule(path),
             router=router,
             plan_row=index,
             token_kwargs=token_kwargs,
             static_kwargs=static_kwargs,
             num_heads=num_heads,
         )
-        setattr(parent, name, wrapped)
+        model.set_submodule(path, wrapped)
     model.add_module(ROUTER_NAME, router)
     model.register_forward_pre_hook(plan_per_forward)  # a new plan per training forward of the model
     if hasattr(getattr(model, "config", None), "output_router_logits"):  # a mixture of experts

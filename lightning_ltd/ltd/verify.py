@@ -232,17 +232,13 @@ def first_tensor(out: Any) -> torch.Tensor:
 
 def unwrapped_output(model: nn.Module, layers: dict[str, RandomLTD], inputs: Any) -> torch.Tensor:
     """The model's output with every wrapper replaced by its block."""
-    swapped = [
-        (model.get_submodule(p.rpartition(".")[0]) if "." in p else model, p.rpartition(".")[2], m)
-        for p, m in layers.items()
-    ]
-    for parent, name, layer in swapped:
-        setattr(parent, name, layer.block)
+    for path, layer in layers.items():
+        model.set_submodule(path, layer.block)
     try:
         return output_of(model, inputs)
     finally:
-        for parent, name, layer in swapped:
-            setattr(parent, name, layer)
+        for path, layer in layers.items():
+            model.set_submodule(path, layer)
 
 
 @contextmanager
