@@ -42,6 +42,10 @@ Fraction = Annotated[float, Range(ge=0, lt=1)]
 """A probability that may be 0 but not 1 (dropout, momentum): ``[0, 1)``."""
 OpenFraction = Annotated[float, Range(gt=0, lt=1)]
 """A probability that is neither 0 nor 1 (the masking rate): ``(0, 1)``."""
+WholePercent = Annotated[
+    float, Field(gt=0, lt=1, multiple_of=0.01, allow_inf_nan=False, description="a whole percent: 0.01 to 0.99")
+]
+"""A share in whole percents (DeepSpeed's percentile difficulties), as a fraction: ``0.05``."""
 Seed = Annotated[Whole, Range(ge=0, le=2**32 - 1)]
 """What ``seed_everything`` accepts (numpy's seed range): the run's, the data's and the model's."""
 HoldOut = Annotated[Whole, Range(ge=2)]

@@ -238,6 +238,11 @@ CASES: list[tuple[list[str], str]] = [
     (["lr.decay=foo"], "lr.decay='foo'"),
     (["lr=layer_token_budget", "lr.total_layer_tokens=-1"], "lr.total_layer_tokens=-1"),
     (["lr=step_cosine", "lr.warmup_steps=-2"], "lr.warmup_steps=-2"),
+    # curricula
+    (["curriculum=rarity", "curriculum.rarity_start=0.015"], "curriculum.rarity_start=0.015 must be a whole percent"),
+    (["curriculum=rarity", "curriculum.rarity_start=1"], "curriculum.rarity_start=1 must be a whole percent"),
+    (["curriculum=rarity", "curriculum.rarity_start=0"], "curriculum.rarity_start=0 must be a whole percent"),
+    (["curriculum=seqlen", "curriculum.steps=0"], "curriculum.steps=0 must be a positive integer"),
     # text data
     (["data.path=/no/such/file.txt"], "data.path='/no/such/file.txt'"),
     (["data.path={empty_file}"], "data.path="),

@@ -296,21 +296,21 @@ def test_the_headline_budget_saving_computes_from_the_config_alone(tmp_path):
 CURRICULUM_RECIPES = {  # issue 23's table (DeepSpeed Data Efficiency's reference scripts)
     "gpt3_1.3b_cl_ltd": {
         "lengths": (80, 2048, 110_000),
-        "rarity": (0.01, 110_000),
+        "rarity": (1, 110_000),  # percent, steps
         "ramp": 200_000,
         "lr": 2e-4,
         "tokens": 3e11,
     },
     "gpt3_1.3b_cl_ltd_150b": {
         "lengths": (80, 2048, 55_000),
-        "rarity": (0.01, 55_000),
+        "rarity": (1, 55_000),
         "ramp": 100_000,
         "lr": 4e-4,
         "tokens": 1.5e11,
     },
     "bert_large_cl_ltd": {
         "lengths": (128, 512, 960_000),
-        "rarity": (0.05, 960_000),
+        "rarity": (5, 960_000),
         "ramp": 2_000_000,
         "lr": 1e-4,
         "tokens": 2_000_000 * 1024 * 512,
@@ -331,6 +331,6 @@ def test_curriculum_recipes_resolve_to_the_reference_values(name, tmp_path):
     assert (lengths.min_len, lengths.max_len, lengths.steps, lengths.granularity) == (low, high, steps, 8)
     assert lengths.length_at(0) == low and lengths.length_at(steps) == high
     assert lengths.length_at(steps // 2) == (low + (high - low) // 2) // 8 * 8  # fixed_linear, in 8s
-    assert (curriculum.rarity_start, curriculum.rarity_steps, curriculum.rarity_degree) == (*expected["rarity"], 2)
+    assert (curriculum.rarity_percent, curriculum.rarity_steps, curriculum.rarity_degree) == (*expected["rarity"], 2)
     assert cfg.ltd.ramp_steps == expected["ramp"] and cfg.model.lr == expected["lr"]
     assert cfg.lr.total_tokens == expected["tokens"] and cfg.lr.stop_at_budget

@@ -7,8 +7,8 @@ from typing import Literal
 import lightning as L
 from lightning.pytorch.callbacks import Callback
 
-from lightning_ltd.checks.schema import OpenFraction, PositiveInt, checked
-from lightning_ltd.data.curriculum import SeqLenSchedule, rarity_fraction
+from lightning_ltd.checks.schema import PositiveInt, WholePercent, checked
+from lightning_ltd.data.curriculum import SeqLenSchedule, rarity_percent
 from lightning_ltd.errors import raise_if
 from lightning_ltd.modules.base import sequence_length
 
@@ -18,8 +18,9 @@ class Curriculum(Callback):
     optimizer step, growing from ``min_len`` to ``max_len`` over ``steps`` on a linear or root-N
     schedule in multiples of ``granularity`` (the reference's ``seqlen_truncate``). Vocabulary-
     rarity curriculum: the training sampler draws from the easiest ``rarity_start`` share of the
-    blocks, growing to all of them over ``rarity_steps`` (``data=tokens``, scored once by
-    ``python -m lightning_ltd.data.rarity``; ``EasiestFirstSampler``).
+    blocks in whole percentiles, growing to all of them over ``rarity_steps`` (``data=tokens``,
+    scored once by ``python -m lightning_ltd.data.rarity``; ``EasiestFirstSampler``). Both apply
+    the schedule as DeepSpeed's sampler does: optimizer step ``t`` trains at its value for ``t + 1``.
 
     The module does the cutting (``RandomLTDModule.truncate``, in ``on_after_batch_transfer``,
     training batches only: validation stays at full length); this callback owns the schedule and
@@ -37,7 +38,8 @@ class Curriculum(Callback):
         schedule: ``linear`` or ``root`` (``root_degree``-th root: fast first, slow later).
         root_degree: the root of ``schedule=root`` (2 in the reference).
         rarity: serve the easiest blocks first.
-        rarity_start: the share of the blocks served at step 0 (1 % in the reference's GPT-3).
+        rarity_start: the share of the blocks served at step 0, a whole percent (1 % in the
+            reference's GPT-3).
         rarity_steps: optimizer steps over which the share grows to all blocks.
         rarity_schedule, rarity_root_degree: as ``schedule`` and ``root_degree``, for the share.
         compile_buckets: with a compiled module, the lengths are bucketed into at most this many
@@ -55,7 +57,7 @@ class Curriculum(Callback):
         schedule: Literal["linear", "root"] = "linear",
         root_degree: PositiveInt = 2,
         rarity: bool = False,
-        rarity_start: OpenFraction = 0.01,
+        rarity_start: WholePercent = 0.01,
         rarity_steps: PositiveInt = 1000,
         rarity_schedule: Literal["linear", "root"] = "root",
         rarity_root_degree: PositiveInt = 2,
@@ -67,7 +69,7 @@ class Curriculum(Callback):
         self.min_len, self.max_len, self.steps = min_len, max_len, steps
         self.granularity, self.schedule, self.root_degree = granularity, schedule, root_degree
         self.lengths: SeqLenSchedule | None = None  # resolved at setup, once the sequence length is known
-        self.rarity, self.rarity_start, self.rarity_steps = rarity, rarity_start, rarity_steps
+        self.rarity, self.rarity_percent, self.rarity_steps = rarity, round(rarity_start * 100), rarity_steps
         self.rarity_degree = 1 if rarity_schedule == "linear" else rarity_root_degree
         self.compile_buckets = compile_buckets
 
@@ -92,7 +94,7 @@ class Curriculum(Callback):
         pl_module.seq_len_at = None if self.lengths is None else self.lengths.length_at
         if self.rarity:  # the data module orders its training blocks easiest first
             trainer.datamodule.use_rarity(
-                self.rarity_start, self.rarity_steps, self.rarity_degree, trainer.accumulate_grad_batches
+                self.rarity_percent, self.rarity_steps, self.rarity_degree, trainer.accumulate_grad_batches
             )
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -103,5 +105,5 @@ class Curriculum(Callback):
         if self.lengths is not None:
             pl_module.log("train/seq_len", float(self.lengths.length_at(trainer.global_step)), on_step=True)
         if self.rarity:
-            fraction = rarity_fraction(trainer.global_step, self.rarity_start, self.rarity_steps, self.rarity_degree)
-            pl_module.log("train/rarity_fraction", fraction, on_step=True)
+            percent = rarity_percent(trainer.global_step, self.rarity_percent, self.rarity_steps, self.rarity_degree)
+            pl_module.log("train/rarity_fraction", percent / 100, on_step=True)

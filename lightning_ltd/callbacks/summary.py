@@ -157,11 +157,11 @@ def format_summary(summary: dict[str, Any]) -> str:
             before = f"{start:.4f} -> " if start is not None else ""
             lines.append(f"{name:<22}{before}{summary[name]:.4f}")
     if "layer_tokens" in summary:
+        lengths = "curriculum lengths" if "data_saving" in summary else "full sequence length"
+        counted = f"{summary['layer_tokens']:,} of {summary['full_layer_tokens']:,} at {lengths}"
+        lines.append(f"{'layer-tokens':<22}{counted}")
         lines.append(
-            f"{'layer-tokens':<22}{summary['layer_tokens']:,} of {summary['full_layer_tokens']:,} (full length)"
-        )
-        lines.append(
-            f"{'schedule saving':<22}{100 * summary['schedule_saving']:.1f} % (vs the same batches at full length)"
+            f"{'schedule saving':<22}{100 * summary['schedule_saving']:.1f} % (vs the same batches without dropping)"
         )
     if "data_saving" in summary:
         lines.append(

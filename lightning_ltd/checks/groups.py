@@ -19,7 +19,13 @@ from lightning.pytorch.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, MissingMandatoryValue, OmegaConf
 
 from lightning_ltd.callbacks import Curriculum, RandomLTDScheduler
-from lightning_ltd.checks.targets import constructor_hints, integral_overrides, interpolation_source, type_problems
+from lightning_ltd.checks.targets import (
+    constructor_hints,
+    integral_overrides,
+    interpolation_source,
+    resolved_class,
+    type_problems,
+)
 from lightning_ltd.errors import ConfigError, InvalidFieldsError, first_line, is_int, stop_if
 from lightning_ltd.modules import RandomLTDModule
 
@@ -231,10 +237,12 @@ def vocabulary_from_data(cfg: DictConfig, datamodule: Any) -> dict[str, int]:
     rounded up to a multiple of 64 as LitGPT pads it, so ``data=tokens`` of a small corpus trains
     its few hundred ids at their own width, with nothing to set by hand."""
     model = cfg.get("model") or {}
-    vocab = getattr(datamodule, "vocab_size", None)
-    if "vocab_size" not in model or model.get("vocab_size") is not None or not is_int(vocab):
+    if "vocab_size" not in model or model.get("vocab_size") is not None:
         return {}
-    return {"vocab_size": -(-vocab // 64) * 64}
+    if hasattr(datamodule, "use_objective"):  # what it serves (masked-LM bytes add 4 specials) is the model's
+        datamodule.use_objective(getattr(resolved_class(str(model.get("_target_", ""))), "objective", "lm"))
+    vocab = getattr(datamodule, "vocab_size", None)
+    return {"vocab_size": -(-vocab // 64) * 64} if is_int(vocab) else {}
 
 
 def build_loggers(cfg: DictConfig, attempt: Callable[[str], Any]) -> Logger | list[Logger] | bool:

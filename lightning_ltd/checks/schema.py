@@ -38,6 +38,7 @@ from lightning_ltd.ranges import (  # noqa: F401 (re-exported: the constructors'
     PositiveInt,
     Range,
     Seed,
+    WholePercent,
 )
 
 HYDRA_KEYS = ("_target_", "_convert_", "_partial_", "_recursive_", "_args_")

@@ -1,5 +1,7 @@
 """Curriculum schedules (DeepSpeed Data Efficiency, arXiv 2212.03597), as pure functions: the
-difficulty of optimizer step ``t`` grows from a start to an end value on a root-N schedule."""
+difficulty grows from a start to an end value on a root-N schedule, and optimizer step ``t``
+trains at the difficulty of ``t + 1``, as DeepSpeed's data sampler applies it (it increments its
+step before it updates the difficulty)."""
 
 from __future__ import annotations
 
@@ -28,6 +30,13 @@ def curriculum_value(step: int, start: int, end: int, steps: int, root_degree: i
     return min(end, max(start, value - value % granularity))
 
 
+def applied_value(step: int, start: int, end: int, steps: int, root_degree: int = 1, granularity: int = 1) -> int:
+    """The difficulty optimizer step ``step`` trains at: ``curriculum_value`` of ``step + 1``
+    (``DeepSpeedDataSampler.get_next_global_batch``: ``curriculum_step += 1``, then
+    ``update_difficulty(curriculum_step)``)."""
+    return curriculum_value(step + 1, start, end, steps, root_degree, granularity)
+
+
 @dataclass(frozen=True)
 class SeqLenSchedule:
     """The training sequence length of every optimizer step: the curriculum's truncation."""
@@ -45,7 +54,7 @@ class SeqLenSchedule:
         """The length of optimizer step ``step``; with ``buckets``, the smallest bucket length at
         least the curriculum's (never fewer tokens than it asks)."""
         degree = 1 if self.shape == "linear" else self.root_degree
-        length = curriculum_value(step, self.min_len, self.max_len, self.steps, degree, self.granularity)
+        length = applied_value(step, self.min_len, self.max_len, self.steps, degree, self.granularity)
         if self.buckets is None:
             return length
         return self.bucket_lengths[bisect.bisect_left(self.bucket_lengths, length)]
@@ -68,9 +77,8 @@ class SeqLenSchedule:
         return 1.0 - sum(self.length_at(t) for t in range(steps)) / (steps * self.max_len)
 
 
-def rarity_fraction(step: int, start: float, steps: int, root_degree: int = 1) -> float:
-    """The share of the easiest blocks the rarity curriculum serves at optimizer ``step``: from
-    ``start`` to 1 over ``steps`` steps, linearly or on the ``root_degree``-th root."""
-    if step >= steps:
-        return 1.0
-    return start + (1.0 - start) * (step / steps) ** (1.0 / root_degree)
+def rarity_percent(step: int, start_percent: int, steps: int, root_degree: int = 1) -> int:
+    """The whole percentile of the easiest blocks the rarity curriculum serves at optimizer
+    ``step``: DeepSpeed's percentile-based difficulty, from ``start_percent`` to 100 over
+    ``steps`` steps in steps of 1, as its sampler applies it."""
+    return applied_value(step, start_percent, 100, steps, root_degree)

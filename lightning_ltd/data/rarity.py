@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import math
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from tqdm import tqdm
 
 from lightning_ltd.checks.lock import writer_of
 from lightning_ltd.console import CommandParser, boundary
-from lightning_ltd.data.curriculum import rarity_fraction
+from lightning_ltd.data.curriculum import rarity_percent
 from lightning_ltd.data.loading import ResumableSampler
 from lightning_ltd.data.shards import META, read_meta
 from lightning_ltd.errors import DataError, first_line, writing
@@ -150,23 +149,25 @@ def easiest_first(folder: str | Path, width: int, blocks: int) -> np.ndarray:
 
 @dataclass(frozen=True)
 class RarityPool:
-    """How many of the easiest blocks the sampler draws from at each position of the run: a
-    fraction growing from ``start`` to 1 over ``steps`` optimizer steps (linear, or the
-    ``root_degree``-th root), never fewer blocks than one global batch (so the ranks' rows of a
-    step stay distinct). Positions count over the whole run (``epoch * blocks + position``) and
-    map to steps by the global batch."""
+    """How many of the easiest blocks the sampler draws from at each position of the run: the
+    first ``rarity_percent`` whole percentiles of the score-sorted blocks, as DeepSpeed's
+    ``get_sample_based_on_metric_percentile`` cuts them (``blocks // 100`` per percentile, all
+    of them at 100), growing from ``start_percent`` over ``steps`` optimizer steps; never fewer
+    blocks than one global batch (so the ranks' rows of a step stay distinct). Positions count
+    over the whole run (``epoch * blocks + position``) and map to steps by the global batch."""
 
     blocks: int
     global_batch: int
-    start: float
+    start_percent: int
     steps: int
     root_degree: int = 1
 
-    def fraction_at(self, step: int) -> float:
-        return rarity_fraction(step, self.start, self.steps, self.root_degree)
+    def percent_at(self, step: int) -> int:
+        return rarity_percent(step, self.start_percent, self.steps, self.root_degree)
 
     def __call__(self, run_position: int) -> int:
-        wanted = math.floor(self.fraction_at(run_position // self.global_batch) * self.blocks)
+        percent = self.percent_at(run_position // self.global_batch)
+        wanted = self.blocks if percent == 100 else self.blocks // 100 * percent
         return min(self.blocks, max(min(self.global_batch, self.blocks), wanted))
 
 

@@ -238,16 +238,16 @@ class TokensDataModule(L.LightningDataModule):
         else:
             self.train_set, self.val_set = train, val
 
-    rarity: Any = None  # the rarity curriculum's (start, steps, root_degree, accumulate); None: every block
+    rarity: Any = None  # the rarity curriculum's (start_percent, steps, root_degree, accumulate); None: every block
 
     @property
     def width(self) -> int:
         """Tokens per training block (LM blocks carry the shifted target)."""
         return self.block_size + (0 if self.mlm else 1)
 
-    def use_rarity(self, start: float, steps: int, root_degree: int, accumulate: int = 1) -> None:
+    def use_rarity(self, start_percent: int, steps: int, root_degree: int, accumulate: int = 1) -> None:
         """Serve the easiest blocks first (the rarity curriculum), from ``rarity-<width>.npy``."""
-        self.rarity = (start, steps, root_degree, accumulate)
+        self.rarity = (start_percent, steps, root_degree, accumulate)
 
     def rarity_problem(self) -> str | None:
         """Why the rarity curriculum cannot run on this folder (its scores missing or stale)."""

@@ -28,7 +28,7 @@ class BERTModule(MaskedLMModule):
     @checked
     def __init__(
         self,
-        vocab_size: PositiveInt = MLM_VOCAB_SIZE,
+        vocab_size: PositiveInt | None = None,
         block_size: PositiveInt = 128,
         n_layer: PositiveInt = 4,
         n_head: PositiveInt = 4,
@@ -49,6 +49,8 @@ class BERTModule(MaskedLMModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        if vocab_size is None:  # train.py passes the data's; alone: bytes + the four specials
+            self.hparams["vocab_size"] = MLM_VOCAB_SIZE
         names = ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "type_vocab_size", "pre_norm")
         arch = self.architecture(*names, "layer_norm_eps")
         weights = self.adopt_pretrained(arch, pretrained, read_hf_bert)  # config.json decides the architecture

@@ -82,17 +82,18 @@ def sampled(order, pool, served=0, rank=0, replicas=1, seed=3, epoch=0):
 def test_the_pool_grows_from_the_start_share_and_holds_a_global_batch():
     from lightning_ltd.data.rarity import RarityPool
 
-    pool = RarityPool(blocks=1000, global_batch=8, start=0.01, steps=100, root_degree=2)
-    assert pool(0) == 10 and pool(8 * 100) == 1000 and pool(8 * 25) == math.floor((0.01 + 0.99 * 0.5) * 1000)
+    pool = RarityPool(blocks=1000, global_batch=8, start_percent=1, steps=100, root_degree=2)
+    # step t draws from the percentile of t + 1: floor(1 + 99 * sqrt((t + 1) / 100)) % of the blocks
+    assert pool(0) == 100 and pool(8 * 99) == 1000 and pool(8 * 24) == 500 and pool(8 * 24 + 7) == 500
     assert [pool(8 * s) for s in range(120)] == sorted(pool(8 * s) for s in range(120))
-    assert RarityPool(blocks=1000, global_batch=64, start=0.01, steps=100)(0) == 64  # never below a batch
+    assert RarityPool(blocks=1000, global_batch=64, start_percent=1, steps=100)(0) == 64  # never below a batch
 
 
 def test_a_fixed_pool_serves_each_of_the_easiest_blocks_once_before_any_repeats():
     from lightning_ltd.data.rarity import RarityPool
 
     order = np.random.default_rng(0).permutation(500)  # easiest first
-    pool = RarityPool(blocks=500, global_batch=4, start=0.1, steps=10**9)  # 50 blocks for the whole epoch
+    pool = RarityPool(blocks=500, global_batch=4, start_percent=10, steps=10**9)  # 50 blocks for the whole epoch
     served = sampled(order, pool)
     assert len(served) == 500
     for window in range(0, 500, 50):
@@ -103,7 +104,7 @@ def test_ranks_are_disjoint_in_every_step_and_together_the_single_rank_order():
     from lightning_ltd.data.rarity import RarityPool
 
     order = np.arange(400)[::-1].copy()
-    pool = RarityPool(blocks=400, global_batch=8, start=0.05, steps=30, root_degree=2)
+    pool = RarityPool(blocks=400, global_batch=8, start_percent=5, steps=30, root_degree=2)
     alone = sampled(order, pool)
     ranks = [sampled(order, pool, rank=r, replicas=2) for r in range(2)]
     assert [x for pair in zip(*ranks, strict=True) for x in pair] == alone
@@ -115,7 +116,7 @@ def test_a_resume_mid_epoch_continues_the_same_order_across_epochs():
     from lightning_ltd.data.rarity import RarityPool
 
     order = np.random.default_rng(1).permutation(300)
-    pool = RarityPool(blocks=300, global_batch=6, start=0.02, steps=70)
+    pool = RarityPool(blocks=300, global_batch=6, start_percent=2, steps=70)
     for epoch in (0, 1):
         whole = sampled(order, pool, epoch=epoch)
         assert sampled(order, pool, served=120, epoch=epoch) == whole[120:]
