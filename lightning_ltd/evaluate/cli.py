@@ -38,6 +38,7 @@ class EvalSettings:
     batch_size: PositiveInt
     max_length: PositiveInt | None
     max_gen_toks: PositiveInt
+    eot_token_id: Count | None
     bootstrap_iters: Count
     device: str
     output_dir: str | None
@@ -108,6 +109,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         max_length=cfg.max_length,
         max_gen_toks=cfg.max_gen_toks,
         device=cfg.device,
+        eot_token_id=cfg.get("eot_token_id"),
     )
     folder = output_folder(cfg, evaluated.source)
     with writer_of(folder, "output_dir"), writing(folder):  # refused before the evaluation, not after it

@@ -5,12 +5,13 @@ The harness asks three things of a model: the log-likelihood of a continuation a
 generation up to stop strings. ``CausalHarnessLM`` answers them with the module's own forward
 (``module(ids) -> logits [B, T, V]``, which every ``NextTokenModule`` has: our GPT and any
 Hugging Face causal LM) in eval mode, where random-LTD keeps every token and dropout is off, and
-the checkpoint's own vocabulary (``data.vocabulary``: bytes or a Hugging Face tokenizer).
+the checkpoint's own vocabulary (``data.vocabulary``: bytes or a Hugging Face tokenizer), read
+under the same token contract as lm-eval's ``HFLM`` (``evaluate.tokens``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -19,25 +20,12 @@ from lm_eval import utils as harness_utils
 from lm_eval.api.model import TemplateLM
 from torch import nn
 
-from lightning_ltd.data.vocabulary import HFVocabulary, Vocabulary
+from lightning_ltd.data.vocabulary import Vocabulary
 from lightning_ltd.errors import InvalidFieldsError
+from lightning_ltd.evaluate.generation import cached_greedy, generate_until, hf_generate
+from lightning_ltd.evaluate.tokens import token_contract
 
 Scored = tuple[tuple[str, str], list[int], list[int]]  # (context, continuation), their ids
-BYTE_END_OF_TEXT = 10
-"""Byte-level text has no end-of-text id; documents are separated by blank lines, so a newline
-is what the harness's empty-context prefix and generation stop on."""
-
-
-def end_of_text_id(vocabulary: Vocabulary) -> int:
-    """The id the harness conditions an empty context on: the tokenizer's end-of-text (eos,
-    else bos), a newline for bytes."""
-    if isinstance(vocabulary, HFVocabulary):
-        tokenizer = vocabulary.tokenizer
-        for token_id in (tokenizer.eos_token_id, tokenizer.bos_token_id, vocabulary.sep, vocabulary.cls):
-            if token_id is not None:
-                return int(token_id)
-        return 0
-    return BYTE_END_OF_TEXT
 
 
 class CausalHarnessLM(TemplateLM):
@@ -49,7 +37,10 @@ class CausalHarnessLM(TemplateLM):
         batch_size: rows per forward.
         max_length: the longest context (None: the module's ``max_seq_len``).
         max_gen_toks: generation's default cap on new tokens.
+        eot_token_id: the end-of-text id where neither the tokenizer nor ``config.json`` has one.
     """
+
+    masked = False
 
     def __init__(
         self,
@@ -59,10 +50,12 @@ class CausalHarnessLM(TemplateLM):
         max_length: int | None = None,
         max_gen_toks: int = 256,
         device: str | torch.device = "cpu",
+        eot_token_id: int | None = None,
     ) -> None:
         super().__init__()
         self.module = module.to(device).eval()
         self.vocabulary = vocabulary
+        self.tokens = token_contract(vocabulary, module, eot_token_id, masked=self.masked)
         self.batch_size = batch_size
         self.max_length = int(max_length or module.max_seq_len)
         self.max_gen_toks = max_gen_toks
@@ -70,7 +63,11 @@ class CausalHarnessLM(TemplateLM):
 
     @property
     def eot_token_id(self) -> int:
-        return end_of_text_id(self.vocabulary)
+        return self.tokens.eot
+
+    @property
+    def prefix_token_id(self) -> int:
+        return self.tokens.prefix
 
     @property
     def tokenizer_name(self) -> str:
@@ -78,10 +75,10 @@ class CausalHarnessLM(TemplateLM):
         return "bytes" if tokenizer is None else str(getattr(tokenizer, "name_or_path", type(tokenizer).__name__))
 
     def tok_encode(self, string: str, add_special_tokens: bool | None = None, **kwargs: Any) -> list[int]:
-        return self.vocabulary.encode(string)
+        return self.tokens.encode(string, add_special_tokens)
 
-    def tok_decode(self, ids: Sequence[int]) -> str:
-        return self.vocabulary.decode(ids)
+    def tok_decode(self, ids: Sequence[int], skip_special_tokens: bool = True) -> str:
+        return self.tokens.decode(list(ids), skip_special_tokens)
 
     @torch.no_grad()
     def tail_log_probs(self, rows: Sequence[Sequence[int]], tails: Sequence[int]) -> list[torch.Tensor]:
@@ -140,41 +137,29 @@ class CausalHarnessLM(TemplateLM):
         return results
 
     def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
-        """Greedy continuation of each context, cut at the first stop string."""
-        return [self.greedy(context, dict(kwargs)) for context, kwargs in (r.args for r in requests)]
+        """Greedy continuations, batched and cut as ``HFLM.generate_until`` does (``evaluate.generation``)."""
+        return generate_until(self, requests)
 
-    def greedy(self, context: str, kwargs: dict[str, Any]) -> str:
-        until = stop_strings(kwargs.pop("until", None), self.tok_decode([self.eot_token_id]))
-        limit = int(kwargs.pop("max_gen_toks", self.max_gen_toks))
-        ids = self.tok_encode(context)
-        generated: list[int] = []
-        for token in self.greedy_tokens(ids, limit):
-            generated.append(token)
-            text = self.tok_decode(generated)
-            if any(stop in text for stop in until):
-                return cut_at_stops(text, until)
-        return self.tok_decode(generated)
+    def continue_rows(self, rows: list[list[int]], max_new: int, until: list[str]) -> list[list[int]]:
+        """The new tokens after each context: a Hugging Face model by its own ``generate``, our
+        GPT with its KV cache, any other module one row at a time over its whole window."""
+        inner = getattr(self.module, "model", None)
+        if callable(getattr(inner, "generate", None)) and self.tokens.tokenizer is not None:
+            return hf_generate(inner, self.tokens.tokenizer, rows, max_new, until, self.tokens.pad)
+        stopped = lambda tokens: any(stop in self.tok_decode(tokens) for stop in until)  # noqa: E731
+        if getattr(inner, "supports_kv_cache", False):
+            return cached_greedy(inner, rows, max_new, stopped, self.tokens.pad)
+        return [self.uncached_greedy(row, max_new, stopped) for row in rows]
 
     @torch.no_grad()
-    def greedy_tokens(self, ids: list[int], limit: int) -> Iterator[int]:
-        """Argmax tokens after ``ids``, one forward each over the last ``max_length`` tokens."""
-        row = list(ids) or [self.eot_token_id]
-        for _ in range(limit):
-            window = torch.tensor([row[-self.max_length :]], dtype=torch.long, device=self._device)
-            token = int(self.module(window)[0, -1].argmax())
-            row.append(token)
-            yield token
-
-
-def stop_strings(until: str | list[str] | None, end_of_text: str) -> list[str]:
-    """The stop strings of a request: its ``until`` plus the end-of-text text."""
-    stops = [until] if isinstance(until, str) else list(until or [])
-    return [s for s in [*stops, end_of_text] if s]
-
-
-def cut_at_stops(text: str, stops: Sequence[str]) -> str:
-    """``text`` up to its earliest stop string."""
-    return text[: min(text.find(s) for s in stops if s in text)]
+    def uncached_greedy(self, row: list[int], max_new: int, stopped: Any) -> list[int]:
+        """Argmax tokens after ``row``, one forward of the whole (already cut) window each."""
+        ids, new = list(row) or [self.prefix_token_id], []
+        while len(new) < max_new and not stopped(new):
+            window = torch.tensor([ids[-self.max_length :]], dtype=torch.long, device=self._device)
+            new.append(int(self.module(window)[0, -1].argmax()))
+            ids.append(new[-1])
+        return new
 
 
 class MaskedHarnessLM(CausalHarnessLM):
@@ -182,6 +167,8 @@ class MaskedHarnessLM(CausalHarnessLM):
     (Salazar et al., 2020): each continuation token's log-probability with that token masked and
     every other token of ``[CLS] context continuation [SEP]`` visible. Multiple-choice,
     cloze and perplexity tasks work; a masked LM does not generate."""
+
+    masked = True
 
     def _loglikelihood_tokens(self, requests: list[Scored], disable_tqdm: bool = False, **kwargs: Any) -> list:
         vocab = self.vocabulary

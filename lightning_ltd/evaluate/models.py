@@ -140,7 +140,8 @@ def from_folder(folder: str, tokenizer: str | None, device: str) -> Evaluated:
         raise ModelError(f"model.pretrained={folder!r}: {kind} (expected a Hugging Face save_pretrained folder)")
     cls = HFMaskedLMModule if masked_lm_config(location) else HFCausalLMModule
     try:
-        module = cls(pretrained=str(location), attn_implementation=None)
+        # evaluation never drops: no block is wrapped, so any depth and any family evaluates
+        module = cls(pretrained=str(location), attn_implementation=None, ltd_layers=[])
     except InvalidFieldsError as err:
         raise ModelError(f"model.{err}") from err
     own = str(location) if has_tokenizer(location) else None

@@ -84,7 +84,17 @@ class GPT(LTDTransformer):
         forward = self.layers_forward_flops(batch_size, seq_len, keep) + lm_head
         return 3 * forward
 
-    def forward(self, idx: torch.Tensor, position_ids: torch.Tensor | None = None) -> torch.Tensor:
+    supports_kv_cache = True  # evaluation's generation passes ``cache`` (``evaluate.generation``)
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        position_ids: torch.Tensor | None = None,
+        attn_mask: torch.Tensor | None = None,
+        cache: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] | None = None,
+    ) -> torch.Tensor:
+        """Logits of ``idx``; ``attn_mask`` ``[B, keys]`` (True: attend) and ``cache`` (the keys
+        and values of earlier positions, extended in place) serve batched, cached generation."""
         batch, seq = idx.shape
         if seq > self.config.block_size:
             raise ValueError(f"sequence length {seq} exceeds block_size={self.config.block_size}")
@@ -94,5 +104,6 @@ class GPT(LTDTransformer):
         if self.config.position == "learned":
             x = x + self.transformer.wpe(position_ids)  # positions travel with the tokens
         x = self.transformer.drop(x)
-        x = self.run_layers(self.transformer.h, x, position_ids=position_ids)
+        extra = {} if cache is None and attn_mask is None else {"attn_mask": attn_mask, "cache": cache}
+        x = self.run_layers(self.transformer.h, x, position_ids=position_ids, **extra)
         return self.lm_head(self.transformer.ln_f(x))  # (B, T, vocab)

@@ -53,7 +53,8 @@ def attention_bias(attn_mask: torch.Tensor | None, causal: bool, n_query: int, n
     """Turn a key-padding ``[B, T]`` or full ``[B, H|1, T, T]`` mask (True = attend) into SDPA's form.
 
     Float masks are additive and kept as they are. With ``causal`` the lower-triangular mask is
-    and-ed in; over a sorted subset of tokens that is still exact causality.
+    and-ed in; over a sorted subset of tokens that is still exact causality. With fewer queries
+    than keys (a KV cache) the queries are the last ``n_query`` positions.
     """
     if attn_mask is None:
         return None
@@ -61,16 +62,19 @@ def attention_bias(attn_mask: torch.Tensor | None, causal: bool, n_query: int, n
         attn_mask = attn_mask[:, None, None, :]
     elif attn_mask.ndim == 3:
         attn_mask = attn_mask[:, None]
+    offset = n_key - n_query
     if causal:
-        tril = torch.ones(n_query, n_key, dtype=torch.bool, device=attn_mask.device).tril()
+        tril = torch.ones(n_query, n_key, dtype=torch.bool, device=attn_mask.device).tril(offset)
         is_bool = attn_mask.dtype == torch.bool
         attn_mask = attn_mask & tril if is_bool else attn_mask.masked_fill(~tril, float("-inf"))
-    if attn_mask.dtype == torch.bool and n_query == n_key:
+    if attn_mask.dtype == torch.bool:
         # Every token may attend to itself. Real tokens could anyway; a padding token whose
-        # keys are all masked (possible when dropping keeps only padding in a row) would
-        # otherwise produce NaN, and NaN times a zero attention weight still leaks into
-        # real tokens in the next layer.
-        attn_mask = attn_mask | torch.eye(n_query, dtype=torch.bool, device=attn_mask.device)
+        # keys are all masked (possible when dropping keeps only padding in a row, or under
+        # left padding) would otherwise produce NaN, and NaN times a zero attention weight
+        # still leaks into real tokens in the next layer.
+        keys = torch.arange(n_key, device=attn_mask.device)
+        itself = keys[None, :] == torch.arange(n_query, device=attn_mask.device)[:, None] + offset
+        attn_mask = attn_mask | itself
     return attn_mask
 
 
@@ -88,8 +92,14 @@ class SelfAttention(nn.Module):
         self.rotary = None if rotary_base is None else RotaryEmbedding(n_embd // n_head, rotary_base)
 
     def forward(
-        self, x: torch.Tensor, position_ids: torch.Tensor | None = None, attn_mask: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        position_ids: torch.Tensor | None = None,
+        attn_mask: torch.Tensor | None = None,
+        cache: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> torch.Tensor:
+        """``cache`` (evaluation's generation only): this layer's keys and values of the earlier
+        positions, extended in place; ``attn_mask`` then covers them too."""
         batch, seq, channels = x.shape
         q, k, v = self.c_attn(x).split(channels, dim=2)
         q, k, v = (t.view(batch, seq, self.n_head, -1).transpose(1, 2) for t in (q, k, v))  # (B, nh, T, hs)
@@ -97,7 +107,11 @@ class SelfAttention(nn.Module):
             if position_ids is None:
                 position_ids = torch.arange(seq, device=x.device).expand(batch, -1)
             q, k = self.rotary(q, k, position_ids)
-        bias = attention_bias(attn_mask, self.causal, seq, seq)
+        if cache is not None:
+            if self in cache:
+                k, v = (torch.cat([past, new], dim=2) for past, new in zip(cache[self], (k, v), strict=True))
+            cache[self] = (k, v)
+        bias = attention_bias(attn_mask, self.causal, seq, k.shape[2])
         y = F.scaled_dot_product_attention(
             q,
             k,
@@ -166,10 +180,15 @@ class Block(nn.Module):
         self.mlp = MLP(n_embd, bias=bias, dropout=dropout, activation=activation)
 
     def forward(
-        self, x: torch.Tensor, position_ids: torch.Tensor | None = None, attn_mask: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        position_ids: torch.Tensor | None = None,
+        attn_mask: torch.Tensor | None = None,
+        cache: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> torch.Tensor:
+        seen = {"position_ids": position_ids, "attn_mask": attn_mask, "cache": cache}
         if not self.pre_norm:
-            x = self.ln_1(x + self.attn(x, position_ids=position_ids, attn_mask=attn_mask))
+            x = self.ln_1(x + self.attn(x, **seen))
             return self.ln_2(x + self.mlp(x))
-        x = x + self.attn(self.ln_1(x), position_ids=position_ids, attn_mask=attn_mask)
+        x = x + self.attn(self.ln_1(x), **seen)
         return x + self.mlp(self.ln_2(x))

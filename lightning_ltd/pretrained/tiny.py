@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from lightning_ltd.checks.lock import writer_of
 from lightning_ltd.console import CommandParser, boundary
@@ -40,39 +41,55 @@ def tiny_vit(path: str | Path, seed: int = 0) -> Path:
 
 
 SPECIALS = ("[PAD]", "[CLS]", "[SEP]", "[MASK]")
+CONVENTIONS: dict[str, tuple[tuple[str, ...], dict[str, str], str | None]] = {
+    "bare": ((), {}, None),
+    "gpt2": (("<|endoftext|>",), dict.fromkeys(("bos_token", "eos_token", "unk_token"), "<|endoftext|>"), None),
+    "llama": (("<s>", "</s>"), {"bos_token": "<s>", "eos_token": "</s>"}, "<s> $A"),
+    "bert": (
+        SPECIALS,
+        {"pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]", "mask_token": "[MASK]"},
+        "[CLS] $A [SEP]",
+    ),
+}
+"""Special tokens, their roles, and what encoding adds: GPT-2's one ``<|endoftext|>`` (nothing
+added), Llama's ``<s>`` added at the start and ``</s>`` to end, BERT's ``[CLS] ... [SEP]``."""
 
 
-def tiny_tokenizer(path: str | Path, vocab_size: int = 512, specials: bool = False) -> int:
+def tiny_tokenizer(path: str | Path, vocab_size: int = 512, convention: str = "bare") -> int:
     """A byte-level BPE trained on the default corpus's first 300 kB, saved as transformers saves
-    one; with ``specials``, BERT's four special tokens and ``[CLS] ... [SEP]`` around each text.
-    Returns the vocabulary size."""
+    one, with the special tokens of ``convention`` (``CONVENTIONS``). Returns the vocabulary size."""
     from tokenizers import ByteLevelBPETokenizer, processors
     from transformers import PreTrainedTokenizerFast
 
     from lightning_ltd.data.text import default_corpus
 
+    specials, roles, template = CONVENTIONS[convention]
     text = default_corpus(300_000).decode("utf-8", errors="replace").split("\n\n")
     bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(text, vocab_size=vocab_size, special_tokens=list(SPECIALS) if specials else [])
-    names: dict[str, str] = {}
-    if specials:
+    bpe.train_from_iterator(text, vocab_size=vocab_size, special_tokens=list(specials))
+    if template is not None:
+        used = [token for token in specials if token in template]
         bpe.post_processor = processors.TemplateProcessing(
-            single="[CLS] $A [SEP]", special_tokens=[(t, bpe.token_to_id(t)) for t in ("[CLS]", "[SEP]")]
+            single=template, special_tokens=[(token, bpe.token_to_id(token)) for token in used]
         )
-        names = {"pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]", "mask_token": "[MASK]"}
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, **names)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, **roles)
     tokenizer.save_pretrained(str(path))
     return len(tokenizer)
 
 
-def save_tiny_hf(path: str | Path, family: str, seed: int, specials: bool = False, **sizes: int) -> Path:
-    """A tokenizer, then a randomly initialised ``transformers`` model of ``family`` sized to it."""
+def save_tiny_hf(path: str | Path, family: str, seed: int, convention: str, **sizes: Any) -> Path:
+    """A tokenizer, then a randomly initialised ``transformers`` model of ``family`` sized to it,
+    its config's start and end ids those of the tokenizer."""
     import torch
     import transformers
 
-    vocab = tiny_tokenizer(path, specials=specials)
+    vocab = tiny_tokenizer(path, convention=convention)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(path))
+    ends = {"bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id}
     torch.manual_seed(seed)
-    config = getattr(transformers, f"{family}Config")(vocab_size=vocab, hidden_size=64, intermediate_size=128, **sizes)
+    config = getattr(transformers, f"{family}Config")(
+        vocab_size=vocab, hidden_size=64, intermediate_size=128, **{**ends, **sizes}
+    )
     model_class = getattr(transformers, f"{family}ForCausalLM" if family == "Llama" else f"{family}ForMaskedLM")
     model_class(config).save_pretrained(str(path))
     return Path(path)
@@ -80,16 +97,17 @@ def save_tiny_hf(path: str | Path, family: str, seed: int, specials: bool = Fals
 
 def tiny_llama(path: str | Path, seed: int = 0) -> Path:
     """4 layers, width 64, grouped-query attention (4 heads, 2 KV heads), 256 positions, a 512-token
-    BPE: fits ``model=hf_causal_lm data=text`` (and ``experiment=llama_finetune``) as is."""
+    BPE that adds ``<s>`` and ends with ``</s>`` as Llama's does: fits ``model=hf_causal_lm
+    data=text`` (and ``experiment=llama_finetune``) as is."""
     sizes = {"num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2}
-    return save_tiny_hf(path, "Llama", seed, max_position_embeddings=256, use_cache=False, **sizes)
+    return save_tiny_hf(path, "Llama", seed, "llama", max_position_embeddings=256, use_cache=False, **sizes)
 
 
 def tiny_hf_bert(path: str | Path, seed: int = 0) -> Path:
     """4 layers, width 64, 128 positions, a 512-token BPE with [PAD] [CLS] [SEP] [MASK]: fits
     ``model=hf_masked_lm data=mlm`` as is."""
     sizes = {"num_hidden_layers": 4, "num_attention_heads": 4, "max_position_embeddings": 128}
-    return save_tiny_hf(path, "Bert", seed, specials=True, pad_token_id=0, **sizes)
+    return save_tiny_hf(path, "Bert", seed, "bert", pad_token_id=0, **sizes)
 
 
 WRITERS = {"gpt2": tiny_gpt2, "vit": tiny_vit, "llama": tiny_llama, "hf-bert": tiny_hf_bert}

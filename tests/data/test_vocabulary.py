@@ -37,7 +37,7 @@ def test_hugging_face_folder(tmp_path):
     from lightning_ltd.data.vocabulary import HFVocabulary
     from lightning_ltd.pretrained.tiny import tiny_tokenizer
 
-    size = tiny_tokenizer(tmp_path / "tok", vocab_size=300, specials=True)
+    size = tiny_tokenizer(tmp_path / "tok", vocab_size=300, convention="bert")
     vocab = HFVocabulary(str(tmp_path / "tok"))
     ids = vocab.encode("hello world")
     assert vocab.size == size and all(0 <= i < size for i in ids) and "hello" in vocab.decode(ids)

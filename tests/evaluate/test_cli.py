@@ -123,6 +123,11 @@ def test_bad_inputs_are_one_line_errors(trained, exported, local_tasks, tmp_path
     big = make_tokenizer(tmp_path / "big", vocab_size=400)
     assert "more than the model's 256" in one_line_error(capsys, ckpt, f"tokenizer={big}", TASKS, local)
     assert "device='cuda:7': this machine has" in one_line_error(capsys, ckpt, TASKS, local, "device=cuda:7")
+    assert "eot_token_id=-1" in one_line_error(capsys, ckpt, TASKS, local, "eot_token_id=-1")
+    bare = make_tokenizer(tmp_path / "bare", vocab_size=256)  # no end-of-text token, and our GPT's config has none
+    assert "no end-of-text token" in one_line_error(capsys, ckpt, f"tokenizer={bare}", TASKS, local)
+    assert run_command(compose_eval(ckpt, f"tokenizer={bare}", "eot_token_id=0", TASKS, local)) == 0
+    capsys.readouterr()  # that run's own output
     (tmp_path / "a_file").write_text("x")
     assert "is a file, not a folder" in one_line_error(capsys, ckpt, TASKS, local, f"output_dir={tmp_path / 'a_file'}")
     poisoned = torch.load(trained, map_location="cpu", weights_only=True)

@@ -151,3 +151,25 @@ def test_masked_lm_refuses_generation_in_one_line():
     lm = MaskedHarnessLM(model, ByteVocabulary(masked_lm=True))
     with pytest.raises(GenerationUnsupported, match="generation tasks need a causal model"):
         lm.generate_until(requests("generate_until", ("x", {"until": ["\n"]})))
+
+
+@pytest.mark.parametrize("position", ["learned", "rotary"])
+def test_batched_cached_generation_equals_one_row_at_a_time_without_a_cache(position):
+    """Left-padded rows of different lengths, positions counted per row, keys and values cached:
+    the same tokens as a full-window forward per token for each row alone."""
+    from lightning_ltd.evaluate.generation import cached_greedy
+
+    model = GPTModule(n_layer=3, n_embd=32, n_head=2, block_size=64, seed=3, position=position).eval()
+    rows = [list(b"def f(x):"), list(b"a"), list(b"The quick brown fox jumps")]
+    never = lambda tokens: False  # noqa: E731
+    cached = cached_greedy(model.model, rows, 20, never)
+    lm = CausalHarnessLM(model, ByteVocabulary())
+    assert cached == [lm.uncached_greedy(row, 20, never) for row in rows]
+
+
+def test_generation_longer_than_the_model_is_one_line():
+    from lightning_ltd.errors import InvalidFieldsError
+
+    lm = CausalHarnessLM(tiny_gpt(block_size=16), ByteVocabulary())
+    with pytest.raises(InvalidFieldsError, match="max_gen_toks=16 must be below max_length=16"):
+        lm.generate_until(requests("generate_until", ("x", {"until": ["zzz"], "max_gen_toks": 16})))
