@@ -105,6 +105,7 @@ def test_train_py_reports_a_composition_error_in_one_line(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow  # about 1.2 s
 @pytest.mark.parametrize("removal", ["logger=null", "~logger"])
 def test_a_group_a_run_can_do_without_is_dropped_by_null_as_by_tilde(monkeypatch, capsys, tmp_path, removal):
     """``logger=null`` is what our messages and users write; Hydra takes only ``~logger``. Without

@@ -46,6 +46,7 @@ CHECKPOINTS = {  # for the finetuning recipes, whose model.pretrained is mandato
 }
 
 
+@pytest.mark.slow  # about 3 s
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_composes_and_instantiates(name, tmp_path: Path):
     corpus = tmp_path / "corpus.txt"

@@ -15,7 +15,6 @@ from typing import Any
 
 import torch
 from lm_eval.models.utils import Collator, handle_stop_sequences, normalize_gen_kwargs, postprocess_generated_text
-from lm_eval.models.utils_hf import stop_sequences_criteria
 from torch import nn
 
 from lightning_ltd.errors import InvalidFieldsError
@@ -65,6 +64,8 @@ def hf_generate(
     model: nn.Module, tokenizer: Any, rows: Sequence[Sequence[int]], max_new: int, until: list[str], pad_id: int
 ) -> list[list[int]]:
     """The new tokens of each row by ``model.generate``, called as ``HFLM._model_generate`` calls it."""
+    from lm_eval.models.utils_hf import stop_sequences_criteria  # transformers': only with a transformers model
+
     ids, mask = left_padded(rows, pad_id)
     device = next(model.parameters()).device
     ids, mask = ids.to(device), mask.to(device)

@@ -22,6 +22,7 @@ def test_last_checkpoint_is_the_final_step_and_resuming_it_has_nothing_to_do(tra
         raise AssertionError("a finished run's last.ckpt must not retrain its last steps")
 
 
+@pytest.mark.slow  # about 1.4 s
 def test_no_extra_save_when_the_last_step_was_saved(train_config, tmp_path, monkeypatch):
     saved_at = []
     save = FinalCheckpoint._save_last_checkpoint

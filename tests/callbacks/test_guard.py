@@ -22,6 +22,7 @@ def test_a_non_finite_loss_stops_the_run_before_any_checkpoint(train_config, tmp
     assert not list(tmp_path.rglob("*.ckpt"))  # the step-5 checkpoint would have held NaN weights
 
 
+@pytest.mark.slow  # about 1.4 s
 def test_the_last_good_checkpoint_stays_untouched(train_config, tmp_path):
     train(train_config("trainer.max_steps=5", "callbacks.model_checkpoint.every_n_train_steps=5"))
     last = next(tmp_path.rglob("last.ckpt"))
@@ -46,6 +47,7 @@ def test_command_line_exits_3_with_one_line(tmp_path):
 BAD_STEPS = ["+callbacks.bad._target_=tests.helpers.poison.BadLossAt", "+callbacks.bad.steps=[3,7]"]
 
 
+@pytest.mark.slow  # about 1.2 s
 def test_skip_steps_drops_bounded_bad_updates_and_leaves_weights_untouched(train_config):
     from lightning.pytorch.callbacks import Callback
 

@@ -20,6 +20,7 @@ def empty_loader(trainer, datamodule) -> None:
     datamodule.train_dataloader = lambda: DataLoader([])
 
 
+@pytest.mark.slow  # about 1.5 s
 @pytest.mark.parametrize("ending", [no_epoch, no_batch, empty_loader])
 def test_a_fit_of_no_step_is_an_error(tmp_path, ending):
     """Each ends the fit before its first step; set on the built trainer and data module here,

@@ -15,6 +15,7 @@ from tests.conftest import CONF_DIR, compose_train, quiet_trainer
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 
 
+@pytest.mark.slow  # about 1.9 s
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_no_shipped_experiment_warns_at_start(experiment):
     cfg = compose_train(Path("unused"), f"experiment={experiment}", tiny=False)

@@ -70,6 +70,7 @@ def step10_checkpoint(tmp_path_factory):
     return run_dir / "checkpoints" / "last.ckpt"
 
 
+@pytest.mark.slow  # about 1.8 s
 @pytest.mark.parametrize(
     "overrides, message",
     [

@@ -89,6 +89,7 @@ def test_masked_lm_batches_are_cut_row_aligned():
     assert module.token_shape(cut) == (2, 8)
 
 
+@pytest.mark.slow  # about 1.4 s
 @pytest.mark.parametrize(
     "overrides, message",
     [
@@ -181,6 +182,7 @@ def test_the_first_batches_come_from_the_easiest_blocks(tmp_path, scored):
     assert max(rarities) <= ceiling + 1e-5 < scores[-1]  # the rare half is not served yet
 
 
+@pytest.mark.slow  # about 1.5 s
 @pytest.mark.parametrize("option", ["rarity", "seqlen_rarity"])
 def test_train_py_runs_the_rarity_curricula_and_logs_the_share(tmp_path, scored, option):
     overrides = [f"curriculum={option}", "curriculum.rarity_steps=4", "trainer.max_steps=6"]

@@ -12,9 +12,18 @@ from hydra.utils import instantiate
 from lightning_ltd.data.rarity import RarityPool
 from tests.conftest import compose_train
 
-ds = pytest.importorskip("deepspeed.runtime.data_pipeline.curriculum_scheduler")
-from deepspeed.runtime.data_pipeline import constants as c  # noqa: E402
-from deepspeed.runtime.data_pipeline.data_sampling.data_sampler import DeepSpeedDataSampler  # noqa: E402
+pytestmark = pytest.mark.slow  # DeepSpeed's import alone takes seconds; a million BERT steps take more
+
+
+@pytest.fixture(scope="module", autouse=True)
+def reference_code():
+    """DeepSpeed's modules, imported when a test here runs (not when the suite is collected)."""
+    pytest.importorskip("deepspeed")
+    global c, ds, DeepSpeedDataSampler
+    from deepspeed.runtime.data_pipeline import constants as c
+    from deepspeed.runtime.data_pipeline import curriculum_scheduler as ds
+    from deepspeed.runtime.data_pipeline.data_sampling.data_sampler import DeepSpeedDataSampler
+
 
 AFTER = 2_000  # steps checked after the curricula end (the reference stays at its maximum)
 

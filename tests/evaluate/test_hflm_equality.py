@@ -17,12 +17,11 @@ import torch
 pytest.importorskip("lm_eval")
 
 from lm_eval.api.instance import Instance
-from lm_eval.models.huggingface import HFLM
 
 from lightning_ltd.data.vocabulary import HFVocabulary
 from lightning_ltd.evaluate.harness_lm import harness_model
 from lightning_ltd.evaluate.models import load_for_evaluation
-from lightning_ltd.modules import GPTModule
+from lightning_ltd.modules import GPTModule, HFCausalLMModule
 from lightning_ltd.pretrained.tiny import tiny_llama, tiny_tokenizer
 
 MAX_LENGTH = 48
@@ -80,6 +79,8 @@ def llama_folder(tmp_path_factory):
 
 
 def reference(folder) -> dict[str, list]:
+    from lm_eval.models.huggingface import HFLM  # imported when a test runs, not when the suite is collected
+
     return answers(HFLM(pretrained=str(folder), batch_size=3, max_length=MAX_LENGTH, device="cpu"))
 
 
@@ -102,4 +103,9 @@ def test_a_llama_folder_answers_as_hflm(llama_folder):
     tokenizer = loaded.vocabulary.tokenizer
     assert ours.prefix_token_id == tokenizer.bos_token_id != ours.eot_token_id == tokenizer.eos_token_id
     assert ours.tok_encode("Hi there")[0] == tokenizer.bos_token_id  # the start token, as the tokenizer adds it
-    assert_equal_answers(answers(ours), reference(llama_folder))
+    expected = reference(llama_folder)
+    assert_equal_answers(answers(ours), expected)
+    training = HFCausalLMModule(pretrained=str(llama_folder))  # a .ckpt's module: its middle blocks wrapped
+    training.model.ltd_router.keep = 16  # a kept length set in training changes nothing in eval
+    wrapped = harness_model(training, loaded.vocabulary, batch_size=3, max_length=MAX_LENGTH)
+    assert_equal_answers(answers(wrapped), expected)

@@ -129,6 +129,7 @@ def test_resume_from_checkpoint_continues_exactly(tmp_path, dropout):
     assert resumed.state.log_history[-2] == whole.state.log_history[-2]  # the step-20 training log
 
 
+@pytest.mark.slow  # about 2 s
 def test_bad_settings_and_models_are_one_line(tmp_path):
     with pytest.raises(ValueError, match="min_keep=64 must be <= max_keep=32"):
         RandomLTDCallback(max_keep=32, min_keep=64)

@@ -118,6 +118,7 @@ def loss_of(family, model, inputs):
     return nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
 
 
+@pytest.mark.slow  # about 1.8 s
 @pytest.mark.parametrize("name", NAMES)
 def test_twenty_adamw_steps_with_dropout_lower_the_loss(name):
     family, _, model = wrapped(name, dropout=0.1)

@@ -88,6 +88,7 @@ def test_train_py_resumes_bit_exact_with_dropout_and_saves_a_loadable_folder(tmp
     assert torch.equal(module.model.model.embed_tokens.weight, final["model.model.embed_tokens.weight"])
 
 
+@pytest.mark.slow  # about 2 s
 def test_tokens_shards_prepared_with_the_folder_tokenizer(tmp_path, llama):
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("the quick brown fox jumps over the lazy dog. def main(): return 0\n" * 400)
@@ -200,6 +201,7 @@ def test_train_py_refuses_a_partial_folder_in_one_line(tmp_path, llama):
     assert f"model.pretrained='{tmp_path / 'partial'}': its weights lack {dropped}" in str(err.value)
 
 
+@pytest.mark.slow  # about 2.3 s
 def test_a_bloom_folder_is_one_line_saying_what_to_set_and_then_trains_dropping(tmp_path):
     """No sdpa path and no position limit in its config: each is one line naming the key to set;
     with both set, BLOOM trains through train.py (its ALiBi bias gathered with the kept keys)."""
@@ -218,6 +220,7 @@ def test_a_bloom_folder_is_one_line_saying_what_to_set_and_then_trains_dropping(
     assert summary["steps"] > 0 and summary["schedule_saving"] > 0
 
 
+@pytest.mark.slow  # about 2.5 s
 def test_a_family_without_an_sdpa_path_says_to_set_eager_and_then_trains(tmp_path):
     """Gemma 2 (soft-capped attention): transformers refuses sdpa; the line names the key."""
     from tests.conftest import make_tokenizer
