@@ -34,6 +34,7 @@ class ZeroShotEvaluation(Callback):
         num_fewshot: examples in each prompt (0: zero-shot).
         batch_size: rows per forward.
         at_end: evaluate once more when training ends (unless that step was just evaluated).
+        eot_token_id: the end-of-text id, for a tokenizer with none (nor a model config's).
     """
 
     @checked
@@ -46,6 +47,7 @@ class ZeroShotEvaluation(Callback):
         num_fewshot: Count = 0,
         batch_size: PositiveInt = 8,
         at_end: bool = True,
+        eot_token_id: Count | None = None,
     ) -> None:
         self.tasks = [tasks] if isinstance(tasks, str) else list(tasks)
         self.every_n_steps = every_n_steps
@@ -54,6 +56,7 @@ class ZeroShotEvaluation(Callback):
         self.num_fewshot = num_fewshot
         self.batch_size = batch_size
         self.at_end = at_end
+        self.eot_token_id = eot_token_id
         self.latest: dict[str, float] = {}
         self._evaluated_step = -1
         self._prepared: tuple[list[str], Any, Any] | None = None
@@ -63,6 +66,7 @@ class ZeroShotEvaluation(Callback):
         if not self.tasks or stage != "fit":
             return
         from lightning_ltd.evaluate.models import vocabulary_for
+        from lightning_ltd.evaluate.tokens import token_contract
 
         try:
             from lightning_ltd.evaluate.tasks import expand_tasks, task_manager
@@ -75,6 +79,7 @@ class ZeroShotEvaluation(Callback):
             manager = task_manager(names, self.include_path)
             source = getattr(trainer.datamodule, "tokenizer_source", None)
             vocabulary = vocabulary_for(source, pl_module, "callbacks.zero_shot (the data's tokenizer)")
+            token_contract(vocabulary, pl_module, self.eot_token_id)  # an end-of-text token, before any step
         except InvalidFieldsError as err:
             raise InvalidFieldsError([f"callbacks.zero_shot.{problem}" for problem in err.problems]) from err
         self._prepared = (names, manager, vocabulary)
@@ -99,7 +104,13 @@ class ZeroShotEvaluation(Callback):
         was_training = pl_module.training
         with preserved_random_state(), torch.no_grad():
             try:
-                model = harness_model(pl_module, vocabulary, batch_size=self.batch_size, device=pl_module.device)
+                model = harness_model(
+                    pl_module,
+                    vocabulary,
+                    batch_size=self.batch_size,
+                    device=pl_module.device,
+                    eot_token_id=self.eot_token_id,
+                )
                 results = run_harness(
                     model, names, manager, self.num_fewshot, self.limit, bootstrap_iters=0, seed_global_rngs=False
                 )

@@ -62,3 +62,18 @@ def test_an_unknown_task_stops_the_run_before_it_trains(tmp_path):
         )
     assert "\n" not in str(info.value)
     assert not list((tmp_path / "run").rglob("*.ckpt"))
+
+
+def test_a_tokenizer_without_an_end_token_stops_the_run_before_it_trains(tmp_path):
+    """The harness conditions empty contexts and stops generation on it: checked at setup, and
+    ``eot_token_id`` names one."""
+    from ..conftest import make_tokenizer
+
+    tasks = write_tasks(tmp_path / "tasks")
+    bare = make_tokenizer(tmp_path / "bare")  # no special tokens at all
+    settings = [*zero_shot(tasks), f"data.tokenizer={bare}", "trainer.max_steps=2"]
+    with pytest.raises(Exception, match=r"callbacks\.zero_shot\.tokenizer .*no end-of-text token") as info:
+        train(compose_train(tmp_path / "run", *settings))
+    assert "\n" not in str(info.value) and not list((tmp_path / "run").rglob("*.ckpt"))
+    summary = train(compose_train(tmp_path / "named", *settings, "callbacks.zero_shot.eot_token_id=0"))
+    assert summary["steps"] == 2
