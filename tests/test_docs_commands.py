@@ -4,9 +4,9 @@ Three things differ from a user's terminal, so that the suite stays short and of
 train.py`` gets ``trainer.max_steps=3 trainer.limit_val_batches=2`` appended (Hydra lets the last
 override win); ``pip install`` only checks that the extras it names exist (the suite's environment
 has them all: ``.ci/run`` installs them); and the files a page assumes the reader has (a corpus, a
-finished run) are made first. The
-few blocks that need the network, a GPU or another environment are named below with the test that
-covers them instead; their ``train.py`` lines are still composed by Hydra with our config groups.
+finished run) are made first. The few blocks that need the network, a GPU or another environment
+are named below with the test that covers them instead; their ``train.py`` lines are still
+composed by Hydra with our config groups.
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ ELSEWHERE = {
 def shell_blocks() -> list[tuple[str, str]]:
     found = []
     for document in DOCUMENTS:
-        for number, block in enumerate(re.findall(r"```bash\n(.*?)```", document.read_text(), flags=re.S), 1):
+        shell = re.findall(r"```(?:bash|sh|shell|console)\n(.*?)```", document.read_text(), flags=re.S)
+        for number, block in enumerate(shell, 1):
             found.append((f"{document.relative_to(ROOT)}:{number}", textwrap.dedent(block)))
     return found
 
