@@ -96,8 +96,6 @@ def checked_build(cfg: DictConfig) -> tuple[L.LightningModule, L.LightningDataMo
     if problems and (datamodule is None or module is None):
         problems[:0] = declared_objective_problems(cfg)
     stop_if(problems)
-    if hasattr(datamodule, "use_objective"):  # data that serves several objectives serves the module's
-        datamodule.use_objective(getattr(module, "objective", "lm"))
     stop_if(batch_problems(datamodule, module))
     fingerprint = run_fingerprint(cfg, data_content(datamodule))
     stop_if(object_problems(cfg, built, fingerprint))  # 3. the objects against each other and the checkpoint

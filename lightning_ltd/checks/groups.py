@@ -221,6 +221,9 @@ def build_groups(cfg: DictConfig, problems: list[str]) -> Groups:
     built = Groups(lr_schedule=attempt("lr") if cfg.get("lr") else None)
     built.scheduler = attempt("ltd", lr=built.lr_schedule)
     built.datamodule = attempt("data")
+    model_class = resolved_class(str(OmegaConf.select(cfg, "model._target_", default="")))
+    if model_class is not None and hasattr(built.datamodule, "use_objective"):  # its batches and sizes: the model's
+        built.datamodule.use_objective(getattr(model_class, "objective", "lm"))
     built.module = attempt("model", **vocabulary_from_data(cfg, built.datamodule))
     built.named = {
         name: attempt(f"callbacks.{name}")
@@ -239,8 +242,6 @@ def vocabulary_from_data(cfg: DictConfig, datamodule: Any) -> dict[str, int]:
     model = cfg.get("model") or {}
     if "vocab_size" not in model or model.get("vocab_size") is not None:
         return {}
-    if hasattr(datamodule, "use_objective"):  # what it serves (masked-LM bytes add 4 specials) is the model's
-        datamodule.use_objective(getattr(resolved_class(str(model.get("_target_", ""))), "objective", "lm"))
     vocab = getattr(datamodule, "vocab_size", None)
     return {"vocab_size": -(-vocab // 64) * 64} if is_int(vocab) else {}
 

@@ -23,9 +23,10 @@ from lightning_ltd.errors import InvalidFieldsError
 def generate_until(lm: Any, requests: Sequence[Any]) -> list[str]:
     """``HFLM.generate_until``'s batching, cut and post-processing over the engine of ``lm``
     (a ``CausalHarnessLM``: its tokens, sizes and ``continue_rows``)."""
+    encoded = {context: lm.tok_encode(context) for context in {request.args[0] for request in requests}}
     collator = Collator(
         [request.args for request in requests],
-        sort_fn=lambda request: (-len(lm.tok_encode(request[0])), request[0]),
+        sort_fn=lambda request: (-len(encoded[request[0]]), request[0]),
         group_by="gen_kwargs",
         group_fn=lambda request: request[1],
     )
@@ -40,7 +41,7 @@ def generate_until(lm: Any, requests: Sequence[Any]) -> list[str]:
             raise InvalidFieldsError(
                 [f"max_gen_toks={max_new} must be below max_length={lm.max_length}: a context needs room beside it"]
             )
-        rows = [lm.tok_encode(context)[-(lm.max_length - max_new) :] for context in contexts]
+        rows = [encoded[context][-(lm.max_length - max_new) :] for context in contexts]
         for tokens in lm.continue_rows(rows, max_new, until):
             text = lm.tok_decode(tokens)
             results.append(postprocess_generated_text(text, until, None))
